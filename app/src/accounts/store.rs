@@ -1,0 +1,235 @@
+//! The `users` table: plain SQL that runs unchanged on SQLite and PostgreSQL.
+
+use crate::audit::store::Arg;
+use crate::domain::{DisplayName, Email, Role, UserStatus};
+use crate::error::AppError;
+use crate::state::{new_id, Db};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: i64,
+    pub last_sign_in_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, email, display_name, password_hash, role, status, created_at, last_sign_in_at";
+
+fn decode_err(e: String) -> sqlx::Error {
+    sqlx::Error::Decode(e.into())
+}
+
+impl UserRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(UserRow {
+            id: r.try_get("id")?,
+            email: r.try_get("email")?,
+            display_name: r.try_get("display_name")?,
+            password_hash: r.try_get("password_hash")?,
+            role: r
+                .try_get::<String, _>("role")?
+                .parse()
+                .map_err(decode_err)?,
+            status: r
+                .try_get::<String, _>("status")?
+                .parse()
+                .map_err(decode_err)?,
+            created_at: r.try_get("created_at")?,
+            last_sign_in_at: r.try_get("last_sign_in_at")?,
+        })
+    }
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub display_name: &'a DisplayName,
+    pub password_hash: Option<&'a str>,
+    pub role: Role,
+}
+
+fn email_taken(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Creates an active user; a taken email is a field error on `email`.
+pub async fn create(db: &Db, user: NewUser<'_>, now: i64) -> Result<UserRow, AppError> {
+    let id = new_id();
+    let result = sqlx::query(
+        "INSERT INTO users (id, email, display_name, password_hash, role, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'active', $6, $6)",
+    )
+    .bind(&id)
+    .bind(user.email.as_str())
+    .bind(user.display_name.as_str())
+    .bind(user.password_hash)
+    .bind(user.role.as_str())
+    .bind(now)
+    .execute(db)
+    .await;
+    match result {
+        Err(e) if email_taken(&e) => Err(AppError::field(
+            "email",
+            "An account with this email already exists.",
+        )),
+        Err(e) => Err(e.into()),
+        Ok(_) => find_by_id(db, &id).await?.ok_or(AppError::NotFound),
+    }
+}
+
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<UserRow>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(db).await?;
+    Ok(row.as_ref().map(UserRow::from_row).transpose()?)
+}
+
+pub async fn find_by_email(db: &Db, email: &Email) -> Result<Option<UserRow>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
+    let row = sqlx::query(&sql)
+        .bind(email.as_str())
+        .fetch_optional(db)
+        .await?;
+    Ok(row.as_ref().map(UserRow::from_row).transpose()?)
+}
+
+pub async fn update_profile(
+    db: &Db,
+    id: &str,
+    display_name: &DisplayName,
+    email: &Email,
+    now: i64,
+) -> Result<(), AppError> {
+    let result = sqlx::query(
+        "UPDATE users SET display_name = $1, email = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(display_name.as_str())
+    .bind(email.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(db)
+    .await;
+    match result {
+        Err(e) if email_taken(&e) => Err(AppError::field(
+            "email",
+            "An account with this email already exists.",
+        )),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
+    }
+}
+
+pub async fn set_password_hash(db: &Db, id: &str, hash: &str, now: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_role(db: &Db, id: &str, role: Role, now: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+        .bind(role.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_status(db: &Db, id: &str, status: UserStatus, now: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn touch_sign_in(db: &Db, id: &str, now: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Active admins: the last one can be neither demoted nor disabled.
+pub async fn count_active_admins(db: &Db) -> Result<i64, AppError> {
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND status = 'active'")
+            .fetch_one(db)
+            .await?;
+    Ok(row.try_get("n")?)
+}
+
+/// Users whose email or name contains `search` (case-insensitive), newest first.
+pub async fn list(
+    db: &Db,
+    search: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<UserRow>, i64), AppError> {
+    let search = search.trim().to_lowercase();
+    let (where_sql, arg) = if search.is_empty() {
+        (String::new(), None)
+    } else {
+        let escaped = search
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        (
+            "WHERE email LIKE $1 ESCAPE '\\' OR LOWER(display_name) LIKE $1 ESCAPE '\\'"
+                .to_string(),
+            Some(Arg::Text(format!("%{escaped}%"))),
+        )
+    };
+    let n = usize::from(arg.is_some());
+    let list_sql = format!(
+        "SELECT {COLUMNS} FROM users {where_sql} ORDER BY created_at DESC, id LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let count_sql = format!("SELECT COUNT(*) AS n FROM users {where_sql}");
+    let mut list_q = sqlx::query(&list_sql);
+    let mut count_q = sqlx::query(&count_sql);
+    if let Some(arg) = &arg {
+        list_q = arg.bind(list_q);
+        count_q = arg.bind(count_q);
+    }
+    let rows = list_q.bind(limit).bind(offset).fetch_all(db).await?;
+    let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
+    let users = rows
+        .iter()
+        .map(UserRow::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((users, total))
+}
+
+/// Number of users per (role, status).
+pub async fn counts(db: &Db) -> Result<Vec<(Role, UserStatus, i64)>, AppError> {
+    let rows = sqlx::query("SELECT role, status, COUNT(*) AS n FROM users GROUP BY role, status")
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            let status: String = r.try_get("status")?;
+            Ok((
+                role.parse().map_err(decode_err)?,
+                status.parse().map_err(decode_err)?,
+                r.try_get("n")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(AppError::from)
+}

@@ -1,0 +1,194 @@
+//! Portal settings (a key/value table) and invitations.
+
+use crate::domain::{Email, Role, SignupMode};
+use crate::error::AppError;
+use crate::state::{new_id, new_token, token_digest, Db};
+use sqlx::Row;
+
+const SIGNUP_MODE: &str = "signup_mode";
+const SETUP_TOKEN: &str = "setup_token";
+
+/// An invitation link lives this long.
+pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+/// A first-run setup link lives this long.
+pub const SETUP_TTL_MS: i64 = 24 * 3600 * 1000;
+
+async fn get(db: &Db, key: &str) -> Result<Option<String>, AppError> {
+    Ok(sqlx::query("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(db)
+        .await?
+        .map(|r| r.try_get("value"))
+        .transpose()?)
+}
+
+async fn put(db: &Db, key: &str, value: &str, by: Option<&str>, now: i64) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
+         updated_by = excluded.updated_by",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(now)
+    .bind(by)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Sign-up is open until an admin says otherwise: a developer portal exists to let
+/// developers in, and a new account can do nothing but browse and ask for access.
+pub async fn signup_mode(db: &Db) -> Result<SignupMode, AppError> {
+    Ok(get(db, SIGNUP_MODE)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SignupMode::Open))
+}
+
+pub async fn set_signup_mode(
+    db: &Db,
+    mode: SignupMode,
+    by: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    put(db, SIGNUP_MODE, mode.as_str(), Some(by), now).await
+}
+
+/// Makes a new one-time setup token (replacing any earlier one) and returns it.
+pub async fn new_setup_token(db: &Db, now: i64) -> Result<String, AppError> {
+    let (token, digest) = new_token(32);
+    let value = serde_json::json!({ "digest": digest, "expires_at": now + SETUP_TTL_MS });
+    put(db, SETUP_TOKEN, &value.to_string(), None, now).await?;
+    Ok(token)
+}
+
+/// Whether `token` is the live setup token.
+pub async fn setup_token_valid(db: &Db, token: &str, now: i64) -> Result<bool, AppError> {
+    let Some(value) = get(db, SETUP_TOKEN).await? else {
+        return Ok(false);
+    };
+    let value: serde_json::Value = serde_json::from_str(&value).map_err(AppError::internal)?;
+    let digest = value["digest"].as_str().unwrap_or_default();
+    let expires_at = value["expires_at"].as_i64().unwrap_or(0);
+    Ok(expires_at > now && crate::auth::constant_time_eq(digest, &token_digest(token)))
+}
+
+pub async fn clear_setup_token(db: &Db) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM settings WHERE key = $1")
+        .bind(SETUP_TOKEN)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Creates an invitation and returns it with its one-time token.
+pub async fn create_invitation(
+    db: &Db,
+    email: &Email,
+    role: Role,
+    by: &str,
+    now: i64,
+) -> Result<(InvitationRow, String), AppError> {
+    let (token, digest) = new_token(32);
+    let row = InvitationRow {
+        id: new_id(),
+        email: email.as_str().to_string(),
+        role,
+        created_at: now,
+        expires_at: now + INVITATION_TTL_MS,
+    };
+    sqlx::query(
+        "INSERT INTO invitations (id, email, role, token_digest, created_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&row.id)
+    .bind(&row.email)
+    .bind(role.as_str())
+    .bind(digest)
+    .bind(by)
+    .bind(now)
+    .bind(row.expires_at)
+    .execute(db)
+    .await?;
+    Ok((row, token))
+}
+
+fn invitation_from_row(r: &sqlx::any::AnyRow) -> Result<InvitationRow, sqlx::Error> {
+    Ok(InvitationRow {
+        id: r.try_get("id")?,
+        email: r.try_get("email")?,
+        role: r
+            .try_get::<String, _>("role")?
+            .parse()
+            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+/// The open invitation a token belongs to (not accepted, not expired).
+pub async fn find_invitation(
+    db: &Db,
+    token: &str,
+    now: i64,
+) -> Result<Option<InvitationRow>, AppError> {
+    let row = sqlx::query(
+        "SELECT id, email, role, created_at, expires_at FROM invitations \
+         WHERE token_digest = $1 AND accepted_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_digest(token))
+    .bind(now)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.as_ref().map(invitation_from_row).transpose()?)
+}
+
+/// Marks an invitation used; false when someone else used it first.
+pub async fn accept_invitation(
+    db: &Db,
+    id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE invitations SET accepted_at = $1, accepted_user_id = $2 WHERE id = $3 AND accepted_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn pending_invitations(db: &Db, now: i64) -> Result<Vec<InvitationRow>, AppError> {
+    let rows = sqlx::query(
+        "SELECT id, email, role, created_at, expires_at FROM invitations \
+         WHERE accepted_at IS NULL AND expires_at > $1 ORDER BY created_at DESC LIMIT 200",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(invitation_from_row)
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+pub async fn delete_invitation(db: &Db, id: &str) -> Result<bool, AppError> {
+    let done = sqlx::query("DELETE FROM invitations WHERE id = $1 AND accepted_at IS NULL")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

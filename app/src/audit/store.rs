@@ -1,0 +1,198 @@
+//! Writing and reading audit events. Every security-relevant action goes through
+//! [`record`]; nothing else writes the table.
+
+use crate::domain::Outcome;
+use crate::error::AppError;
+use crate::state::{ClientInfo, Db};
+use sqlx::Row;
+
+/// Who did it, to what, and how it ended.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub action: &'static str,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub target_type: Option<&'static str>,
+    pub target_id: Option<String>,
+    pub outcome: Outcome,
+    pub details: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(action: &'static str) -> Self {
+        Event {
+            action,
+            actor_id: None,
+            actor_email: None,
+            target_type: None,
+            target_id: None,
+            outcome: Outcome::Success,
+            details: serde_json::json!({}),
+        }
+    }
+
+    pub fn actor(mut self, id: &str, email: &str) -> Self {
+        self.actor_id = Some(id.to_string());
+        self.actor_email = Some(email.to_string());
+        self
+    }
+
+    pub fn target(mut self, kind: &'static str, id: &str) -> Self {
+        self.target_type = Some(kind);
+        self.target_id = Some(id.to_string());
+        self
+    }
+
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+pub async fn record(db: &Db, now: i64, client: &ClientInfo, event: Event) -> Result<(), AppError> {
+    let user_agent = client
+        .user_agent
+        .as_deref()
+        .map(|ua| ua.chars().take(512).collect::<String>());
+    sqlx::query(
+        "INSERT INTO audit_events (at, actor_id, actor_email, action, target_type, target_id, ip, user_agent, outcome, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(now)
+    .bind(event.actor_id)
+    .bind(event.actor_email)
+    .bind(event.action)
+    .bind(event.target_type)
+    .bind(event.target_id)
+    .bind(client.ip_string())
+    .bind(user_agent)
+    .bind(event.outcome.as_str())
+    .bind(event.details.to_string())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// One stored event.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: String,
+    pub details: String,
+}
+
+/// What to list. All filters are optional and combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub actor_email: Option<String>,
+    pub action: Option<String>,
+    /// Events by this user or about this user.
+    pub involving_user: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+pub async fn list(
+    db: &Db,
+    filter: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<EventRow>, i64), AppError> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
+    let mut push = |clause: &str, arg: Arg| {
+        args.push(arg);
+        clauses.push(clause.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(email) = &filter.actor_email {
+        push("actor_email = ?", Arg::Text(email.clone()));
+    }
+    if let Some(action) = &filter.action {
+        push("action = ?", Arg::Text(action.clone()));
+    }
+    if let Some(user) = &filter.involving_user {
+        push(
+            "(actor_id = ? OR (target_type = 'user' AND target_id = ?))",
+            Arg::Text(user.clone()),
+        );
+    }
+    if let Some(from) = filter.from_ms {
+        push("at >= ?", Arg::Int(from));
+    }
+    if let Some(to) = filter.to_ms {
+        push("at < ?", Arg::Int(to));
+    }
+    let where_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let n = args.len();
+    let list_sql = format!(
+        "SELECT id, at, actor_id, actor_email, action, target_type, target_id, ip, user_agent, outcome, details \
+         FROM audit_events {where_sql} ORDER BY id DESC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let count_sql = format!("SELECT COUNT(*) AS n FROM audit_events {where_sql}");
+
+    let mut list_q = sqlx::query(&list_sql);
+    let mut count_q = sqlx::query(&count_sql);
+    for arg in &args {
+        list_q = arg.bind(list_q);
+        count_q = arg.bind(count_q);
+    }
+    let rows = list_q.bind(limit).bind(offset).fetch_all(db).await?;
+    let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
+    let events = rows
+        .iter()
+        .map(|r| {
+            Ok(EventRow {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor_id: r.try_get("actor_id")?,
+                actor_email: r.try_get("actor_email")?,
+                action: r.try_get("action")?,
+                target_type: r.try_get("target_type")?,
+                target_id: r.try_get("target_id")?,
+                ip: r.try_get("ip")?,
+                user_agent: r.try_get("user_agent")?,
+                outcome: r.try_get("outcome")?,
+                details: r.try_get("details")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((events, total))
+}
+
+/// A bind value for queries assembled from optional filters.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Arg {
+    pub fn bind<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        match self {
+            Arg::Text(s) => q.bind(s.clone()),
+            Arg::Int(i) => q.bind(*i),
+        }
+    }
+}

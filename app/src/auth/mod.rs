@@ -1,0 +1,133 @@
+//! Signing in and out, signing up (open, by invitation), the first-run admin setup, and the
+//! guards every server function starts with.
+
+mod pages;
+pub use pages::{SetupPage, SignInPage, SignUpPage};
+
+#[cfg(feature = "ssr")]
+pub mod guard;
+#[cfg(feature = "ssr")]
+pub mod password;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod session;
+#[cfg(feature = "ssr")]
+pub mod throttle;
+
+use crate::domain::{Role, SignupMode};
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user, as pages see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// What the sign-up page needs to know before showing its form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupContext {
+    pub mode: SignupMode,
+    /// The invited email, when the page was opened from a valid invitation link.
+    pub invited_email: Option<String>,
+    pub invitation_invalid: bool,
+}
+
+/// Only same-site relative paths are followed after sign-in (no open redirect).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        _ => "/dashboard".to_string(),
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[server(prefix = "/api", endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<CurrentUser>, AppError> {
+    match guard::require_user().await {
+        Ok(user) => Ok(Some(user)),
+        Err(AppError::Unauthorized) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "sign_in")]
+pub async fn sign_in(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    let ctx = service::Ctx::current().await?;
+    service::sign_in(&ctx, &email, &password).await?;
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    let ctx = service::Ctx::current().await?;
+    service::sign_out(&ctx).await?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "signup_info")]
+pub async fn signup_info(invite: Option<String>) -> Result<SignupContext, AppError> {
+    let ctx = service::Ctx::current().await?;
+    service::signup_context(&ctx, invite.as_deref()).await
+}
+
+#[server(prefix = "/api", endpoint = "sign_up")]
+pub async fn sign_up(
+    display_name: String,
+    email: String,
+    password: String,
+    invite: Option<String>,
+) -> Result<(), AppError> {
+    let ctx = service::Ctx::current().await?;
+    let form = service::SignUpForm {
+        display_name: &display_name,
+        email: &email,
+        password: &password,
+        invite: invite.as_deref().filter(|t| !t.is_empty()),
+    };
+    service::sign_up(&ctx, form).await?;
+    leptos_axum::redirect("/dashboard");
+    Ok(())
+}
+
+/// Whether a first-run setup token is valid (and no admin exists yet).
+#[server(prefix = "/api", endpoint = "setup_status")]
+pub async fn setup_status(token: String) -> Result<bool, AppError> {
+    let ctx = service::Ctx::current().await?;
+    service::setup_open(&ctx, &token).await
+}
+
+#[server(prefix = "/api", endpoint = "complete_setup")]
+pub async fn complete_setup(
+    token: String,
+    display_name: String,
+    email: String,
+    password: String,
+) -> Result<(), AppError> {
+    let ctx = service::Ctx::current().await?;
+    let form = service::SignUpForm {
+        display_name: &display_name,
+        email: &email,
+        password: &password,
+        invite: None,
+    };
+    service::complete_setup(&ctx, &token, form).await?;
+    leptos_axum::redirect("/dashboard");
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Sign-in, sign-up and first-run setup pages. All of them work without JavaScript.
+
+use super::{setup_status, signup_info, SignupContext};
+use crate::components::{
+    action_error, field_errors, ErrorView, Field, FormError, Loading, PasswordField,
+};
+use crate::domain::{SignupMode, PASSWORD_MIN_CHARS};
+use crate::AuthActions;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+fn AuthCard(#[prop(into)] title: String, children: Children) -> impl IntoView {
+    view! {
+        <section class="mx-auto w-full max-w-md">
+            <div class="card space-y-6">
+                <h1 class="text-2xl font-semibold tracking-tight">{title}</h1>
+                {children()}
+            </div>
+        </section>
+    }
+}
+
+fn password_hint() -> String {
+    format!("At least {PASSWORD_MIN_CHARS} characters, and not your email address.")
+}
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let action = expect_context::<AuthActions>().sign_in;
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_default();
+    view! {
+        <Title text="Sign in · Keyport" />
+        <AuthCard title="Sign in to Keyport">
+            <ActionForm action=action>
+                <div class="space-y-4">
+                    <FormError error=action_error(action) />
+                    <Field
+                        label="Email"
+                        name="email"
+                        kind="email"
+                        autocomplete="username"
+                        required=true
+                        errors=field_errors(action, "email")
+                    />
+                    <PasswordField
+                        label="Password"
+                        name="password"
+                        autocomplete="current-password"
+                        errors=field_errors(action, "password")
+                    />
+                    <input type="hidden" name="next" value=next />
+                    <button type="submit" class="btn w-full">
+                        "Sign in"
+                    </button>
+                </div>
+            </ActionForm>
+            <p class="text-sm text-slate-600">
+                "New here? " <A href="/sign-up" attr:class="link">"Create an account"</A>
+            </p>
+        </AuthCard>
+    }
+}
+
+#[component]
+pub fn SignUpPage() -> impl IntoView {
+    let query = use_query_map();
+    let invite = move || query.read().get("invite").filter(|t| !t.is_empty());
+    let context = Resource::new(invite, signup_info);
+    view! {
+        <Title text="Create an account · Keyport" />
+        <AuthCard title="Create your Keyport account">
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match context.await {
+                        Ok(ctx) => view! { <SignUpForm ctx invite=invite() /> }.into_any(),
+                        Err(error) => view! { <ErrorView error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AuthCard>
+    }
+}
+
+#[component]
+fn SignUpForm(ctx: SignupContext, invite: Option<String>) -> impl IntoView {
+    let action = expect_context::<AuthActions>().sign_up;
+    if ctx.invitation_invalid {
+        return view! {
+            <p role="alert" class="text-slate-700">
+                "This invitation link is invalid, used or expired. Ask the person who invited you for a new one."
+            </p>
+        }
+        .into_any();
+    }
+    if ctx.invited_email.is_none() && ctx.mode != SignupMode::Open {
+        let text = match ctx.mode {
+            SignupMode::InviteOnly => {
+                "Sign-up on this portal needs an invitation. Ask an administrator to invite you."
+            }
+            _ => "Sign-up on this portal is closed. Ask an administrator to create your account.",
+        };
+        return view! {
+            <p role="status" class="text-slate-700">{text}</p>
+            <A href="/sign-in" attr:class="link">"Back to sign-in"</A>
+        }
+        .into_any();
+    }
+    let invited = ctx.invited_email.is_some();
+    view! {
+        <ActionForm action=action>
+            <div class="space-y-4">
+                <FormError error=action_error(action) />
+                <Field
+                    label="Name"
+                    name="display_name"
+                    autocomplete="name"
+                    required=true
+                    errors=field_errors(action, "display_name")
+                />
+                <Field
+                    label="Email"
+                    name="email"
+                    kind="email"
+                    autocomplete="username"
+                    value=ctx.invited_email.unwrap_or_default()
+                    readonly=invited
+                    required=true
+                    errors=field_errors(action, "email")
+                />
+                <PasswordField
+                    label="Password"
+                    name="password"
+                    autocomplete="new-password"
+                    hint=password_hint()
+                    errors=field_errors(action, "password")
+                />
+                <input type="hidden" name="invite" value=invite.unwrap_or_default() />
+                <button type="submit" class="btn w-full">
+                    "Create account"
+                </button>
+            </div>
+        </ActionForm>
+        <p class="text-sm text-slate-600">
+            "Already have an account? " <A href="/sign-in" attr:class="link">"Sign in"</A>
+        </p>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let query = use_query_map();
+    let token = move || query.read().get("token").unwrap_or_default();
+    let open = Resource::new(token, setup_status);
+    let action = expect_context::<AuthActions>().setup;
+    view! {
+        <Title text="Set up Keyport" />
+        <AuthCard title="Create the first administrator">
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match open.await {
+                        Ok(true) => view! {
+                            <p class="text-sm text-slate-600">
+                                "This one-time link lets you create the account that administers this Keyport."
+                            </p>
+                            <ActionForm action=action>
+                                <div class="space-y-4">
+                                    <FormError error=action_error(action) />
+                                    <input type="hidden" name="token" value=token() />
+                                    <Field label="Name" name="display_name" autocomplete="name" required=true
+                                        errors=field_errors(action, "display_name") />
+                                    <Field label="Email" name="email" kind="email" autocomplete="username"
+                                        required=true errors=field_errors(action, "email") />
+                                    <PasswordField label="Password" name="password" autocomplete="new-password"
+                                        hint=password_hint() errors=field_errors(action, "password") />
+                                    <button type="submit" class="btn w-full">"Create administrator"</button>
+                                </div>
+                            </ActionForm>
+                        }
+                        .into_any(),
+                        Ok(false) => view! {
+                            <p role="alert" class="text-slate-700">
+                                "This setup link is invalid, used or expired, or an administrator already exists. "
+                                "Run " <code>"keyport setup-link"</code> " on the server for a new link."
+                            </p>
+                        }
+                        .into_any(),
+                        Err(error) => view! { <ErrorView error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AuthCard>
+    }
+}

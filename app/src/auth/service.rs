@@ -1,0 +1,267 @@
+//! The sign-in, sign-up and setup flows behind the auth server functions.
+
+use super::session::AuthSession;
+use super::{password, throttle};
+use crate::accounts::store::{self as users, NewUser, UserRow};
+use crate::admin::store as settings;
+use crate::audit::store::{record, Event};
+use crate::domain::{DisplayName, Email, Outcome, Password, Role, SignupMode, UserStatus};
+use crate::error::{AppError, FormErrors};
+use crate::state::{app_state, AppState, ClientInfo};
+
+/// What a flow needs from its request: state, session, client and the time.
+pub struct Ctx {
+    pub state: AppState,
+    pub session: AuthSession,
+    pub client: ClientInfo,
+    pub now: i64,
+}
+
+impl Ctx {
+    pub async fn current() -> Result<Self, AppError> {
+        let state = app_state()?;
+        let now = state.clock.now();
+        Ok(Ctx {
+            state,
+            session: AuthSession::current().await?,
+            client: ClientInfo::current(),
+            now,
+        })
+    }
+
+    pub async fn audit(&self, event: Event) -> Result<(), AppError> {
+        record(&self.state.db, self.now, &self.client, event).await
+    }
+}
+
+/// Checks email and password; one answer ("invalid email or password"), in the same time,
+/// whether or not the account exists. Failures count against the account and the client IP.
+pub async fn sign_in(ctx: &Ctx, email: &str, password_input: &str) -> Result<UserRow, AppError> {
+    let db = &ctx.state.db;
+    let mut errors = FormErrors::new();
+    let email = errors.check("email", Email::parse(email));
+    if password_input.is_empty() {
+        errors.add("password", "Enter your password.");
+    }
+    let email = match email {
+        Some(email) if errors.is_empty() => email,
+        _ => return Err(errors.into_error()),
+    };
+    let failed = |reason: &'static str| {
+        Event::new("auth.sign_in")
+            .outcome(Outcome::Failure)
+            .details(serde_json::json!({ "email": email.as_str(), "reason": reason }))
+    };
+
+    let account_key = format!("account:{email}");
+    let ip_key = ctx.client.ip.map(|ip| format!("ip:{ip}"));
+    let mut throttled = throttle::check(db, &account_key, ctx.now).await;
+    if let (Ok(()), Some(key)) = (&throttled, &ip_key) {
+        throttled = throttle::check(db, key, ctx.now).await;
+    }
+    if let Err(e) = throttled {
+        ctx.audit(failed("throttled")).await?;
+        return Err(e);
+    }
+
+    let user = users::find_by_email(db, &email).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let matches = password::verify(stored.unwrap_or(&ctx.state.dummy_hash), password_input).await?
+        && stored.is_some();
+    let user = match user {
+        Some(user) if matches => user,
+        _ => {
+            throttle::fail(db, &account_key, throttle::ACCOUNT, ctx.now).await?;
+            if let Some(key) = &ip_key {
+                throttle::fail(db, key, throttle::CLIENT_IP, ctx.now).await?;
+            }
+            ctx.audit(failed("invalid_credentials")).await?;
+            return Err(AppError::InvalidCredentials);
+        }
+    };
+    if user.status == UserStatus::Disabled {
+        ctx.audit(failed("disabled").target("user", &user.id))
+            .await?;
+        return Err(AppError::NotAllowed {
+            message: "This account is disabled. Ask an administrator to enable it.".into(),
+        });
+    }
+    throttle::clear(db, &account_key).await?;
+    start_session(ctx, &user, "auth.sign_in").await?;
+    Ok(user)
+}
+
+async fn start_session(ctx: &Ctx, user: &UserRow, action: &'static str) -> Result<(), AppError> {
+    ctx.session.begin(&user.id, &ctx.client, ctx.now).await?;
+    users::touch_sign_in(&ctx.state.db, &user.id, ctx.now).await?;
+    ctx.audit(
+        Event::new(action)
+            .actor(&user.id, &user.email)
+            .target("user", &user.id),
+    )
+    .await
+}
+
+pub async fn sign_out(ctx: &Ctx) -> Result<(), AppError> {
+    let Some(user_id) = ctx.session.user_id().await? else {
+        return Ok(());
+    };
+    let user = users::find_by_id(&ctx.state.db, &user_id).await?;
+    ctx.session.end().await?;
+    if let Some(user) = user {
+        ctx.audit(
+            Event::new("auth.sign_out")
+                .actor(&user.id, &user.email)
+                .target("user", &user.id),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn signup_context(
+    ctx: &Ctx,
+    invite: Option<&str>,
+) -> Result<super::SignupContext, AppError> {
+    let mode = settings::signup_mode(&ctx.state.db).await?;
+    let invitation = match invite.filter(|t| !t.is_empty()) {
+        Some(token) => Some(settings::find_invitation(&ctx.state.db, token, ctx.now).await?),
+        None => None,
+    };
+    Ok(super::SignupContext {
+        mode,
+        invited_email: invitation.clone().flatten().map(|i| i.email),
+        invitation_invalid: matches!(invitation, Some(None)),
+    })
+}
+
+pub struct SignUpForm<'a> {
+    pub display_name: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+    pub invite: Option<&'a str>,
+}
+
+struct ValidSignUp {
+    display_name: DisplayName,
+    email: Email,
+    password: Password,
+}
+
+fn parse_sign_up(form: &SignUpForm<'_>) -> Result<ValidSignUp, AppError> {
+    let mut errors = FormErrors::new();
+    let display_name = errors.check("display_name", DisplayName::parse(form.display_name));
+    let email = errors.check("email", Email::parse(form.email));
+    let password = errors.check("password", Password::parse(form.password, Some(form.email)));
+    match (display_name, email, password) {
+        (Some(display_name), Some(email), Some(password)) if errors.is_empty() => Ok(ValidSignUp {
+            display_name,
+            email,
+            password,
+        }),
+        _ => Err(errors.into_error()),
+    }
+}
+
+/// Creates a local account. Open mode lets anyone in as a developer; an invitation (valid
+/// in every mode) fixes the email and the role.
+pub async fn sign_up(ctx: &Ctx, form: SignUpForm<'_>) -> Result<UserRow, AppError> {
+    let db = &ctx.state.db;
+    let invitation = match form.invite {
+        Some(token) => Some(
+            settings::find_invitation(db, token, ctx.now)
+                .await?
+                .ok_or_else(|| AppError::NotAllowed {
+                    message: "This invitation link is invalid, used or expired. Ask for a new one."
+                        .into(),
+                })?,
+        ),
+        None => None,
+    };
+    if invitation.is_none() {
+        match settings::signup_mode(db).await? {
+            SignupMode::Open => {}
+            SignupMode::InviteOnly => {
+                return Err(AppError::NotAllowed {
+                    message:
+                        "Sign-up needs an invitation. Ask an administrator for an invitation link."
+                            .into(),
+                })
+            }
+            SignupMode::Closed => {
+                return Err(AppError::NotAllowed {
+                    message: "Sign-up is closed. Ask an administrator to create your account."
+                        .into(),
+                })
+            }
+        }
+    }
+    let valid = parse_sign_up(&form)?;
+    if let Some(inv) = &invitation {
+        if inv.email != valid.email.as_str() {
+            return Err(AppError::field(
+                "email",
+                "Use the email address the invitation was sent to.",
+            ));
+        }
+    }
+    let hash = password::hash(&valid.password).await?;
+    let role = invitation.as_ref().map_or(Role::Developer, |i| i.role);
+    let user = users::create(
+        db,
+        NewUser {
+            email: &valid.email,
+            display_name: &valid.display_name,
+            password_hash: Some(&hash),
+            role,
+        },
+        ctx.now,
+    )
+    .await?;
+    if let Some(inv) = &invitation {
+        if !settings::accept_invitation(db, &inv.id, &user.id, ctx.now).await? {
+            return Err(AppError::Conflict {
+                message: "This invitation was used a moment ago.".into(),
+            });
+        }
+    }
+    start_session(ctx, &user, "auth.sign_up").await?;
+    Ok(user)
+}
+
+/// A setup link works only while no active admin exists.
+pub async fn setup_open(ctx: &Ctx, token: &str) -> Result<bool, AppError> {
+    Ok(users::count_active_admins(&ctx.state.db).await? == 0
+        && settings::setup_token_valid(&ctx.state.db, token, ctx.now).await?)
+}
+
+/// Creates the first admin from a one-time setup link.
+pub async fn complete_setup(
+    ctx: &Ctx,
+    token: &str,
+    form: SignUpForm<'_>,
+) -> Result<UserRow, AppError> {
+    if !setup_open(ctx, token).await? {
+        ctx.audit(Event::new("auth.setup_admin").outcome(Outcome::Denied))
+            .await?;
+        return Err(AppError::NotAllowed {
+            message: "This setup link is invalid, used or expired. Run `keyport setup-link` for a new one.".into(),
+        });
+    }
+    let valid = parse_sign_up(&form)?;
+    let hash = password::hash(&valid.password).await?;
+    let user = users::create(
+        &ctx.state.db,
+        NewUser {
+            email: &valid.email,
+            display_name: &valid.display_name,
+            password_hash: Some(&hash),
+            role: Role::Admin,
+        },
+        ctx.now,
+    )
+    .await?;
+    settings::clear_setup_token(&ctx.state.db).await?;
+    start_session(ctx, &user, "auth.setup_admin").await?;
+    Ok(user)
+}

@@ -1,0 +1,253 @@
+//! Sessions: a typed wrapper over `tower_sessions::Session` (it stores ids and timestamps,
+//! never user rows) and the session store, which keeps sessions in Keyport's own database
+//! with the user id in a column so that all of a user's sessions can be listed and killed.
+
+use crate::error::AppError;
+use crate::state::{ClientInfo, Clock, Db};
+use async_trait::async_trait;
+use sqlx::Row;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
+use tower_sessions::Session;
+
+const USER_ID: &str = "uid";
+const CREATED: &str = "created";
+const SEEN: &str = "seen";
+const IP: &str = "ip";
+const USER_AGENT: &str = "ua";
+
+/// How often "last seen" (and with it the idle expiry) is written back.
+const SEEN_RESOLUTION_MS: i64 = 60_000;
+
+/// The signed-in state of one browser.
+#[derive(Clone)]
+pub struct AuthSession(Session);
+
+impl AuthSession {
+    pub fn new(session: Session) -> Self {
+        AuthSession(session)
+    }
+
+    /// The session of the current request (inside a server function or page render).
+    pub async fn current() -> Result<Self, AppError> {
+        leptos_axum::extract::<Session>()
+            .await
+            .map(AuthSession)
+            .map_err(AppError::internal)
+    }
+
+    pub async fn user_id(&self) -> Result<Option<String>, AppError> {
+        Ok(self.0.get::<String>(USER_ID).await?)
+    }
+
+    /// Signs `user_id` in: a new session id (no fixation), fresh timestamps.
+    pub async fn begin(
+        &self,
+        user_id: &str,
+        client: &ClientInfo,
+        now: i64,
+    ) -> Result<(), AppError> {
+        self.0.cycle_id().await?;
+        self.0.insert(USER_ID, user_id).await?;
+        self.0.insert(CREATED, now).await?;
+        self.0.insert(SEEN, now).await?;
+        self.0.insert(IP, client.ip_string()).await?;
+        self.0.insert(USER_AGENT, client.user_agent.clone()).await?;
+        Ok(())
+    }
+
+    /// Gives the session a new id, keeping its contents (after a password change).
+    pub async fn cycle(&self) -> Result<(), AppError> {
+        Ok(self.0.cycle_id().await?)
+    }
+
+    /// Signs out: the server-side record is deleted and the cookie cleared.
+    pub async fn end(&self) -> Result<(), AppError> {
+        Ok(self.0.flush().await?)
+    }
+
+    pub fn id(&self) -> Option<String> {
+        self.0.id().map(|id| id.to_string())
+    }
+
+    /// Applies the idle and absolute timeouts; refreshes "last seen" at most once a minute.
+    pub async fn enforce_timeouts(
+        &self,
+        now: i64,
+        idle_ms: i64,
+        absolute_ms: i64,
+        client: &ClientInfo,
+    ) -> Result<(), AppError> {
+        if self.user_id().await?.is_none() {
+            return Ok(());
+        }
+        let created: i64 = self.0.get(CREATED).await?.unwrap_or(0);
+        let seen: i64 = self.0.get(SEEN).await?.unwrap_or(0);
+        if now - created > absolute_ms || now - seen > idle_ms {
+            return self.end().await;
+        }
+        if now - seen >= SEEN_RESOLUTION_MS {
+            self.0.insert(SEEN, now).await?;
+            self.0.insert(IP, client.ip_string()).await?;
+            self.0.insert(USER_AGENT, client.user_agent.clone()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One signed-in session, as listed to its owner.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The live sessions of a user, most recent first.
+pub async fn list_for_user(db: &Db, user_id: &str, now: i64) -> Result<Vec<SessionRow>, AppError> {
+    let rows = sqlx::query(
+        "SELECT id, created_at, last_seen_at, ip, user_agent FROM sessions \
+         WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC LIMIT 100",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SessionRow {
+                id: r.try_get("id")?,
+                created_at: r.try_get("created_at")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+                ip: r.try_get("ip")?,
+                user_agent: r.try_get("user_agent")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(AppError::from)
+}
+
+/// Kills every session of a user, except `keep` (the caller's own) when given.
+pub async fn delete_for_user(db: &Db, user_id: &str, keep: Option<&str>) -> Result<u64, AppError> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep.unwrap_or(""))
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Sessions stored in the `sessions` table of either backend.
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    db: Db,
+    clock: Clock,
+}
+
+impl DbSessionStore {
+    pub fn new(db: Db, clock: Clock) -> Self {
+        DbSessionStore { db, clock }
+    }
+
+    async fn write(&self, record: &Record, insert_only: bool) -> Result<u64, sqlx::Error> {
+        let data = serde_json::to_string(&record.data).unwrap_or_else(|_| "{}".into());
+        let get = |k: &str| record.data.get(k);
+        let user_id = get(USER_ID).and_then(|v| v.as_str()).map(str::to_string);
+        let now = self.clock.now();
+        let created = get(CREATED).and_then(|v| v.as_i64()).unwrap_or(now);
+        let seen = get(SEEN).and_then(|v| v.as_i64()).unwrap_or(now);
+        let ip = get(IP).and_then(|v| v.as_str()).map(str::to_string);
+        let ua = get(USER_AGENT).and_then(|v| v.as_str()).map(str::to_string);
+        // tower-sessions computes expiry with the system clock; keep it relative to ours.
+        let ttl = record.expiry_date - time::OffsetDateTime::now_utc();
+        let expires = now + ttl.whole_milliseconds() as i64;
+        let conflict = if insert_only {
+            "ON CONFLICT (id) DO NOTHING"
+        } else {
+            "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
+             expires_at = excluded.expires_at, last_seen_at = excluded.last_seen_at, \
+             ip = excluded.ip, user_agent = excluded.user_agent"
+        };
+        let sql = format!(
+            "INSERT INTO sessions (id, user_id, data, expires_at, created_at, last_seen_at, ip, user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) {conflict}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(record.id.to_string())
+            .bind(user_id)
+            .bind(data)
+            .bind(expires)
+            .bind(created)
+            .bind(seen)
+            .bind(ip)
+            .bind(ua)
+            .execute(&self.db)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn backend(e: sqlx::Error) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A fresh id on the (astronomically unlikely) collision.
+        while self.write(record, true).await.map_err(backend)? == 0 {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.write(record, false).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let row =
+            sqlx::query("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
+                .bind(id.to_string())
+                .bind(self.clock.now())
+                .fetch_optional(&self.db)
+                .await
+                .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let data: String = row.try_get("data").map_err(backend)?;
+        let expires: i64 = row.try_get("expires_at").map_err(backend)?;
+        let data =
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = time::OffsetDateTime::now_utc()
+            + time::Duration::milliseconds(expires - self.clock.now());
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for DbSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(self.clock.now())
+            .execute(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

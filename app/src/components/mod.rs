@@ -1,0 +1,268 @@
+//! UI pieces shared by every area: form fields with their errors, error and empty states,
+//! pagination.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_router::components::{Redirect, A};
+use leptos_router::hooks::use_location;
+
+/// The messages for `field` in the last result of an action.
+pub fn field_errors<S>(action: ServerAction<S>, field: &'static str) -> Signal<Vec<String>>
+where
+    S: ServerFn<Error = AppError> + Send + Sync + Clone + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    Signal::derive(move || {
+        action.value().with(|v| match v {
+            Some(Err(e)) => e.field_messages(field),
+            _ => Vec::new(),
+        })
+    })
+}
+
+/// The error of the last result of an action, if any.
+pub fn action_error<S>(action: ServerAction<S>) -> Signal<Option<AppError>>
+where
+    S: ServerFn<Error = AppError> + Send + Sync + Clone + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    Signal::derive(move || {
+        action
+            .value()
+            .with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned()))
+    })
+}
+
+/// A labelled input with its hint and error messages, wired for screen readers.
+#[component]
+pub fn Field(
+    #[prop(into)] label: String,
+    #[prop(into)] name: String,
+    #[prop(into, default = "text".to_string())] kind: String,
+    #[prop(into, optional)] value: Option<String>,
+    #[prop(into, optional)] autocomplete: Option<String>,
+    #[prop(into, optional)] hint: Option<String>,
+    #[prop(into, optional)] errors: Signal<Vec<String>>,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] readonly: bool,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described_by = format!("{error_id} {hint_id}");
+    view! {
+        <div class="space-y-1">
+            <label for=id.clone() class="label">{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                class="input"
+                value=value
+                autocomplete=autocomplete
+                required=required
+                readonly=readonly
+                aria-invalid=move || if errors.with(Vec::is_empty) { "false" } else { "true" }
+                aria-describedby=described_by
+            />
+            {hint.map(|h| view! { <p id=hint_id class="text-xs text-slate-500">{h}</p> })}
+            <p id=error_id class="field-error">{move || errors.get().join(" ")}</p>
+        </div>
+    }
+}
+
+/// A password input with a show/hide toggle (works once the page is hydrated).
+#[component]
+pub fn PasswordField(
+    #[prop(into)] label: String,
+    #[prop(into)] name: String,
+    #[prop(into)] autocomplete: String,
+    #[prop(into, optional)] hint: Option<String>,
+    #[prop(into, optional)] errors: Signal<Vec<String>>,
+    /// The field may be left empty.
+    #[prop(optional)]
+    optional: bool,
+) -> impl IntoView {
+    let shown = RwSignal::new(false);
+    let id = format!("field-{name}");
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described_by = format!("{error_id} {hint_id}");
+    view! {
+        <div class="space-y-1">
+            <label for=id.clone() class="label">{label}</label>
+            <div class="flex gap-2">
+                <input
+                    id=id.clone()
+                    name=name
+                    type=move || if shown.get() { "text" } else { "password" }
+                    class="input"
+                    autocomplete=autocomplete
+                    required=!optional
+                    aria-invalid=move || if errors.with(Vec::is_empty) { "false" } else { "true" }
+                    aria-describedby=described_by
+                />
+                <button
+                    type="button"
+                    class="btn-secondary shrink-0"
+                    aria-controls=id
+                    aria-pressed=move || shown.get().to_string()
+                    on:click=move |_| shown.update(|s| *s = !*s)
+                >
+                    {move || if shown.get() { "Hide" } else { "Show" }}
+                </button>
+            </div>
+            {hint.map(|h| view! { <p id=hint_id class="text-xs text-slate-500">{h}</p> })}
+            <p id=error_id class="field-error">{move || errors.get().join(" ")}</p>
+        </div>
+    }
+}
+
+/// The form-level error banner (field errors are shown next to their fields).
+#[component]
+pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+    move || {
+        error.get().map(|e| {
+            view! {
+                <div role="alert" class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">
+                    {e.to_string()}
+                </div>
+            }
+        })
+    }
+}
+
+/// A success banner.
+#[component]
+pub fn Notice(#[prop(into)] text: String) -> impl IntoView {
+    view! {
+        <div role="status" class="rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-800">
+            {text}
+        </div>
+    }
+}
+
+/// What a page shows when its data could not be had: sign-in for `Unauthorized`, a
+/// 403/404 message (with that HTTP status on the server) otherwise.
+#[component]
+pub fn ErrorView(error: AppError) -> impl IntoView {
+    if error == AppError::Unauthorized {
+        let location = use_location();
+        let next = format!(
+            "{}{}",
+            location.pathname.get_untracked(),
+            location.search.get_untracked()
+        );
+        let path = format!("/sign-in?next={}", urlencode(&next));
+        return view! { <Redirect path=path /> }.into_any();
+    }
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(
+            http::StatusCode::from_u16(error.status())
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        );
+    }
+    let title = match &error {
+        AppError::Forbidden | AppError::NotAllowed { .. } => "Access denied",
+        AppError::NotFound => "Not found",
+        _ => "Something went wrong",
+    };
+    view! {
+        <section class="card mx-auto max-w-lg space-y-3 text-center" role="alert">
+            <h1 class="text-xl font-semibold">{title}</h1>
+            <p class="text-slate-600">{error.to_string()}</p>
+            <A href="/dashboard" attr:class="btn-secondary inline-block">"Back to your dashboard"</A>
+        </section>
+    }
+    .into_any()
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Shown while a page's data loads.
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="text-slate-500" aria-live="polite">"Loading…"</p> }
+}
+
+/// An empty list, with what to do next.
+#[component]
+pub fn EmptyState(#[prop(into)] title: String, children: Children) -> impl IntoView {
+    view! {
+        <div class="rounded-lg border border-dashed border-slate-300 p-8 text-center">
+            <p class="font-medium text-slate-700">{title}</p>
+            <div class="mt-2 text-sm text-slate-500">{children()}</div>
+        </div>
+    }
+}
+
+/// Previous/next links for a list; `href(page)` builds a page's URL.
+#[component]
+pub fn Pager(
+    page: i64,
+    per_page: i64,
+    total: i64,
+    href: impl Fn(i64) -> String + 'static,
+) -> impl IntoView {
+    let pages = ((total + per_page - 1) / per_page).max(1);
+    let prev = (page > 1).then(|| href(page - 1));
+    let next = (page < pages).then(|| href(page + 1));
+    view! {
+        <nav class="flex items-center justify-between text-sm" aria-label="Pagination">
+            <span class="text-slate-500">{format!("Page {page} of {pages} · {total} in all")}</span>
+            <span class="flex gap-2">
+                {prev.map(|h| view! { <a class="btn-secondary" href=h rel="prev">"Previous"</a> })}
+                {next.map(|h| view! { <a class="btn-secondary" href=h rel="next">"Next"</a> })}
+            </span>
+        </nav>
+    }
+}
+
+/// A read-only value with a copy-to-clipboard button (for links and keys shown once).
+#[component]
+pub fn CopyField(#[prop(into)] label: String, #[prop(into)] value: String) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let id = format!("copy-{}", label.to_lowercase().replace(' ', "-"));
+    let text = value.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(window) = web_sys::window() {
+            let _ = window.navigator().clipboard().write_text(&text);
+            copied.set(true);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+    };
+    view! {
+        <div class="space-y-1">
+            <label for=id.clone() class="label">{label}</label>
+            <div class="flex gap-2">
+                <input id=id readonly value=value class="input font-mono text-xs" on:focus=|ev| {
+                    #[cfg(feature = "hydrate")]
+                    {
+                        use wasm_bindgen::JsCast;
+                        if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                            input.select();
+                        }
+                    }
+                    #[cfg(not(feature = "hydrate"))]
+                    let _ = ev;
+                } />
+                <button type="button" class="btn-secondary shrink-0" on:click=copy>
+                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,199 @@
+//! The one error type of Keyport: what a user can act on, shared by server functions,
+//! HTTP handlers and the browser. Internal failures carry only a reference id; the cause
+//! is logged on the server under that id and never sent to the client.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Field name → messages, for forms and JSON bodies alike.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum AppError {
+    #[error("Please sign in to continue.")]
+    Unauthorized,
+    #[error("Invalid email or password.")]
+    InvalidCredentials,
+    #[error("You do not have permission to do that.")]
+    Forbidden,
+    #[error("{message}")]
+    NotAllowed { message: String },
+    #[error("Not found.")]
+    NotFound,
+    #[error("Please correct the highlighted fields.")]
+    Validation { fields: FieldErrors },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("{message}")]
+    BadRequest { message: String },
+    #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("Keyport could not be reached. Check your connection and try again.")]
+    Unavailable,
+    #[error("Something went wrong on our side (reference {reference}).")]
+    Internal { reference: String },
+}
+
+impl AppError {
+    /// A validation error on one field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut fields = FieldErrors::new();
+        fields.insert(field.to_string(), vec![message.into()]);
+        AppError::Validation { fields }
+    }
+
+    /// Messages for one form field, empty when the error is not about that field.
+    pub fn field_messages(&self, field: &str) -> Vec<String> {
+        match self {
+            AppError::Validation { fields } => fields.get(field).cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthorized | AppError::InvalidCredentials => 401,
+            AppError::Forbidden | AppError::NotAllowed { .. } => 403,
+            AppError::NotFound => 404,
+            AppError::Conflict { .. } => 409,
+            AppError::Validation { .. } => 422,
+            AppError::BadRequest { .. } => 400,
+            AppError::RateLimited { .. } => 429,
+            AppError::Unavailable => 503,
+            AppError::Internal { .. } => 500,
+        }
+    }
+
+    /// Logs an internal failure under a fresh reference and returns what the user may see.
+    #[cfg(feature = "ssr")]
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        tracing::error!(%reference, %cause, "internal error");
+        AppError::Internal { reference }
+    }
+}
+
+/// Collects field errors while parsing a form, so every bad field is reported at once.
+#[derive(Default)]
+pub struct FormErrors(FieldErrors);
+
+impl FormErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the error of a parse result and returns its value, if any.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_string())
+            .or_default()
+            .push(message.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok` when nothing was recorded.
+    pub fn finish(self) -> Result<(), AppError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    pub fn into_error(self) -> AppError {
+        AppError::Validation { fields: self.0 }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(message)
+            | ServerFnErrorErr::MissingArg(message)
+            | ServerFnErrorErr::Deserialization(message) => AppError::BadRequest {
+                message: format!("The request could not be read: {message}"),
+            },
+            ServerFnErrorErr::UnsupportedRequestMethod(message) => AppError::BadRequest { message },
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => AppError::Unavailable,
+            #[cfg(feature = "ssr")]
+            other => AppError::internal(other),
+            #[cfg(not(feature = "ssr"))]
+            _ => AppError::Internal {
+                reference: "client".into(),
+            },
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::internal(e)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        AppError::internal(e)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        let status = http::StatusCode::from_u16(self.status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let message = self.to_string();
+        let mut body = serde_json::to_value(&self).unwrap_or_default();
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("message".into(), message.into());
+        }
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_error_serialises_without_its_cause() {
+        let e = AppError::Internal {
+            reference: "abc".into(),
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(json, r#"{"error":"internal","reference":"abc"}"#);
+    }
+
+    #[test]
+    fn form_errors_collect_every_field() {
+        let mut f = FormErrors::new();
+        assert_eq!(f.check("a", Ok::<_, String>(1)), Some(1));
+        f.check::<()>("b", Err("bad".into()));
+        f.add("b", "worse");
+        let e = f.finish().unwrap_err();
+        assert_eq!(e.field_messages("b"), vec!["bad", "worse"]);
+        assert!(e.field_messages("a").is_empty());
+        assert_eq!(e.status(), 422);
+    }
+}

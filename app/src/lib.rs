@@ -1,0 +1,216 @@
+#![recursion_limit = "512"]
+//! Keyport's portal: the Leptos app shared by the server (SSR) and the browser (hydration).
+//! One module per product area; shared UI in `components`, shared types in `domain`.
+
+pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod components;
+pub mod dashboard;
+pub mod domain;
+pub mod error;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use auth::{whoami, CompleteSetup, CurrentUser, SignIn, SignOut, SignUp};
+use domain::Role;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+/// The HTML document around the app (server side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" class="h-full bg-slate-50">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="h-full text-slate-900 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The actions that change who is signed in: the navigation's user follows them.
+#[derive(Clone, Copy)]
+pub struct AuthActions {
+    pub sign_in: ServerAction<SignIn>,
+    pub sign_up: ServerAction<SignUp>,
+    pub sign_out: ServerAction<SignOut>,
+    pub setup: ServerAction<CompleteSetup>,
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let actions = AuthActions {
+        sign_in: ServerAction::new(),
+        sign_up: ServerAction::new(),
+        sign_out: ServerAction::new(),
+        setup: ServerAction::new(),
+    };
+    provide_context(actions);
+    // Marks the page as interactive once hydrated (tests and progressive-enhancement CSS use it).
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    let user = Resource::new(
+        move || {
+            (
+                actions.sign_in.version().get(),
+                actions.sign_up.version().get(),
+                actions.sign_out.version().get(),
+                actions.setup.version().get(),
+            )
+        },
+        |_| whoami(),
+    );
+    view! {
+        <Stylesheet id="leptos" href="/pkg/keyport.css" />
+        <Link rel="icon" href="data:," />
+        <Meta name="description" content="Keyport: a self-hosted API portal for publishing APIs and self-serving API keys." />
+        <Title text="Keyport" />
+        <Router>
+            <div class="flex min-h-full flex-col">
+                <Header user />
+                <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6">
+                    <ErrorBoundary fallback=|errors| view! {
+                        <section class="card mx-auto max-w-lg space-y-3 text-center" role="alert">
+                            <h1 class="text-xl font-semibold">"Something went wrong"</h1>
+                            <ul class="text-slate-600">
+                                {move || errors.get().into_iter().map(|(_, e)| view! { <li>{e.to_string()}</li> }).collect_view()}
+                            </ul>
+                            <a href="/" class="btn-secondary inline-block">"Go to the start page"</a>
+                        </section>
+                    }>
+                    <Routes fallback=NotFound>
+                        <Route path=path!("/") view=Landing />
+                        <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
+                        <Route path=path!("/sign-up") view=auth::SignUpPage ssr=SsrMode::Async />
+                        <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
+                        <Route path=path!("/dashboard") view=dashboard::DashboardPage ssr=SsrMode::Async />
+                        <Route path=path!("/account") view=accounts::AccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/users") view=admin::UsersPageView ssr=SsrMode::Async />
+                        <Route path=path!("/admin/settings") view=admin::SettingsPageView ssr=SsrMode::Async />
+                        <Route path=path!("/admin/audit") view=audit::AuditPageView ssr=SsrMode::Async />
+                    </Routes>
+                    </ErrorBoundary>
+                </main>
+                <footer class="border-t border-slate-200 py-6 text-center text-xs text-slate-500">
+                    "Keyport · self-hosted API portal"
+                </footer>
+            </div>
+        </Router>
+    }
+}
+
+#[component]
+fn Header(user: Resource<Result<Option<CurrentUser>, error::AppError>>) -> impl IntoView {
+    let sign_out = expect_context::<AuthActions>().sign_out;
+    view! {
+        <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:p-2">
+            "Skip to content"
+        </a>
+        <header class="border-b border-slate-200 bg-white">
+            <div class="mx-auto flex max-w-6xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3 sm:px-6">
+                <A href="/" attr:class="flex items-center gap-2 text-lg font-bold text-brand-700">
+                    <span aria-hidden="true" class="inline-block h-6 w-6 rounded bg-brand-600"></span>
+                    "Keyport"
+                </A>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(Some(u)) => {
+                                let admin = u.role == Role::Admin;
+                                view! {
+                                    <nav aria-label="Main" class="flex flex-1 flex-wrap items-center gap-x-4 gap-y-1 text-sm">
+                                        <A href="/dashboard" attr:class="nav-link">"Dashboard"</A>
+                                        <A href="/account" attr:class="nav-link">"Account"</A>
+                                        {admin.then(|| view! {
+                                            <A href="/admin/users" attr:class="nav-link">"Users"</A>
+                                            <A href="/admin/audit" attr:class="nav-link">"Audit log"</A>
+                                            <A href="/admin/settings" attr:class="nav-link">"Settings"</A>
+                                        })}
+                                    </nav>
+                                    <div class="flex items-center gap-3 text-sm">
+                                        <span class="hidden text-slate-600 sm:inline">{u.display_name}" · "{u.role.label()}</span>
+                                        <ActionForm action=sign_out>
+                                            <button type="submit" class="btn-secondary py-1">"Sign out"</button>
+                                        </ActionForm>
+                                    </div>
+                                }
+                                .into_any()
+                            }
+                            _ => view! {
+                                <nav aria-label="Main" class="ml-auto flex items-center gap-3 text-sm">
+                                    <A href="/sign-in" attr:class="nav-link">"Sign in"</A>
+                                    <A href="/sign-up" attr:class="btn py-1">"Create account"</A>
+                                </nav>
+                            }
+                            .into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
+        </header>
+    }
+}
+
+#[component]
+fn Landing() -> impl IntoView {
+    let features = [
+        ("Publish APIs", "Describe each API with its OpenAPI document, plans and lifecycle, and decide who may subscribe."),
+        ("Self-serve keys", "Developers issue, rotate with a grace period and revoke their own keys, protected by MFA."),
+        ("Verify anywhere", "Keyport's gateway or your nginx and Envoy check keys, limits and quotas on every request."),
+        ("See usage", "Charts per key, application and API, from pre-aggregated usage, with a full audit trail."),
+    ];
+    view! {
+        <Title text="Keyport · self-hosted API portal" />
+        <section class="space-y-12 py-8">
+            <div class="max-w-3xl space-y-4">
+                <h1 class="text-4xl font-bold tracking-tight sm:text-5xl">"Your APIs, their keys, one portal."</h1>
+                <p class="text-lg text-slate-600">
+                    "Keyport is a self-hosted API management portal: publishers list APIs and plans, developers subscribe and manage their own API keys, and admins keep an eye on everything. One binary, SQLite by default, PostgreSQL when you grow."
+                </p>
+                <div class="flex flex-wrap gap-3">
+                    <A href="/sign-up" attr:class="btn">"Create an account"</A>
+                    <A href="/sign-in" attr:class="btn-secondary">"Sign in"</A>
+                </div>
+            </div>
+            <ul class="grid gap-6 sm:grid-cols-2 lg:grid-cols-4">
+                {features.into_iter().map(|(title, text)| view! {
+                    <li class="card space-y-2">
+                        <h2 class="font-semibold">{title}</h2>
+                        <p class="text-sm text-slate-600">{text}</p>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found · Keyport" />
+        <section class="card mx-auto max-w-lg space-y-3 text-center">
+            <h1 class="text-xl font-semibold">"Page not found"</h1>
+            <p class="text-slate-600">"There is nothing at this address. Check the link, or go back to the start."</p>
+            <A href="/" attr:class="btn-secondary inline-block">"Go to the start page"</A>
+        </section>
+    }
+}

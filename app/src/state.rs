@@ -1,0 +1,198 @@
+//! Server-side shared state: configuration, the database pool, the clock and the
+//! per-request client facts, reached from server functions through Leptos context.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+pub type Db = sqlx::AnyPool;
+
+/// Whether Keyport runs for development (generates missing secrets) or production
+/// (refuses to start without them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Dev,
+    Production,
+}
+
+/// A secret from configuration: never printed by `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Keyport's configuration. Defaults → optional TOML file → `KEYPORT_*` variables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the portal listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://path` or `postgres://…`.
+    pub database_url: Secret,
+    /// Folder for the SQLite database and generated secrets.
+    pub data_dir: PathBuf,
+    /// The URL users reach Keyport at (links, cookie `Secure`/`__Host-`).
+    pub public_url: Option<String>,
+    pub mode: Mode,
+    /// 32 random bytes, base64: encrypts secrets at rest. Required in production mode.
+    pub secret_key: Option<Secret>,
+    pub session_idle_timeout_secs: u64,
+    pub session_absolute_timeout_secs: u64,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// `tracing` filter, e.g. `info` or `keyport=debug`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: Secret("sqlite://./data/keyport.db".into()),
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            mode: Mode::Dev,
+            secret_key: None,
+            session_idle_timeout_secs: 30 * 60,
+            session_absolute_timeout_secs: 12 * 60 * 60,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            log: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The base URL for links Keyport prints or shows.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Cookies get `Secure` and the `__Host-` prefix when users reach Keyport over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+/// Wall-clock time in unix milliseconds. Tests shift it forward instead of sleeping.
+#[derive(Clone, Default, Debug)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        let system = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        system + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves this clock (and every clone of it) forward.
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// Everything a request handler may need, built once at start-up.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    /// A real Argon2id hash of a random password: verified against when an email is
+    /// unknown, so both answers take the same time.
+    pub dummy_hash: Arc<str>,
+    /// Encrypts secrets at rest (from `KEYPORT_SECRET_KEY`, or generated in dev mode).
+    pub secret_key: Arc<[u8; 32]>,
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The state, inside a server function or a page render.
+pub fn app_state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| AppError::internal("AppState not in context"))
+}
+
+/// Who is on the other end of a request: the client IP (proxy-aware) and user agent.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// The facts of the current request, inside a server function or a page render.
+    pub fn current() -> ClientInfo {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ClientInfo>().cloned())
+            .unwrap_or_default()
+    }
+
+    pub fn ip_string(&self) -> Option<String> {
+        self.ip.map(|ip| ip.to_string())
+    }
+}
+
+/// `2026-11-23 08:41 UTC`.
+pub fn fmt_time(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// A random token (`bytes` of CSPRNG output, base64url) and its SHA-256 hex digest, which is
+/// what gets stored.
+pub fn new_token(bytes: usize) -> (String, String) {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut raw = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let digest = token_digest(&token);
+    (token, digest)
+}
+
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

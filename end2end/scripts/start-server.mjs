@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Starts the release Keyport server for the Playwright run (config.webServer).
+//
+// - A fresh data folder per run: <os.tmpdir()>/keyport-e2e-XXXXXX, with a SQLite
+//   database in it. Its path goes to end2end/test-results/.e2e-data-dir so that
+//   global-setup.ts and the specs can find it (same folder, same database).
+// - The binary is <repo>/target/release/keyport (built by `cargo leptos build
+//   --release`); set KEYPORT_BIN to use another one.
+// - SIGTERM/SIGINT are forwarded to the server; we exit with its exit code.
+//   The data folder is removed afterwards unless KEYPORT_E2E_KEEP_DATA=1.
+//
+// Keep the environment below in sync with serverEnv() in tests/fixtures.ts.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const END2END_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const REPO_ROOT = path.resolve(END2END_DIR, '..');
+const RESULTS_DIR = path.join(END2END_DIR, 'test-results');
+const DATA_DIR_FILE = path.join(RESULTS_DIR, '.e2e-data-dir');
+const LISTEN = '127.0.0.1:3100';
+
+const bin = process.env.KEYPORT_BIN
+  ? path.resolve(process.env.KEYPORT_BIN)
+  : path.join(REPO_ROOT, 'target', 'release', 'keyport');
+
+if (!fs.existsSync(bin)) {
+  console.error(
+    `start-server: ${bin} does not exist. Build it first with \`cargo leptos build --release\` ` +
+      '(from the repository root), or set KEYPORT_BIN.',
+  );
+  process.exit(1);
+}
+
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyport-e2e-'));
+fs.mkdirSync(RESULTS_DIR, { recursive: true });
+fs.writeFileSync(DATA_DIR_FILE, `${dataDir}\n`);
+
+// Helper variables of this script must not reach the server: it reads every
+// KEYPORT_* variable as configuration and rejects unknown ones.
+const inherited = { ...process.env };
+delete inherited.KEYPORT_BIN;
+delete inherited.KEYPORT_E2E_KEEP_DATA;
+
+const env = {
+  ...inherited,
+  KEYPORT_LISTEN: LISTEN,
+  KEYPORT_DATA_DIR: dataDir,
+  KEYPORT_DATABASE_URL: `sqlite://${dataDir}/e2e.db`,
+  KEYPORT_PUBLIC_URL: `http://${LISTEN}`,
+  LEPTOS_SITE_ROOT: path.join(REPO_ROOT, 'target', 'site'),
+  LEPTOS_OUTPUT_NAME: 'keyport',
+  RUST_LOG: 'info',
+};
+
+console.error(`start-server: ${bin} serve (data: ${dataDir})`);
+const child = spawn(bin, ['serve'], { cwd: REPO_ROOT, env, stdio: 'inherit' });
+
+function cleanup() {
+  if (process.env.KEYPORT_E2E_KEEP_DATA === '1') {
+    console.error(`start-server: kept the data folder ${dataDir}`);
+    return;
+  }
+  try {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  } catch (err) {
+    console.error(`start-server: could not remove ${dataDir}: ${err.message}`);
+  }
+}
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  });
+}
+
+child.on('error', (err) => {
+  console.error(`start-server: cannot start ${bin}: ${err.message}`);
+  cleanup();
+  process.exit(1);
+});
+
+child.on('exit', (code, signal) => {
+  cleanup();
+  if (code !== null) process.exit(code);
+  // Killed by a signal: report it the shell way (128 + signal number).
+  const number = os.constants.signals[signal] ?? 15;
+  console.error(`start-server: server stopped by ${signal}`);
+  process.exit(128 + number);
+});

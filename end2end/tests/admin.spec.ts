@@ -1,0 +1,62 @@
+// An admin changes a user's role and disables them (which signs them out);
+// a developer is refused the admin pages.
+import { expect, test } from '@playwright/test';
+import { PASSWORD, USERS, shot, signIn } from './fixtures';
+
+test('admin changes a role and disables a user, who is signed out at once', async ({ page, browser }) => {
+  // The victim signs up in their own browser.
+  const email = `target-${Date.now()}@example.com`;
+  const theirs = await browser.newContext();
+  const them = await theirs.newPage();
+  await them.goto('/sign-up');
+  await them.getByLabel('Name').fill('Tom Target');
+  await them.getByLabel('Email').fill(email);
+  await them.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await them.getByRole('button', { name: 'Create account' }).click();
+  await them.waitForURL('**/dashboard');
+
+  await signIn(page, USERS.admin.email, USERS.admin.password);
+  await expect(page.getByRole('heading', { name: 'Portal overview' })).toBeVisible();
+  await shot(page, 'dashboard-admin');
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByLabel('Search by email or name').fill(email);
+  await page.getByRole('button', { name: 'Search' }).click();
+  const row = page.locator(`tr[data-user="${email}"]`);
+  await expect(row).toBeVisible();
+
+  await row.getByLabel(`Role of ${email}`).selectOption('publisher');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expect(row.getByLabel(`Role of ${email}`)).toHaveValue('publisher');
+  await them.reload();
+  await expect(them.getByText('Publisher', { exact: false }).first()).toBeVisible();
+
+  await row.getByText('Disable…').click();
+  await row.getByRole('button', { name: 'Yes, disable' }).click();
+  await expect(row.getByText('Disabled', { exact: true })).toBeVisible();
+  await shot(page, 'admin-users');
+
+  await them.goto('/dashboard');
+  await expect(them).toHaveURL(/\/sign-in/);
+  await theirs.close();
+
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.getByLabel('Action').selectOption('user.disable');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.getByRole('cell', { name: 'user.disable' }).first()).toBeVisible();
+  await shot(page, 'admin-audit');
+
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await expect(page.getByRole('heading', { name: 'Portal settings' })).toBeVisible();
+  await shot(page, 'admin-settings');
+});
+
+test('a developer is refused the admin pages', async ({ page }) => {
+  await signIn(page, USERS.developer.email, USERS.developer.password);
+  await expect(page.getByRole('link', { name: 'Users' })).toHaveCount(0);
+  for (const path of ['/admin/users', '/admin/audit', '/admin/settings']) {
+    const res = await page.goto(path);
+    expect(res?.status(), path).toBe(403);
+    await expect(page.getByRole('heading', { name: 'Access denied' })).toBeVisible();
+  }
+  await shot(page, 'developer-refused');
+});

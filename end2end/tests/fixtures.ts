@@ -1,0 +1,85 @@
+// Shared constants and helpers for the Keyport browser tests.
+import type { Page } from '@playwright/test';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const BASE_URL = 'http://127.0.0.1:3100';
+export const LISTEN = '127.0.0.1:3100';
+
+/** Every seeded user has this password. */
+export const PASSWORD = 'correct horse battery staple';
+
+export type Role = 'admin' | 'publisher' | 'developer';
+
+export interface SeedUser {
+  email: string;
+  role: Role;
+  password: string;
+}
+
+/** Users created by global-setup.ts through `keyport user create`. */
+export const USERS = {
+  admin: { email: 'admin@example.com', role: 'admin', password: PASSWORD },
+  publisher: { email: 'publisher@example.com', role: 'publisher', password: PASSWORD },
+  developer: { email: 'dev@example.com', role: 'developer', password: PASSWORD },
+} as const satisfies Record<string, SeedUser>;
+
+export const ALL_USERS: readonly SeedUser[] = Object.values(USERS);
+
+export const END2END_DIR = path.resolve(__dirname, '..');
+export const REPO_ROOT = path.resolve(END2END_DIR, '..');
+export const SCREENSHOT_DIR = path.join(END2END_DIR, 'screenshots');
+/** Written by scripts/start-server.mjs: the server's fresh data folder. */
+export const DATA_DIR_FILE = path.join(END2END_DIR, 'test-results', '.e2e-data-dir');
+
+/** The server's data folder for this run (KEYPORT_DATA_DIR). */
+export function dataDir(): string {
+  const dir = fs.readFileSync(DATA_DIR_FILE, 'utf8').trim();
+  if (!dir) throw new Error(`${DATA_DIR_FILE} is empty`);
+  return dir;
+}
+
+/** The keyport binary (KEYPORT_BIN overrides target/release/keyport). */
+export function keyportBin(): string {
+  return process.env.KEYPORT_BIN
+    ? path.resolve(process.env.KEYPORT_BIN)
+    : path.join(REPO_ROOT, 'target', 'release', 'keyport');
+}
+
+/**
+ * The environment the server runs with, for running `keyport` CLI commands
+ * against the same database. Keep in sync with scripts/start-server.mjs.
+ */
+export function serverEnv(dir: string = dataDir()): NodeJS.ProcessEnv {
+  const inherited: NodeJS.ProcessEnv = { ...process.env };
+  // The server treats every KEYPORT_* variable as configuration and rejects unknown ones.
+  delete inherited.KEYPORT_BIN;
+  delete inherited.KEYPORT_E2E_KEEP_DATA;
+  return {
+    ...inherited,
+    KEYPORT_LISTEN: LISTEN,
+    KEYPORT_DATA_DIR: dir,
+    KEYPORT_DATABASE_URL: `sqlite://${dir}/e2e.db`,
+    KEYPORT_PUBLIC_URL: BASE_URL,
+    LEPTOS_SITE_ROOT: path.join(REPO_ROOT, 'target', 'site'),
+    LEPTOS_OUTPUT_NAME: 'keyport',
+    RUST_LOG: 'info',
+  };
+}
+
+/** Signs in through the form and waits for the dashboard. */
+export async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await page.goto('/sign-in');
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL(/\/dashboard(?:[?#]|$)/);
+}
+
+/** Saves a full-page screenshot to end2end/screenshots/<name>.png. */
+export async function shot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}

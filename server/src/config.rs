@@ -1,0 +1,120 @@
+//! Loading configuration (defaults → optional TOML file → `KEYPORT_*` variables) and the
+//! secret key (required in production; generated once and kept under the data folder in dev).
+
+use anyhow::{bail, Context};
+use app::state::{Config, Mode};
+use base64::Engine;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use std::path::Path;
+
+/// Reads the configuration. `file` comes from `--config` or `KEYPORT_CONFIG`.
+pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+    let mut figment = Figment::new();
+    if let Some(file) = file {
+        if !file.exists() {
+            bail!("configuration file {} does not exist", file.display());
+        }
+        figment = figment.merge(Toml::file(file));
+    }
+    figment = figment.merge(
+        Env::prefixed("KEYPORT_")
+            .ignore(&["CONFIG"])
+            .filter(|key| !key.as_str().starts_with("test_")),
+    );
+    let config: Config = figment
+        .extract()
+        .context("invalid configuration (see the configuration table in README.md)")?;
+    Ok(config)
+}
+
+/// The 32-byte key that encrypts secrets at rest.
+pub fn secret_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    if let Some(secret) = &config.secret_key {
+        return decode_key(secret.expose()).context(
+            "KEYPORT_SECRET_KEY must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)",
+        );
+    }
+    if config.mode == Mode::Production {
+        bail!(
+            "KEYPORT_SECRET_KEY is required in production mode: set it to 32 random bytes, \
+             base64-encoded (e.g. `openssl rand -base64 32`)"
+        );
+    }
+    let path = config.data_dir.join("secret.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return decode_key(text.trim())
+            .with_context(|| format!("{} is not a valid key", path.display()));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    write_private(
+        &path,
+        &base64::engine::general_purpose::STANDARD.encode(key),
+    )?;
+    tracing::warn!(path = %path.display(), "dev mode: generated a secret key; set KEYPORT_SECRET_KEY in production");
+    Ok(key)
+}
+
+fn decode_key(text: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim())?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| anyhow::anyhow!("expected 32 bytes, got {}", b.len()))
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::state::Secret;
+
+    #[test]
+    fn production_without_secret_is_refused() {
+        let config = Config {
+            mode: Mode::Production,
+            ..Config::default()
+        };
+        let err = secret_key(&config).unwrap_err().to_string();
+        assert!(err.contains("KEYPORT_SECRET_KEY is required"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config {
+            secret_key: Some(Secret::new("c2VjcmV0".into())),
+            database_url: Secret::new("postgres://u:pw@h/db".into()),
+            ..Config::default()
+        };
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("c2VjcmV0") && !printed.contains("pw@h"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn explicit_key_must_be_32_bytes() {
+        let config = Config {
+            secret_key: Some(Secret::new("dG9vIHNob3J0".into())),
+            ..Config::default()
+        };
+        assert!(secret_key(&config).is_err());
+    }
+}

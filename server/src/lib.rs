@@ -1,0 +1,132 @@
+#![recursion_limit = "512"]
+//! The `keyport` binary's library: configuration, database, start-up and the HTTP surface.
+//! Integration tests build the same router through [`build_state`] and [`web::router`].
+
+pub mod config;
+pub mod db;
+pub mod web;
+
+use anyhow::Context;
+use app::accounts::store as users;
+use app::admin::store as settings;
+use app::auth::session::DbSessionStore;
+use app::state::{AppState, Clock, Config};
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+use tower_sessions::session_store::ExpiredDeletion;
+
+/// Connects and migrates the database and assembles the shared state.
+pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    let secret_key = config::secret_key(&config)?;
+    let url = config.database_url.expose().to_string();
+    let db = db::connect(&url).await?;
+    db::migrate(&db, &url).await?;
+    let leptos_options = LeptosOptions::builder()
+        .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "keyport".into()))
+        .site_root(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()))
+        .site_pkg_dir(std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".into()))
+        .site_addr(config.listen)
+        .build();
+    let dummy_hash: Arc<str> = tokio::task::spawn_blocking(|| {
+        let mut random = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+        app::auth::password::hash_blocking(&base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            random,
+        ))
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .into();
+    Ok(AppState {
+        leptos_options,
+        db,
+        config: Arc::new(config),
+        clock,
+        dummy_hash,
+        secret_key: Arc::new(secret_key),
+    })
+}
+
+/// While no active admin exists, a one-time link to create one.
+pub async fn setup_link(state: &AppState) -> anyhow::Result<Option<String>> {
+    if users::count_active_admins(&state.db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        > 0
+    {
+        return Ok(None);
+    }
+    let token = settings::new_setup_token(&state.db, state.clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(format!(
+        "{}/setup?token={token}",
+        state.config.base_url()
+    )))
+}
+
+/// Serves the portal until Ctrl-C / SIGTERM.
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    let listen = state.config.listen;
+    if let Some(link) = setup_link(&state).await? {
+        tracing::warn!("no administrator yet: open {link} to create the first one (valid 24 hours; `keyport setup-link` makes a new one)");
+        eprintln!("\n  First run: create the first administrator at\n  {link}\n");
+    }
+    spawn_cleanup(state.clone());
+    let app = web::router(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (set KEYPORT_LISTEN)"))?;
+    tracing::info!("Keyport listening on http://{listen}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+/// Deletes expired sessions and stale throttle entries every five minutes.
+fn spawn_cleanup(state: AppState) {
+    tokio::spawn(async move {
+        let store = DbSessionStore::new(state.db.clone(), state.clock.clone());
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "session cleanup failed");
+            }
+            let stale = state.clock.now() - 24 * 3600 * 1000;
+            if let Err(e) =
+                sqlx::query("DELETE FROM throttle WHERE window_start < $1 AND locked_until < $2")
+                    .bind(stale)
+                    .bind(state.clock.now())
+                    .execute(&state.db)
+                    .await
+            {
+                tracing::warn!(error = %e, "throttle cleanup failed");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

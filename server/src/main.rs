@@ -1,0 +1,151 @@
+#![recursion_limit = "512"]
+//! `keyport`: the portal, the migrations and the admin commands in one binary.
+
+use anyhow::Context;
+use app::domain::{DisplayName, Email, Password, Role};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Keyport: a self-hosted API management portal.
+///
+/// Configuration comes from defaults, then the optional TOML file, then KEYPORT_*
+/// environment variables (KEYPORT_LISTEN, KEYPORT_DATABASE_URL, KEYPORT_MODE,
+/// KEYPORT_SECRET_KEY, KEYPORT_PUBLIC_URL, …; see README.md).
+#[derive(Parser)]
+#[command(name = "keyport", version, about)]
+struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, global = true, env = "KEYPORT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal (the default). Applies pending migrations first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a one-time link to create the first administrator (only while there is none).
+    SetupLink,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user without a browser.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// admin, publisher or developer.
+        #[arg(long, default_value = "developer")]
+        role: String,
+        /// The name shown in the portal (defaults to the email's local part).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = keyport::config::load(cli.config.as_deref())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let state = keyport::build_state(config, app::state::Clock::default()).await?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => keyport::serve(state).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::SetupLink => match keyport::setup_link(&state).await? {
+            Some(link) => {
+                println!("{link}");
+                Ok(())
+            }
+            None => {
+                anyhow::bail!("an active administrator exists already; sign in as them instead")
+            }
+        },
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    role,
+                    name,
+                    password_stdin: _,
+                },
+        } => create_user(&state, &email, &role, name.as_deref()).await,
+    }
+}
+
+async fn create_user(
+    state: &app::state::AppState,
+    email: &str,
+    role: &str,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
+    use app::audit::store::{record, Event};
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+    let name = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("user"));
+    let name = DisplayName::parse(name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the password from standard input")?;
+    let password = input.trim_end_matches(['\r', '\n']);
+    let password = Password::parse(password, Some(email.as_str()))
+        .map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let hash = app::auth::password::hash(&password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = state.clock.now();
+    let user = app::accounts::store::create(
+        &state.db,
+        app::accounts::store::NewUser {
+            email: &email,
+            display_name: &name,
+            password_hash: Some(&hash),
+            role,
+        },
+        now,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{email}: {}", describe(&e)))?;
+    let event = Event::new("user.create")
+        .target("user", &user.id)
+        .details(serde_json::json!({ "email": user.email, "role": role, "via": "cli" }));
+    record(&state.db, now, &app::state::ClientInfo::default(), event)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("created {} ({}) with id {}", user.email, role, user.id);
+    Ok(())
+}
+
+fn describe(e: &app::error::AppError) -> String {
+    match e {
+        app::error::AppError::Validation { fields } => fields
+            .values()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,278 @@
+//! The HTTP surface: the Leptos portal and its server functions, health probes, and the
+//! middleware every request passes (client facts, sessions and their timeouts, CSRF,
+//! security headers, body and time limits).
+
+use app::auth::session::{AuthSession, DbSessionStore};
+use app::error::AppError;
+use app::state::{AppState, ClientInfo};
+use app::{shell, App};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{
+    generate_route_list, handle_server_fns_with_context, LeptosRoutes, ResponseOptions,
+};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+/// The name of the session cookie: `__Host-` prefixed when served over HTTPS.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-keyport_session"
+    } else {
+        "keyport_session"
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let context = move || {
+        provide_context(context_state.clone());
+        // Pages get a per-request nonce (provided by leptos_axum); the CSP names it so the
+        // hydration script runs and nothing else inline does.
+        if let (Some(nonce), Some(res)) =
+            (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+        {
+            if let Ok(value) = HeaderValue::from_str(&page_csp(&nonce)) {
+                res.insert_header(header::CONTENT_SECURITY_POLICY, value);
+            }
+        }
+    };
+    let store = DbSessionStore::new(state.db.clone(), state.clock.clone());
+    let secure = config.secure_cookies();
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(cookie_name(secure))
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            config.session_idle_timeout_secs as i64,
+        )));
+
+    let fn_context = context.clone();
+    let fallback_context = context.clone();
+    let hsts = secure.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route(
+            "/api/{*fn_name}",
+            post(move |req: Request| handle_server_fns_with_context(fn_context.clone(), req)),
+        )
+        .leptos_routes_with_context(&state, routes, context, {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(fallback_context, shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session_timeouts,
+        ))
+        .layer(sessions)
+        .layer(middleware::from_fn(server_fn_status))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf))
+        .layer(middleware::from_fn_with_state(state.clone(), client_info))
+        // Every response; pages replace this CSP with one naming their nonce.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        // `same-origin`, not `no-referrer`: a form posted without JavaScript is sent back
+        // to its page (with its errors) through the Referer.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.request_timeout_secs),
+        ))
+        .with_state(state)
+}
+
+fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.db).await {
+        Ok(_) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "status": "database unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Records the client IP (believing `X-Forwarded-For` only from trusted proxies) and user agent.
+async fn client_info(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ip = peer.map(|peer| client_ip(peer, forwarded.as_deref(), &state.config.trusted_proxies));
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    req.extensions_mut().insert(ClientInfo { ip, user_agent });
+    next.run(req).await
+}
+
+/// The right-most address of the chain that is not a trusted proxy.
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let chain = forwarded_for.unwrap_or_default();
+    for hop in chain.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => continue,
+            Ok(ip) => return ip,
+            Err(_) => break,
+        }
+    }
+    peer
+}
+
+/// Refuses cross-site state-changing requests (the algorithm of Go's
+/// `http.CrossOriginProtection`): `Sec-Fetch-Site` when the browser sends it, otherwise
+/// `Origin` against `Host`. Requests with neither are not from a browser.
+async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let allowed = match get("sec-fetch-site") {
+        Some("same-origin") | Some("none") => true,
+        Some(_) => false,
+        None => match get("origin") {
+            None => true,
+            Some(origin) => {
+                let host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
+                get("host") == Some(host)
+                    || state
+                        .config
+                        .public_url
+                        .as_deref()
+                        .map(|u| u.trim_end_matches('/'))
+                        == Some(origin)
+            }
+        },
+    };
+    if allowed {
+        return next.run(req).await;
+    }
+    tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
+    AppError::NotAllowed {
+        message: "Cross-site request refused.".into(),
+    }
+    .into_response()
+}
+
+/// Server functions answer errors with 500; give them the status of their `AppError`.
+async fn server_fn_status(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !res.headers().contains_key("serverfnerror")
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, parts.headers).into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Idle and absolute session timeouts, measured with the app clock.
+async fn session_timeouts(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let (Some(session), Some(client)) = (
+        req.extensions().get::<Session>().cloned(),
+        req.extensions().get::<ClientInfo>().cloned(),
+    ) {
+        let idle = state.config.session_idle_timeout_secs as i64 * 1000;
+        let absolute = state.config.session_absolute_timeout_secs as i64 * 1000;
+        if let Err(e) = AuthSession::new(session)
+            .enforce_timeouts(state.clock.now(), idle, absolute, &client)
+            .await
+        {
+            return e.into_response();
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(client_ip(proxy, Some("203.0.113.9"), &trusted), client);
+        assert_eq!(
+            client_ip(proxy, Some("1.1.1.1, 203.0.113.9, 10.9.9.9"), &trusted),
+            client
+        );
+        assert_eq!(client_ip(stranger, Some("203.0.113.9"), &trusted), stranger);
+        assert_eq!(client_ip(proxy, None, &trusted), proxy);
+    }
+}

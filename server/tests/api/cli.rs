@@ -1,0 +1,153 @@
+//! The `keyport` binary itself.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn keyport(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyport"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYPORT_DATA_DIR", dir)
+        .env(
+            "KEYPORT_DATABASE_URL",
+            format!("sqlite://{}/keyport.db", dir.display()),
+        )
+        .env("KEYPORT_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn help_documents_every_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyport"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for word in [
+        "serve",
+        "migrate",
+        "setup-link",
+        "user",
+        "KEYPORT_DATABASE_URL",
+    ] {
+        assert!(text.contains(word), "--help lacks {word}: {text}");
+    }
+}
+
+#[test]
+fn user_create_reads_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keyport(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = keyport(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "Admin@Example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin@example.com (admin)"));
+
+    let mut weak = keyport(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "weak@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    weak.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = weak.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("12 characters"));
+
+    let link = keyport(dir.path()).arg("setup-link").output().unwrap();
+    assert!(!link.status.success(), "no setup link once an admin exists");
+}
+
+#[test]
+fn production_mode_refuses_to_start_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keyport(dir.path())
+        .env("KEYPORT_MODE", "production")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEYPORT_SECRET_KEY is required"));
+}
+
+#[test]
+fn bad_configuration_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keyport(dir.path())
+        .env("KEYPORT_LISTEN", "not-an-address")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid configuration"));
+    let out = keyport(dir.path())
+        .env("KEYPORT_DATABASE_URL", "mysql://x")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
+}
+
+#[test]
+fn dev_mode_generates_and_keeps_a_private_secret_key() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(keyport(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let key_path = dir.path().join("secret.key");
+    let first = std::fs::read_to_string(&key_path).unwrap();
+    assert!(keyport(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert_eq!(
+        first,
+        std::fs::read_to_string(&key_path).unwrap(),
+        "the key is kept, not regenerated"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}

@@ -1,0 +1,85 @@
+use crate::backends;
+use crate::helpers::TestApp;
+
+backends!(
+    oversized_bodies_are_refused,
+    probes_answer_200,
+    pages_carry_security_headers_and_a_nonce_csp,
+    unknown_pages_are_404,
+    api_errors_are_json_with_a_status
+);
+
+async fn probes_answer_200(app: TestApp) {
+    let c = app.client();
+    assert_eq!(c.get("/healthz").await.status(), 200);
+    let ready = c.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap()["status"],
+        "ready"
+    );
+}
+
+async fn pages_carry_security_headers_and_a_nonce_csp(app: TestApp) {
+    let res = app.client().get("/sign-in").await;
+    assert_eq!(res.status(), 200);
+    let h = res.headers().clone();
+    let csp = h["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the CSP nonce"
+    );
+    // A fresh nonce per page.
+    let again = app.client().get("/sign-in").await;
+    assert!(!again.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains(&nonce));
+}
+
+async fn unknown_pages_are_404(app: TestApp) {
+    let res = app.client().get("/no/such/page").await;
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("Page not found"));
+}
+
+async fn api_errors_are_json_with_a_status(app: TestApp) {
+    let c = app.client();
+    let answer = c
+        .call("sign_in", &[("email", "not-an-email"), ("password", "")])
+        .await;
+    assert_eq!(answer.status, 422);
+    assert_eq!(answer.error_kind(), "validation");
+    assert!(!answer.field("email").is_empty());
+    assert_eq!(answer.field("password"), vec!["Enter your password."]);
+    let missing = c.call("sign_in", &[]).await;
+    assert_eq!(missing.status, 400, "{:?}", missing.body);
+    assert_eq!(missing.error_kind(), "bad_request");
+}
+
+async fn oversized_bodies_are_refused(app: TestApp) {
+    let big = "x".repeat(2 * 1024 * 1024);
+    let c = app.client();
+    let res = c
+        .call(
+            "sign_in",
+            &[("email", "a@example.com"), ("password", big.as_str())],
+        )
+        .await;
+    assert_eq!(res.status, 413);
+}

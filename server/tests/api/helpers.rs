@@ -1,0 +1,301 @@
+//! `spawn_app()`: a real Keyport on a fresh database (SQLite file or a new PostgreSQL
+//! database) listening on a free port, and a cookie-keeping HTTP client.
+
+use app::domain::{DisplayName, Email, Role};
+use app::state::{AppState, Clock, Config, Secret};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub clock: Clock,
+    _dir: tempfile::TempDir,
+    pg_database: Option<(String, String)>,
+}
+
+/// Runs a test body once per backend: `backends!(name);` next to `async fn name(app: TestApp)`.
+#[macro_export]
+macro_rules! backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await
+                }
+            }
+        )*
+    };
+}
+
+fn postgres_base() -> String {
+    std::env::var("KEYPORT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// `spawn_app` with a configuration tweak.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg_database) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}/keyport.db", dir.path().display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let base = postgres_base();
+            let name = format!("keyport_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::any::install_default_drivers();
+            let admin = sqlx::AnyPool::connect(&base)
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            let url = match base.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/{name}"),
+                None => unreachable!("a PostgreSQL URL has a path"),
+            };
+            (url, Some((base, name)))
+        }
+    };
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: Secret::new(url),
+        data_dir: dir.path().to_path_buf(),
+        secret_key: Some(Secret::new(
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+        )),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let clock = Clock::default();
+    let state = keyport::build_state(config, clock.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = keyport::web::router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    TestApp {
+        addr,
+        state,
+        clock,
+        _dir: dir,
+        pg_database,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.pg_database.take() {
+            // Dropped from a blocking thread: the test's runtime may be shutting down.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(admin) = sqlx::AnyPool::connect(&base).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&admin)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
+    pub base: String,
+}
+
+/// A server function's answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn ok(&self) -> &Value {
+        assert!(
+            self.status < 300,
+            "expected success, got {} {}",
+            self.status,
+            self.body
+        );
+        &self.body
+    }
+
+    pub fn error_kind(&self) -> &str {
+        self.body["error"].as_str().unwrap_or_default()
+    }
+
+    pub fn field(&self, name: &str) -> Vec<String> {
+        self.body["fields"][name]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn client(&self) -> Client {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Client {
+            jar: jar.clone(),
+            http: reqwest::Client::builder()
+                .cookie_provider(jar)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent("keyport-tests/1.0")
+                .build()
+                .unwrap(),
+            base: self.url(""),
+        }
+    }
+
+    /// Creates an active user straight in the store.
+    pub async fn user(&self, email: &str, role: Role) -> String {
+        let hash = app::auth::password::hash_blocking(PASSWORD).unwrap();
+        app::accounts::store::create(
+            &self.state.db,
+            app::accounts::store::NewUser {
+                email: &Email::parse(email).unwrap(),
+                display_name: &DisplayName::parse(email.split('@').next().unwrap()).unwrap(),
+                password_hash: Some(&hash),
+                role,
+            },
+            self.clock.now(),
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    /// A client that sends exactly this `Cookie` header (to replay an old session).
+    pub fn client_with_cookie(&self, cookie: &str) -> Client {
+        let client = self.client();
+        client
+            .jar
+            .add_cookie_str(cookie, &self.url("/").parse().unwrap());
+        client
+    }
+
+    /// A client signed in as a new user with `role`.
+    pub async fn signed_in(&self, email: &str, role: Role) -> (Client, String) {
+        let id = self.user(email, role).await;
+        let client = self.client();
+        client.sign_in(email, PASSWORD).await.ok();
+        (client, id)
+    }
+
+    /// Audit events with `action`, newest first.
+    pub async fn audit(&self, action: &str) -> Vec<app::audit::store::EventRow> {
+        let filter = app::audit::store::Filter {
+            action: Some(action.to_string()),
+            ..Default::default()
+        };
+        app::audit::store::list(&self.state.db, &filter, 100, 0)
+            .await
+            .unwrap()
+            .0
+    }
+}
+
+impl Client {
+    /// Calls a server function the way the hydrated app does (form-encoded POST).
+    pub async fn call(&self, name: &str, form: &[(&str, &str)]) -> Answer {
+        self.call_with(name, form, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        name: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self
+            .http
+            .post(format!("{}/api/{name}", self.base))
+            .header("Accept", "application/json")
+            .form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Answer {
+        self.call("sign_in", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn whoami(&self) -> Value {
+        self.call("whoami", &[]).await.ok().clone()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The `Cookie` header this client would send.
+    pub fn cookies(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&self.base.parse().unwrap())
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+    }
+}

@@ -1,0 +1,10 @@
+//! Keyport's HTTP behaviour, specified against a real server on SQLite and PostgreSQL.
+
+mod access;
+mod admin;
+mod audit;
+mod auth;
+mod cli;
+mod health;
+pub mod helpers;
+mod sessions;

@@ -1,0 +1,168 @@
+use crate::backends;
+use crate::helpers::{spawn_app_with, Backend, TestApp, PASSWORD};
+use app::domain::Role;
+use tower_sessions::session_store::ExpiredDeletion;
+
+backends!(
+    sign_in_issues_a_new_session_id,
+    sign_out_kills_the_server_side_session,
+    idle_sessions_expire,
+    sessions_end_at_the_absolute_timeout_however_active,
+    changing_password_ends_other_sessions,
+    expired_sessions_are_cleaned_up,
+);
+
+async fn sign_in_issues_a_new_session_id(app: TestApp) {
+    app.user("a@example.com", Role::Developer).await;
+    app.user("b@example.com", Role::Developer).await;
+    let c = app.client();
+    c.sign_in("a@example.com", PASSWORD).await.ok();
+    let first = c.cookies().unwrap();
+    c.sign_in("b@example.com", PASSWORD).await.ok();
+    let second = c.cookies().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(c.whoami().await["email"], "b@example.com");
+    assert_eq!(
+        app.client_with_cookie(&first).whoami().await,
+        serde_json::Value::Null
+    );
+}
+
+async fn sign_out_kills_the_server_side_session(app: TestApp) {
+    let (c, _) = app.signed_in("out@example.com", Role::Developer).await;
+    let cookie = c.cookies().unwrap();
+    assert_eq!(
+        app.client_with_cookie(&cookie).whoami().await["email"],
+        "out@example.com"
+    );
+    let res = c.call("sign_out", &[]).await;
+    res.ok();
+    assert_eq!(res.headers["location"], "/");
+    assert_eq!(c.whoami().await, serde_json::Value::Null);
+    let replay = app.client_with_cookie(&cookie);
+    assert_eq!(replay.whoami().await, serde_json::Value::Null);
+    assert_eq!(replay.call("dashboard", &[]).await.status, 401);
+    assert_eq!(app.audit("auth.sign_out").await.len(), 1);
+}
+
+async fn idle_sessions_expire(app: TestApp) {
+    let (c, _) = app.signed_in("idle@example.com", Role::Developer).await;
+    app.clock.advance(29 * 60_000);
+    assert_eq!(
+        c.whoami().await["email"],
+        "idle@example.com",
+        "29 idle minutes are fine"
+    );
+    app.clock.advance(31 * 60_000);
+    assert_eq!(
+        c.whoami().await,
+        serde_json::Value::Null,
+        "31 idle minutes are not"
+    );
+}
+
+async fn sessions_end_at_the_absolute_timeout_however_active(app: TestApp) {
+    let (c, _) = app.signed_in("busy@example.com", Role::Developer).await;
+    for _ in 0..28 {
+        app.clock.advance(25 * 60_000);
+        assert_eq!(c.whoami().await["email"], "busy@example.com");
+    }
+    app.clock.advance(25 * 60_000); // 12 h 5 min after sign-in
+    assert_eq!(c.whoami().await, serde_json::Value::Null);
+}
+
+async fn changing_password_ends_other_sessions(app: TestApp) {
+    let (laptop, _) = app.signed_in("pw@example.com", Role::Developer).await;
+    let phone = app.client();
+    phone.sign_in("pw@example.com", PASSWORD).await.ok();
+    let before = laptop.cookies().unwrap();
+
+    let wrong = laptop
+        .call(
+            "change_password",
+            &[
+                ("current_password", "nope nope nope"),
+                ("new_password", "a brand new passphrase"),
+                ("confirm_password", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(!wrong.field("current_password").is_empty());
+
+    laptop
+        .call(
+            "change_password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new passphrase"),
+                ("confirm_password", "a brand new passphrase"),
+            ],
+        )
+        .await
+        .ok();
+    assert_ne!(
+        laptop.cookies().unwrap(),
+        before,
+        "the session id is cycled"
+    );
+    assert_eq!(laptop.whoami().await["email"], "pw@example.com");
+    assert_eq!(phone.whoami().await, serde_json::Value::Null);
+    assert_eq!(
+        app.client()
+            .sign_in("pw@example.com", PASSWORD)
+            .await
+            .status,
+        401
+    );
+    app.client()
+        .sign_in("pw@example.com", "a brand new passphrase")
+        .await
+        .ok();
+}
+
+async fn expired_sessions_are_cleaned_up(app: TestApp) {
+    app.signed_in("old@example.com", Role::Developer).await;
+    let count = || async {
+        let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+        row.0
+    };
+    assert_eq!(count().await, 1);
+    app.clock.advance(31 * 60_000);
+    app::auth::session::DbSessionStore::new(app.state.db.clone(), app.clock.clone())
+        .delete_expired()
+        .await
+        .unwrap();
+    assert_eq!(count().await, 0);
+}
+
+#[tokio::test]
+async fn cookies_are_httponly_lax_and_host_prefixed_over_https() {
+    let plain = crate::helpers::spawn_app(Backend::Sqlite).await;
+    plain.user("c@example.com", Role::Developer).await;
+    let res = plain.client().sign_in("c@example.com", PASSWORD).await;
+    let cookie = res.headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("keyport_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "{cookie}");
+
+    let tls = spawn_app_with(Backend::Sqlite, |c| {
+        c.public_url = Some("https://portal.example".into())
+    })
+    .await;
+    tls.user("c@example.com", Role::Developer).await;
+    let res = tls.client().sign_in("c@example.com", PASSWORD).await;
+    let cookie = res.headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-keyport_session="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain="), "{cookie}");
+}
