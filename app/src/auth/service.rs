@@ -87,17 +87,33 @@ pub async fn sign_in(ctx: &Ctx, email: &str, password_input: &str) -> Result<Use
         });
     }
     throttle::clear(db, &account_key).await?;
-    start_session(ctx, &user, "auth.sign_in").await?;
+    complete_primary_auth(ctx, &user, "password").await?;
     Ok(user)
 }
 
-async fn start_session(ctx: &Ctx, user: &UserRow, action: &'static str) -> Result<(), AppError> {
+/// Called once a user has proven who they are with a first factor (password, or an identity
+/// provider): signs them in. `method` names the factor for the audit log.
+pub async fn complete_primary_auth(
+    ctx: &Ctx,
+    user: &UserRow,
+    method: &'static str,
+) -> Result<(), AppError> {
+    start_session(ctx, user, "auth.sign_in", method).await
+}
+
+async fn start_session(
+    ctx: &Ctx,
+    user: &UserRow,
+    action: &'static str,
+    method: &'static str,
+) -> Result<(), AppError> {
     ctx.session.begin(&user.id, &ctx.client, ctx.now).await?;
     users::touch_sign_in(&ctx.state.db, &user.id, ctx.now).await?;
     ctx.audit(
         Event::new(action)
             .actor(&user.id, &user.email)
-            .target("user", &user.id),
+            .target("user", &user.id)
+            .details(serde_json::json!({ "method": method })),
     )
     .await
 }
@@ -225,7 +241,7 @@ pub async fn sign_up(ctx: &Ctx, form: SignUpForm<'_>) -> Result<UserRow, AppErro
             });
         }
     }
-    start_session(ctx, &user, "auth.sign_up").await?;
+    start_session(ctx, &user, "auth.sign_up", "password").await?;
     Ok(user)
 }
 
@@ -262,6 +278,6 @@ pub async fn complete_setup(
     )
     .await?;
     settings::clear_setup_token(&ctx.state.db).await?;
-    start_session(ctx, &user, "auth.setup_admin").await?;
+    start_session(ctx, &user, "auth.setup_admin", "password").await?;
     Ok(user)
 }
