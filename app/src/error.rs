@@ -23,6 +23,10 @@ pub enum AppError {
     NotAllowed { message: String },
     #[error("Not found.")]
     NotFound,
+    #[error("Confirm it's you: enter a code from your authenticator app.")]
+    MfaRequired,
+    #[error("Set up two-factor authentication first (Account → Security).")]
+    MfaEnrolmentRequired,
     #[error("Please correct the highlighted fields.")]
     Validation { fields: FieldErrors },
     #[error("{message}")]
@@ -57,7 +61,10 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Unauthorized | AppError::InvalidCredentials => 401,
-            AppError::Forbidden | AppError::NotAllowed { .. } => 403,
+            AppError::Forbidden
+            | AppError::NotAllowed { .. }
+            | AppError::MfaRequired
+            | AppError::MfaEnrolmentRequired => 403,
             AppError::NotFound => 404,
             AppError::Conflict { .. } => 409,
             AppError::Validation { .. } => 422,

@@ -10,10 +10,11 @@ pub mod components;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod mfa;
 #[cfg(feature = "ssr")]
 pub mod state;
 
-use auth::{whoami, CompleteSetup, CurrentUser, SignIn, SignOut, SignUp};
+use auth::{whoami, CurrentUser, SignOut};
 use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
@@ -38,25 +39,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The actions that change who is signed in: the navigation's user follows them.
-#[derive(Clone, Copy)]
-pub struct AuthActions {
-    pub sign_in: ServerAction<SignIn>,
-    pub sign_up: ServerAction<SignUp>,
-    pub sign_out: ServerAction<SignOut>,
-    pub setup: ServerAction<CompleteSetup>,
-}
-
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let actions = AuthActions {
-        sign_in: ServerAction::new(),
-        sign_up: ServerAction::new(),
-        sign_out: ServerAction::new(),
-        setup: ServerAction::new(),
-    };
-    provide_context(actions);
     // Marks the page as interactive once hydrated (tests and progressive-enhancement CSS use it).
     #[cfg(feature = "hydrate")]
     Effect::new(|_| {
@@ -64,59 +49,71 @@ pub fn App() -> impl IntoView {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
-    let user = Resource::new(
-        move || {
-            (
-                actions.sign_in.version().get(),
-                actions.sign_up.version().get(),
-                actions.sign_out.version().get(),
-                actions.setup.version().get(),
-            )
-        },
-        |_| whoami(),
-    );
     view! {
         <Stylesheet id="leptos" href="/pkg/keyport.css" />
         <Link rel="icon" href="data:," />
         <Meta name="description" content="Keyport: a self-hosted API portal for publishing APIs and self-serving API keys." />
         <Title text="Keyport" />
         <Router>
-            <div class="flex min-h-full flex-col">
-                <Header user />
-                <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6">
-                    <ErrorBoundary fallback=|errors| view! {
-                        <section class="card mx-auto max-w-lg space-y-3 text-center" role="alert">
-                            <h1 class="text-xl font-semibold">"Something went wrong"</h1>
-                            <ul class="text-slate-600">
-                                {move || errors.get().into_iter().map(|(_, e)| view! { <li>{e.to_string()}</li> }).collect_view()}
-                            </ul>
-                            <a href="/" class="btn-secondary inline-block">"Go to the start page"</a>
-                        </section>
-                    }>
-                    <Routes fallback=NotFound>
-                        <Route path=path!("/") view=Landing />
-                        <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
-                        <Route path=path!("/sign-up") view=auth::SignUpPage ssr=SsrMode::Async />
-                        <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
-                        <Route path=path!("/dashboard") view=dashboard::DashboardPage ssr=SsrMode::Async />
-                        <Route path=path!("/account") view=accounts::AccountPage ssr=SsrMode::Async />
-                        <Route path=path!("/admin/users") view=admin::UsersPageView ssr=SsrMode::Async />
-                        <Route path=path!("/admin/settings") view=admin::SettingsPageView ssr=SsrMode::Async />
-                        <Route path=path!("/admin/audit") view=audit::AuditPageView ssr=SsrMode::Async />
-                    </Routes>
-                    </ErrorBoundary>
-                </main>
-                <footer class="border-t border-slate-200 py-6 text-center text-xs text-slate-500">
-                    "Keyport · self-hosted API portal"
-                </footer>
-            </div>
+            <Layout />
         </Router>
     }
 }
 
+/// Everything inside the router. Pages create their own actions (inside `<Routes>`, where a
+/// form posted without JavaScript finds its error in the URL).
 #[component]
-fn Header(user: Resource<Result<Option<CurrentUser>, error::AppError>>) -> impl IntoView {
-    let sign_out = expect_context::<AuthActions>().sign_out;
+fn Layout() -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    let location = leptos_router::hooks::use_location();
+    // Who is signed in is asked again after every navigation (sign-in and sign-up end in one).
+    let user = Resource::new(
+        move || (location.pathname.get(), sign_out.version().get()),
+        |_| whoami(),
+    );
+    mfa::StepUp::provide();
+    view! {
+        <div class="flex min-h-full flex-col">
+            <Header user sign_out />
+            <mfa::StepUpDialog />
+            <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6">
+                <ErrorBoundary fallback=|errors| view! {
+                    <section class="card mx-auto max-w-lg space-y-3 text-center" role="alert">
+                        <h1 class="text-xl font-semibold">"Something went wrong"</h1>
+                        <ul class="text-slate-600">
+                            {move || errors.get().into_iter().map(|(_, e)| view! { <li>{e.to_string()}</li> }).collect_view()}
+                        </ul>
+                        <a href="/" class="btn-secondary inline-block">"Go to the start page"</a>
+                    </section>
+                }>
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=Landing />
+                    <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-up") view=auth::SignUpPage ssr=SsrMode::Async />
+                    <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
+                    <Route path=path!("/dashboard") view=dashboard::DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-in/mfa") view=mfa::MfaSignInPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=accounts::AccountPage ssr=SsrMode::Async />
+                    <Route path=path!("/account/security") view=mfa::SecurityPage ssr=SsrMode::Async />
+                    <Route path=path!("/account/sessions") view=mfa::SessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view=admin::UsersPageView ssr=SsrMode::Async />
+                    <Route path=path!("/admin/settings") view=admin::SettingsPageView ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view=audit::AuditPageView ssr=SsrMode::Async />
+                </Routes>
+                </ErrorBoundary>
+            </main>
+            <footer class="border-t border-slate-200 py-6 text-center text-xs text-slate-500">
+                "Keyport · self-hosted API portal"
+            </footer>
+        </div>
+    }
+}
+
+#[component]
+fn Header(
+    user: Resource<Result<Option<CurrentUser>, error::AppError>>,
+    sign_out: ServerAction<SignOut>,
+) -> impl IntoView {
     view! {
         <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:p-2">
             "Skip to content"
@@ -136,6 +133,8 @@ fn Header(user: Resource<Result<Option<CurrentUser>, error::AppError>>) -> impl 
                                     <nav aria-label="Main" class="flex flex-1 flex-wrap items-center gap-x-4 gap-y-1 text-sm">
                                         <A href="/dashboard" attr:class="nav-link">"Dashboard"</A>
                                         <A href="/account" attr:class="nav-link">"Account"</A>
+                                        <A href="/account/security" attr:class="nav-link">"Security"</A>
+                                        <A href="/account/sessions" attr:class="nav-link">"Sessions"</A>
                                         {admin.then(|| view! {
                                             <A href="/admin/users" attr:class="nav-link">"Users"</A>
                                             <A href="/admin/audit" attr:class="nav-link">"Audit log"</A>

@@ -57,6 +57,11 @@ pub struct Config {
     pub secret_key: Option<Secret>,
     pub session_idle_timeout_secs: u64,
     pub session_absolute_timeout_secs: u64,
+    /// How long a second-factor check counts for sensitive actions (step-up).
+    pub step_up_window_secs: u64,
+    /// Whether a user without MFA must enrol before a sensitive action (otherwise they may
+    /// proceed without step-up).
+    pub step_up_requires_mfa: bool,
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub max_body_bytes: usize,
@@ -76,6 +81,8 @@ impl Default for Config {
             secret_key: None,
             session_idle_timeout_secs: 30 * 60,
             session_absolute_timeout_secs: 12 * 60 * 60,
+            step_up_window_secs: 300,
+            step_up_requires_mfa: true,
             trusted_proxies: Vec::new(),
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,

@@ -33,7 +33,7 @@ test('sign up, sign out, sign in; the old cookie is refused after sign-out', asy
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(BASE_URL + '/');
-  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+  await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign in' })).toBeVisible();
 
   // Replaying the old cookie in a fresh browser gets the sign-in page, not the dashboard.
   const replay = await browser.newContext();

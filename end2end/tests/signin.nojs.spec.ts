@@ -17,7 +17,7 @@ test('sign in and out without JavaScript', async ({ page }) => {
   await expect(page.getByRole('heading', { name: /^Welcome/ })).toBeVisible();
 
   await page.getByRole('button', { name: 'Sign out' }).click();
-  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+  await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign in' })).toBeVisible();
   const res = await page.goto('/dashboard');
   expect(page.url()).toContain('/sign-in');
   expect(res?.status()).toBe(200);

@@ -6,7 +6,7 @@ pub mod store;
 use crate::components::{
     action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Pager,
 };
-use crate::domain::{Role, SignupMode, UserStatus};
+use crate::domain::{MfaPolicy, Role, SignupMode, UserStatus};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -46,6 +46,7 @@ pub struct InvitationSummary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SettingsView {
     pub signup_mode: SignupMode,
+    pub mfa_policy: MfaPolicy,
     pub invitations: Vec<InvitationSummary>,
 }
 
@@ -187,6 +188,7 @@ pub async fn list_users(q: Option<String>, page: Option<i64>) -> Result<UsersPag
 #[server(prefix = "/api", endpoint = "set_user_role")]
 pub async fn set_user_role(user_id: String, role: String) -> Result<(), AppError> {
     let admin = crate::auth::guard::require_role(&[Role::Admin], "user.role_change").await?;
+    crate::auth::guard::require_recent_mfa(&admin).await?;
     let role: Role = parse_field("role", &role)?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::set_role(&ctx, &admin, &user_id, role).await
@@ -195,6 +197,7 @@ pub async fn set_user_role(user_id: String, role: String) -> Result<(), AppError
 #[server(prefix = "/api", endpoint = "set_user_status")]
 pub async fn set_user_status(user_id: String, status: String) -> Result<(), AppError> {
     let admin = crate::auth::guard::require_role(&[Role::Admin], "user.status_change").await?;
+    crate::auth::guard::require_recent_mfa(&admin).await?;
     let status: UserStatus = parse_field("status", &status)?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::set_status(&ctx, &admin, &user_id, status).await
@@ -217,23 +220,38 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
         .collect();
     Ok(SettingsView {
         signup_mode: store::signup_mode(&state.db).await?,
+        mfa_policy: store::mfa_policy(&state.db).await?,
         invitations,
     })
 }
 
 #[server(prefix = "/api", endpoint = "update_settings")]
-pub async fn update_settings(signup_mode: String) -> Result<(), AppError> {
+pub async fn update_settings(
+    signup_mode: String,
+    mfa_policy: Option<String>,
+) -> Result<(), AppError> {
     use crate::audit::store::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
     let mode: SignupMode = parse_field("signup_mode", &signup_mode)?;
+    let policy: Option<MfaPolicy> = mfa_policy
+        .as_deref()
+        .map(|p| parse_field("mfa_policy", p))
+        .transpose()?;
     let ctx = crate::auth::service::Ctx::current().await?;
     let before = store::signup_mode(&ctx.state.db).await?;
     store::set_signup_mode(&ctx.state.db, mode, &admin.id, ctx.now).await?;
+    let policy_before = store::mfa_policy(&ctx.state.db).await?;
+    if let Some(policy) = policy {
+        store::set_mfa_policy(&ctx.state.db, policy, &admin.id, ctx.now).await?;
+    }
     ctx.audit(
         Event::new("settings.update")
             .actor(&admin.id, &admin.email)
-            .target("setting", "signup_mode")
-            .details(serde_json::json!({ "from": before, "to": mode })),
+            .target("setting", "portal")
+            .details(serde_json::json!({
+                "signup_mode": { "from": before, "to": mode },
+                "mfa_policy": { "from": policy_before, "to": policy.unwrap_or(policy_before) },
+            })),
     )
     .await
 }
@@ -310,6 +328,8 @@ pub fn UsersPageView() -> impl IntoView {
         },
         |(q, page, _, _)| list_users(Some(q), page),
     );
+    crate::mfa::pages_step_up(set_role);
+    crate::mfa::pages_step_up(set_status);
     let role_error = action_error(set_role);
     let status_error = action_error(set_status);
     view! {
@@ -466,7 +486,7 @@ pub fn SettingsPageView() -> impl IntoView {
                     match data.await {
                         Ok(s) => view! {
                             <section class="card space-y-4" aria-labelledby="signup-heading">
-                                <h2 id="signup-heading" class="text-lg font-semibold">"Sign-up"</h2>
+                                <h2 id="signup-heading" class="text-lg font-semibold">"Access"</h2>
                                 <ActionForm action=update>
                                     <fieldset class="space-y-2">
                                         <legend class="label">"Who may create an account"</legend>
@@ -476,6 +496,18 @@ pub fn SettingsPageView() -> impl IntoView {
                                                 <div class="flex items-center gap-2">
                                                     <input type="radio" id=id.clone() name="signup_mode" value=m.as_str() checked=*m == s.signup_mode />
                                                     <label for=id>{m.label()}</label>
+                                                </div>
+                                            }
+                                        }).collect_view()}
+                                    </fieldset>
+                                    <fieldset class="mt-6 space-y-2">
+                                        <legend class="label">"Two-factor authentication"</legend>
+                                        {MfaPolicy::ALL.iter().map(|p| {
+                                            let id = format!("mfa-{}", p.as_str());
+                                            view! {
+                                                <div class="flex items-center gap-2">
+                                                    <input type="radio" id=id.clone() name="mfa_policy" value=p.as_str() checked=*p == s.mfa_policy />
+                                                    <label for=id>{p.label()}</label>
                                                 </div>
                                             }
                                         }).collect_view()}

@@ -1,11 +1,12 @@
 //! Portal settings (a key/value table) and invitations.
 
-use crate::domain::{Email, Role, SignupMode};
+use crate::domain::{Email, MfaPolicy, Role, SignupMode};
 use crate::error::AppError;
 use crate::state::{new_id, new_token, token_digest, Db};
 use sqlx::Row;
 
 const SIGNUP_MODE: &str = "signup_mode";
+const MFA_POLICY: &str = "mfa_policy";
 const SETUP_TOKEN: &str = "setup_token";
 
 /// An invitation link lives this long.
@@ -53,6 +54,22 @@ pub async fn set_signup_mode(
     now: i64,
 ) -> Result<(), AppError> {
     put(db, SIGNUP_MODE, mode.as_str(), Some(by), now).await
+}
+
+pub async fn mfa_policy(db: &Db) -> Result<MfaPolicy, AppError> {
+    Ok(get(db, MFA_POLICY)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MfaPolicy::Optional))
+}
+
+pub async fn set_mfa_policy(
+    db: &Db,
+    policy: MfaPolicy,
+    by: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    put(db, MFA_POLICY, policy.as_str(), Some(by), now).await
 }
 
 /// Makes a new one-time setup token (replacing any earlier one) and returns it.

@@ -16,6 +16,7 @@ pub const PER_PAGE: i64 = 50;
 /// Actions the audit log knows, for the filter.
 pub const ACTIONS: &[&str] = &[
     "auth.sign_in",
+    "auth.first_factor",
     "auth.sign_out",
     "auth.sign_up",
     "auth.setup_admin",
@@ -29,6 +30,13 @@ pub const ACTIONS: &[&str] = &[
     "invitation.create",
     "invitation.revoke",
     "authz.denied",
+    "mfa.enable",
+    "mfa.disable",
+    "mfa.verify",
+    "mfa.step_up",
+    "mfa.recovery_codes_regenerate",
+    "session.end",
+    "session.end_others",
 ];
 
 /// One audit event as shown in the portal.

@@ -9,8 +9,23 @@ use crate::domain::{Outcome, Role, UserStatus};
 use crate::error::AppError;
 use crate::state::{app_state, ClientInfo};
 
-/// The signed-in, active user of this request, or `Unauthorized`.
+/// The signed-in, active user of this request, or `Unauthorized`; `MfaEnrolmentRequired`
+/// when the portal's MFA policy asks them to enrol and they have not.
 pub async fn require_user() -> Result<CurrentUser, AppError> {
+    let user = require_signed_in().await?;
+    if !user.mfa_enabled {
+        let state = app_state()?;
+        let policy = crate::admin::store::mfa_policy(&state.db).await?;
+        if crate::mfa::service::policy_requires(policy, user.role) {
+            return Err(AppError::MfaEnrolmentRequired);
+        }
+    }
+    Ok(user)
+}
+
+/// Like [`require_user`] but without the MFA policy: for what a user needs to enrol (their
+/// status, the enrolment itself, their sessions, the dashboard).
+pub async fn require_signed_in() -> Result<CurrentUser, AppError> {
     let state = app_state()?;
     let session = AuthSession::current().await?;
     let Some(user_id) = session.user_id().await? else {
@@ -18,6 +33,7 @@ pub async fn require_user() -> Result<CurrentUser, AppError> {
     };
     match users::find_by_id(&state.db, &user_id).await? {
         Some(user) if user.status == UserStatus::Active => Ok(CurrentUser {
+            mfa_enabled: crate::mfa::store::is_enabled(&state.db, &user.id).await?,
             id: user.id,
             email: user.email,
             display_name: user.display_name,
@@ -47,4 +63,24 @@ pub async fn require_role(
         .details(serde_json::json!({ "attempted": attempted, "role": user.role }));
     record(&state.db, state.clock.now(), &ClientInfo::current(), event).await?;
     Err(AppError::Forbidden)
+}
+
+/// For sensitive actions: a second-factor check within the step-up window, or
+/// `MfaRequired` (the UI then asks for a code and retries). Users without MFA are sent to
+/// enrol, unless the configuration lets them through.
+pub async fn require_recent_mfa(user: &CurrentUser) -> Result<(), AppError> {
+    let state = app_state()?;
+    if !user.mfa_enabled {
+        return if state.config.step_up_requires_mfa {
+            Err(AppError::MfaEnrolmentRequired)
+        } else {
+            Ok(())
+        };
+    }
+    let window = state.config.step_up_window_secs as i64 * 1000;
+    let at = AuthSession::current().await?.mfa_at().await?;
+    match at {
+        Some(at) if state.clock.now() - at <= window => Ok(()),
+        _ => Err(AppError::MfaRequired),
+    }
 }

@@ -27,6 +27,7 @@ pub struct CurrentUser {
     pub email: String,
     pub display_name: String,
     pub role: Role,
+    pub mfa_enabled: bool,
 }
 
 /// What the sign-up page needs to know before showing its form.
@@ -54,7 +55,7 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 
 #[server(prefix = "/api", endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<CurrentUser>, AppError> {
-    match guard::require_user().await {
+    match guard::require_signed_in().await {
         Ok(user) => Ok(Some(user)),
         Err(AppError::Unauthorized) => Ok(None),
         Err(e) => Err(e),
@@ -68,8 +69,8 @@ pub async fn sign_in(
     next: Option<String>,
 ) -> Result<(), AppError> {
     let ctx = service::Ctx::current().await?;
-    service::sign_in(&ctx, &email, &password).await?;
-    leptos_axum::redirect(&safe_next(next.as_deref()));
+    let (_, step) = service::sign_in(&ctx, &email, &password).await?;
+    leptos_axum::redirect(&step.redirect(next.as_deref()));
     Ok(())
 }
 

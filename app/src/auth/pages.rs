@@ -1,11 +1,10 @@
 //! Sign-in, sign-up and first-run setup pages. All of them work without JavaScript.
 
-use super::{setup_status, signup_info, SignupContext};
+use super::{setup_status, signup_info, CompleteSetup, SignIn, SignUp, SignupContext};
 use crate::components::{
     action_error, field_errors, ErrorView, Field, FormError, Loading, PasswordField,
 };
 use crate::domain::{SignupMode, PASSWORD_MIN_CHARS};
-use crate::AuthActions;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -29,7 +28,7 @@ fn password_hint() -> String {
 
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    let action = expect_context::<AuthActions>().sign_in;
+    let action = ServerAction::<SignIn>::new();
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
     view! {
@@ -87,7 +86,7 @@ pub fn SignUpPage() -> impl IntoView {
 
 #[component]
 fn SignUpForm(ctx: SignupContext, invite: Option<String>) -> impl IntoView {
-    let action = expect_context::<AuthActions>().sign_up;
+    let action = ServerAction::<SignUp>::new();
     if ctx.invitation_invalid {
         return view! {
             <p role="alert" class="text-slate-700">
@@ -156,7 +155,7 @@ pub fn SetupPage() -> impl IntoView {
     let query = use_query_map();
     let token = move || query.read().get("token").unwrap_or_default();
     let open = Resource::new(token, setup_status);
-    let action = expect_context::<AuthActions>().setup;
+    let action = ServerAction::<CompleteSetup>::new();
     view! {
         <Title text="Set up Keyport" />
         <AuthCard title="Create the first administrator">

@@ -36,7 +36,11 @@ impl Ctx {
 
 /// Checks email and password; one answer ("invalid email or password"), in the same time,
 /// whether or not the account exists. Failures count against the account and the client IP.
-pub async fn sign_in(ctx: &Ctx, email: &str, password_input: &str) -> Result<UserRow, AppError> {
+pub async fn sign_in(
+    ctx: &Ctx,
+    email: &str,
+    password_input: &str,
+) -> Result<(UserRow, SignInStep), AppError> {
     let db = &ctx.state.db;
     let mut errors = FormErrors::new();
     let email = errors.check("email", Email::parse(email));
@@ -87,8 +91,28 @@ pub async fn sign_in(ctx: &Ctx, email: &str, password_input: &str) -> Result<Use
         });
     }
     throttle::clear(db, &account_key).await?;
-    complete_primary_auth(ctx, &user, "password").await?;
-    Ok(user)
+    let step = complete_primary_auth(ctx, &user, "password").await?;
+    Ok((user, step))
+}
+
+/// Where a sign-in goes after its first factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInStep {
+    Done,
+    /// The account has MFA: the code page comes next.
+    NeedsCode,
+}
+
+impl SignInStep {
+    pub fn redirect(self, next: Option<&str>) -> String {
+        let next = super::safe_next(next);
+        match self {
+            SignInStep::Done => next,
+            SignInStep::NeedsCode => {
+                format!("/sign-in/mfa?next={}", crate::components::urlencode(&next))
+            }
+        }
+    }
 }
 
 /// Called once a user has proven who they are with a first factor (password, or an identity
@@ -97,8 +121,45 @@ pub async fn complete_primary_auth(
     ctx: &Ctx,
     user: &UserRow,
     method: &'static str,
-) -> Result<(), AppError> {
-    start_session(ctx, user, "auth.sign_in", method).await
+) -> Result<SignInStep, AppError> {
+    if crate::mfa::store::is_enabled(&ctx.state.db, &user.id).await? {
+        ctx.session.begin_pending(&user.id, ctx.now).await?;
+        ctx.audit(
+            Event::new("auth.first_factor")
+                .actor(&user.id, &user.email)
+                .target("user", &user.id)
+                .details(serde_json::json!({ "method": method })),
+        )
+        .await?;
+        return Ok(SignInStep::NeedsCode);
+    }
+    start_session(ctx, user, "auth.sign_in", method).await?;
+    Ok(SignInStep::Done)
+}
+
+/// The code step of a sign-in: a TOTP code or a recovery code for the pending user.
+pub async fn complete_second_factor(ctx: &Ctx, code: &str) -> Result<UserRow, AppError> {
+    let expired = || AppError::NotAllowed {
+        message: "Your sign-in took too long. Sign in again.".into(),
+    };
+    let user_id = ctx
+        .session
+        .pending_user(ctx.now)
+        .await?
+        .ok_or_else(expired)?;
+    let user = users::find_by_id(&ctx.state.db, &user_id)
+        .await?
+        .filter(|u| u.status == UserStatus::Active)
+        .ok_or_else(expired)?;
+    let factor =
+        crate::mfa::service::verify(ctx, &user.id, &user.email, code, "sign_in", true).await?;
+    let method = match factor {
+        crate::mfa::service::Factor::Totp => "password+totp",
+        crate::mfa::service::Factor::RecoveryCode => "password+recovery_code",
+    };
+    start_session(ctx, &user, "auth.sign_in", method).await?;
+    ctx.session.mark_mfa(ctx.now).await?;
+    Ok(user)
 }
 
 async fn start_session(

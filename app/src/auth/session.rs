@@ -15,6 +15,12 @@ const CREATED: &str = "created";
 const SEEN: &str = "seen";
 const IP: &str = "ip";
 const USER_AGENT: &str = "ua";
+const MFA_AT: &str = "mfa_at";
+const PENDING_USER: &str = "pending_uid";
+const PENDING_AT: &str = "pending_at";
+
+/// How long the code step of a sign-in may take.
+const PENDING_MS: i64 = 5 * 60_000;
 
 /// How often "last seen" (and with it the idle expiry) is written back.
 const SEEN_RESOLUTION_MS: i64 = 60_000;
@@ -54,6 +60,36 @@ impl AuthSession {
         self.0.insert(IP, client.ip_string()).await?;
         self.0.insert(USER_AGENT, client.user_agent.clone()).await?;
         Ok(())
+    }
+
+    /// Password (or IdP) accepted, code still due: nobody is signed in yet.
+    pub async fn begin_pending(&self, user_id: &str, now: i64) -> Result<(), AppError> {
+        self.0.cycle_id().await?;
+        self.0.remove_value(USER_ID).await?;
+        self.0.insert(PENDING_USER, user_id).await?;
+        self.0.insert(PENDING_AT, now).await?;
+        Ok(())
+    }
+
+    /// The user whose code step is due, if it started less than five minutes ago.
+    pub async fn pending_user(&self, now: i64) -> Result<Option<String>, AppError> {
+        let at: i64 = self.0.get(PENDING_AT).await?.unwrap_or(0);
+        if now - at > PENDING_MS {
+            return Ok(None);
+        }
+        Ok(self.0.get(PENDING_USER).await?)
+    }
+
+    /// Records a successful second-factor check (and cycles the id: no fixation).
+    pub async fn mark_mfa(&self, now: i64) -> Result<(), AppError> {
+        self.0.cycle_id().await?;
+        self.0.insert(MFA_AT, now).await?;
+        Ok(())
+    }
+
+    /// When the last second-factor check of this session happened.
+    pub async fn mfa_at(&self) -> Result<Option<i64>, AppError> {
+        Ok(self.0.get(MFA_AT).await?)
     }
 
     /// Gives the session a new id, keeping its contents (after a password change).
@@ -127,6 +163,31 @@ pub async fn list_for_user(db: &Db, user_id: &str, now: i64) -> Result<Vec<Sessi
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(AppError::from)
+}
+
+/// A stable public name for a session (the id itself is the cookie secret).
+pub fn handle(session_id: &str) -> String {
+    crate::state::token_digest(session_id)[..16].to_string()
+}
+
+/// Ends the user's session named `handle`; false when they have no such session.
+pub async fn delete_by_handle(
+    db: &Db,
+    user_id: &str,
+    handle_: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    for s in list_for_user(db, user_id, now).await? {
+        if crate::auth::constant_time_eq(&handle(&s.id), handle_) {
+            sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+                .bind(&s.id)
+                .bind(user_id)
+                .execute(db)
+                .await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Kills every session of a user, except `keep` (the caller's own) when given.

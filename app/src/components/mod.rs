@@ -124,9 +124,11 @@ pub fn PasswordField(
 pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
     move || {
         error.get().map(|e| {
+            let enrol = e == AppError::MfaEnrolmentRequired;
             view! {
                 <div role="alert" class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">
                     {e.to_string()}
+                    {enrol.then(|| view! { " " <a class="link" href="/account/security">"Set it up now"</a> })}
                 </div>
             }
         })
@@ -147,6 +149,9 @@ pub fn Notice(#[prop(into)] text: String) -> impl IntoView {
 /// 403/404 message (with that HTTP status on the server) otherwise.
 #[component]
 pub fn ErrorView(error: AppError) -> impl IntoView {
+    if error == AppError::MfaEnrolmentRequired {
+        return view! { <Redirect path="/account/security" /> }.into_any();
+    }
     if error == AppError::Unauthorized {
         let location = use_location();
         let next = format!(

@@ -38,6 +38,7 @@ pub struct AdminOverview {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dashboard {
     pub user: CurrentUser,
+    pub recovery_codes_left: i64,
     pub member_since: String,
     pub sessions: Vec<SessionView>,
     pub activity: Vec<AuditEventView>,
@@ -49,7 +50,7 @@ pub async fn load_dashboard() -> Result<Dashboard, AppError> {
     use crate::audit::store::{list, Filter};
     use crate::auth::session::{list_for_user, AuthSession};
     use crate::state::fmt_time;
-    let user = crate::auth::guard::require_user().await?;
+    let user = crate::auth::guard::require_signed_in().await?;
     let state = crate::state::app_state()?;
     let now = state.clock.now();
     let current_id = AuthSession::current().await?.id();
@@ -111,6 +112,7 @@ pub async fn load_dashboard() -> Result<Dashboard, AppError> {
         None
     };
     Ok(Dashboard {
+        recovery_codes_left: crate::mfa::store::recovery_codes_left(&state.db, &user.id).await?,
         user,
         member_since: fmt_time(row.created_at),
         sessions,
@@ -146,6 +148,26 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
                     {format!("{} · {} · member since {}", d.user.email, d.user.role.label(), d.member_since)}
                 </p>
             </header>
+            <section class="card flex flex-wrap items-center justify-between gap-3" aria-label="Two-factor authentication">
+                {if d.user.mfa_enabled {
+                    view! {
+                        <p class="flex items-center gap-2">
+                            <span class="badge bg-emerald-100 text-emerald-800">"2FA on"</span>
+                            {format!("Two-factor authentication protects your account ({} recovery codes left).", d.recovery_codes_left)}
+                        </p>
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <p class="flex items-center gap-2">
+                            <span class="badge bg-amber-100 text-amber-800">"2FA off"</span>
+                            "Turn on two-factor authentication: issuing and revoking API keys will need it."
+                        </p>
+                    }
+                    .into_any()
+                }}
+                <A href="/account/security" attr:class="btn-secondary">"Security settings"</A>
+            </section>
             {d.admin.map(|a| view! { <AdminSection a /> })}
             <div class="grid gap-6 lg:grid-cols-2">
                 <section class="card space-y-3" aria-labelledby="sessions-heading">

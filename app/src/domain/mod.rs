@@ -177,6 +177,15 @@ string_enum!(
 );
 
 string_enum!(
+    /// Who must use two-factor authentication.
+    MfaPolicy {
+        Optional => "optional" / "Optional: everyone may turn it on",
+        Privileged => "privileged" / "Required for admins and publishers",
+        Everyone => "everyone" / "Required for everyone",
+    }
+);
+
+string_enum!(
     /// How an audited action ended.
     Outcome {
         Success => "success" / "Success",

@@ -42,6 +42,20 @@ const MATRIX: &[(&str, Needs, &[(&str, &str)])] = &[
         ],
     ),
     ("dashboard", Needs::User, &[]),
+    ("mfa_status", Needs::User, &[]),
+    ("start_mfa_enrolment", Needs::User, &[]),
+    ("confirm_mfa_enrolment", Needs::User, &[("code", "000000")]),
+    ("disable_mfa", Needs::User, &[("code", "000000")]),
+    ("regenerate_recovery_codes", Needs::User, &[]),
+    ("confirm_step_up", Needs::User, &[("code", "000000")]),
+    ("complete_sign_in", Needs::Anyone, &[("code", "000000")]),
+    ("list_sessions", Needs::User, &[]),
+    (
+        "end_session",
+        Needs::User,
+        &[("handle", "0000000000000000")],
+    ),
+    ("end_other_sessions", Needs::User, &[]),
     (
         "update_profile",
         Needs::User,
@@ -100,23 +114,22 @@ fn the_matrix_names_every_server_function() {
     );
 }
 
-async fn call(c: &Client, name: &str, form: &[(&str, &str)], me: &str, other: &str) -> u16 {
-    let form: Vec<(&str, &str)> = form
-        .iter()
-        .map(|(k, v)| {
-            (
-                *k,
-                if *v == "{self}" {
-                    me
-                } else if *v == "{other}" {
-                    other
-                } else {
-                    *v
-                },
-            )
-        })
-        .collect();
-    c.call(name, &form).await.status
+/// The status and error kind of a call (`""` on success).
+async fn call<'a>(
+    c: &Client,
+    name: &str,
+    form: &[(&'a str, &'a str)],
+    me: &'a str,
+    other: &'a str,
+) -> (u16, String) {
+    let fill = |v: &'a str| match v {
+        "{self}" => me,
+        "{other}" => other,
+        v => v,
+    };
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, fill(v))).collect();
+    let answer = c.call(name, &form).await;
+    (answer.status, answer.error_kind().to_string())
 }
 
 async fn every_server_function_checks_its_caller(app: TestApp) {
@@ -131,6 +144,7 @@ async fn every_server_function_checks_its_caller(app: TestApp) {
     for (label, role) in callers {
         let email = format!("{label}@example.com");
         let client = match role {
+            Some(Role::Admin) => app.signed_in_with_mfa(&email, Role::Admin).await.0,
             Some(role) => app.signed_in(&email, role).await.0,
             None => app.client(),
         };
@@ -138,20 +152,25 @@ async fn every_server_function_checks_its_caller(app: TestApp) {
             if *name == "sign_out" || *name == "sign_in" {
                 continue; // would change who is calling; covered in auth and sessions
             }
-            let status = call(&client, name, form, &email, &other).await;
+            let (status, kind) = call(&client, name, form, &email, &other).await;
             let expected_denial = match (needs, role) {
                 (Needs::Anyone, _) => None,
-                (_, None) => Some(401),
-                (Needs::Admin, Some(r)) if r != Role::Admin => Some(403),
+                (_, None) => Some((401, "unauthorized")),
+                (Needs::Admin, Some(r)) if r != Role::Admin => Some((403, "forbidden")),
                 _ => None,
             };
-            match (expected_denial, needs) {
-                (Some(code), _) => assert_eq!(status, code, "{label} calling {name}"),
-                // Public functions may refuse the request itself (a bad setup token), never the caller.
-                (None, Needs::Anyone) => assert_ne!(status, 401, "{label} calling {name}"),
-                (None, _) => assert!(
-                    status != 401 && status != 403,
-                    "{label} calling {name} got {status}"
+            match expected_denial {
+                Some((code, expected)) => {
+                    assert_eq!(
+                        (status, kind.as_str()),
+                        (code, expected),
+                        "{label} calling {name}"
+                    )
+                }
+                // The caller is let in; the request itself may still be refused (a wrong code).
+                None => assert!(
+                    kind != "unauthorized" && kind != "forbidden",
+                    "{label} calling {name} got {status} {kind}"
                 ),
             }
             cases += 1;

@@ -34,7 +34,9 @@ async fn admins_search_and_page_through_users(app: TestApp) {
 }
 
 async fn a_role_change_applies_at_once(app: TestApp) {
-    let (admin, _) = app.signed_in("root@example.com", Role::Admin).await;
+    let (admin, _, _) = app
+        .signed_in_with_mfa("root@example.com", Role::Admin)
+        .await;
     let (dev, dev_id) = app.signed_in("dev@example.com", Role::Developer).await;
     assert_eq!(dev.call("list_users", &[]).await.status, 403);
     let bad = admin
@@ -58,7 +60,9 @@ async fn a_role_change_applies_at_once(app: TestApp) {
 }
 
 async fn disabling_a_user_kills_their_sessions(app: TestApp) {
-    let (admin, _) = app.signed_in("root@example.com", Role::Admin).await;
+    let (admin, _, _) = app
+        .signed_in_with_mfa("root@example.com", Role::Admin)
+        .await;
     let (dev, dev_id) = app.signed_in("dev@example.com", Role::Developer).await;
     let second_device = app.client();
     second_device
@@ -98,7 +102,9 @@ async fn disabling_a_user_kills_their_sessions(app: TestApp) {
 }
 
 async fn the_last_admin_cannot_be_demoted_or_disabled(app: TestApp) {
-    let (admin, admin_id) = app.signed_in("root@example.com", Role::Admin).await;
+    let (admin, admin_id, _) = app
+        .signed_in_with_mfa("root@example.com", Role::Admin)
+        .await;
     let demote = admin
         .call(
             "set_user_role",
@@ -106,9 +112,9 @@ async fn the_last_admin_cannot_be_demoted_or_disabled(app: TestApp) {
         )
         .await;
     assert_eq!(demote.status, 409);
-    let other = app.user("second@example.com", Role::Admin).await;
-    let (second, _) = (app.client(), other.clone());
-    second.sign_in("second@example.com", PASSWORD).await.ok();
+    let (second, other, _) = app
+        .signed_in_with_mfa("second@example.com", Role::Admin)
+        .await;
     let disable_self = admin
         .call(
             "set_user_status",

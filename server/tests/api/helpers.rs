@@ -229,6 +229,28 @@ impl TestApp {
         (client, id)
     }
 
+    /// A client signed in as a new user with `role` who has just turned on TOTP MFA (so a
+    /// step-up is fresh). Returns the TOTP secret too.
+    pub async fn signed_in_with_mfa(&self, email: &str, role: Role) -> (Client, String, Vec<u8>) {
+        let (client, id) = self.signed_in(email, role).await;
+        let secret = client.enrol_mfa(self, email).await;
+        (client, id, secret)
+    }
+
+    /// The TOTP code of `secret` for the app clock's time plus `steps` 30-second steps.
+    pub fn code(&self, secret: &[u8], email: &str, steps: i64) -> String {
+        let at = (self.clock.now() / 1000 + steps * 30) as u64;
+        app::mfa::totp::totp(secret, email)
+            .unwrap()
+            .generate(at)
+            .to_string()
+    }
+
+    /// Moves the app clock to the next TOTP step (codes are accepted once per step).
+    pub fn next_step(&self) {
+        self.clock.advance(30_000);
+    }
+
     /// Audit events with `action`, newest first.
     pub async fn audit(&self, action: &str) -> Vec<app::audit::store::EventRow> {
         let filter = app::audit::store::Filter {
@@ -272,6 +294,20 @@ impl Client {
             headers,
             body,
         }
+    }
+
+    /// Turns on MFA through the portal's own server functions; returns the secret.
+    pub async fn enrol_mfa(&self, app: &TestApp, email: &str) -> Vec<u8> {
+        let started = self.call("start_mfa_enrolment", &[]).await;
+        let base32 = started.ok()["secret_base32"].as_str().unwrap().to_string();
+        let secret = totp_rs::Secret::try_from_base32(&base32)
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        let code = app.code(&secret, email, 0);
+        let codes = self.call("confirm_mfa_enrolment", &[("code", &code)]).await;
+        assert_eq!(codes.ok().as_array().unwrap().len(), 10);
+        secret
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Answer {
