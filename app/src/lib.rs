@@ -87,7 +87,7 @@ fn Layout() -> impl IntoView {
                     </section>
                 }>
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=Landing />
+                    <Route path=path!("/") view=Landing ssr=SsrMode::Async />
                     <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
                     <Route path=path!("/sign-up") view=auth::SignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />

@@ -51,6 +51,8 @@ const env = {
   KEYPORT_DATA_DIR: dataDir,
   KEYPORT_DATABASE_URL: `sqlite://${dataDir}/e2e.db`,
   KEYPORT_PUBLIC_URL: `http://${LISTEN}`,
+  // Short, so the specs see the step-up dialog after a few seconds.
+  KEYPORT_STEP_UP_WINDOW_SECS: '5',
   LEPTOS_SITE_ROOT: path.join(REPO_ROOT, 'target', 'site'),
   LEPTOS_OUTPUT_NAME: 'keyport',
   RUST_LOG: 'info',

@@ -1,7 +1,7 @@
 // An admin changes a user's role and disables them (which signs them out);
 // a developer is refused the admin pages.
 import { expect, test } from '@playwright/test';
-import { PASSWORD, USERS, shot, signIn } from './fixtures';
+import { PASSWORD, USERS, enrolMfa, shot, signIn, totpCode } from './fixtures';
 
 test('admin changes a role and disables a user, who is signed out at once', async ({ page, browser }) => {
   // The victim signs up in their own browser.
@@ -16,8 +16,12 @@ test('admin changes a role and disables a user, who is signed out at once', asyn
   await them.waitForURL('**/dashboard');
 
   await signIn(page, USERS.admin.email, USERS.admin.password);
+  // Role changes and disabling are sensitive: admins need MFA, and a fresh code for each.
+  const { secret } = await enrolMfa(page);
+  await page.goto('/dashboard');
   await expect(page.getByRole('heading', { name: 'Portal overview' })).toBeVisible();
   await shot(page, 'dashboard-admin');
+  await page.waitForTimeout(6_000); // let the (5 s, for tests) step-up window pass
   await page.getByRole('link', { name: 'Users' }).click();
   await page.getByLabel('Search by email or name').fill(email);
   await page.getByRole('button', { name: 'Search' }).click();
@@ -26,6 +30,12 @@ test('admin changes a role and disables a user, who is signed out at once', asyn
 
   await row.getByLabel(`Role of ${email}`).selectOption('publisher');
   await row.getByRole('button', { name: 'Save' }).click();
+  const dialog = page.getByRole('dialog', { name: "Confirm it's you" });
+  await expect(dialog).toBeVisible();
+  await shot(page, 'step-up-dialog');
+  await dialog.getByLabel('Authentication code').fill(totpCode(secret, 30));
+  await dialog.getByRole('button', { name: 'Confirm and continue' }).click();
+  await expect(dialog).toBeHidden();
   await expect(row.getByLabel(`Role of ${email}`)).toHaveValue('publisher');
   await them.reload();
   await expect(them.getByText('Publisher', { exact: false }).first()).toBeVisible();

@@ -1,5 +1,6 @@
 // Shared constants and helpers for the Keyport browser tests.
-import type { Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
+import * as OTPAuth from 'otpauth';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -61,6 +62,7 @@ export function serverEnv(dir: string = dataDir()): NodeJS.ProcessEnv {
     KEYPORT_DATA_DIR: dir,
     KEYPORT_DATABASE_URL: `sqlite://${dir}/e2e.db`,
     KEYPORT_PUBLIC_URL: BASE_URL,
+    KEYPORT_STEP_UP_WINDOW_SECS: '5',
     LEPTOS_SITE_ROOT: path.join(REPO_ROOT, 'target', 'site'),
     LEPTOS_OUTPUT_NAME: 'keyport',
     RUST_LOG: 'info',
@@ -82,4 +84,29 @@ export async function shot(page: Page, name: string): Promise<string> {
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/** The TOTP code for `secret` (base32) at now + `offsetSeconds`. */
+export function totpCode(secret: string, offsetSeconds = 0): string {
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' });
+  return totp.generate({ timestamp: Date.now() + offsetSeconds * 1000 });
+}
+
+/**
+ * Turns on TOTP for the signed-in user through the Security page, reading the key from the
+ * page like a person typing it into their app. Returns the key and the recovery codes.
+ */
+export async function enrolMfa(page: Page): Promise<{ secret: string; recoveryCodes: string[] }> {
+  await page.goto('/account/security');
+  await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+  const keyField = page.getByLabel('Or enter this key by hand');
+  await expect(keyField).toBeVisible();
+  const secret = await keyField.inputValue();
+  await page.getByLabel('Enter the 6-digit code it shows').fill(totpCode(secret));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  const list = page.getByRole('list', { name: 'Recovery codes' });
+  await expect(list).toBeVisible();
+  const recoveryCodes = (await list.getByRole('listitem').allTextContents()).map((s) => s.trim());
+  expect(recoveryCodes).toHaveLength(10);
+  return { secret, recoveryCodes };
 }

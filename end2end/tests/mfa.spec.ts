@@ -1,0 +1,67 @@
+// TOTP MFA as a person uses it: enrol from the Security page, sign in with a code, confirm a
+// sensitive action in the step-up dialog, and sign in with a recovery code.
+import { expect, test } from '@playwright/test';
+import { PASSWORD, enrolMfa, shot, totpCode } from './fixtures';
+
+test('enrol, sign in with a code, step up, use a recovery code', async ({ page }) => {
+  const email = `mfa-${Date.now()}@example.com`;
+  await page.goto('/sign-up');
+  await page.getByLabel('Name').fill('Margaret Hamilton');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL('**/dashboard');
+  await expect(page.getByText('2FA off')).toBeVisible();
+
+  const { secret, recoveryCodes } = await enrolMfa(page);
+  await shot(page, 'security-recovery-codes');
+
+  // Sign out and back in: the password alone is not enough.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL(/\/sign-in\/mfa\?next=/);
+  await shot(page, 'sign-in-code');
+  await page.getByLabel('Authentication code').fill('000000');
+  await page.getByRole('button', { name: 'Verify and sign in' }).click();
+  await expect(page.locator('#field-code-error')).toContainText('not valid');
+  await page.getByLabel('Authentication code').fill(totpCode(secret, 30));
+  await page.getByRole('button', { name: 'Verify and sign in' }).click();
+  await page.waitForURL('**/dashboard');
+  await expect(page.getByText('2FA on')).toBeVisible();
+
+  // A sensitive action after the step-up window asks for a code, then completes by itself.
+  await page.waitForTimeout(6_000);
+  await page.goto('/account/security');
+  await page.getByRole('button', { name: 'Make new recovery codes' }).click();
+  const dialog = page.getByRole('dialog', { name: "Confirm it's you" });
+  await expect(dialog).toBeVisible();
+  await dialog.getByLabel('Authentication code').fill('999999');
+  await dialog.getByRole('button', { name: 'Confirm and continue' }).click();
+  await expect(dialog.locator('#field-code-error')).toContainText('not valid');
+  // The dialog takes a recovery code too (the last TOTP step is spent).
+  await dialog.getByLabel('Authentication code').fill(recoveryCodes[0]);
+  await dialog.getByRole('button', { name: 'Confirm and continue' }).click();
+  await expect(dialog).toBeHidden();
+  const list = page.getByRole('list', { name: 'Recovery codes' });
+  await expect(list).toBeVisible();
+  const fresh = (await list.getByRole('listitem').allTextContents()).map((s) => s.trim());
+
+  // A recovery code signs in once.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL(/\/sign-in\/mfa\?next=/);
+  await page.getByLabel('Authentication code').fill(fresh[0]);
+  await page.getByRole('button', { name: 'Verify and sign in' }).click();
+  await page.waitForURL('**/dashboard');
+  await expect(page.getByText('9 recovery codes left', { exact: false })).toBeVisible();
+
+  await page.getByRole('link', { name: 'Sessions' }).click();
+  await expect(page.getByText('This session')).toBeVisible();
+  await shot(page, 'sessions');
+});
