@@ -7,4 +7,5 @@ mod auth;
 mod cli;
 mod health;
 pub mod helpers;
+mod oidc;
 mod sessions;

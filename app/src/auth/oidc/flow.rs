@@ -271,7 +271,7 @@ async fn verify(
         });
     let claims = id_token
         .claims(&verifier, &Nonce::new(pending.nonce.clone()))
-        .map_err(|e| refused(OidcProblem::InvalidToken, format!("id_token: {e}")))?;
+        .map_err(|e| refused(OidcProblem::InvalidToken, format!("id_token: {e:?}")))?;
     let name = claims
         .name()
         .and_then(|n| n.get(None))
