@@ -124,6 +124,7 @@ mod oidc_config_tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature, not ours
     fn oidc_providers_come_from_one_environment_variable_with_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.set_env(

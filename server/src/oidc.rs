@@ -61,8 +61,9 @@ async fn callback(
     session: Session,
     client: Option<Extension<ClientInfo>>,
     Path(id): Path<String>,
-    Query(params): Query<CallbackParams>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let ctx = ctx(state, session, client);
+    let params = CallbackParams::from_pairs(pairs);
     see_other(&flow::callback(&ctx, &id, params).await)
 }

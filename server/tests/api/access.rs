@@ -11,8 +11,11 @@ enum Needs {
     Admin,
 }
 
-/// Every server function, what it needs, and a well-formed call.
-const MATRIX: &[(&str, Needs, &[(&str, &str)])] = &[
+/// A server function, what it needs, and a well-formed call.
+type Row = (&'static str, Needs, &'static [(&'static str, &'static str)]);
+
+/// Every server function.
+const MATRIX: &[Row] = &[
     ("whoami", Needs::Anyone, &[]),
     (
         "sign_in",

@@ -186,7 +186,8 @@ async fn authorize(State(idp): State<Idp>, Query(q): Query<HashMap<String, Strin
     let mut back = reqwest::Url::parse(&q["redirect_uri"]).unwrap();
     back.query_pairs_mut()
         .append_pair("code", &code)
-        .append_pair("state", &q["state"]);
+        .append_pair("state", &q["state"])
+        .append_pair("iss", &idp.issuer);
     Redirect::to(back.as_str())
 }
 
@@ -579,9 +580,21 @@ async fn a_provider_error_gives_a_clear_message((app, idp): (TestApp, Idp)) {
         callback(&c, "/auth/oidc/nope/callback?code=x&state=y").await,
         "/sign-in?error=oidc_unknown_provider"
     );
+    // RFC 9207: an `iss` naming another provider (mix-up) is refused before any exchange.
+    let c = app.client();
+    let back = authorize_at_idp(&c, &idp, "/auth/oidc/test/start").await;
+    let mixed_up = back.replace(
+        &format!("iss={}", idp.issuer.replace(':', "%3A").replace('/', "%2F")),
+        "iss=http%3A%2F%2Fevil.example",
+    );
+    assert_ne!(mixed_up, back);
+    assert_eq!(
+        callback(&c, &mixed_up).await,
+        "/sign-in?error=oidc_provider_error"
+    );
     let res = c.get("/auth/oidc/nope/start").await;
     assert_eq!(location(&res), "/sign-in?error=oidc_unknown_provider");
-    assert_eq!(app.audit("auth.sign_in").await.len(), 3);
+    assert_eq!(app.audit("auth.sign_in").await.len(), 4);
 }
 
 async fn jit_policy_allow_domains_and_existing((app, idp): (TestApp, Idp)) {

@@ -24,11 +24,32 @@ use openidconnect::{
 const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// What the provider sent back to the callback.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
     pub error: Option<String>,
+    /// RFC 9207: providers that send it name themselves, which defeats mix-up attacks.
+    pub iss: Option<String>,
+}
+
+impl CallbackParams {
+    /// From the query's pairs; the first of repeated names counts (a duplicate is not an
+    /// error page), unknown names are ignored.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut params = CallbackParams::default();
+        for (name, value) in pairs {
+            let slot = match name.as_str() {
+                "code" => &mut params.code,
+                "state" => &mut params.state,
+                "error" => &mut params.error,
+                "iss" => &mut params.iss,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        params
+    }
 }
 
 /// Why a round trip stops: a refusal (expected, audited, shown as a message) or a failure
@@ -224,6 +245,14 @@ async fn finish(
         .ok_or_else(|| refused(OidcProblem::State, "callback without state"))?;
     if !constant_time_eq(&state, &pending.state) || pending.provider != provider.config.id {
         return Err(refused(OidcProblem::State, "state mismatch"));
+    }
+    if let Some(iss) = &params.iss {
+        if iss.trim_end_matches('/') != provider.config.issuer.trim_end_matches('/') {
+            return Err(refused(
+                OidcProblem::ProviderError,
+                "iss parameter names another issuer",
+            ));
+        }
     }
     if ctx.now - pending.started_at > PENDING_TTL_MS {
         return Err(refused(OidcProblem::State, "sign-in took too long"));
