@@ -9,6 +9,7 @@ import { defineConfig } from '@playwright/test';
 // machines); set CHROMIUM_PATH to use another binary.
 
 const BASE_URL = 'http://127.0.0.1:3100';
+const OIDC_ISSUER = 'http://127.0.0.1:3101';
 
 const launchOptions = {
   executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
@@ -54,15 +55,28 @@ export default defineConfig({
       use: { javaScriptEnabled: false },
     },
   ],
-  webServer: {
-    command: 'node scripts/start-server.mjs',
-    url: `${BASE_URL}/healthz`,
-    reuseExistingServer: false,
-    timeout: 120_000,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    // SIGTERM (forwarded to the server) instead of SIGKILL, so the server
-    // shuts down cleanly and start-server.mjs can remove its temp folder.
-    gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
-  },
+  webServer: [
+    // A real OpenID provider (oidc/provider.mjs) for the `test` provider of Keyport. Keyport
+    // discovers it on first use, but starting it first keeps the first sign-in fast.
+    {
+      command: 'node oidc/provider.mjs',
+      url: `${OIDC_ISSUER}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
+    },
+    {
+      command: 'node scripts/start-server.mjs',
+      url: `${BASE_URL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+      // SIGTERM (forwarded to the server) instead of SIGKILL, so the server
+      // shuts down cleanly and start-server.mjs can remove its temp folder.
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
+    },
+  ],
 });

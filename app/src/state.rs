@@ -68,6 +68,39 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// `tracing` filter, e.g. `info` or `keyport=debug`.
     pub log: String,
+    /// OpenID Connect providers users may sign in with (`[[oidc_providers]]`).
+    pub oidc_providers: Vec<OidcProviderConfig>,
+}
+
+/// One OpenID Connect provider: a sign-in button, and how its claims map to roles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// Slug used in URLs (`/auth/oidc/{id}/start`).
+    pub id: String,
+    /// Button text ("Sign in with {label}").
+    pub label: String,
+    /// Issuer URL; discovery reads `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID-token claim (a string or a list of strings) that decides the role.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    #[serde(default)]
+    pub admin_values: Vec<String>,
+    #[serde(default)]
+    pub publisher_values: Vec<String>,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(String::from).to_vec()
+}
+
+fn default_role_claim() -> String {
+    "groups".into()
 }
 
 impl Default for Config {
@@ -87,6 +120,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             log: "info".into(),
+            oidc_providers: Vec::new(),
         }
     }
 }
@@ -141,6 +175,8 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// Encrypts secrets at rest (from `KEYPORT_SECRET_KEY`, or generated in dev mode).
     pub secret_key: Arc<[u8; 32]>,
+    /// The configured OpenID Connect providers and their discovered metadata.
+    pub oidc: Arc<crate::auth::oidc::client::Providers>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

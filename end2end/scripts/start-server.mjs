@@ -56,6 +56,11 @@ const env = {
   LEPTOS_SITE_ROOT: path.join(REPO_ROOT, 'target', 'site'),
   LEPTOS_OUTPUT_NAME: 'keyport',
   RUST_LOG: 'info',
+  // The OpenID provider of oidc/provider.mjs (started by playwright.config.ts).
+  KEYPORT_OIDC_PROVIDERS:
+    '[{id="test", label="Test IdP", issuer="http://127.0.0.1:3101", client_id="keyport", ' +
+    'client_secret="keyport-e2e-secret", scopes=["openid", "email", "profile", "groups"], ' +
+    'admin_values=["keyport-admins"]}]',
 };
 
 console.error(`start-server: ${bin} serve (data: ${dataDir})`);

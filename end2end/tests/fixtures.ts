@@ -27,6 +27,13 @@ export const USERS = {
 
 export const ALL_USERS: readonly SeedUser[] = Object.values(USERS);
 
+/** The OpenID provider of oidc/provider.mjs, as Keyport's provider `test`. */
+export const OIDC_ISSUER = 'http://127.0.0.1:3101';
+export const OIDC_PROVIDERS =
+  `[{id="test", label="Test IdP", issuer="${OIDC_ISSUER}", client_id="keyport", ` +
+  'client_secret="keyport-e2e-secret", scopes=["openid", "email", "profile", "groups"], ' +
+  'admin_values=["keyport-admins"]}]';
+
 export const END2END_DIR = path.resolve(__dirname, '..');
 export const REPO_ROOT = path.resolve(END2END_DIR, '..');
 export const SCREENSHOT_DIR = path.join(END2END_DIR, 'screenshots');
@@ -66,6 +73,7 @@ export function serverEnv(dir: string = dataDir()): NodeJS.ProcessEnv {
     LEPTOS_SITE_ROOT: path.join(REPO_ROOT, 'target', 'site'),
     LEPTOS_OUTPUT_NAME: 'keyport',
     RUST_LOG: 'info',
+    KEYPORT_OIDC_PROVIDERS: OIDC_PROVIDERS,
   };
 }
 

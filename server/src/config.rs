@@ -118,3 +118,29 @@ mod tests {
         assert!(secret_key(&config).is_err());
     }
 }
+
+#[cfg(test)]
+mod oidc_config_tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature, not ours
+    fn oidc_providers_come_from_one_environment_variable_with_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "KEYPORT_OIDC_PROVIDERS",
+                r#"[{id="corp", label="Corp SSO", issuer="https://idp.example.com", client_id="keyport", client_secret="s3cret", admin_values=["keyport-admins"]}]"#,
+            );
+            let config = load(None).map_err(|e| e.to_string())?;
+            let p = &config.oidc_providers[0];
+            assert_eq!((p.id.as_str(), p.label.as_str()), ("corp", "Corp SSO"));
+            assert_eq!(p.scopes, ["openid", "email", "profile"]);
+            assert_eq!(p.role_claim, "groups");
+            assert_eq!(p.admin_values, ["keyport-admins"]);
+            assert!(p.publisher_values.is_empty());
+            assert_eq!(p.client_secret.expose(), "s3cret");
+            assert!(!format!("{config:?}").contains("s3cret"));
+            Ok(())
+        });
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod db;
+pub mod oidc;
 pub mod web;
 
 use anyhow::Context;
@@ -21,6 +22,9 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
     let url = config.database_url.expose().to_string();
     let db = db::connect(&url).await?;
     db::migrate(&db, &url).await?;
+    let oidc =
+        app::auth::oidc::client::Providers::from_config(&config.oidc_providers, &config.base_url())
+            .map_err(|e| anyhow::anyhow!("{e} (see the configuration table in README.md)"))?;
     let leptos_options = LeptosOptions::builder()
         .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "keyport".into()))
         .site_root(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()))
@@ -45,6 +49,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         clock,
         dummy_hash,
         secret_key: Arc::new(secret_key),
+        oidc: Arc::new(oidc),
     })
 }
 

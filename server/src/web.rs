@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::oidc::routes())
         .route(
             "/api/{*fn_name}",
             post(move |req: Request| handle_server_fns_with_context(fn_context.clone(), req)),

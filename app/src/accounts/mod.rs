@@ -1,5 +1,6 @@
 //! A user's own account: profile (name, email) and password.
 
+pub mod sign_in_methods;
 #[cfg(feature = "ssr")]
 pub mod store;
 
@@ -186,6 +187,7 @@ pub fn AccountPage() -> impl IntoView {
                     })}
                 </Transition>
             </section>
+            <sign_in_methods::SignInMethods />
             <section class="card space-y-4" aria-labelledby="password-heading">
                 <h2 id="password-heading" class="text-lg font-semibold">"Change password"</h2>
                 <p class="text-sm text-slate-600">"Changing your password signs out your other sessions."</p>

@@ -1,5 +1,6 @@
 //! Administration: users (search, role, disable/enable), portal settings and invitations.
 
+pub mod sso;
 #[cfg(feature = "ssr")]
 pub mod store;
 
@@ -564,6 +565,7 @@ pub fn SettingsPageView() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <sso::SsoSettingsSection />
         </div>
     }
 }

@@ -1,6 +1,6 @@
 //! Portal settings (a key/value table) and invitations.
 
-use crate::domain::{Email, MfaPolicy, Role, SignupMode};
+use crate::domain::{Email, JitPolicy, MfaPolicy, Role, SignupMode};
 use crate::error::AppError;
 use crate::state::{new_id, new_token, token_digest, Db};
 use sqlx::Row;
@@ -208,4 +208,36 @@ pub async fn delete_invitation(db: &Db, id: &str) -> Result<bool, AppError> {
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+const OIDC_JIT_POLICY: &str = "oidc_jit_policy";
+const OIDC_JIT_DOMAINS: &str = "oidc_jit_domains";
+
+/// Who gets an account at their first identity-provider sign-in. `allow` by default, as
+/// for sign-up: the provider already decides who may authenticate.
+pub async fn jit_policy(db: &Db) -> Result<JitPolicy, AppError> {
+    Ok(get(db, OIDC_JIT_POLICY)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(JitPolicy::Allow))
+}
+
+/// The email domains the `domains` policy lets in (lower-case, exact match).
+pub async fn jit_domains(db: &Db) -> Result<Vec<String>, AppError> {
+    Ok(get(db, OIDC_JIT_DOMAINS)
+        .await?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default())
+}
+
+pub async fn set_jit(
+    db: &Db,
+    policy: JitPolicy,
+    domains: &[String],
+    by: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    let domains = serde_json::to_string(domains).map_err(AppError::internal)?;
+    put(db, OIDC_JIT_POLICY, policy.as_str(), Some(by), now).await?;
+    put(db, OIDC_JIT_DOMAINS, &domains, Some(by), now).await
 }

@@ -4,6 +4,8 @@
 mod pages;
 pub use pages::{SetupPage, SignInPage, SignUpPage};
 
+pub mod oidc;
+
 #[cfg(feature = "ssr")]
 pub mod guard;
 #[cfg(feature = "ssr")]

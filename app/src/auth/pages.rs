@@ -31,9 +31,13 @@ pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
+    let problem = move || super::oidc::problem_message(query.read().get("error"));
     view! {
         <Title text="Sign in · Keyport" />
         <AuthCard title="Sign in to Keyport">
+            {move || problem().map(|m| view! {
+                <div role="alert" class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">{m}</div>
+            })}
             <ActionForm action=action>
                 <div class="space-y-4">
                     <FormError error=action_error(action) />
@@ -57,6 +61,7 @@ pub fn SignInPage() -> impl IntoView {
                     </button>
                 </div>
             </ActionForm>
+            <super::oidc::ProviderButtons next=Signal::derive(next) />
             <p class="text-sm text-slate-600">
                 "New here? " <A href="/sign-up" attr:class="link">"Create an account"</A>
             </p>

@@ -21,6 +21,22 @@ const PENDING_AT: &str = "pending_at";
 
 /// How long the code step of a sign-in may take.
 const PENDING_MS: i64 = 5 * 60_000;
+const OIDC_PENDING: &str = "oidc";
+
+/// An identity-provider round trip that has started and not yet come back: what the
+/// callback must check (state, nonce) and send (PKCE verifier). No `Debug`: it holds secrets.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct OidcPending {
+    pub provider: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// Where to go after signing in (already checked with `safe_next`).
+    pub next: String,
+    /// Set when a signed-in user links an identity instead of signing in.
+    pub link_user_id: Option<String>,
+    pub started_at: i64,
+}
 
 /// How often "last seen" (and with it the idle expiry) is written back.
 const SEEN_RESOLUTION_MS: i64 = 60_000;
@@ -90,6 +106,16 @@ impl AuthSession {
     /// When the last second-factor check of this session happened.
     pub async fn mfa_at(&self) -> Result<Option<i64>, AppError> {
         Ok(self.0.get(MFA_AT).await?)
+    }
+
+    /// Remembers an identity-provider round trip until its callback; a newer one replaces it.
+    pub async fn set_oidc_pending(&self, pending: &OidcPending) -> Result<(), AppError> {
+        Ok(self.0.insert(OIDC_PENDING, pending).await?)
+    }
+
+    /// Takes the pending round trip out of the session, so a callback can use it only once.
+    pub async fn take_oidc_pending(&self) -> Result<Option<OidcPending>, AppError> {
+        Ok(self.0.remove(OIDC_PENDING).await?)
     }
 
     /// Gives the session a new id, keeping its contents (after a password change).

@@ -194,6 +194,15 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// Who gets an account the first time they sign in through an identity provider.
+    JitPolicy {
+        Allow => "allow" / "Anyone the identity provider signs in",
+        Domains => "domains" / "Only email addresses of the listed domains",
+        Existing => "existing" / "Only people who already linked an identity to their account",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

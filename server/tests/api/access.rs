@@ -11,8 +11,11 @@ enum Needs {
     Admin,
 }
 
-/// Every server function, what it needs, and a well-formed call.
-const MATRIX: &[(&str, Needs, &[(&str, &str)])] = &[
+/// A server function, what it needs, and a well-formed call.
+type Row = (&'static str, Needs, &'static [(&'static str, &'static str)]);
+
+/// Every server function.
+const MATRIX: &[Row] = &[
     ("whoami", Needs::Anyone, &[]),
     (
         "sign_in",
@@ -90,6 +93,15 @@ const MATRIX: &[(&str, Needs, &[(&str, &str)])] = &[
     ),
     ("revoke_invitation", Needs::Admin, &[("id", "missing")]),
     ("list_audit", Needs::Admin, &[]),
+    ("sign_in_providers", Needs::Anyone, &[]),
+    ("list_sign_in_methods", Needs::User, &[]),
+    ("unlink_identity", Needs::User, &[("id", "missing")]),
+    ("get_sso_settings", Needs::Admin, &[]),
+    (
+        "update_sso_settings",
+        Needs::Admin,
+        &[("jit_policy", "allow"), ("jit_domains", "")],
+    ),
 ];
 
 backends!(
@@ -180,7 +192,7 @@ async fn every_server_function_checks_its_caller(app: TestApp) {
     let denied = app.audit("authz.denied").await;
     assert_eq!(
         denied.len(),
-        2 * 8,
+        2 * 10,
         "each refused admin call by a developer or publisher is audited"
     );
 }

@@ -26,6 +26,22 @@ pub struct TestApp {
 /// Runs a test body once per backend: `backends!(name);` next to `async fn name(app: TestApp)`.
 #[macro_export]
 macro_rules! backends {
+    // `backends!(setup = crate::area::setup; name, …)`: `setup(backend)` builds what each
+    // test receives (e.g. a Keyport wired to a test peer).
+    (setup = $setup:path; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($setup($crate::helpers::Backend::Sqlite).await).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($setup($crate::helpers::Backend::Postgres).await).await
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {

@@ -8,4 +8,5 @@ mod cli;
 mod health;
 pub mod helpers;
 mod mfa;
+mod oidc;
 mod sessions;
