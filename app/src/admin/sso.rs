@@ -3,7 +3,9 @@
 
 use crate::auth::oidc::ProviderButton;
 use crate::components::{action_error, field_errors, FormError, Loading, Notice};
-use crate::domain::{JitPolicy, Role};
+use crate::domain::JitPolicy;
+#[cfg(feature = "ssr")]
+use crate::domain::Role;
 use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
