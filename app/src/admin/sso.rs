@@ -95,7 +95,8 @@ pub fn SsoSettingsSection() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let s = match data.await {
                         Ok(s) => s,
-                        Err(error) => return view! { <crate::components::ErrorView error /> }.into_any(),
+                        // The page's main section already explains a refusal.
+                        Err(_) => return ().into_any(),
                     };
                     let providers = if s.providers.is_empty() {
                         "No identity provider is configured (see oidc_providers in the configuration).".to_string()
