@@ -132,7 +132,7 @@ fn Header(
                                 view! {
                                     <nav aria-label="Main" class="flex flex-1 flex-wrap items-center gap-x-4 gap-y-1 text-sm">
                                         <A href="/dashboard" attr:class="nav-link">"Dashboard"</A>
-                                        <A href="/account" attr:class="nav-link">"Account"</A>
+                                        <A href="/account" exact=true attr:class="nav-link">"Account"</A>
                                         <A href="/account/security" attr:class="nav-link">"Security"</A>
                                         <A href="/account/sessions" attr:class="nav-link">"Sessions"</A>
                                         {admin.then(|| view! {

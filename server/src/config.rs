@@ -19,8 +19,11 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
     }
     figment = figment.merge(
         Env::prefixed("KEYPORT_")
-            .ignore(&["CONFIG"])
-            .filter(|key| !key.as_str().starts_with("test_")),
+            // KEYPORT_CONFIG names the file; KEYPORT_TEST_* belongs to the test suite.
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            }),
     );
     let config: Config = figment
         .extract()
@@ -122,6 +125,23 @@ mod tests {
 #[cfg(test)]
 mod oidc_config_tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature, not ours
+    fn test_suite_variables_are_not_configuration_but_typos_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KEYPORT_TEST_POSTGRES_URL", "postgres://x");
+            jail.set_env("KEYPORT_LISTEN", "127.0.0.1:4000");
+            let config = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.port(), 4000);
+            jail.set_env("KEYPORT_LSITEN", "127.0.0.1:4001");
+            assert!(
+                load(None).is_err(),
+                "an unknown key is an error, not ignored"
+            );
+            Ok(())
+        });
+    }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail closure signature, not ours

@@ -123,7 +123,8 @@ pub fn PasswordField(
 #[component]
 pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
     move || {
-        error.get().map(|e| {
+        // `MfaRequired` is answered by the step-up dialog, not by a banner.
+        error.get().filter(|e| *e != AppError::MfaRequired).map(|e| {
             let enrol = e == AppError::MfaEnrolmentRequired;
             view! {
                 <div role="alert" class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">

@@ -9,6 +9,7 @@ backends!(
     an_invitation_fixes_email_and_role_and_works_once,
     wrong_password_and_unknown_email_get_the_same_answer,
     guessing_is_throttled_per_account_and_audited,
+    one_address_spraying_many_accounts_is_throttled,
     disabled_accounts_cannot_sign_in,
     setup_link_creates_the_first_admin_once,
     sign_in_redirects_only_to_local_paths,
@@ -297,4 +298,22 @@ async fn sign_in_redirects_only_to_local_paths(app: TestApp) {
         )
         .await;
     assert_eq!(evil.headers["location"], "/dashboard");
+}
+
+async fn one_address_spraying_many_accounts_is_throttled(app: TestApp) {
+    app.user("real@example.com", Role::Developer).await;
+    let c = app.client();
+    for i in 0..20 {
+        let res = c
+            .sign_in(&format!("guess{i}@example.com"), "password123456")
+            .await;
+        assert_eq!(res.status, 401, "attempt {i}");
+    }
+    let locked = c.sign_in("real@example.com", PASSWORD).await;
+    assert_eq!(
+        locked.status, 429,
+        "the address is locked, whichever account it tries"
+    );
+    app.clock.advance(61_000);
+    c.sign_in("real@example.com", PASSWORD).await.ok();
 }
