@@ -61,9 +61,10 @@ impl From<store::EventRow> for AuditEventView {
             at: crate::state::fmt_time(r.at),
             actor: r.actor_email,
             action: r.action,
-            target: r
-                .target_type
-                .map(|t| format!("{t}:{}", r.target_id.unwrap_or_default())),
+            target: r.target_email.or_else(|| {
+                r.target_type
+                    .map(|t| format!("{t}:{}", r.target_id.unwrap_or_default()))
+            }),
             ip: r.ip,
             user_agent: r.user_agent,
             outcome: r.outcome,
@@ -170,7 +171,7 @@ pub fn AuditTable(events: Vec<AuditEventView>) -> impl IntoView {
                                     <td class="whitespace-nowrap py-2 pr-4 text-slate-500">{e.at}</td>
                                     <td class="py-2 pr-4">{e.actor.unwrap_or_else(|| "—".into())}</td>
                                     <td class="py-2 pr-4 font-mono text-xs">{e.action}</td>
-                                    <td class="py-2 pr-4 font-mono text-xs">{e.target.unwrap_or_default()}</td>
+                                    <td class="py-2 pr-4 text-xs">{e.target.unwrap_or_default()}</td>
                                     <td class="py-2 pr-4"><span class=outcome_class>{e.outcome}</span></td>
                                     <td class="py-2 pr-4 font-mono text-xs" title=e.user_agent.unwrap_or_default()>{e.ip.unwrap_or_default()}</td>
                                     <td class="max-w-xs truncate py-2 pr-4 font-mono text-xs" title=details_title>{e.details}</td>

@@ -87,6 +87,8 @@ pub struct EventRow {
     pub actor_email: Option<String>,
     pub action: String,
     pub target_type: Option<String>,
+    /// The target's email when the target is a user who still exists.
+    pub target_email: Option<String>,
     pub target_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -142,8 +144,10 @@ pub async fn list(
     };
     let n = args.len();
     let list_sql = format!(
-        "SELECT id, at, actor_id, actor_email, action, target_type, target_id, ip, user_agent, outcome, details \
-         FROM audit_events {where_sql} ORDER BY id DESC LIMIT ${} OFFSET ${}",
+        "SELECT a.id, a.at, a.actor_id, a.actor_email, a.action, a.target_type, a.target_id, a.ip, \
+         a.user_agent, a.outcome, a.details, t.email AS target_email \
+         FROM audit_events a LEFT JOIN users t ON a.target_type = 'user' AND t.id = a.target_id \
+         {where_sql} ORDER BY a.id DESC LIMIT ${} OFFSET ${}",
         n + 1,
         n + 2
     );
@@ -167,6 +171,7 @@ pub async fn list(
                 actor_email: r.try_get("actor_email")?,
                 action: r.try_get("action")?,
                 target_type: r.try_get("target_type")?,
+                target_email: r.try_get("target_email")?,
                 target_id: r.try_get("target_id")?,
                 ip: r.try_get("ip")?,
                 user_agent: r.try_get("user_agent")?,

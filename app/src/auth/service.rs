@@ -123,7 +123,7 @@ pub async fn complete_primary_auth(
     method: &'static str,
 ) -> Result<SignInStep, AppError> {
     if crate::mfa::store::is_enabled(&ctx.state.db, &user.id).await? {
-        ctx.session.begin_pending(&user.id, ctx.now).await?;
+        ctx.session.begin_pending(&user.id, method, ctx.now).await?;
         ctx.audit(
             Event::new("auth.first_factor")
                 .actor(&user.id, &user.email)
@@ -142,7 +142,7 @@ pub async fn complete_second_factor(ctx: &Ctx, code: &str) -> Result<UserRow, Ap
     let expired = || AppError::NotAllowed {
         message: "Your sign-in took too long. Sign in again.".into(),
     };
-    let user_id = ctx
+    let (user_id, first) = ctx
         .session
         .pending_user(ctx.now)
         .await?
@@ -153,11 +153,8 @@ pub async fn complete_second_factor(ctx: &Ctx, code: &str) -> Result<UserRow, Ap
         .ok_or_else(expired)?;
     let factor =
         crate::mfa::service::verify(ctx, &user.id, &user.email, code, "sign_in", true).await?;
-    let method = match factor {
-        crate::mfa::service::Factor::Totp => "password+totp",
-        crate::mfa::service::Factor::RecoveryCode => "password+recovery_code",
-    };
-    start_session(ctx, &user, "auth.sign_in", method).await?;
+    let method = format!("{first}+{}", factor.as_str());
+    start_session(ctx, &user, "auth.sign_in", &method).await?;
     ctx.session.mark_mfa(ctx.now).await?;
     Ok(user)
 }
@@ -166,7 +163,7 @@ async fn start_session(
     ctx: &Ctx,
     user: &UserRow,
     action: &'static str,
-    method: &'static str,
+    method: &str,
 ) -> Result<(), AppError> {
     ctx.session.begin(&user.id, &ctx.client, ctx.now).await?;
     users::touch_sign_in(&ctx.state.db, &user.id, ctx.now).await?;

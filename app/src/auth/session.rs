@@ -18,6 +18,7 @@ const USER_AGENT: &str = "ua";
 const MFA_AT: &str = "mfa_at";
 const PENDING_USER: &str = "pending_uid";
 const PENDING_AT: &str = "pending_at";
+const PENDING_METHOD: &str = "pending_method";
 
 /// How long the code step of a sign-in may take.
 const PENDING_MS: i64 = 5 * 60_000;
@@ -78,22 +79,35 @@ impl AuthSession {
         Ok(())
     }
 
-    /// Password (or IdP) accepted, code still due: nobody is signed in yet.
-    pub async fn begin_pending(&self, user_id: &str, now: i64) -> Result<(), AppError> {
+    /// Password (or IdP) accepted, code still due: nobody is signed in yet. `method` names
+    /// the first factor for the audit log.
+    pub async fn begin_pending(
+        &self,
+        user_id: &str,
+        method: &str,
+        now: i64,
+    ) -> Result<(), AppError> {
         self.0.cycle_id().await?;
         self.0.remove_value(USER_ID).await?;
         self.0.insert(PENDING_USER, user_id).await?;
+        self.0.insert(PENDING_METHOD, method).await?;
         self.0.insert(PENDING_AT, now).await?;
         Ok(())
     }
 
-    /// The user whose code step is due, if it started less than five minutes ago.
-    pub async fn pending_user(&self, now: i64) -> Result<Option<String>, AppError> {
+    /// The user whose code step is due and their first factor, if it started less than five
+    /// minutes ago.
+    pub async fn pending_user(&self, now: i64) -> Result<Option<(String, String)>, AppError> {
         let at: i64 = self.0.get(PENDING_AT).await?.unwrap_or(0);
         if now - at > PENDING_MS {
             return Ok(None);
         }
-        Ok(self.0.get(PENDING_USER).await?)
+        let method: String = self.0.get(PENDING_METHOD).await?.unwrap_or_default();
+        Ok(self
+            .0
+            .get::<String>(PENDING_USER)
+            .await?
+            .map(|user| (user, method)))
     }
 
     /// Records a successful second-factor check (and cycles the id: no fixation).

@@ -25,6 +25,10 @@ async fn audit_log_filters_by_actor_action_and_time(app: TestApp) {
         .call("list_audit", &[("actor", "DEV@example.com")])
         .await;
     assert_eq!(by_actor.ok()["total"], 1);
+    assert_eq!(
+        by_actor.body["events"][0]["target"], "dev@example.com",
+        "user targets are shown by email"
+    );
     let today = time::OffsetDateTime::from_unix_timestamp(app.clock.now() / 1000)
         .unwrap()
         .date();

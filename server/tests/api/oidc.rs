@@ -332,6 +332,7 @@ backends!(setup = crate::oidc::setup;
     disabled_users_are_refused,
     a_provider_that_is_down_is_retried_later,
     the_sign_in_page_shows_providers_and_messages,
+    an_idp_sign_in_of_an_mfa_account_still_asks_for_the_code,
 );
 
 async fn first_sign_in_provisions_a_user_with_the_mapped_role((app, idp): (TestApp, Idp)) {
@@ -848,4 +849,39 @@ async fn the_sign_in_page_shows_providers_and_messages((app, _idp): (TestApp, Id
     assert!(!page.contains("<b>hi"));
     let providers = app.client().call("sign_in_providers", &[]).await;
     assert_eq!(providers.ok()[0]["label"], "Test IdP");
+}
+
+async fn an_idp_sign_in_of_an_mfa_account_still_asks_for_the_code((app, idp): (TestApp, Idp)) {
+    let (c, me, secret) = app
+        .signed_in_with_mfa("ada@example.com", Role::Developer)
+        .await;
+    idp.set_claims(json!({ "sub": "ada-sub", "email": "ada@corp.example" }));
+    let back = authorize_at_idp(&c, &idp, "/auth/oidc/test/start?link=1").await;
+    assert_eq!(callback(&c, &back).await, "/account?linked=test");
+
+    let laptop = app.client();
+    assert_eq!(
+        sign_in_via_idp(&laptop, &idp).await,
+        "/sign-in/mfa?next=/dashboard"
+    );
+    assert_eq!(
+        laptop.whoami().await,
+        Value::Null,
+        "the provider alone does not sign in"
+    );
+    app.next_step();
+    laptop
+        .call(
+            "complete_sign_in",
+            &[("code", &app.code(&secret, "ada@example.com", 0))],
+        )
+        .await
+        .ok();
+    assert_eq!(laptop.whoami().await["id"], me.as_str());
+    let signins = app.audit("auth.sign_in").await;
+    assert!(
+        signins[0].details.contains("\"oidc+totp\""),
+        "{}",
+        signins[0].details
+    );
 }
