@@ -1,7 +1,17 @@
 // TOTP MFA as a person uses it: enrol from the Security page, sign in with a code, confirm a
 // sensitive action in the step-up dialog, and sign in with a recovery code.
-import { expect, test } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { PASSWORD, enrolMfa, shot, totpCode } from './fixtures';
+
+/** Signs out, then passes the password step; the code step is next. */
+async function signOutAndEnterPassword(page: Page, email: string): Promise<void> {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL(/\/sign-in\/mfa\?next=/);
+}
 
 test('enrol, sign in with a code, step up, use a recovery code', async ({ page }) => {
   const email = `mfa-${Date.now()}@example.com`;
@@ -17,12 +27,7 @@ test('enrol, sign in with a code, step up, use a recovery code', async ({ page }
   await shot(page, 'security-recovery-codes');
 
   // Sign out and back in: the password alone is not enough.
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.goto('/sign-in');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.waitForURL(/\/sign-in\/mfa\?next=/);
+  await signOutAndEnterPassword(page, email);
   await shot(page, 'sign-in-code');
   await page.getByLabel('Authentication code').fill('000000');
   await page.getByRole('button', { name: 'Verify and sign in' }).click();
@@ -50,12 +55,7 @@ test('enrol, sign in with a code, step up, use a recovery code', async ({ page }
   const fresh = (await list.getByRole('listitem').allTextContents()).map((s) => s.trim());
 
   // A recovery code signs in once.
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.goto('/sign-in');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.waitForURL(/\/sign-in\/mfa\?next=/);
+  await signOutAndEnterPassword(page, email);
   await page.getByLabel('Authentication code').fill(fresh[0]);
   await page.getByRole('button', { name: 'Verify and sign in' }).click();
   await page.waitForURL('**/dashboard');

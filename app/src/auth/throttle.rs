@@ -48,36 +48,30 @@ pub async fn check(db: &Db, key: &str, now: i64) -> Result<(), AppError> {
     }
 }
 
-/// Counts a failure for `key`, locking it once the policy says so.
+/// Counts a failure for `key`, locking it once the policy says so. The count is one atomic
+/// upsert, so a parallel burst of guesses is counted in full on both backends.
 pub async fn fail(db: &Db, key: &str, policy: Policy, now: i64) -> Result<(), AppError> {
-    let row = sqlx::query("SELECT failures, window_start FROM throttle WHERE key = $1")
-        .bind(key)
-        .fetch_optional(db)
-        .await?;
-    let (failures, window_start) = match row {
-        Some(r) => {
-            let f: i64 = r.try_get("failures")?;
-            let w: i64 = r.try_get("window_start")?;
-            if now - w > policy.window_ms {
-                (1, now)
-            } else {
-                (f + 1, w)
-            }
-        }
-        None => (1, now),
-    };
-    let locked_until = lock_until(policy, failures, now);
-    sqlx::query(
-        "INSERT INTO throttle (key, failures, window_start, locked_until) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, \
-         window_start = excluded.window_start, locked_until = excluded.locked_until",
+    let failures: i64 = sqlx::query(
+        "INSERT INTO throttle (key, failures, window_start, locked_until) VALUES ($1, 1, $2, 0) \
+         ON CONFLICT (key) DO UPDATE SET \
+         failures = CASE WHEN $2 - throttle.window_start > $3 THEN 1 ELSE throttle.failures + 1 END, \
+         window_start = CASE WHEN $2 - throttle.window_start > $3 THEN $2 ELSE throttle.window_start END \
+         RETURNING failures",
     )
     .bind(key)
-    .bind(failures)
-    .bind(window_start)
-    .bind(locked_until)
-    .execute(db)
-    .await?;
+    .bind(now)
+    .bind(policy.window_ms)
+    .fetch_one(db)
+    .await?
+    .try_get("failures")?;
+    let locked_until = lock_until(policy, failures, now);
+    if locked_until > 0 {
+        sqlx::query("UPDATE throttle SET locked_until = $1 WHERE key = $2 AND locked_until < $1")
+            .bind(locked_until)
+            .bind(key)
+            .execute(db)
+            .await?;
+    }
     Ok(())
 }
 
