@@ -4,15 +4,19 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod applications;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod components;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
 pub mod mfa;
+pub mod notifications;
 #[cfg(feature = "ssr")]
 pub mod state;
+pub mod subscriptions;
 
 use auth::{whoami, CurrentUser, SignOut};
 use domain::Role;
@@ -71,10 +75,14 @@ fn Layout() -> impl IntoView {
         move || (location.pathname.get(), sign_out.version().get()),
         |_| whoami(),
     );
+    let unread = Resource::new(
+        move || (location.pathname.get(), sign_out.version().get()),
+        |_| notifications::unread_notifications(),
+    );
     mfa::StepUp::provide();
     view! {
         <div class="flex min-h-full flex-col">
-            <Header user sign_out />
+            <Header user unread sign_out />
             <mfa::StepUpDialog />
             <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6">
                 <ErrorBoundary fallback=|errors| view! {
@@ -99,6 +107,14 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/admin/users") view=admin::UsersPageView ssr=SsrMode::Async />
                     <Route path=path!("/admin/settings") view=admin::SettingsPageView ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=audit::AuditPageView ssr=SsrMode::Async />
+                    <Route path=path!("/catalog") view=catalog::CatalogPage ssr=SsrMode::Async />
+                    <Route path=path!("/catalog/:slug") view=catalog::ApiPage ssr=SsrMode::Async />
+                    <Route path=path!("/applications") view=applications::ApplicationsPage ssr=SsrMode::Async />
+                    <Route path=path!("/publish") view=catalog::PublishPage ssr=SsrMode::Async />
+                    <Route path=path!("/publish/new") view=catalog::NewApiPage ssr=SsrMode::Async />
+                    <Route path=path!("/publish/:slug") view=catalog::ApiEditorPage ssr=SsrMode::Async />
+                    <Route path=path!("/approvals") view=subscriptions::ApprovalsPage ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view=notifications::NotificationsPageView ssr=SsrMode::Async />
                 </Routes>
                 </ErrorBoundary>
             </main>
@@ -112,6 +128,7 @@ fn Layout() -> impl IntoView {
 #[component]
 fn Header(
     user: Resource<Result<Option<CurrentUser>, error::AppError>>,
+    unread: Resource<Result<i64, error::AppError>>,
     sign_out: ServerAction<SignOut>,
 ) -> impl IntoView {
     view! {
@@ -129,9 +146,18 @@ fn Header(
                         match user.await {
                             Ok(Some(u)) => {
                                 let admin = u.role == Role::Admin;
+                                let publishes = matches!(u.role, Role::Admin | Role::Publisher);
+                                let unread = unread.await.unwrap_or(0);
+                                let bell_label = if unread == 0 { "Notifications".to_string() } else { format!("Notifications, {unread} unread") };
                                 view! {
                                     <nav aria-label="Main" class="flex flex-1 flex-wrap items-center gap-x-4 gap-y-1 text-sm">
                                         <A href="/dashboard" attr:class="nav-link">"Dashboard"</A>
+                                        <A href="/catalog" attr:class="nav-link">"Catalog"</A>
+                                        <A href="/applications" attr:class="nav-link">"Applications"</A>
+                                        {publishes.then(|| view! {
+                                            <A href="/publish" attr:class="nav-link">"Publish"</A>
+                                            <A href="/approvals" attr:class="nav-link">"Approvals"</A>
+                                        })}
                                         <A href="/account" exact=true attr:class="nav-link">"Account"</A>
                                         <A href="/account/security" attr:class="nav-link">"Security"</A>
                                         <A href="/account/sessions" attr:class="nav-link">"Sessions"</A>
@@ -142,6 +168,10 @@ fn Header(
                                         })}
                                     </nav>
                                     <div class="flex items-center gap-3 text-sm">
+                                        <A href="/notifications" attr:class="nav-link relative" attr:aria-label=bell_label attr:data-unread=unread.to_string()>
+                                            <svg aria-hidden="true" class="inline h-5 w-5" viewBox="0 0 20 20" fill="currentColor"><path d="M10 2a6 6 0 0 0-6 6v3.6l-1.7 2.6A.5.5 0 0 0 2.7 15h14.6a.5.5 0 0 0 .4-.8L16 11.6V8a6 6 0 0 0-6-6Zm0 16a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 10 18Z"/></svg>
+                                            {(unread > 0).then(|| view! { <span aria-hidden="true" class="absolute -right-2 -top-1 rounded-full bg-red-600 px-1.5 text-[10px] font-bold text-white">{unread}</span> })}
+                                        </A>
                                         <span class="hidden text-slate-600 sm:inline">{u.display_name}" · "{u.role.label()}</span>
                                         <ActionForm action=sign_out>
                                             <button type="submit" class="btn-secondary py-1">"Sign out"</button>

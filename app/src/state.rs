@@ -70,6 +70,11 @@ pub struct Config {
     pub log: String,
     /// OpenID Connect providers users may sign in with (`[[oidc_providers]]`).
     pub oidc_providers: Vec<OidcProviderConfig>,
+    /// Outgoing mail for notifications: `smtp://host:port`, `smtp://user:pass@host:587?tls=required`
+    /// or `smtps://host:465`. Without it notifications stay in the portal.
+    pub smtp_url: Option<Secret>,
+    /// The sender of notification emails.
+    pub smtp_from: String,
 }
 
 /// One OpenID Connect provider: a sign-in button, and how its claims map to roles.
@@ -121,6 +126,8 @@ impl Default for Config {
             request_timeout_secs: 30,
             log: "info".into(),
             oidc_providers: Vec::new(),
+            smtp_url: None,
+            smtp_from: "Keyport <keyport@localhost>".into(),
         }
     }
 }
@@ -177,6 +184,8 @@ pub struct AppState {
     pub secret_key: Arc<[u8; 32]>,
     /// The configured OpenID Connect providers and their discovered metadata.
     pub oidc: Arc<crate::auth::oidc::client::Providers>,
+    /// Sends notification emails when SMTP is configured.
+    pub mailer: Option<Arc<crate::notifications::mail::Mailer>>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

@@ -25,6 +25,9 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
     let oidc =
         app::auth::oidc::client::Providers::from_config(&config.oidc_providers, &config.base_url())
             .map_err(|e| anyhow::anyhow!("{e} (see the configuration table in README.md)"))?;
+    let mailer = app::notifications::mail::Mailer::from_config(&config)
+        .map_err(|e| anyhow::anyhow!("{e} (see KEYPORT_SMTP_URL in README.md)"))?
+        .map(Arc::new);
     let leptos_options = LeptosOptions::builder()
         .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "keyport".into()))
         .site_root(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()))
@@ -50,6 +53,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         dummy_hash,
         secret_key: Arc::new(secret_key),
         oidc: Arc::new(oidc),
+        mailer,
     })
 }
 

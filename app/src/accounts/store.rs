@@ -172,6 +172,19 @@ pub async fn count_active_admins(db: &Db) -> Result<i64, AppError> {
     Ok(row.try_get("n")?)
 }
 
+/// The ids of the active admins (who hear about requests for APIs without a publisher).
+pub async fn active_admin_ids(db: &Db) -> Result<Vec<String>, AppError> {
+    let rows = sqlx::query(
+        "SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id LIMIT 50",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
 /// Users whose email or name contains `search` (case-insensitive), newest first.
 pub async fn list(
     db: &Db,

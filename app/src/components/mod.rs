@@ -46,8 +46,11 @@ pub fn Field(
     #[prop(into, optional)] errors: Signal<Vec<String>>,
     #[prop(optional)] required: bool,
     #[prop(optional)] readonly: bool,
+    /// The element id, when a page has several forms with this field name.
+    #[prop(into, optional)]
+    id: Option<String>,
 ) -> impl IntoView {
-    let id = format!("field-{name}");
+    let id = id.unwrap_or_else(|| format!("field-{name}"));
     let error_id = format!("{id}-error");
     let hint_id = format!("{id}-hint");
     let described_by = format!("{error_id} {hint_id}");
@@ -70,6 +73,45 @@ pub fn Field(
             <p id=error_id class="field-error">{move || errors.get().join(" ")}</p>
         </div>
     }
+}
+
+/// A labelled multi-line input (Markdown, documents) with its hint and errors.
+#[component]
+pub fn TextArea(
+    #[prop(into)] label: String,
+    #[prop(into)] name: String,
+    #[prop(into, optional)] value: Option<String>,
+    #[prop(into, optional)] hint: Option<String>,
+    #[prop(into, optional)] errors: Signal<Vec<String>>,
+    #[prop(default = 6)] rows: u32,
+    #[prop(optional)] mono: bool,
+    #[prop(into, optional)] id: Option<String>,
+) -> impl IntoView {
+    let id = id.unwrap_or_else(|| format!("field-{name}"));
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described_by = format!("{error_id} {hint_id}");
+    view! {
+        <div class="space-y-1">
+            <label for=id.clone() class="label">{label}</label>
+            <textarea
+                id=id
+                name=name
+                rows=rows
+                class=if mono { "input font-mono text-xs" } else { "input" }
+                aria-invalid=move || if errors.with(Vec::is_empty) { "false" } else { "true" }
+                aria-describedby=described_by
+            >{value.unwrap_or_default()}</textarea>
+            {hint.map(|h| view! { <p id=hint_id class="text-xs text-slate-500">{h}</p> })}
+            <p id=error_id class="field-error">{move || errors.get().join(" ")}</p>
+        </div>
+    }
+}
+
+/// Error messages for a custom control (a select, a group of checkboxes).
+#[component]
+pub fn FieldMessages(#[prop(into)] errors: Signal<Vec<String>>) -> impl IntoView {
+    view! { <p class="field-error" role="alert">{move || errors.get().join(" ")}</p> }
 }
 
 /// A password input with a show/hide toggle (works once the page is hydrated).

@@ -203,6 +203,9 @@ string_enum!(
     }
 );
 
+mod catalog;
+pub use catalog::*;
+
 #[cfg(test)]
 mod tests {
     use super::*;

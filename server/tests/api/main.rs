@@ -4,6 +4,7 @@ mod access;
 mod admin;
 mod audit;
 mod auth;
+mod catalog;
 mod cli;
 mod health;
 pub mod helpers;

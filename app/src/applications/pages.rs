@@ -1,0 +1,161 @@
+//! "My applications": create, rename and delete applications, and follow each one's
+//! subscriptions (state, reason) with a cancel action.
+
+use super::*;
+use crate::catalog::state_badge;
+use crate::components::{
+    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Notice, TextArea,
+};
+use crate::subscriptions::CancelSubscription;
+use leptos_meta::Title;
+
+#[component]
+pub fn ApplicationsPage() -> impl IntoView {
+    let create = ServerAction::<SaveApplication>::new();
+    let edit = ServerAction::<SaveApplication>::new();
+    let delete = ServerAction::<DeleteApplication>::new();
+    let cancel = ServerAction::<CancelSubscription>::new();
+    let data = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                edit.version().get(),
+                delete.version().get(),
+                cancel.version().get(),
+            )
+        },
+        |_| my_applications(),
+    );
+    view! {
+        <Title text="Applications · Keyport" />
+        <div class="space-y-6">
+            <div>
+                <h1 class="text-2xl font-semibold">"Your applications"</h1>
+                <p class="text-sm text-slate-600">"An application is what subscribes to APIs and holds keys. Use one per program or environment."</p>
+            </div>
+            <section class="card space-y-4" aria-labelledby="new-app-heading">
+                <h2 id="new-app-heading" class="text-lg font-semibold">"New application"</h2>
+                <ActionForm action=create attr:class="space-y-3">
+                    <div class="grid gap-4 sm:grid-cols-2">
+                        <Field label="Name" name="name" required=true errors=field_errors(create, "name") />
+                        <Field label="Description" name="description" hint="Optional: what it is for" errors=field_errors(create, "description") />
+                    </div>
+                    <FormError error=action_error(create) />
+                    <button type="submit" class="btn">"Create application"</button>
+                </ActionForm>
+                {move || matches!(create.value().get(), Some(Ok(_))).then(|| view! {
+                    <Notice text="Created. Find an API in the catalog and subscribe this application." />
+                })}
+            </section>
+            <FormError error=action_error(edit) />
+            <FormError error=action_error(delete) />
+            <FormError error=action_error(cancel) />
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <EmptyState title="No applications yet.">
+                                "Create one above, then subscribe it to an API from the "<a class="link" href="/catalog">"catalog"</a>"."
+                            </EmptyState>
+                        }.into_any(),
+                        Ok(list) => list.into_iter().map(|a| view! { <AppCard app=a edit delete cancel /> }).collect_view().into_any(),
+                        Err(error) => view! { <ErrorView error /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+#[component]
+fn AppCard(
+    app: ApplicationView,
+    edit: ServerAction<SaveApplication>,
+    delete: ServerAction<DeleteApplication>,
+    cancel: ServerAction<CancelSubscription>,
+) -> impl IntoView {
+    let live = app
+        .subscriptions
+        .iter()
+        .filter(|s| s.state.is_live())
+        .count();
+    let confirm = if live == 0 {
+        "Delete this application?".to_string()
+    } else {
+        format!("Delete this application? Its {live} live subscription(s) will be cancelled.")
+    };
+    let (id_edit, id_delete) = (app.id.clone(), app.id.clone());
+    let name_id = format!("app-{}-name", app.id);
+    let desc_id = format!("app-{}-description", app.id);
+    let label = app.name.clone();
+    view! {
+        <section class="card space-y-4" data-application=label.clone() aria-label=label>
+            <div class="flex flex-wrap items-start justify-between gap-3">
+                <div>
+                    <h2 class="text-lg font-semibold">{app.name.clone()}</h2>
+                    {(!app.description.is_empty()).then(|| view! { <p class="text-sm text-slate-600">{app.description.clone()}</p> })}
+                    <p class="text-xs text-slate-500">{format!("Created {}", app.created)}</p>
+                </div>
+                <div class="flex gap-2">
+                    <details class="relative">
+                        <summary class="btn-secondary cursor-pointer list-none py-1">"Edit"</summary>
+                        <div class="absolute right-0 z-10 mt-2 w-80 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
+                            <ActionForm action=edit attr:class="space-y-2">
+                                <input type="hidden" name="id" value=id_edit />
+                                <Field id=name_id label="Name" name="name" value=app.name.clone() required=true errors=field_errors(edit, "name") />
+                                <TextArea id=desc_id label="Description" name="description" value=app.description.clone() rows=2 errors=field_errors(edit, "description") />
+                                <button type="submit" class="btn w-full">"Save"</button>
+                            </ActionForm>
+                        </div>
+                    </details>
+                    <details class="relative">
+                        <summary class="btn-secondary cursor-pointer list-none py-1">"Delete…"</summary>
+                        <div class="absolute right-0 z-10 mt-2 w-72 space-y-2 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
+                            <p class="text-sm">{confirm}</p>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="id" value=id_delete />
+                                <button type="submit" class="btn-danger w-full">"Yes, delete"</button>
+                            </ActionForm>
+                        </div>
+                    </details>
+                </div>
+            </div>
+            {if app.subscriptions.is_empty() {
+                view! {
+                    <p class="text-sm text-slate-500">"No subscriptions. "<a class="link" href="/catalog">"Browse the catalog"</a>" to subscribe."</p>
+                }.into_any()
+            } else {
+                view! {
+                    <ul class="divide-y divide-slate-100 text-sm" aria-label="Subscriptions">
+                        {app.subscriptions.into_iter().map(|s| {
+                            let href = format!("/catalog/{}", s.api_slug);
+                            let sid = s.id.clone();
+                            view! {
+                                <li class="flex flex-wrap items-center gap-3 py-2" data-subscription=s.id.clone()>
+                                    <a class="link" href=href>{s.api.clone()}</a>
+                                    <span class="text-slate-500">{format!("{} plan", s.plan)}</span>
+                                    {state_badge(s.state)}
+                                    {s.reason.clone().map(|r| view! { <span class="text-slate-600">{format!("Reason: {r}")}</span> })}
+                                    <span class="flex-1"></span>
+                                    <span class="text-xs text-slate-500">{format!("Updated {}", s.updated)}</span>
+                                    {s.state.is_live().then(|| view! {
+                                        <details class="relative">
+                                            <summary class="btn-secondary cursor-pointer list-none py-1 text-xs">"Cancel…"</summary>
+                                            <div class="absolute right-0 z-10 mt-2 w-64 space-y-2 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
+                                                <p class="text-sm">"Cancel this subscription? Its keys stop working for this API."</p>
+                                                <ActionForm action=cancel>
+                                                    <input type="hidden" name="id" value=sid />
+                                                    <button type="submit" class="btn-danger w-full">"Yes, cancel it"</button>
+                                                </ActionForm>
+                                            </div>
+                                        </details>
+                                    })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}

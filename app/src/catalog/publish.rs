@@ -1,0 +1,521 @@
+//! The publisher side of the catalog: the list of one's APIs, the new-API form and the API
+//! editor (details, OpenAPI document, plans, lifecycle).
+
+use super::pages::lifecycle_badge;
+use super::*;
+use crate::components::{
+    action_error, field_errors, EmptyState, ErrorView, Field, FieldMessages, FormError, Loading,
+    Notice, TextArea,
+};
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+#[component]
+pub fn PublishPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| managed_apis());
+    view! {
+        <Title text="Publish · Keyport" />
+        <div class="space-y-6">
+            <div class="flex flex-wrap items-center justify-between gap-4">
+                <div>
+                    <h1 class="text-2xl font-semibold">"Your APIs"</h1>
+                    <p class="text-sm text-slate-600">"Describe an API, add plans, then publish it to the catalog."</p>
+                </div>
+                <div class="flex gap-2">
+                    <a class="btn-secondary" href="/approvals">"Approvals"</a>
+                    <a class="btn" href="/publish/new">"New API"</a>
+                </div>
+            </div>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <EmptyState title="You have not described an API yet.">
+                                <a class="link" href="/publish/new">"Create your first API"</a>
+                                " — it stays a draft until you publish it."
+                            </EmptyState>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <section class="card overflow-x-auto p-0">
+                                <table class="min-w-full text-left text-sm">
+                                    <thead class="border-b border-slate-200 text-xs uppercase text-slate-500">
+                                        <tr>
+                                            <th scope="col" class="px-4 py-2">"API"</th>
+                                            <th scope="col" class="px-4 py-2">"State"</th>
+                                            <th scope="col" class="px-4 py-2">"Plans"</th>
+                                            <th scope="col" class="px-4 py-2">"Subscriptions"</th>
+                                            <th scope="col" class="px-4 py-2">"Pending"</th>
+                                            <th scope="col" class="px-4 py-2">"Publisher"</th>
+                                            <th scope="col" class="px-4 py-2">"Updated"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody class="divide-y divide-slate-100">
+                                        {list.into_iter().map(|a| {
+                                            let href = format!("/publish/{}", a.slug);
+                                            let pending = format!("/approvals?api={}", a.slug);
+                                            view! {
+                                                <tr data-api=a.slug.clone()>
+                                                    <td class="px-4 py-3"><a class="link" href=href>{a.name}</a>" "<span class="text-slate-500">{a.version}</span></td>
+                                                    <td class="px-4 py-3">{lifecycle_badge(a.lifecycle)}</td>
+                                                    <td class="px-4 py-3">{a.plans}</td>
+                                                    <td class="px-4 py-3">{a.live}</td>
+                                                    <td class="px-4 py-3">{if a.pending > 0 { view! { <a class="link" href=pending>{a.pending}</a> }.into_any() } else { view! { <span>"0"</span> }.into_any() }}</td>
+                                                    <td class="px-4 py-3 text-slate-600">{a.owner.unwrap_or_else(|| "—".into())}</td>
+                                                    <td class="whitespace-nowrap px-4 py-3 text-slate-500">{a.updated}</td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </section>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorView error /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+#[component]
+pub fn NewApiPage() -> impl IntoView {
+    let save = ServerAction::<SaveApi>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(slug)) = save.value().get() {
+            navigate(&format!("/publish/{slug}"), Default::default());
+        }
+    });
+    view! {
+        <Title text="New API · Keyport" />
+        <div class="mx-auto max-w-3xl space-y-6">
+            <nav aria-label="Breadcrumb" class="text-sm"><a class="link" href="/publish">"Your APIs"</a>" / New"</nav>
+            <h1 class="text-2xl font-semibold">"New API"</h1>
+            {move || match save.value().get() {
+                Some(Ok(slug)) => Some(view! {
+                    <p role="status" class="text-sm">"Saved as a draft. "<a class="link" href=format!("/publish/{slug}")>"Continue with plans and docs"</a></p>
+                }),
+                _ => None,
+            }}
+            <section class="card">
+                <ApiForm save api=None />
+            </section>
+        </div>
+    }
+}
+
+/// The API's descriptive fields (new or existing).
+#[component]
+fn ApiForm(save: ServerAction<SaveApi>, api: Option<ApiEditView>) -> impl IntoView {
+    let v = {
+        let api = api.clone();
+        move |f: fn(&ApiEditView) -> String| api.as_ref().map(f).unwrap_or_default()
+    };
+    let editing = api.is_some();
+    let visibility = api.as_ref().map_or(Visibility::Public, |a| a.visibility);
+    let roles = api
+        .as_ref()
+        .map(|a| a.visible_roles.clone())
+        .unwrap_or_default();
+    let id = api.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+    view! {
+        <ActionForm action=save attr:class="space-y-4">
+            <input type="hidden" name="id" value=id />
+            <div class="grid gap-4 sm:grid-cols-2">
+                <Field label="Name" name="name" value=v(|a| a.name.clone()) required=true errors=field_errors(save, "name") />
+                <Field label="Slug" name="slug" value=v(|a| a.slug.clone()) hint="In the URL: lower-case letters, digits, hyphens. Left empty, it comes from the name." errors=field_errors(save, "slug") />
+                <Field label="Version" name="version" value=v(|a| a.version.clone()) required=true hint="Such as v1 or 2.3.0" errors=field_errors(save, "version") />
+                <Field label="Tags" name="tags" value=v(|a| a.tags.clone()) hint="Comma-separated, such as payments, eu" errors=field_errors(save, "tags") />
+            </div>
+            <Field label="Summary" name="summary" value=v(|a| a.summary.clone()) required=true hint="One line for the catalog card." errors=field_errors(save, "summary") />
+            <TextArea label="Description (Markdown)" name="description" value=v(|a| a.description.clone()) rows=8 hint="Shown on the API's page. HTML is sanitized: scripts and event handlers are removed." errors=field_errors(save, "description") />
+            <Field label="Upstream URL" name="upstream_url" kind="url" value=v(|a| a.upstream_url.clone()) required=true hint="Where the gateway forwards requests, such as https://orders.internal:8443/v1" errors=field_errors(save, "upstream_url") />
+            <fieldset class="space-y-2">
+                <legend class="label">"Who sees it in the catalog"</legend>
+                {Visibility::ALL.iter().map(|vis| {
+                    let radio_id = format!("visibility-{}", vis.as_str());
+                    view! {
+                        <div class="flex items-center gap-2">
+                            <input type="radio" id=radio_id.clone() name="visibility" value=vis.as_str() checked=*vis == visibility />
+                            <label for=radio_id>{vis.label()}</label>
+                        </div>
+                    }
+                }).collect_view()}
+                <div class="ml-6 flex flex-wrap gap-4">
+                    {Role::ALL.iter().map(|r| {
+                        let box_id = format!("role-{}", r.as_str());
+                        let name = format!("role_{}", r.as_str());
+                        view! {
+                            <div class="flex items-center gap-2">
+                                <input type="checkbox" id=box_id.clone() name=name value="on" checked=roles.contains(r) />
+                                <label for=box_id>{format!("{}s", r.label())}</label>
+                            </div>
+                        }
+                    }).collect_view()}
+                </div>
+                <FieldMessages errors=field_errors(save, "roles") />
+                <FieldMessages errors=field_errors(save, "visibility") />
+            </fieldset>
+            <FormError error=action_error(save) />
+            <button type="submit" class="btn">{if editing { "Save details" } else { "Create draft" }}</button>
+        </ActionForm>
+    }
+}
+
+#[component]
+pub fn ApiEditorPage() -> impl IntoView {
+    let params = use_params_map();
+    let slug = move || params.read().get("slug").unwrap_or_default();
+    let save = ServerAction::<SaveApi>::new();
+    let upload = ServerAction::<UploadOpenapi>::new();
+    let lifecycle = ServerAction::<ChangeLifecycle>::new();
+    let delete = ServerAction::<DeleteApi>::new();
+    let plan_changes = RwSignal::new(0u32);
+    crate::mfa::pages_step_up(lifecycle);
+    let data = Resource::new(
+        move || {
+            (
+                slug(),
+                upload.version().get(),
+                lifecycle.version().get(),
+                plan_changes.get(),
+            )
+        },
+        |(slug, ..)| api_for_edit(slug),
+    );
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(new_slug)) = save.value().get() {
+            navigate(&format!("/publish/{new_slug}"), Default::default());
+        }
+    });
+    let to_list = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            to_list("/publish", Default::default());
+        }
+    });
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(api) => view! { <Editor api save upload lifecycle delete plan_changes /> }.into_any(),
+                    Err(error) => view! { <ErrorView error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Editor(
+    api: ApiEditView,
+    save: ServerAction<SaveApi>,
+    upload: ServerAction<UploadOpenapi>,
+    lifecycle: ServerAction<ChangeLifecycle>,
+    delete: ServerAction<DeleteApi>,
+    plan_changes: RwSignal<u32>,
+) -> impl IntoView {
+    let title = format!("Edit {} · Keyport", api.name);
+    let catalog_href = format!("/catalog/{}", api.slug);
+    let retired = api.lifecycle == Lifecycle::Retired;
+    view! {
+        <Title text=title />
+        <div class="space-y-8">
+            <header class="space-y-2">
+                <nav aria-label="Breadcrumb" class="text-sm"><a class="link" href="/publish">"Your APIs"</a>" / "{api.name.clone()}</nav>
+                <div class="flex flex-wrap items-center gap-3">
+                    <h1 class="text-2xl font-semibold">{api.name.clone()}</h1>
+                    {lifecycle_badge(api.lifecycle)}
+                    <span class="flex-1"></span>
+                    <a class="btn-secondary" href=catalog_href>"View page"</a>
+                </div>
+                {api.owner.clone().map(|o| view! { <p class="text-sm text-slate-500">{format!("Publisher: {o}")}</p> })}
+            </header>
+            <LifecycleSection api=api.clone() lifecycle delete />
+            {(!retired).then(|| view! {
+                <section class="card space-y-4" aria-labelledby="details-heading">
+                    <h2 id="details-heading" class="text-lg font-semibold">"Details"</h2>
+                    <ApiForm save api=Some(api.clone()) />
+                </section>
+                <OpenApiSection api=api.clone() upload />
+                <PlansSection api=api.clone() plan_changes />
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn LifecycleSection(
+    api: ApiEditView,
+    lifecycle: ServerAction<ChangeLifecycle>,
+    delete: ServerAction<DeleteApi>,
+) -> impl IntoView {
+    let id = api.id.clone();
+    let explain = match api.lifecycle {
+        Lifecycle::Draft => "Only you and admins see a draft. Publish it to list it in the catalog; it needs at least one plan.",
+        Lifecycle::Published => "Listed in the catalog and open for subscriptions.",
+        Lifecycle::Deprecated => "Still listed and working, with a banner giving the sunset date.",
+        Lifecycle::Retired => "Retired: not listed, no new subscriptions, and every subscription has ended.",
+    };
+    let move_to = move |to: Lifecycle, label: &'static str, class: &'static str| {
+        let id = id.clone();
+        view! {
+            <ActionForm action=lifecycle>
+                <input type="hidden" name="api_id" value=id />
+                <input type="hidden" name="lifecycle" value=to.as_str() />
+                <button type="submit" class=class>{label}</button>
+            </ActionForm>
+        }
+    };
+    let retire = {
+        let id = api.id.clone();
+        view! {
+            <details class="relative">
+                <summary class="btn-danger cursor-pointer list-none">"Retire…"</summary>
+                <div class="absolute z-10 mt-2 w-80 space-y-2 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
+                    <p class="text-sm">"Retiring ends every subscription of this API at once and cannot be undone. You will be asked for a two-factor code."</p>
+                    <ActionForm action=lifecycle>
+                        <input type="hidden" name="api_id" value=id />
+                        <input type="hidden" name="lifecycle" value="retired" />
+                        <button type="submit" class="btn-danger w-full">"Yes, retire this API"</button>
+                    </ActionForm>
+                </div>
+            </details>
+        }
+    };
+    let deprecate = {
+        let id = api.id.clone();
+        view! {
+            <ActionForm action=lifecycle attr:class="flex flex-wrap items-end gap-2">
+                <input type="hidden" name="api_id" value=id />
+                <input type="hidden" name="lifecycle" value="deprecated" />
+                <div class="space-y-1">
+                    <label for="sunset" class="label">"Sunset date (UTC)"</label>
+                    <input id="sunset" name="sunset" type="date" class="input" />
+                </div>
+                <button type="submit" class="btn-secondary">"Deprecate"</button>
+            </ActionForm>
+            <FieldMessages errors=field_errors(lifecycle, "sunset") />
+        }
+    };
+    let controls = match api.lifecycle {
+        Lifecycle::Draft => {
+            let id = api.id.clone();
+            view! {
+                <div class="flex flex-wrap items-start gap-3">
+                    {move_to(Lifecycle::Published, "Publish", "btn")}
+                    <details class="relative">
+                        <summary class="btn-secondary cursor-pointer list-none">"Delete draft…"</summary>
+                        <div class="absolute z-10 mt-2 w-64 space-y-2 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
+                            <p class="text-sm">"Delete this draft and its plans?"</p>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="api_id" value=id />
+                                <button type="submit" class="btn-danger w-full">"Yes, delete"</button>
+                            </ActionForm>
+                        </div>
+                    </details>
+                </div>
+            }.into_any()
+        }
+        Lifecycle::Published => view! {
+            <div class="flex flex-wrap items-start gap-6">{deprecate}{retire}</div>
+        }
+        .into_any(),
+        Lifecycle::Deprecated => view! {
+            <p class="text-sm">{format!("Sunset: {}", api.sunset.clone().unwrap_or_default())}</p>
+            <div class="flex flex-wrap items-start gap-3">
+                {move_to(Lifecycle::Published, "Withdraw the deprecation", "btn-secondary")}
+                {retire}
+            </div>
+        }
+        .into_any(),
+        Lifecycle::Retired => ().into_any(),
+    };
+    view! {
+        <section class="card space-y-3" aria-labelledby="lifecycle-heading">
+            <h2 id="lifecycle-heading" class="text-lg font-semibold">"Lifecycle"</h2>
+            <p class="text-sm text-slate-600">{explain}</p>
+            <FormError error=action_error(lifecycle) />
+            <FormError error=action_error(delete) />
+            {controls}
+        </section>
+    }
+}
+
+#[component]
+fn OpenApiSection(api: ApiEditView, upload: ServerAction<UploadOpenapi>) -> impl IntoView {
+    let id = api.id.clone();
+    let remove_id = api.id.clone();
+    let has_doc = api.openapi_source.is_some();
+    // Reading a chosen file into the text area needs JavaScript; pasting works without it.
+    let on_file = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = input.files().and_then(|f| f.get(0)) else {
+                return;
+            };
+            leptos::task::spawn_local(async move {
+                if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                    if let (Some(text), Some(area)) = (
+                        text.as_string(),
+                        document()
+                            .get_element_by_id("field-document")
+                            .and_then(|e| e.dyn_into::<web_sys::HtmlTextAreaElement>().ok()),
+                    ) {
+                        area.set_value(&text);
+                    }
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    view! {
+        <section class="card space-y-4" aria-labelledby="openapi-heading">
+            <div class="flex flex-wrap items-baseline gap-3">
+                <h2 id="openapi-heading" class="text-lg font-semibold">"OpenAPI document"</h2>
+                <span class="text-sm text-slate-500">{match api.operations {
+                    Some(n) => format!("{n} operations in the reference"),
+                    None => "None yet: the page shows no reference".into(),
+                }}</span>
+            </div>
+            {move || match upload.value().get() {
+                Some(Ok(0)) => Some(view! { <Notice text="The document was removed." /> }),
+                Some(Ok(n)) => Some(view! { <Notice text=format!("Saved: {n} operations.") /> }),
+                _ => None,
+            }}
+            <ActionForm action=upload attr:class="space-y-3">
+                <input type="hidden" name="api_id" value=id />
+                <div class="space-y-1">
+                    <label for="openapi-file" class="label">"Load a file (JSON or YAML)"</label>
+                    <input id="openapi-file" type="file" accept=".json,.yaml,.yml,application/json,application/yaml" class="block text-sm" on:change=on_file />
+                </div>
+                <TextArea label="Document" name="document" value=api.openapi_source.clone().unwrap_or_default() rows=12 mono=true hint="OpenAPI 3.0 or 3.1, JSON or YAML, up to 768 KiB. Or paste it here." errors=field_errors(upload, "document") />
+                <FormError error=action_error(upload) />
+                <button type="submit" class="btn">"Save document"</button>
+            </ActionForm>
+            {has_doc.then(|| view! {
+                <ActionForm action=upload>
+                    <input type="hidden" name="api_id" value=remove_id />
+                    <input type="hidden" name="document" value="" />
+                    <button type="submit" class="btn-secondary">"Remove the document"</button>
+                </ActionForm>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn PlansSection(api: ApiEditView, plan_changes: RwSignal<u32>) -> impl IntoView {
+    let api_id = api.id.clone();
+    view! {
+        <section class="space-y-4" aria-labelledby="plans-heading">
+            <h2 id="plans-heading" class="text-lg font-semibold">"Plans"</h2>
+            <p class="text-sm text-slate-600">"Limits apply to every subscription of a plan, including existing ones: a change takes effect for them right away."</p>
+            {if api.plans.is_empty() {
+                view! { <EmptyState title="No plans yet.">"Add one below; publishing needs at least one."</EmptyState> }.into_any()
+            } else {
+                api.plans.into_iter().map(|p| view! { <PlanForm api_id=api_id.clone() plan=Some(p) plan_changes /> }).collect_view().into_any()
+            }}
+            <PlanForm api_id=api.id.clone() plan=None plan_changes />
+        </section>
+    }
+}
+
+#[component]
+fn PlanForm(api_id: String, plan: Option<PlanView>, plan_changes: RwSignal<u32>) -> impl IntoView {
+    let save = ServerAction::<SavePlan>::new();
+    let remove = ServerAction::<DeletePlan>::new();
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(())))
+            || matches!(remove.value().get(), Some(Ok(())))
+        {
+            plan_changes.update(|n| *n += 1);
+        }
+    });
+    let key = plan.as_ref().map_or("new".to_string(), |p| p.id.clone());
+    let fid = move |f: &str| format!("plan-{key}-{f}");
+    let v = {
+        let plan = plan.clone();
+        move |f: fn(&PlanView) -> String| plan.as_ref().map(f).unwrap_or_default()
+    };
+    let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let rate_period = plan.as_ref().map_or(RatePeriod::Second, |p| p.rate_period);
+    let quota_period = plan.as_ref().map_or(QuotaPeriod::Month, |p| p.quota_period);
+    let approval = plan.as_ref().map_or(Approval::Automatic, |p| p.approval);
+    let heading = plan
+        .as_ref()
+        .map_or("Add a plan".to_string(), |p| p.name.clone());
+    let heading_attr = heading.clone();
+    let summary = plan.as_ref().map(|p| {
+        format!(
+            "{} · {} · {}",
+            p.rate_text(),
+            p.quota_text(),
+            p.approval.label()
+        )
+    });
+    let plan_id = plan.as_ref().map(|p| p.id.clone()).unwrap_or_default();
+    let delete_id = plan_id.clone();
+    let existing = plan.is_some();
+    let select_fid = fid.clone();
+    let select = move |name: &'static str,
+                       label: &'static str,
+                       options: Vec<(&'static str, &'static str)>,
+                       selected: &'static str| {
+        let id = select_fid(name);
+        view! {
+            <div class="space-y-1">
+                <label for=id.clone() class="label">{label}</label>
+                <select id=id name=name class="input">
+                    {options.into_iter().map(|(value, text)| view! { <option value=value selected=value == selected>{text}</option> }).collect_view()}
+                </select>
+            </div>
+        }
+    };
+    view! {
+        <details class="card p-0" open=!existing data-plan-form=heading_attr>
+            <summary class="flex cursor-pointer flex-wrap items-baseline gap-3 p-4">
+                <span class="font-semibold">{heading}</span>
+                {summary.map(|s| view! { <span class="text-sm text-slate-500">{s}</span> })}
+            </summary>
+            <div class="space-y-4 border-t border-slate-200 p-4">
+                <ActionForm action=save attr:class="space-y-4">
+                    <input type="hidden" name="api_id" value=api_id />
+                    <input type="hidden" name="plan_id" value=plan_id />
+                    <div class="grid gap-4 sm:grid-cols-2">
+                        <Field id=fid("name") label="Plan name" name="name" value=v(|p| p.name.clone()) required=true errors=field_errors(save, "name") />
+                        {select("approval", "Approval", Approval::ALL.iter().map(|a| (a.as_str(), a.label())).collect(), approval.as_str())}
+                    </div>
+                    <TextArea id=fid("description") label="Description" name="description" value=v(|p| p.description.clone()) rows=2 errors=field_errors(save, "description") />
+                    <div class="grid gap-4 sm:grid-cols-3">
+                        <Field id=fid("rate_limit") label="Rate limit (requests)" name="rate_limit" value=num(plan.as_ref().and_then(|p| p.rate_limit)) hint="Empty: unlimited" errors=field_errors(save, "rate_limit") />
+                        {select("rate_period", "Per", RatePeriod::ALL.iter().map(|r| (r.as_str(), r.label())).collect(), rate_period.as_str())}
+                        <Field id=fid("burst") label="Burst" name="burst" value=plan.as_ref().map(|p| p.burst.to_string()).unwrap_or_default() hint="Extra requests allowed at once" errors=field_errors(save, "burst") />
+                        <Field id=fid("quota") label="Quota (requests)" name="quota" value=num(plan.as_ref().and_then(|p| p.quota)) hint="Empty: no quota" errors=field_errors(save, "quota") />
+                        {select("quota_period", "Per", QuotaPeriod::ALL.iter().map(|q| (q.as_str(), q.label())).collect(), quota_period.as_str())}
+                        <Field id=fid("max_key_lifetime_days") label="Max key lifetime (days)" name="max_key_lifetime_days" value=num(plan.as_ref().and_then(|p| p.max_key_lifetime_days)) hint="Empty: until revoked" errors=field_errors(save, "max_key_lifetime_days") />
+                    </div>
+                    <Field id=fid("scopes") label="Scopes keys may carry" name="scopes" value=v(|p| p.scopes.join(" ")) hint="Space-separated, such as orders:read orders:write" errors=field_errors(save, "scopes") />
+                    <FormError error=action_error(save) />
+                    <button type="submit" class="btn">{if existing { "Save plan" } else { "Add plan" }}</button>
+                </ActionForm>
+                {existing.then(|| view! {
+                    <ActionForm action=remove>
+                        <input type="hidden" name="plan_id" value=delete_id />
+                        <button type="submit" class="btn-secondary">"Delete plan"</button>
+                    </ActionForm>
+                    <FormError error=action_error(remove) />
+                })}
+            </div>
+        </details>
+    }
+}

@@ -1,0 +1,628 @@
+//! Catalog rules: who sees and who manages an API, input parsing, lifecycle moves (retiring
+//! ends every live subscription), OpenAPI uploads and plans. Every change is audited.
+
+use super::store::{self, ApiFields, ApiRow, By, PlanFields, PlanRow};
+use super::*;
+use crate::audit::store::Event;
+use crate::auth::service::Ctx;
+use crate::auth::CurrentUser;
+use crate::domain::{self as d, Slug};
+use crate::error::FormErrors;
+use crate::state::{fmt_time, AppState};
+
+/// Admins manage every API; publishers the ones they own.
+pub fn can_manage(user: &CurrentUser, api: &ApiRow) -> bool {
+    user.role == Role::Admin
+        || (user.role == Role::Publisher && api.owner_id.as_deref() == Some(user.id.as_str()))
+}
+
+/// Whether `user` may see the API's page: managers always; others when it is listed
+/// (published or deprecated) and visible to their role.
+pub fn can_see(user: &CurrentUser, api: &ApiRow) -> bool {
+    can_manage(user, api)
+        || (api.lifecycle.is_listed() && (user.role == Role::Admin || api.visible_to(user.role)))
+}
+
+/// The API `id` if `user` manages it; `NotFound` otherwise (an API you may not manage is
+/// not acknowledged to exist).
+pub async fn managed_api(
+    state: &AppState,
+    user: &CurrentUser,
+    by: By<'_>,
+) -> Result<ApiRow, AppError> {
+    match store::find(&state.db, by).await? {
+        Some(api) if can_manage(user, &api) => Ok(api),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+pub fn plan_view(p: PlanRow) -> PlanView {
+    PlanView {
+        id: p.id,
+        name: p.name,
+        description: p.description,
+        rate_limit: p.rate_limit,
+        rate_period: p.rate_period,
+        burst: p.burst,
+        quota: p.quota,
+        quota_period: p.quota_period,
+        approval: p.approval,
+        scopes: p.scopes,
+        max_key_lifetime_days: p.max_key_lifetime_days,
+    }
+}
+
+fn sunset(api: &ApiRow) -> Option<String> {
+    api.sunset_at.map(|t| fmt_time(t)[..10].to_string())
+}
+
+pub async fn catalog(
+    state: &AppState,
+    user: &CurrentUser,
+    text: &str,
+    tag: &str,
+    page: i64,
+) -> Result<CatalogView, AppError> {
+    let page = page.clamp(1, 100_000);
+    let text: String = text.chars().take(100).collect();
+    let tag: String = tag.chars().take(32).collect();
+    let (rows, total) = store::catalog(
+        &state.db,
+        &store::CatalogQuery {
+            role: user.role,
+            text: &text,
+            tag: &tag,
+            limit: CATALOG_PER_PAGE,
+            offset: (page - 1) * CATALOG_PER_PAGE,
+        },
+    )
+    .await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let tags = store::tags_of(&state.db, &ids).await?;
+    let apis = rows
+        .into_iter()
+        .map(|r| ApiCard {
+            tags: tags
+                .iter()
+                .filter(|(id, _)| *id == r.id)
+                .map(|(_, t)| t.clone())
+                .collect(),
+            slug: r.slug,
+            name: r.name,
+            version: r.version,
+            summary: r.summary,
+            lifecycle: r.lifecycle,
+            sunset: r.sunset_at.map(|t| fmt_time(t)[..10].to_string()),
+        })
+        .collect();
+    Ok(CatalogView {
+        apis,
+        total,
+        page,
+        tags: store::popular_tags(&state.db, 20).await?,
+    })
+}
+
+pub async fn detail(state: &AppState, user: &CurrentUser, slug: &str) -> Result<ApiView, AppError> {
+    let api = match store::find(&state.db, By::Slug(slug)).await? {
+        Some(api) if can_see(user, &api) => api,
+        _ => return Err(AppError::NotFound),
+    };
+    let plans = store::plans(&state.db, &api.id).await?;
+    let tags = store::tags_of(&state.db, std::slice::from_ref(&api.id)).await?;
+    let reference = api
+        .openapi_ref
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
+    let applications = crate::subscriptions::service::choices_for(state, user, &api.id).await?;
+    Ok(ApiView {
+        can_manage: can_manage(user, &api),
+        sunset: sunset(&api),
+        id: api.id,
+        slug: api.slug,
+        name: api.name,
+        version: api.version,
+        summary: api.summary,
+        description_html: api.description_html,
+        tags: tags.into_iter().map(|(_, t)| t).collect(),
+        lifecycle: api.lifecycle,
+        plans: plans.into_iter().map(plan_view).collect(),
+        reference,
+        applications,
+    })
+}
+
+pub async fn managed(state: &AppState, user: &CurrentUser) -> Result<Vec<ManagedApi>, AppError> {
+    let owner = (user.role != Role::Admin).then_some(user.id.as_str());
+    Ok(store::managed(&state.db, owner)
+        .await?
+        .into_iter()
+        .map(|m| ManagedApi {
+            slug: m.api.slug,
+            name: m.api.name,
+            version: m.api.version,
+            lifecycle: m.api.lifecycle,
+            owner: m.api.owner_email,
+            plans: m.plans,
+            pending: m.pending,
+            live: m.live,
+            updated: fmt_time(m.api.updated_at),
+        })
+        .collect())
+}
+
+pub async fn for_edit(
+    state: &AppState,
+    user: &CurrentUser,
+    slug: &str,
+) -> Result<ApiEditView, AppError> {
+    let api = managed_api(state, user, By::Slug(slug)).await?;
+    let plans = store::plans(&state.db, &api.id).await?;
+    let tags = store::tags_of(&state.db, std::slice::from_ref(&api.id)).await?;
+    let operations = api
+        .openapi_ref
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<openapi::Reference>(r).ok())
+        .map(|r| r.operation_count());
+    Ok(ApiEditView {
+        sunset: sunset(&api),
+        id: api.id,
+        slug: api.slug,
+        name: api.name,
+        version: api.version,
+        summary: api.summary,
+        description: api.description,
+        tags: tags
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect::<Vec<_>>()
+            .join(", "),
+        upstream_url: api.upstream_url,
+        visibility: api.visibility,
+        visible_roles: api.visible_roles,
+        lifecycle: api.lifecycle,
+        openapi_source: api.openapi_source,
+        operations,
+        plans: plans.into_iter().map(plan_view).collect(),
+        owner: api.owner_email,
+    })
+}
+
+/// The API form as posted.
+pub struct ApiInput {
+    pub name: String,
+    pub slug: String,
+    pub version: String,
+    pub summary: String,
+    pub description: String,
+    pub tags: String,
+    pub upstream_url: String,
+    pub visibility: String,
+    pub roles: Vec<String>,
+}
+
+/// The API form, parsed: every field's problem at once.
+pub struct ParsedApi {
+    pub slug: String,
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub description: String,
+    pub description_html: String,
+    pub upstream_url: String,
+    pub visibility: Visibility,
+    pub roles: Vec<Role>,
+    pub tags: Vec<String>,
+}
+
+pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
+    let mut e = FormErrors::new();
+    let name = e.check("name", d::line(&input.name, "a name", d::NAME_MAX));
+    let slug_raw = if input.slug.trim().is_empty() {
+        Slug::suggest(&input.name)
+    } else {
+        input.slug.clone()
+    };
+    let slug = e.check("slug", Slug::parse(&slug_raw));
+    let version = e.check(
+        "version",
+        d::line(&input.version, "a version, such as v1 or 2.3.0", 32),
+    );
+    let summary = e.check(
+        "summary",
+        d::line(&input.summary, "a one-line summary", d::SUMMARY_MAX),
+    );
+    let description = e.check(
+        "description",
+        d::text(&input.description, d::DESCRIPTION_MAX),
+    );
+    let tags = e.check("tags", d::parse_tags(&input.tags));
+    let upstream_url = e.check("upstream_url", d::parse_upstream(&input.upstream_url));
+    let visibility = e.check("visibility", input.visibility.parse::<Visibility>());
+    let roles = e.check("roles", d::parse_roles(&input.roles));
+    if visibility == Some(Visibility::Roles) && roles.as_ref().is_some_and(|r| r.is_empty()) {
+        e.add("roles", "Choose at least one role that may see this API.");
+    }
+    match (
+        name,
+        slug,
+        version,
+        summary,
+        description,
+        tags,
+        upstream_url,
+        visibility,
+        roles,
+    ) {
+        (
+            Some(name),
+            Some(slug),
+            Some(version),
+            Some(summary),
+            Some(description),
+            Some(tags),
+            Some(upstream_url),
+            Some(visibility),
+            Some(roles),
+        ) if e.is_empty() => Ok(ParsedApi {
+            description_html: super::markdown::render(&description),
+            slug: slug.as_str().to_string(),
+            name,
+            version,
+            summary,
+            description,
+            upstream_url,
+            roles: if visibility == Visibility::Roles {
+                roles
+            } else {
+                Vec::new()
+            },
+            visibility,
+            tags,
+        }),
+        _ => Err(e.into_error()),
+    }
+}
+
+pub async fn save(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    id: Option<&str>,
+    p: ParsedApi,
+) -> Result<String, AppError> {
+    let fields = ApiFields {
+        slug: &p.slug,
+        name: &p.name,
+        version: &p.version,
+        summary: &p.summary,
+        description: &p.description,
+        description_html: &p.description_html,
+        upstream_url: &p.upstream_url,
+        visibility: p.visibility,
+        visible_roles: &p.roles,
+        tags: &p.tags,
+    };
+    let taken = || AppError::field("slug", "Another API uses this slug. Choose another.");
+    let (api_id, action, before) = match id {
+        None => {
+            let id = store::insert_api(&ctx.state.db, &fields, &user.id, ctx.now)
+                .await?
+                .ok_or_else(taken)?;
+            (id, "api.create", None)
+        }
+        Some(id) => {
+            let api = managed_api(&ctx.state, user, By::Id(id)).await?;
+            if api.lifecycle == Lifecycle::Retired {
+                return Err(AppError::Conflict {
+                    message: "A retired API cannot be changed.".into(),
+                });
+            }
+            if !store::update_api(&ctx.state.db, id, &fields, ctx.now).await? {
+                return Err(taken());
+            }
+            (id.to_string(), "api.update", Some(api))
+        }
+    };
+    let changed: Vec<&str> = match &before {
+        None => Vec::new(),
+        Some(b) => [
+            ("slug", b.slug != p.slug),
+            ("name", b.name != p.name),
+            ("version", b.version != p.version),
+            ("summary", b.summary != p.summary),
+            ("description", b.description != p.description),
+            ("upstream_url", b.upstream_url != p.upstream_url),
+            (
+                "visibility",
+                b.visibility != p.visibility || b.visible_roles != p.roles,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, c)| *c)
+        .map(|(f, _)| f)
+        .collect(),
+    };
+    ctx.audit(
+        Event::new(action)
+            .actor(&user.id, &user.email)
+            .target("api", &api_id)
+            .details(serde_json::json!({ "slug": p.slug, "changed": changed, "tags": p.tags })),
+    )
+    .await?;
+    Ok(p.slug)
+}
+
+pub async fn upload_openapi(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    api_id: &str,
+    document: &str,
+) -> Result<usize, AppError> {
+    let api = managed_api(&ctx.state, user, By::Id(api_id)).await?;
+    if document.trim().is_empty() {
+        store::set_openapi(&ctx.state.db, &api.id, None, None, ctx.now).await?;
+        ctx.audit(
+            Event::new("api.openapi_remove")
+                .actor(&user.id, &user.email)
+                .target("api", &api.id),
+        )
+        .await?;
+        return Ok(0);
+    }
+    let reference = openapi::parse(document).map_err(|e| AppError::field("document", e))?;
+    let operations = reference.operation_count();
+    let json = serde_json::to_string(&reference).map_err(AppError::internal)?;
+    store::set_openapi(&ctx.state.db, &api.id, Some(document), Some(&json), ctx.now).await?;
+    ctx.audit(
+        Event::new("api.openapi_upload")
+            .actor(&user.id, &user.email)
+            .target("api", &api.id)
+            .details(serde_json::json!({ "openapi": reference.openapi, "operations": operations, "bytes": document.len() })),
+    )
+    .await?;
+    Ok(operations)
+}
+
+pub async fn change_lifecycle(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    api_id: &str,
+    to: Lifecycle,
+    sunset_at: Option<i64>,
+) -> Result<(), AppError> {
+    let api = managed_api(&ctx.state, user, By::Id(api_id)).await?;
+    if !api.lifecycle.can_become(to) {
+        return Err(AppError::Conflict {
+            message: format!(
+                "A {} API cannot become {}.",
+                api.lifecycle.label().to_lowercase(),
+                to.label().to_lowercase()
+            ),
+        });
+    }
+    if to == Lifecycle::Published && store::plans(&ctx.state.db, &api.id).await?.is_empty() {
+        return Err(AppError::Conflict {
+            message: "Add at least one plan before publishing.".into(),
+        });
+    }
+    let sunset_at = match to {
+        Lifecycle::Deprecated => match sunset_at {
+            Some(t) if t > ctx.now => Some(t),
+            Some(_) => {
+                return Err(AppError::field(
+                    "sunset",
+                    "Choose a sunset date in the future.",
+                ))
+            }
+            None => {
+                return Err(AppError::field(
+                    "sunset",
+                    "Choose the date this API will be retired.",
+                ))
+            }
+        },
+        Lifecycle::Retired => api.sunset_at,
+        _ => None,
+    };
+    let ended = if to == Lifecycle::Retired {
+        crate::subscriptions::service::retire_api(ctx, user, &api, sunset_at).await?
+    } else {
+        if !store::set_lifecycle(
+            &ctx.state.db,
+            &api.id,
+            api.lifecycle,
+            to,
+            sunset_at,
+            ctx.now,
+        )
+        .await?
+        {
+            return Err(AppError::Conflict {
+                message: "The API changed meanwhile; reload and try again.".into(),
+            });
+        }
+        0
+    };
+    ctx.audit(
+        Event::new("api.lifecycle")
+            .actor(&user.id, &user.email)
+            .target("api", &api.id)
+            .details(serde_json::json!({
+                "slug": api.slug, "from": api.lifecycle, "to": to,
+                "sunset": sunset_at.map(fmt_time), "subscriptions_ended": ended,
+            })),
+    )
+    .await
+}
+
+pub async fn delete_draft(ctx: &Ctx, user: &CurrentUser, api_id: &str) -> Result<(), AppError> {
+    let api = managed_api(&ctx.state, user, By::Id(api_id)).await?;
+    if !store::delete_draft(&ctx.state.db, &api.id).await? {
+        return Err(AppError::Conflict {
+            message: "Only drafts can be deleted; retire a published API instead.".into(),
+        });
+    }
+    ctx.audit(
+        Event::new("api.delete")
+            .actor(&user.id, &user.email)
+            .target("api", &api.id)
+            .details(serde_json::json!({ "slug": api.slug })),
+    )
+    .await
+}
+
+/// The plan form as posted.
+pub struct PlanInput {
+    pub name: String,
+    pub description: String,
+    pub rate_limit: String,
+    pub rate_period: String,
+    pub burst: String,
+    pub quota: String,
+    pub quota_period: String,
+    pub approval: String,
+    pub scopes: String,
+    pub max_key_lifetime_days: String,
+}
+
+pub fn parse_plan(input: &PlanInput) -> Result<PlanFields, AppError> {
+    let mut e = FormErrors::new();
+    let name = e.check("name", d::line(&input.name, "a plan name", 60));
+    let description = e.check("description", d::text(&input.description, 2_000));
+    let rate_limit = e.check(
+        "rate_limit",
+        d::optional_count(&input.rate_limit, 1, 1_000_000),
+    );
+    let rate_period = e.check("rate_period", input.rate_period.parse::<RatePeriod>());
+    let burst = e.check("burst", d::optional_count(&input.burst, 0, 1_000_000));
+    let quota = e.check(
+        "quota",
+        d::optional_count(&input.quota, 1, 1_000_000_000_000),
+    );
+    let quota_period = e.check("quota_period", input.quota_period.parse::<QuotaPeriod>());
+    let approval = e.check("approval", input.approval.parse::<Approval>());
+    let scopes = e.check("scopes", d::parse_scopes(&input.scopes));
+    let lifetime = e.check(
+        "max_key_lifetime_days",
+        d::optional_count(&input.max_key_lifetime_days, 1, 3650),
+    );
+    if rate_limit == Some(None) && burst.flatten().is_some_and(|b| b > 0) {
+        e.add("burst", "A burst needs a rate limit.");
+    }
+    match (
+        name,
+        description,
+        rate_limit,
+        rate_period,
+        burst,
+        quota,
+        quota_period,
+        approval,
+        scopes,
+        lifetime,
+    ) {
+        (
+            Some(name),
+            Some(description),
+            Some(rate_limit),
+            Some(rate_period),
+            Some(burst),
+            Some(quota),
+            Some(quota_period),
+            Some(approval),
+            Some(scopes),
+            Some(lifetime),
+        ) if e.is_empty() => Ok(PlanFields {
+            name,
+            description,
+            rate_limit,
+            rate_period,
+            burst: burst.unwrap_or(0),
+            quota,
+            quota_period,
+            approval,
+            scopes,
+            max_key_lifetime_days: lifetime,
+        }),
+        _ => Err(e.into_error()),
+    }
+}
+
+pub async fn save_plan(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    api_id: &str,
+    plan_id: Option<&str>,
+    f: PlanFields,
+) -> Result<(), AppError> {
+    let api = managed_api(&ctx.state, user, By::Id(api_id)).await?;
+    if api.lifecycle == Lifecycle::Retired {
+        return Err(AppError::Conflict {
+            message: "A retired API's plans cannot change.".into(),
+        });
+    }
+    let before = match plan_id {
+        Some(id) => match store::find_plan(&ctx.state.db, id).await? {
+            Some(p) if p.api_id == api.id => Some(plan_view(p)),
+            _ => return Err(AppError::NotFound),
+        },
+        None => None,
+    };
+    let id = store::save_plan(&ctx.state.db, &api.id, plan_id, &f, ctx.now)
+        .await?
+        .ok_or_else(|| AppError::field("name", "This API already has a plan with this name."))?;
+    let after = serde_json::json!({
+        "name": f.name, "rate_limit": f.rate_limit, "rate_period": f.rate_period, "burst": f.burst,
+        "quota": f.quota, "quota_period": f.quota_period, "approval": f.approval, "scopes": f.scopes,
+        "max_key_lifetime_days": f.max_key_lifetime_days,
+    });
+    let (action, details) = match before {
+        None => (
+            "plan.create",
+            serde_json::json!({ "api": api.slug, "plan": after }),
+        ),
+        Some(b) => (
+            "plan.update",
+            serde_json::json!({
+                "api": api.slug,
+                "before": {
+                    "name": b.name, "rate_limit": b.rate_limit, "rate_period": b.rate_period, "burst": b.burst,
+                    "quota": b.quota, "quota_period": b.quota_period, "approval": b.approval, "scopes": b.scopes,
+                    "max_key_lifetime_days": b.max_key_lifetime_days,
+                },
+                "after": after,
+            }),
+        ),
+    };
+    ctx.audit(
+        Event::new(action)
+            .actor(&user.id, &user.email)
+            .target("plan", &id)
+            .details(details),
+    )
+    .await
+}
+
+pub async fn delete_plan(ctx: &Ctx, user: &CurrentUser, plan_id: &str) -> Result<(), AppError> {
+    let plan = store::find_plan(&ctx.state.db, plan_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let api = managed_api(&ctx.state, user, By::Id(&plan.api_id)).await?;
+    if api.lifecycle.is_listed() && store::plans(&ctx.state.db, &api.id).await?.len() <= 1 {
+        return Err(AppError::Conflict {
+            message: "A published API needs at least one plan.".into(),
+        });
+    }
+    if !store::delete_plan(&ctx.state.db, &plan.id).await? {
+        return Err(AppError::Conflict {
+            message: "This plan has subscriptions, so it stays (its history is kept). Change its limits instead.".into(),
+        });
+    }
+    ctx.audit(
+        Event::new("plan.delete")
+            .actor(&user.id, &user.email)
+            .target("plan", &plan.id)
+            .details(serde_json::json!({ "api": api.slug, "name": plan.name })),
+    )
+    .await
+}

@@ -1,0 +1,552 @@
+//! The `apis`, `api_tags` and `plans` tables.
+
+use crate::audit::store::Arg;
+use crate::domain::{Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, Visibility};
+use crate::error::AppError;
+use crate::state::{new_id, Db};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+fn parsed<T: std::str::FromStr<Err = String>>(r: &AnyRow, col: &str) -> Result<T, sqlx::Error> {
+    r.try_get::<String, _>(col)?
+        .parse()
+        .map_err(|e: String| sqlx::Error::Decode(e.into()))
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub description: String,
+    pub description_html: String,
+    pub upstream_url: String,
+    pub openapi_source: Option<String>,
+    pub openapi_ref: Option<String>,
+    pub visibility: Visibility,
+    pub visible_roles: Vec<Role>,
+    pub lifecycle: Lifecycle,
+    pub sunset_at: Option<i64>,
+    pub owner_id: Option<String>,
+    pub owner_email: Option<String>,
+    pub updated_at: i64,
+}
+
+const API_COLUMNS: &str = "a.id, a.slug, a.name, a.version, a.summary, a.description, \
+    a.description_html, a.upstream_url, a.openapi_source, a.openapi_ref, a.visibility, \
+    a.visible_roles, a.lifecycle, a.sunset_at, a.owner_id, u.email AS owner_email, a.updated_at";
+
+impl ApiRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(ApiRow {
+            id: r.try_get("id")?,
+            slug: r.try_get("slug")?,
+            name: r.try_get("name")?,
+            version: r.try_get("version")?,
+            summary: r.try_get("summary")?,
+            description: r.try_get("description")?,
+            description_html: r.try_get("description_html")?,
+            upstream_url: r.try_get("upstream_url")?,
+            openapi_source: r.try_get("openapi_source")?,
+            openapi_ref: r.try_get("openapi_ref")?,
+            visibility: parsed(r, "visibility")?,
+            visible_roles: roles_from_column(&r.try_get::<String, _>("visible_roles")?),
+            lifecycle: parsed(r, "lifecycle")?,
+            sunset_at: r.try_get("sunset_at")?,
+            owner_id: r.try_get("owner_id")?,
+            owner_email: r.try_get("owner_email")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+
+    /// Whether a user of `role` sees it, visibility-wise (the lifecycle is checked apart).
+    pub fn visible_to(&self, role: Role) -> bool {
+        self.visibility == Visibility::Public || self.visible_roles.contains(&role)
+    }
+}
+
+/// Roles are stored as `,admin,developer,` so one `LIKE '%,role,%'` matches exactly.
+fn roles_column(roles: &[Role]) -> String {
+    let mut s = String::from(",");
+    for r in roles {
+        s.push_str(r.as_str());
+        s.push(',');
+    }
+    s
+}
+
+fn roles_from_column(s: &str) -> Vec<Role> {
+    s.split(',').filter_map(|r| r.parse().ok()).collect()
+}
+
+/// What an API is made of, as entered by its publisher (already parsed).
+pub struct ApiFields<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub summary: &'a str,
+    pub description: &'a str,
+    pub description_html: &'a str,
+    pub upstream_url: &'a str,
+    pub visibility: Visibility,
+    pub visible_roles: &'a [Role],
+    pub tags: &'a [String],
+}
+
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Creates a draft; `Ok(None)` when the slug is taken.
+pub async fn insert_api(
+    db: &Db,
+    fields: &ApiFields<'_>,
+    owner_id: &str,
+    now: i64,
+) -> Result<Option<String>, AppError> {
+    let id = new_id();
+    let mut tx = db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO apis (id, slug, name, version, summary, description, description_html, \
+         upstream_url, visibility, visible_roles, lifecycle, owner_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $12)",
+    )
+    .bind(&id)
+    .bind(fields.slug)
+    .bind(fields.name)
+    .bind(fields.version)
+    .bind(fields.summary)
+    .bind(fields.description)
+    .bind(fields.description_html)
+    .bind(fields.upstream_url)
+    .bind(fields.visibility.as_str())
+    .bind(roles_column(fields.visible_roles))
+    .bind(owner_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Ok(None),
+        other => other?,
+    };
+    set_tags(&mut tx, &id, fields.tags).await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// Saves an API's fields; `Ok(false)` when the new slug is taken.
+pub async fn update_api(
+    db: &Db,
+    id: &str,
+    fields: &ApiFields<'_>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let mut tx = db.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE apis SET slug = $1, name = $2, version = $3, summary = $4, description = $5, \
+         description_html = $6, upstream_url = $7, visibility = $8, visible_roles = $9, \
+         updated_at = $10 WHERE id = $11",
+    )
+    .bind(fields.slug)
+    .bind(fields.name)
+    .bind(fields.version)
+    .bind(fields.summary)
+    .bind(fields.description)
+    .bind(fields.description_html)
+    .bind(fields.upstream_url)
+    .bind(fields.visibility.as_str())
+    .bind(roles_column(fields.visible_roles))
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await;
+    match updated {
+        Err(e) if is_unique_violation(&e) => return Ok(false),
+        other => other?,
+    };
+    set_tags(&mut tx, id, fields.tags).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn set_tags(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    api_id: &str,
+    tags: &[String],
+) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM api_tags WHERE api_id = $1")
+        .bind(api_id)
+        .execute(&mut **tx)
+        .await?;
+    for tag in tags {
+        sqlx::query("INSERT INTO api_tags (api_id, tag) VALUES ($1, $2)")
+            .bind(api_id)
+            .bind(tag)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn find<'c>(
+    db: impl Executor<'c, Database = Any>,
+    by: By<'_>,
+) -> Result<Option<ApiRow>, AppError> {
+    let (column, value) = match by {
+        By::Id(v) => ("id", v),
+        By::Slug(v) => ("slug", v),
+    };
+    let sql = format!(
+        "SELECT {API_COLUMNS} FROM apis a LEFT JOIN users u ON u.id = a.owner_id WHERE a.{column} = $1"
+    );
+    let row = sqlx::query(&sql).bind(value).fetch_optional(db).await?;
+    Ok(row.as_ref().map(ApiRow::from_row).transpose()?)
+}
+
+pub enum By<'a> {
+    Id(&'a str),
+    Slug(&'a str),
+}
+
+pub async fn tags_of(db: &Db, api_ids: &[String]) -> Result<Vec<(String, String)>, AppError> {
+    if api_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=api_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT api_id, tag FROM api_tags WHERE api_id IN ({}) ORDER BY tag",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in api_ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(db).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get("api_id")?, r.try_get("tag")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// The catalog as a user of `role` sees it: listed (published or deprecated) APIs visible
+/// to the role, or every listed API for admins, filtered by text and tag, by name.
+pub struct CatalogQuery<'a> {
+    pub role: Role,
+    pub text: &'a str,
+    pub tag: &'a str,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CatalogRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub lifecycle: Lifecycle,
+    pub sunset_at: Option<i64>,
+}
+
+pub async fn catalog(db: &Db, q: &CatalogQuery<'_>) -> Result<(Vec<CatalogRow>, i64), AppError> {
+    let mut clauses = vec!["a.lifecycle IN ('published', 'deprecated')".to_string()];
+    let mut args: Vec<Arg> = Vec::new();
+    let mut push = |clause: &str, values: Vec<Arg>| {
+        let mut clause = clause.to_string();
+        for v in values {
+            args.push(v);
+            clause = clause.replacen('?', &format!("${}", args.len()), 1);
+        }
+        clauses.push(clause);
+    };
+    if q.role != Role::Admin {
+        push(
+            "(a.visibility = 'public' OR a.visible_roles LIKE ?)",
+            vec![Arg::Text(format!("%,{},%", q.role.as_str()))],
+        );
+    }
+    let text = q.text.trim().to_lowercase();
+    if !text.is_empty() {
+        let pattern = format!("%{}%", text.replace(['%', '_'], ""));
+        push(
+            "(lower(a.name) LIKE ? OR a.slug LIKE ? OR lower(a.summary) LIKE ? OR EXISTS \
+             (SELECT 1 FROM api_tags t WHERE t.api_id = a.id AND t.tag LIKE ?))",
+            vec![
+                Arg::Text(pattern.clone()),
+                Arg::Text(pattern.clone()),
+                Arg::Text(pattern.clone()),
+                Arg::Text(pattern),
+            ],
+        );
+    }
+    if !q.tag.is_empty() {
+        push(
+            "EXISTS (SELECT 1 FROM api_tags t WHERE t.api_id = a.id AND t.tag = ?)",
+            vec![Arg::Text(q.tag.to_lowercase())],
+        );
+    }
+    let where_sql = clauses.join(" AND ");
+    let n = args.len();
+    let list_sql = format!(
+        "SELECT a.id, a.slug, a.name, a.version, a.summary, a.lifecycle, a.sunset_at FROM apis a \
+         WHERE {where_sql} ORDER BY lower(a.name), a.id LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let count_sql = format!("SELECT COUNT(*) AS n FROM apis a WHERE {where_sql}");
+    let mut list_q = sqlx::query(&list_sql);
+    let mut count_q = sqlx::query(&count_sql);
+    for arg in &args {
+        list_q = arg.bind(list_q);
+        count_q = arg.bind(count_q);
+    }
+    let rows = list_q.bind(q.limit).bind(q.offset).fetch_all(db).await?;
+    let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            Ok(CatalogRow {
+                id: r.try_get("id")?,
+                slug: r.try_get("slug")?,
+                name: r.try_get("name")?,
+                version: r.try_get("version")?,
+                summary: r.try_get("summary")?,
+                lifecycle: parsed(r, "lifecycle")?,
+                sunset_at: r.try_get("sunset_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((rows, total))
+}
+
+/// The most used tags among listed APIs (for the catalog's tag filter).
+pub async fn popular_tags(db: &Db, limit: i64) -> Result<Vec<String>, AppError> {
+    let rows = sqlx::query(
+        "SELECT t.tag, COUNT(*) AS n FROM api_tags t JOIN apis a ON a.id = t.api_id \
+         WHERE a.lifecycle IN ('published', 'deprecated') GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get("tag"))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// An API as its publisher's list shows it.
+#[derive(Debug, Clone)]
+pub struct ManagedRow {
+    pub api: ApiRow,
+    pub plans: i64,
+    pub pending: i64,
+    pub live: i64,
+}
+
+/// The APIs `owner` manages (every API when `None`, for admins), newest first.
+pub async fn managed(db: &Db, owner: Option<&str>) -> Result<Vec<ManagedRow>, AppError> {
+    let sql = format!(
+        "SELECT {API_COLUMNS}, \
+         (SELECT COUNT(*) FROM plans p WHERE p.api_id = a.id) AS plan_count, \
+         (SELECT COUNT(*) FROM subscriptions s WHERE s.api_id = a.id AND s.state = 'pending') AS pending_count, \
+         (SELECT COUNT(*) FROM subscriptions s WHERE s.api_id = a.id AND s.state IN ('active', 'suspended')) AS live_count \
+         FROM apis a LEFT JOIN users u ON u.id = a.owner_id \
+         WHERE ($1 = '' OR a.owner_id = $1) ORDER BY a.updated_at DESC LIMIT 500"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(owner.unwrap_or(""))
+        .fetch_all(db)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok(ManagedRow {
+                api: ApiRow::from_row(r)?,
+                plans: r.try_get("plan_count")?,
+                pending: r.try_get("pending_count")?,
+                live: r.try_get("live_count")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+pub async fn set_openapi(
+    db: &Db,
+    id: &str,
+    source: Option<&str>,
+    reference: Option<&str>,
+    now: i64,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE apis SET openapi_source = $1, openapi_ref = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(source)
+    .bind(reference)
+    .bind(now)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Moves the lifecycle if it is still `from` (a concurrent change wins, the other gets `false`).
+pub async fn set_lifecycle<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: &str,
+    from: Lifecycle,
+    to: Lifecycle,
+    sunset_at: Option<i64>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE apis SET lifecycle = $1, sunset_at = $2, updated_at = $3 WHERE id = $4 AND lifecycle = $5",
+    )
+    .bind(to.as_str())
+    .bind(sunset_at)
+    .bind(now)
+    .bind(id)
+    .bind(from.as_str())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a draft with its plans (drafts have no subscriptions).
+pub async fn delete_draft(db: &Db, id: &str) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "DELETE FROM apis WHERE id = $1 AND lifecycle = 'draft' \
+         AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.api_id = apis.id)",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanRow {
+    pub id: String,
+    pub api_id: String,
+    pub name: String,
+    pub description: String,
+    pub rate_limit: Option<i64>,
+    pub rate_period: RatePeriod,
+    pub burst: i64,
+    pub quota: Option<i64>,
+    pub quota_period: QuotaPeriod,
+    pub approval: Approval,
+    pub scopes: Vec<String>,
+    pub max_key_lifetime_days: Option<i64>,
+}
+
+const PLAN_COLUMNS: &str = "id, api_id, name, description, rate_limit, rate_period, burst, quota, \
+    quota_period, approval, scopes, max_key_lifetime_days";
+
+impl PlanRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(PlanRow {
+            id: r.try_get("id")?,
+            api_id: r.try_get("api_id")?,
+            name: r.try_get("name")?,
+            description: r.try_get("description")?,
+            rate_limit: r.try_get("rate_limit")?,
+            rate_period: parsed(r, "rate_period")?,
+            burst: r.try_get("burst")?,
+            quota: r.try_get("quota")?,
+            quota_period: parsed(r, "quota_period")?,
+            approval: parsed(r, "approval")?,
+            scopes: r
+                .try_get::<String, _>("scopes")?
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            max_key_lifetime_days: r.try_get("max_key_lifetime_days")?,
+        })
+    }
+}
+
+/// A plan's settings as entered (already parsed).
+#[derive(Debug, Clone)]
+pub struct PlanFields {
+    pub name: String,
+    pub description: String,
+    pub rate_limit: Option<i64>,
+    pub rate_period: RatePeriod,
+    pub burst: i64,
+    pub quota: Option<i64>,
+    pub quota_period: QuotaPeriod,
+    pub approval: Approval,
+    pub scopes: Vec<String>,
+    pub max_key_lifetime_days: Option<i64>,
+}
+
+pub async fn plans(db: &Db, api_id: &str) -> Result<Vec<PlanRow>, AppError> {
+    let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE api_id = $1 ORDER BY created_at, id");
+    let rows = sqlx::query(&sql).bind(api_id).fetch_all(db).await?;
+    Ok(rows
+        .iter()
+        .map(PlanRow::from_row)
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+pub async fn find_plan(db: &Db, id: &str) -> Result<Option<PlanRow>, AppError> {
+    let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(db).await?;
+    Ok(row.as_ref().map(PlanRow::from_row).transpose()?)
+}
+
+/// Creates (`id` None) or updates a plan; `Ok(None)` when the name is taken in this API.
+pub async fn save_plan(
+    db: &Db,
+    api_id: &str,
+    id: Option<&str>,
+    f: &PlanFields,
+    now: i64,
+) -> Result<Option<String>, AppError> {
+    let plan_id = id.map(str::to_string).unwrap_or_else(new_id);
+    let sql = if id.is_some() {
+        "UPDATE plans SET name = $3, description = $4, rate_limit = $5, rate_period = $6, burst = $7, \
+         quota = $8, quota_period = $9, approval = $10, scopes = $11, max_key_lifetime_days = $12, \
+         updated_at = $13 WHERE id = $1 AND api_id = $2"
+    } else {
+        "INSERT INTO plans (id, api_id, name, description, rate_limit, rate_period, burst, quota, \
+         quota_period, approval, scopes, max_key_lifetime_days, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
+    };
+    let done = sqlx::query(sql)
+        .bind(&plan_id)
+        .bind(api_id)
+        .bind(&f.name)
+        .bind(&f.description)
+        .bind(f.rate_limit)
+        .bind(f.rate_period.as_str())
+        .bind(f.burst)
+        .bind(f.quota)
+        .bind(f.quota_period.as_str())
+        .bind(f.approval.as_str())
+        .bind(f.scopes.join(" "))
+        .bind(f.max_key_lifetime_days)
+        .bind(now)
+        .execute(db)
+        .await;
+    match done {
+        Err(e) if is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+        Ok(d) if d.rows_affected() == 0 => Err(AppError::NotFound),
+        Ok(_) => Ok(Some(plan_id)),
+    }
+}
+
+/// Deletes a plan nobody ever subscribed to; `false` otherwise.
+pub async fn delete_plan(db: &Db, id: &str) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "DELETE FROM plans WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.plan_id = plans.id)",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,539 @@
+//! Catalog vocabulary: slugs, names, tags, URLs, scopes, plan limits, the API lifecycle and
+//! the subscription state machine. Pure and shared, so the browser shows the server's messages.
+
+use super::Role;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A URL-safe identifier: 3–64 lower-case letters, digits and single hyphens, starting with
+/// a letter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let s = input.trim();
+        if s.len() < 3 || s.len() > 64 {
+            return Err("Use 3 to 64 characters.".into());
+        }
+        let ok_chars = s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok_chars {
+            return Err("Use lower-case letters, digits and hyphens only.".into());
+        }
+        if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err("Start with a letter.".into());
+        }
+        if s.ends_with('-') || s.contains("--") {
+            return Err("Hyphens go between letters or digits, one at a time.".into());
+        }
+        if s == "new" {
+            return Err("\"new\" is reserved; choose another slug.".into());
+        }
+        Ok(Slug(s.to_string()))
+    }
+
+    /// A slug suggestion derived from a name ("Payments API v2" → "payments-api-v2").
+    pub fn suggest(name: &str) -> String {
+        let mut out = String::new();
+        for c in name.trim().to_lowercase().chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c);
+            } else if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+        out.trim_end_matches('-').chars().take(64).collect()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Trimmed single-line text of 1..=`max` characters without control characters.
+pub fn line(input: &str, what: &str, max: usize) -> Result<String, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(format!("Enter {what}."));
+    }
+    if s.chars().count() > max {
+        return Err(format!("Use at most {max} characters."));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("Use a single line without control characters.".into());
+    }
+    Ok(s.to_string())
+}
+
+/// Free text (Markdown or plain) of at most `max` characters; may be empty.
+pub fn text(input: &str, max: usize) -> Result<String, String> {
+    let s = input.trim();
+    if s.chars().count() > max {
+        return Err(format!("Use at most {max} characters."));
+    }
+    if s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err("Remove control characters.".into());
+    }
+    Ok(s.to_string())
+}
+
+pub const NAME_MAX: usize = 80;
+pub const SUMMARY_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 50_000;
+pub const TAGS_MAX: usize = 10;
+
+/// Tags from a comma-separated list: lower-cased, 1–32 of `a-z 0-9 -`, at most 10, deduplicated.
+pub fn parse_tags(input: &str) -> Result<Vec<String>, String> {
+    let mut tags: Vec<String> = Vec::new();
+    for raw in input.split(',') {
+        let t = raw.trim().to_lowercase();
+        if t.is_empty() {
+            continue;
+        }
+        if t.len() > 32 || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!(
+                "\"{t}\" is not a tag: use up to 32 letters, digits or hyphens."
+            ));
+        }
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    if tags.len() > TAGS_MAX {
+        return Err(format!("Use at most {TAGS_MAX} tags."));
+    }
+    Ok(tags)
+}
+
+/// The upstream an API's gateway route forwards to: an absolute http(s) URL with a host,
+/// no credentials and no fragment. Returned without a trailing slash.
+pub fn parse_upstream(input: &str) -> Result<String, String> {
+    let s = input.trim();
+    let hint = "Enter an http:// or https:// URL, like https://api.internal:8443/v1.";
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| hint.to_string())?;
+    if s.len() > 2048 {
+        return Err("Use at most 2048 characters.".into());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.starts_with(':') {
+        return Err(hint.into());
+    }
+    if authority.contains('@') {
+        return Err("Leave credentials out of the URL.".into());
+    }
+    if s.contains('#') {
+        return Err("Leave the #fragment out of the URL.".into());
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("A URL cannot contain spaces.".into());
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(|| hint.to_string())?;
+            if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+                return Err(hint.into());
+            }
+            ("v6", after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !host_ok {
+        return Err(hint.into());
+    }
+    if let Some(port) = port {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err("The port must be a number from 1 to 65535.".into());
+        }
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+/// Scopes from a space- or comma-separated list: `a-z` first, then `a-z 0-9 : . _ -`, up to
+/// 64 characters each, at most 32, deduplicated in order.
+pub fn parse_scopes(input: &str) -> Result<Vec<String>, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for s in input.split([' ', ',', '\n', '\t', '\r']) {
+        if s.is_empty() {
+            continue;
+        }
+        let ok = s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '.' | '_' | '-')
+            });
+        if !ok {
+            return Err(format!(
+                "\"{s}\" is not a scope: start with a letter and use a-z, 0-9, : . _ - (like orders:read)."
+            ));
+        }
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    if scopes.len() > 32 {
+        return Err("Use at most 32 scopes.".into());
+    }
+    Ok(scopes)
+}
+
+/// An optional whole number in `min..=max` ("" means none).
+pub fn optional_count(input: &str, min: i64, max: i64) -> Result<Option<i64>, String> {
+    let s = input.trim().replace('_', "");
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match s.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "Enter a whole number from {min} to {max}, or leave it empty."
+        )),
+    }
+}
+
+string_enum!(
+    /// Where an API is in its life. Only published and deprecated APIs take new subscriptions.
+    Lifecycle {
+        Draft => "draft" / "Draft",
+        Published => "published" / "Published",
+        Deprecated => "deprecated" / "Deprecated",
+        Retired => "retired" / "Retired",
+    }
+);
+
+impl Lifecycle {
+    /// draft → published → deprecated → retired; a deprecation can be withdrawn, retiring
+    /// is final.
+    pub fn can_become(self, next: Lifecycle) -> bool {
+        use Lifecycle::*;
+        matches!(
+            (self, next),
+            (Draft, Published)
+                | (Published, Deprecated)
+                | (Deprecated, Published)
+                | (Published, Retired)
+                | (Deprecated, Retired)
+        )
+    }
+
+    /// Whether developers see it in the catalog and may subscribe.
+    pub fn is_listed(self) -> bool {
+        matches!(self, Lifecycle::Published | Lifecycle::Deprecated)
+    }
+}
+
+string_enum!(
+    /// Who sees an API in the catalog.
+    Visibility {
+        Public => "public" / "Every signed-in user",
+        Roles => "roles" / "Only the chosen roles",
+    }
+);
+
+string_enum!(
+    RatePeriod {
+        Second => "second" / "per second",
+        Minute => "minute" / "per minute",
+    }
+);
+
+string_enum!(
+    QuotaPeriod {
+        Day => "day" / "per day",
+        Month => "month" / "per month",
+    }
+);
+
+string_enum!(
+    /// Whether a subscription to a plan starts right away or waits for a decision.
+    Approval {
+        Automatic => "automatic" / "Automatic",
+        Manual => "manual" / "Manual approval",
+    }
+);
+
+string_enum!(
+    /// The state of an application's subscription to a plan; keys work only when `Active`.
+    SubscriptionState {
+        Pending => "pending" / "Pending approval",
+        Active => "active" / "Active",
+        Rejected => "rejected" / "Rejected",
+        Suspended => "suspended" / "Suspended",
+        Cancelled => "cancelled" / "Cancelled",
+        Ended => "ended" / "Ended",
+    }
+);
+
+string_enum!(
+    /// What can happen to a subscription.
+    SubscriptionEvent {
+        Approve => "approve" / "Approve",
+        Reject => "reject" / "Reject",
+        Suspend => "suspend" / "Suspend",
+        Resume => "resume" / "Resume",
+        Cancel => "cancel" / "Cancel",
+        End => "end" / "End",
+    }
+);
+
+impl SubscriptionEvent {
+    /// Rejections and suspensions tell the developer why.
+    pub fn needs_reason(self) -> bool {
+        matches!(self, SubscriptionEvent::Reject | SubscriptionEvent::Suspend)
+    }
+
+    /// Decisions taken by the API's publisher or an admin (step-up MFA actions).
+    pub fn is_decision(self) -> bool {
+        matches!(
+            self,
+            SubscriptionEvent::Approve
+                | SubscriptionEvent::Reject
+                | SubscriptionEvent::Suspend
+                | SubscriptionEvent::Resume
+        )
+    }
+}
+
+impl SubscriptionState {
+    /// Live subscriptions hold the application's one place for an API.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            SubscriptionState::Pending | SubscriptionState::Active | SubscriptionState::Suspended
+        )
+    }
+
+    /// The state machine: pending → active | rejected; active ↔ suspended; live →
+    /// cancelled (by the developer) or ended (the API retired). Every other pair is refused.
+    pub fn apply(self, event: SubscriptionEvent) -> Result<SubscriptionState, String> {
+        use SubscriptionEvent as E;
+        use SubscriptionState as S;
+        match (self, event) {
+            (S::Pending, E::Approve) => Ok(S::Active),
+            (S::Pending, E::Reject) => Ok(S::Rejected),
+            (S::Active, E::Suspend) => Ok(S::Suspended),
+            (S::Suspended, E::Resume) => Ok(S::Active),
+            (s, E::Cancel) if s.is_live() => Ok(S::Cancelled),
+            (s, E::End) if s.is_live() => Ok(S::Ended),
+            (s, e) => Err(format!(
+                "A subscription that is {} cannot be {}.",
+                s.label().to_lowercase(),
+                e.past_tense()
+            )),
+        }
+    }
+}
+
+impl SubscriptionEvent {
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            SubscriptionEvent::Approve => "approved",
+            SubscriptionEvent::Reject => "rejected",
+            SubscriptionEvent::Suspend => "suspended",
+            SubscriptionEvent::Resume => "resumed",
+            SubscriptionEvent::Cancel => "cancelled",
+            SubscriptionEvent::End => "ended",
+        }
+    }
+}
+
+/// Roles from a list of checkbox values; an empty list is refused for restricted APIs.
+pub fn parse_roles(values: &[String]) -> Result<Vec<Role>, String> {
+    let mut roles = Vec::new();
+    for v in values {
+        let r: Role = v.parse()?;
+        if !roles.contains(&r) {
+            roles.push(r);
+        }
+    }
+    Ok(roles)
+}
+
+impl FromStr for Slug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Slug::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn slugs() {
+        for ok in ["pets", "payments-v2", "a1b", "orders-api"] {
+            assert_eq!(Slug::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "", "ab", "Pets", "1pets", "pets-", "pe--ts", "pets api", "new", "pets/x",
+        ] {
+            assert!(Slug::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(Slug::suggest("  Payments API v2!"), "payments-api-v2");
+    }
+
+    #[test]
+    fn upstream_urls() {
+        assert_eq!(
+            parse_upstream("https://api.internal:8443/v1/").unwrap(),
+            "https://api.internal:8443/v1"
+        );
+        assert!(parse_upstream("http://127.0.0.1:9000").is_ok());
+        assert!(parse_upstream("http://[::1]:9000/x").is_ok());
+        for bad in [
+            "",
+            "ftp://x.example",
+            "https://",
+            "https://user:pw@x.example",
+            "https://x.example/#frag",
+            "https://x example",
+            "javascript:alert(1)",
+            "https://x.example:0",
+            "https://x.example:99999",
+            "https://<x>/",
+        ] {
+            assert!(parse_upstream(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn tags_and_scopes() {
+        assert_eq!(
+            parse_tags(" Pets, store ,pets,,").unwrap(),
+            vec!["pets", "store"]
+        );
+        assert!(parse_tags("a b").is_err());
+        assert!(parse_tags(
+            &(0..11)
+                .map(|i| format!("t{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+        .is_err());
+        assert_eq!(
+            parse_scopes("orders:read, orders:write orders:read").unwrap(),
+            vec!["orders:read", "orders:write"]
+        );
+        assert!(parse_scopes("Orders").is_err());
+        assert!(parse_scopes("1x").is_err());
+        assert!(parse_scopes("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(optional_count("", 1, 10).unwrap(), None);
+        assert_eq!(optional_count(" 1_000 ", 1, 10_000).unwrap(), Some(1000));
+        assert!(optional_count("0", 1, 10).is_err());
+        assert!(optional_count("11", 1, 10).is_err());
+        assert!(optional_count("x", 1, 10).is_err());
+    }
+
+    #[test]
+    fn lines_and_text() {
+        assert_eq!(line("  Pets ", "a name", 80).unwrap(), "Pets");
+        assert!(line(" ", "a name", 80).is_err());
+        assert!(line("a\nb", "a name", 80).is_err());
+        assert!(line(&"x".repeat(81), "a name", 80).is_err());
+        assert_eq!(text("# Title\n\nBody", 100).unwrap(), "# Title\n\nBody");
+        assert!(text("a\u{7}", 100).is_err());
+    }
+
+    #[test]
+    fn lifecycle_moves() {
+        use Lifecycle::*;
+        let allowed = [
+            (Draft, Published),
+            (Published, Deprecated),
+            (Deprecated, Published),
+            (Published, Retired),
+            (Deprecated, Retired),
+        ];
+        for from in Lifecycle::ALL {
+            for to in Lifecycle::ALL {
+                assert_eq!(
+                    from.can_become(*to),
+                    allowed.contains(&(*from, *to)),
+                    "{from} → {to}"
+                );
+            }
+        }
+    }
+
+    /// Every (state, event) pair: 6 × 6 = 36 cases, 12 allowed.
+    #[test]
+    fn subscription_state_machine() {
+        use SubscriptionEvent as E;
+        use SubscriptionState as S;
+        let allowed = [
+            (S::Pending, E::Approve, S::Active),
+            (S::Pending, E::Reject, S::Rejected),
+            (S::Active, E::Suspend, S::Suspended),
+            (S::Suspended, E::Resume, S::Active),
+            (S::Pending, E::Cancel, S::Cancelled),
+            (S::Active, E::Cancel, S::Cancelled),
+            (S::Suspended, E::Cancel, S::Cancelled),
+            (S::Pending, E::End, S::Ended),
+            (S::Active, E::End, S::Ended),
+            (S::Suspended, E::End, S::Ended),
+        ];
+        let mut cases = 0;
+        for from in S::ALL {
+            for event in E::ALL {
+                let expected = allowed
+                    .iter()
+                    .find(|(f, e, _)| f == from && e == event)
+                    .map(|(_, _, to)| *to);
+                match (from.apply(*event), expected) {
+                    (Ok(to), Some(want)) => assert_eq!(to, want, "{from} + {event}"),
+                    (Err(message), None) => assert!(message.contains("cannot"), "{message}"),
+                    (got, want) => panic!("{from} + {event}: got {got:?}, expected {want:?}"),
+                }
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, 36);
+        for terminal in [S::Rejected, S::Cancelled, S::Ended] {
+            assert!(!terminal.is_live());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn suggested_slugs_parse(name in "[A-Za-z][A-Za-z0-9 ]{4,40}[A-Za-z0-9]") {
+            let s = Slug::suggest(&name);
+            if s.len() >= 3 && s != "new" {
+                prop_assert!(Slug::parse(&s).is_ok(), "{}", s);
+            }
+        }
+
+        #[test]
+        fn parsers_never_panic(s in ".*") {
+            let _ = Slug::parse(&s);
+            let _ = parse_upstream(&s);
+            let _ = parse_scopes(&s);
+            let _ = parse_tags(&s);
+        }
+    }
+}

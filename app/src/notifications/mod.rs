@@ -1,0 +1,188 @@
+//! Notifications: what happened to a user's subscriptions (and, for publishers, new
+//! requests), listed in the portal with an unread count and emailed when SMTP is set up.
+
+#[cfg(feature = "ssr")]
+pub mod mail;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+use crate::components::{action_error, EmptyState, ErrorView, FormError, Loading, Pager};
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+pub const PER_PAGE: i64 = 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationView {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub link: Option<String>,
+    pub at: String,
+    pub unread: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotificationsPage {
+    pub items: Vec<NotificationView>,
+    pub total: i64,
+    pub unread: i64,
+    pub page: i64,
+}
+
+/// What to tell a user.
+#[cfg(feature = "ssr")]
+pub struct Notice {
+    pub title: String,
+    pub body: String,
+    /// A portal path (`/applications`), made absolute in emails.
+    pub link: Option<String>,
+}
+
+/// Stores the notice for `user_id` and, when SMTP is configured, emails it (in the
+/// background).
+#[cfg(feature = "ssr")]
+pub async fn notify(
+    state: &crate::state::AppState,
+    user_id: &str,
+    notice: Notice,
+    now: i64,
+) -> Result<(), AppError> {
+    store::insert(
+        &state.db,
+        user_id,
+        &notice.title,
+        &notice.body,
+        notice.link.as_deref(),
+        now,
+    )
+    .await?;
+    if let Some(mailer) = &state.mailer {
+        if let Some(user) = crate::accounts::store::find_by_id(&state.db, user_id).await? {
+            let link = notice
+                .link
+                .map(|l| format!("\n\n{}{l}", state.config.base_url()))
+                .unwrap_or_default();
+            mailer.send_later(mail::Mail {
+                to: user.email,
+                subject: notice.title,
+                body: format!("{}{link}\n\n— Keyport", notice.body),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "list_notifications")]
+pub async fn list_notifications(page: Option<i64>) -> Result<NotificationsPage, AppError> {
+    let user = crate::auth::guard::require_user().await?;
+    let state = crate::state::app_state()?;
+    let page = page.unwrap_or(1).clamp(1, 100_000);
+    let (rows, total) = store::list(&state.db, &user.id, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    Ok(NotificationsPage {
+        items: rows
+            .into_iter()
+            .map(|r| NotificationView {
+                id: r.id,
+                title: r.title,
+                body: r.body,
+                link: r.link,
+                at: crate::state::fmt_time(r.created_at),
+                unread: r.read_at.is_none(),
+            })
+            .collect(),
+        total,
+        unread: store::unread(&state.db, &user.id).await?,
+        page,
+    })
+}
+
+/// The unread count for the header (0 when signed out).
+#[server(prefix = "/api", endpoint = "unread_notifications")]
+pub async fn unread_notifications() -> Result<i64, AppError> {
+    let user = match crate::auth::guard::require_signed_in().await {
+        Ok(user) => user,
+        Err(AppError::Unauthorized) => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let state = crate::state::app_state()?;
+    store::unread(&state.db, &user.id).await
+}
+
+/// Marks one of the caller's notifications read, or all of them without `id`.
+#[server(prefix = "/api", endpoint = "mark_notifications_read")]
+pub async fn mark_notifications_read(id: Option<String>) -> Result<u64, AppError> {
+    let user = crate::auth::guard::require_user().await?;
+    let state = crate::state::app_state()?;
+    let id = id.filter(|s| !s.is_empty());
+    // Only the caller's own rows match: someone else's id changes nothing.
+    store::mark_read(&state.db, &user.id, id.as_deref(), state.clock.now()).await
+}
+
+#[component]
+pub fn NotificationsPageView() -> impl IntoView {
+    let query = use_query_map();
+    let page = move || query.read().get("page").and_then(|p| p.parse::<i64>().ok());
+    let mark = ServerAction::<MarkNotificationsRead>::new();
+    let data = Resource::new(
+        move || (page(), mark.version().get()),
+        |(page, _)| list_notifications(page),
+    );
+    view! {
+        <Title text="Notifications · Keyport" />
+        <div class="mx-auto max-w-3xl space-y-6">
+            <div class="flex flex-wrap items-center justify-between gap-4">
+                <h1 class="text-2xl font-semibold">"Notifications"</h1>
+                <ActionForm action=mark>
+                    <button type="submit" class="btn-secondary">"Mark all as read"</button>
+                </ActionForm>
+            </div>
+            <FormError error=action_error(mark) />
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(p) if p.items.is_empty() => view! {
+                            <EmptyState title="No notifications yet.">
+                                "You will hear here when a subscription is approved, rejected or changes state."
+                            </EmptyState>
+                        }.into_any(),
+                        Ok(p) => view! {
+                            <p class="text-sm text-slate-600" aria-live="polite">{format!("{} unread", p.unread)}</p>
+                            <ul class="card divide-y divide-slate-100 p-0" aria-label="Notifications">
+                                {p.items.into_iter().map(|n| {
+                                    let id = n.id.clone();
+                                    view! {
+                                        <li class=if n.unread { "flex gap-4 bg-brand-50/60 p-4" } else { "flex gap-4 p-4" } data-unread=n.unread.to_string()>
+                                            <div class="flex-1 space-y-1">
+                                                <p class="font-medium">
+                                                    {n.unread.then(|| view! { <span class="sr-only">"Unread: "</span> })}
+                                                    {match n.link.clone() {
+                                                        Some(link) => view! { <a class="link" href=link>{n.title.clone()}</a> }.into_any(),
+                                                        None => view! { <span>{n.title.clone()}</span> }.into_any(),
+                                                    }}
+                                                </p>
+                                                <p class="text-sm text-slate-700">{n.body}</p>
+                                                <p class="text-xs text-slate-500">{n.at}</p>
+                                            </div>
+                                            {n.unread.then(|| view! {
+                                                <ActionForm action=mark>
+                                                    <input type="hidden" name="id" value=id />
+                                                    <button type="submit" class="btn-secondary py-1 text-xs">"Mark read"</button>
+                                                </ActionForm>
+                                            })}
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                            <Pager page=p.page per_page=PER_PAGE total=p.total href=|n| format!("/notifications?page={n}") />
+                        }.into_any(),
+                        Err(error) => view! { <ErrorView error /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
+    }
+}

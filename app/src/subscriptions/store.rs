@@ -1,0 +1,234 @@
+//! The `subscriptions` table. State changes are compare-and-set on the current state, so
+//! two admins deciding at once cannot both win, and the partial unique index keeps one live
+//! subscription per application and API.
+
+use crate::audit::store::Arg;
+use crate::domain::SubscriptionState;
+use crate::error::AppError;
+use crate::state::{new_id, Db};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+#[derive(Debug, Clone)]
+pub struct SubRow {
+    pub id: String,
+    pub application_id: String,
+    pub application_name: String,
+    pub app_owner_kind: String,
+    pub app_owner_id: String,
+    pub api_id: String,
+    pub api_slug: String,
+    pub api_name: String,
+    pub api_owner_id: Option<String>,
+    pub plan_id: String,
+    pub plan_name: String,
+    pub state: SubscriptionState,
+    pub reason: Option<String>,
+    pub requested_by_email: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str = "SELECT s.id, s.application_id, ap.name AS application_name, \
+    ap.owner_kind AS app_owner_kind, ap.owner_id AS app_owner_id, s.api_id, a.slug AS api_slug, \
+    a.name AS api_name, a.owner_id AS api_owner_id, s.plan_id, p.name AS plan_name, s.state, \
+    s.reason, u.email AS requested_by_email, s.created_at, s.updated_at \
+    FROM subscriptions s JOIN applications ap ON ap.id = s.application_id \
+    JOIN apis a ON a.id = s.api_id JOIN plans p ON p.id = s.plan_id \
+    LEFT JOIN users u ON u.id = s.requested_by";
+
+impl SubRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(SubRow {
+            id: r.try_get("id")?,
+            application_id: r.try_get("application_id")?,
+            application_name: r.try_get("application_name")?,
+            app_owner_kind: r.try_get("app_owner_kind")?,
+            app_owner_id: r.try_get("app_owner_id")?,
+            api_id: r.try_get("api_id")?,
+            api_slug: r.try_get("api_slug")?,
+            api_name: r.try_get("api_name")?,
+            api_owner_id: r.try_get("api_owner_id")?,
+            plan_id: r.try_get("plan_id")?,
+            plan_name: r.try_get("plan_name")?,
+            state: r
+                .try_get::<String, _>("state")?
+                .parse()
+                .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            reason: r.try_get("reason")?,
+            requested_by_email: r.try_get("requested_by_email")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
+}
+
+fn rows(rows: Vec<AnyRow>) -> Result<Vec<SubRow>, AppError> {
+    Ok(rows
+        .iter()
+        .map(SubRow::from_row)
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// A new subscription; `Ok(None)` when the application already has a live one for the API.
+pub async fn insert(
+    db: &Db,
+    application_id: &str,
+    api_id: &str,
+    plan_id: &str,
+    state: SubscriptionState,
+    requested_by: &str,
+    now: i64,
+) -> Result<Option<String>, AppError> {
+    let id = new_id();
+    let done = sqlx::query(
+        "INSERT INTO subscriptions (id, application_id, api_id, plan_id, state, requested_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(&id)
+    .bind(application_id)
+    .bind(api_id)
+    .bind(plan_id)
+    .bind(state.as_str())
+    .bind(requested_by)
+    .bind(now)
+    .execute(db)
+    .await;
+    match done {
+        Err(e) if crate::catalog::store::is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(Some(id)),
+    }
+}
+
+pub async fn find(db: &Db, id: &str) -> Result<Option<SubRow>, AppError> {
+    let sql = format!("{SELECT} WHERE s.id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(db).await?;
+    Ok(row.as_ref().map(SubRow::from_row).transpose()?)
+}
+
+/// Every subscription of these applications, newest first.
+pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<SubRow>, AppError> {
+    if app_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=app_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "{SELECT} WHERE s.application_id IN ({}) ORDER BY s.updated_at DESC, s.id LIMIT 2000",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in app_ids {
+        q = q.bind(id);
+    }
+    rows(q.fetch_all(db).await?)
+}
+
+/// Live subscriptions of one API or one application (to end or cancel them together).
+pub async fn live_of<'c>(
+    db: impl Executor<'c, Database = Any>,
+    column: Live,
+    id: &str,
+) -> Result<Vec<SubRow>, AppError> {
+    let column = match column {
+        Live::Api => "s.api_id",
+        Live::Application => "s.application_id",
+    };
+    let sql = format!(
+        "{SELECT} WHERE {column} = $1 AND s.state IN ('pending', 'active', 'suspended') ORDER BY s.id"
+    );
+    rows(sqlx::query(&sql).bind(id).fetch_all(db).await?)
+}
+
+pub enum Live {
+    Api,
+    Application,
+}
+
+/// Moves a subscription from `from` to `to`; `false` if it was no longer in `from`.
+pub async fn transition<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: &str,
+    from: SubscriptionState,
+    to: SubscriptionState,
+    reason: Option<&str>,
+    decided_by: Option<&str>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET state = $1, reason = $2, decided_by = COALESCE($3, decided_by), updated_at = $4 \
+         WHERE id = $5 AND state = $6",
+    )
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(decided_by)
+    .bind(now)
+    .bind(id)
+    .bind(from.as_str())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What the approval queue shows.
+pub struct QueueFilter<'a> {
+    /// Only subscriptions to APIs this user owns (publishers); every API when `None`.
+    pub api_owner: Option<&'a str>,
+    pub state: Option<SubscriptionState>,
+    pub api_slug: Option<&'a str>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub async fn queue(db: &Db, f: &QueueFilter<'_>) -> Result<(Vec<SubRow>, i64), AppError> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
+    let mut push = |clause: &str, arg: Arg| {
+        args.push(arg);
+        clauses.push(clause.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(owner) = f.api_owner {
+        push("a.owner_id = ?", Arg::Text(owner.to_string()));
+    }
+    if let Some(state) = f.state {
+        push("s.state = ?", Arg::Text(state.as_str().to_string()));
+    }
+    if let Some(slug) = f.api_slug {
+        push("a.slug = ?", Arg::Text(slug.to_string()));
+    }
+    let where_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let n = args.len();
+    let list_sql = format!(
+        "{SELECT} {where_sql} ORDER BY s.created_at, s.id LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let count_sql = format!(
+        "SELECT COUNT(*) AS n FROM subscriptions s JOIN apis a ON a.id = s.api_id {where_sql}"
+    );
+    let mut list_q = sqlx::query(&list_sql);
+    let mut count_q = sqlx::query(&count_sql);
+    for arg in &args {
+        list_q = arg.bind(list_q);
+        count_q = arg.bind(count_q);
+    }
+    let found = rows(list_q.bind(f.limit).bind(f.offset).fetch_all(db).await?)?;
+    let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
+    Ok((found, total))
+}
+
+/// Pending requests for APIs `api_owner` owns (all APIs when `None`).
+pub async fn pending_count(db: &Db, api_owner: Option<&str>) -> Result<i64, AppError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM subscriptions s JOIN apis a ON a.id = s.api_id \
+         WHERE s.state = 'pending' AND ($1 = '' OR a.owner_id = $1)",
+    )
+    .bind(api_owner.unwrap_or(""))
+    .fetch_one(db)
+    .await?;
+    Ok(row.try_get("n")?)
+}
