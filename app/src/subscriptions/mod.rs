@@ -10,7 +10,7 @@ pub mod store;
 
 pub use pages::ApprovalsPage;
 
-use crate::domain::{Role, SubscriptionEvent, SubscriptionState};
+use crate::domain::{SubscriptionEvent, SubscriptionState};
 use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -76,9 +76,11 @@ pub async fn approval_queue(
     api: Option<String>,
     page: Option<i64>,
 ) -> Result<QueuePage, AppError> {
-    let user =
-        crate::auth::guard::require_role(&[Role::Admin, Role::Publisher], "subscription.queue")
-            .await?;
+    let user = crate::auth::guard::require_role(
+        &[crate::domain::Role::Admin, crate::domain::Role::Publisher],
+        "subscription.queue",
+    )
+    .await?;
     let app_state = crate::state::app_state()?;
     let state = match state.as_deref().unwrap_or("pending") {
         "" | "all" => None,
@@ -103,9 +105,11 @@ pub async fn decide_subscription(
     decision: String,
     reason: Option<String>,
 ) -> Result<SubscriptionState, AppError> {
-    let user =
-        crate::auth::guard::require_role(&[Role::Admin, Role::Publisher], "subscription.decide")
-            .await?;
+    let user = crate::auth::guard::require_role(
+        &[crate::domain::Role::Admin, crate::domain::Role::Publisher],
+        "subscription.decide",
+    )
+    .await?;
     let event: SubscriptionEvent = decision
         .parse()
         .map_err(|e: String| AppError::field("decision", e))?;
