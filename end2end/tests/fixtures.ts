@@ -23,6 +23,10 @@ export const USERS = {
   admin: { email: 'admin@example.com', role: 'admin', password: PASSWORD },
   publisher: { email: 'publisher@example.com', role: 'publisher', password: PASSWORD },
   developer: { email: 'dev@example.com', role: 'developer', password: PASSWORD },
+  // The catalog journey's own people (other specs change the seeded ones' MFA and roles).
+  apiPublisher: { email: 'apis@example.com', role: 'publisher', password: PASSWORD },
+  apiDeveloper: { email: 'builder@example.com', role: 'developer', password: PASSWORD },
+  approver: { email: 'approver@example.com', role: 'admin', password: PASSWORD },
 } as const satisfies Record<string, SeedUser>;
 
 export const ALL_USERS: readonly SeedUser[] = Object.values(USERS);
@@ -92,6 +96,23 @@ export async function shot(page: Page, name: string): Promise<string> {
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/** The current 30-second TOTP step. */
+export function currentStep(): number {
+  return Math.floor(Date.now() / 30_000);
+}
+
+/**
+ * A code for the step after `lastStep` (the server accepts each step once, and at most one
+ * step ahead of its clock): waits for real time to catch up when needed. Returns the code and
+ * the step it used.
+ */
+export async function nextCode(secret: string, lastStep: number): Promise<{ code: string; step: number }> {
+  const step = Math.max(lastStep + 1, currentStep() - 1);
+  while (step > currentStep() + 1) await new Promise((r) => setTimeout(r, 500));
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' });
+  return { code: totp.generate({ timestamp: step * 30_000 + 1_000 }), step };
 }
 
 /** The TOTP code for `secret` (base32) at now + `offsetSeconds`. */

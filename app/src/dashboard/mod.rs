@@ -43,6 +43,8 @@ pub struct Dashboard {
     pub sessions: Vec<SessionView>,
     pub activity: Vec<AuditEventView>,
     pub admin: Option<AdminOverview>,
+    /// Subscription requests waiting for the caller (publishers: their APIs; admins: all).
+    pub pending_approvals: Option<i64>,
 }
 
 #[server(prefix = "/api", endpoint = "dashboard")]
@@ -111,7 +113,15 @@ pub async fn load_dashboard() -> Result<Dashboard, AppError> {
     } else {
         None
     };
+    let pending_approvals = match user.role {
+        Role::Admin => Some(crate::subscriptions::store::pending_count(&state.db, None).await?),
+        Role::Publisher => {
+            Some(crate::subscriptions::store::pending_count(&state.db, Some(&user.id)).await?)
+        }
+        Role::Developer => None,
+    };
     Ok(Dashboard {
+        pending_approvals,
         recovery_codes_left: crate::mfa::store::recovery_codes_left(&state.db, &user.id).await?,
         user,
         member_since: fmt_time(row.created_at),
@@ -168,6 +178,19 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
                 }}
                 <A href="/account/security" attr:class="btn-secondary">"Security settings"</A>
             </section>
+            {d.pending_approvals.map(|n| view! {
+                <section class="card flex flex-wrap items-center justify-between gap-4" aria-labelledby="approvals-heading">
+                    <div>
+                        <h2 id="approvals-heading" class="text-lg font-semibold">"Subscription approvals"</h2>
+                        <p class="text-sm text-slate-600">{match n {
+                            0 => "No request is waiting for you.".to_string(),
+                            1 => "1 request is waiting for your decision.".to_string(),
+                            n => format!("{n} requests are waiting for your decision."),
+                        }}</p>
+                    </div>
+                    <A href="/approvals" attr:class={if n > 0 { "btn" } else { "btn-secondary" }}>"Open the approval queue"</A>
+                </section>
+            })}
             {d.admin.map(|a| view! { <AdminSection a /> })}
             <div class="grid gap-6 lg:grid-cols-2">
                 <section class="card space-y-3" aria-labelledby="sessions-heading">

@@ -1,0 +1,208 @@
+// The catalog journey: a publisher publishes an API with an OpenAPI file and a manual-approval
+// plan; a developer finds it, creates applications and subscribes; an admin approves one request
+// and rejects another (with MFA step-up); the developer sees the states and the notifications.
+// An automatic plan starts at once.
+import { expect, test, type Page } from '@playwright/test';
+import { USERS, currentStep, enrolMfa, nextCode, shot, signIn } from './fixtures';
+
+const PETSTORE = `openapi: 3.0.3
+info: {title: Pet Store, version: '1.0'}
+servers: [{url: 'https://pets.example.com/v1'}]
+tags: [{name: pets, description: Everything about pets}]
+paths:
+  /pets:
+    get:
+      tags: [pets]
+      summary: List pets
+      parameters:
+        - {name: limit, in: query, schema: {type: integer, format: int32}}
+      responses:
+        '200':
+          description: A page of pets
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: '#/components/schemas/Pet'}}
+    post:
+      tags: [pets]
+      summary: Add a pet
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Pet'}
+      responses:
+        '201': {description: Created}
+components:
+  schemas:
+    Pet:
+      type: object
+      required: [name]
+      properties:
+        id: {type: integer, format: int64}
+        name: {type: string, description: What the pet answers to}
+`;
+
+const EVIL_DESCRIPTION = `# Pets for everyone
+
+A **friendly** API for pet shops.
+
+<script>window.__pwned = 'script'</script>
+<img src="x" onerror="window.__pwned = 'img'">
+[A link](javascript:window.__pwned='link')`;
+
+async function addPlan(page: Page, name: string, approval: 'Automatic' | 'Manual approval', rate: string) {
+  const form = page.locator('details[data-plan-form="Add a plan"]');
+  await form.getByLabel('Plan name').fill(name);
+  await form.getByLabel('Approval').selectOption({ label: approval });
+  await form.getByLabel('Rate limit (requests)').fill(rate);
+  await form.getByLabel('Scopes keys may carry').fill('pets:read pets:write');
+  await form.getByRole('button', { name: 'Add plan' }).click();
+  await expect(page.locator(`details[data-plan-form="${name}"]`)).toBeVisible();
+}
+
+/** Answers the step-up dialog if it opens. */
+async function stepUp(page: Page, secret: string, last: { step: number }) {
+  const dialog = page.getByRole('dialog', { name: "Confirm it's you" });
+  await expect(dialog).toBeVisible();
+  const { code, step } = await nextCode(secret, last.step);
+  last.step = step;
+  await dialog.getByLabel('Authentication code').fill(code);
+  await dialog.getByRole('button', { name: 'Confirm and continue' }).click();
+  await expect(dialog).toBeHidden();
+}
+
+test('publish, subscribe, approve with MFA, reject with a reason, automatic plan', async ({ page, browser }) => {
+  test.setTimeout(180_000);
+  const scripts: string[] = [];
+  page.on('dialog', (d) => {
+    scripts.push(d.message());
+    void d.dismiss();
+  });
+
+  // --- The publisher describes and publishes the API.
+  await signIn(page, USERS.apiPublisher.email, USERS.apiPublisher.password);
+  await page.getByRole('link', { name: 'Publish' }).click();
+  await expect(page.getByText('You have not described an API yet.')).toBeVisible();
+  await page.getByRole('link', { name: 'New API' }).click();
+  await page.getByLabel('Name').fill('Pet Store');
+  await page.getByLabel('Version').fill('v1');
+  await page.getByLabel('Tags').fill('pets, demo');
+  await page.getByLabel('Summary').fill('Pets, owners and adoptions for pet shops.');
+  await page.getByLabel('Description (Markdown)').fill(EVIL_DESCRIPTION);
+  await page.getByLabel('Upstream URL').fill('not a url');
+  await page.getByRole('button', { name: 'Create draft' }).click();
+  await expect(page.getByText('Enter an http:// or https:// URL')).toBeVisible();
+  await page.getByLabel('Upstream URL').fill('https://pets.internal:8443/v1');
+  await page.getByRole('button', { name: 'Create draft' }).click();
+  await page.waitForURL('**/publish/pet-store');
+
+  await page.getByLabel('Load a file (JSON or YAML)').setInputFiles({
+    name: 'petstore.yaml',
+    mimeType: 'application/yaml',
+    buffer: Buffer.from(PETSTORE),
+  });
+  await expect(page.getByLabel('Document')).toHaveValue(/openapi: 3\.0\.3/);
+  await page.getByRole('button', { name: 'Save document' }).click();
+  await expect(page.getByText('Saved: 2 operations.')).toBeVisible();
+
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await expect(page.getByText('Add at least one plan before publishing.')).toBeVisible();
+  await addPlan(page, 'Gold', 'Manual approval', '100');
+  await addPlan(page, 'Free', 'Automatic', '5');
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await expect(page.locator('header').getByText('Published', { exact: true })).toBeVisible();
+  await shot(page, 'publish-editor');
+
+  // --- A developer finds it and subscribes.
+  const devContext = await browser.newContext();
+  const dev = await devContext.newPage();
+  dev.on('dialog', (d) => {
+    scripts.push(d.message());
+    void d.dismiss();
+  });
+  await signIn(dev, USERS.apiDeveloper.email, USERS.apiDeveloper.password);
+  await dev.getByRole('link', { name: 'Catalog' }).click();
+  await dev.getByLabel('Search by name, summary or tag').fill('pet');
+  await dev.getByRole('button', { name: 'Search' }).click();
+  const card = dev.locator('li[data-api="pet-store"]');
+  await expect(card).toBeVisible();
+  await shot(dev, 'catalog');
+  await card.getByRole('link', { name: 'Pet Store' }).click();
+  await dev.waitForURL('**/catalog/pet-store');
+  await expect(dev.getByRole('heading', { name: 'Pets for everyone' })).toBeVisible();
+  expect(await dev.evaluate(() => (window as unknown as { __pwned?: string }).__pwned)).toBeUndefined();
+  // The reference: operations grouped by tag, with parameters and schemas.
+  await dev.getByText('List pets').click();
+  await expect(dev.getByRole('cell', { name: 'limit' })).toBeVisible();
+  await expect(dev.getByText('array of Pet')).toBeVisible();
+  await shot(dev, 'api-page');
+
+  await dev.getByRole('link', { name: 'create an application' }).first().click();
+  for (const name of ['Storefront', 'Batch job', 'Analytics']) {
+    await dev.getByLabel('Name').first().fill(name);
+    await dev.getByRole('button', { name: 'Create application' }).click();
+    await expect(dev.locator(`section[data-application="${name}"]`)).toBeVisible();
+  }
+  await dev.goto('/catalog/pet-store');
+  const gold = dev.locator('div[data-plan="Gold"]');
+  for (const name of ['Storefront', 'Batch job']) {
+    await gold.getByLabel('Application').selectOption({ label: name });
+    await gold.getByRole('button', { name: 'Subscribe to Gold' }).click();
+    await expect(dev.getByText('Requested. The publisher reviews it')).toBeVisible();
+  }
+  const free = dev.locator('div[data-plan="Free"]');
+  await free.getByLabel('Application').selectOption({ label: 'Analytics' });
+  await free.getByRole('button', { name: 'Subscribe to Free' }).click();
+  await expect(dev.getByText('Subscribed. Your application can use this API now.')).toBeVisible();
+  const mine = dev.getByLabel('Your subscriptions');
+  await expect(mine.locator('li', { hasText: 'Analytics' }).getByText('Active')).toBeVisible();
+  await expect(mine.locator('li', { hasText: 'Storefront' }).getByText('Pending approval')).toBeVisible();
+
+  // --- The publisher was told about the requests.
+  await page.goto('/notifications');
+  await expect(page.getByText('Approval needed: Storefront → Pet Store')).toBeVisible();
+
+  // --- An admin approves one and rejects the other, confirming with a fresh code.
+  const adminContext = await browser.newContext();
+  const admin = await adminContext.newPage();
+  await signIn(admin, USERS.approver.email, USERS.approver.password);
+  const { secret } = await enrolMfa(admin);
+  const last = { step: currentStep() };
+  await admin.waitForTimeout(6_000); // past the (5 s, for tests) step-up window
+  await admin.goto('/dashboard');
+  await admin.getByRole('link', { name: 'Approvals' }).first().click();
+  const storefront = admin.locator('li[data-application="Storefront"]');
+  await expect(storefront).toBeVisible();
+  await shot(admin, 'approvals');
+  await storefront.getByRole('button', { name: 'Approve' }).click();
+  await stepUp(admin, secret, last);
+  await expect(admin.getByText('Done: the subscription is now active.')).toBeVisible();
+  await expect(storefront).toHaveCount(0); // gone from the pending queue
+
+  const batch = admin.locator('li[data-application="Batch job"]');
+  await batch.getByText('Reject…').click();
+  await batch.getByLabel('Reason (the developer sees it)').fill('Batch jobs belong on the Free plan.');
+  await batch.getByRole('button', { name: 'Reject' }).click();
+  if (await admin.getByRole('dialog', { name: "Confirm it's you" }).isVisible()) await stepUp(admin, secret, last);
+  await expect(admin.getByText('Done: the subscription is now rejected.')).toBeVisible();
+
+  // --- The developer sees the outcome and the notifications.
+  await dev.goto('/applications');
+  await expect(dev.locator('section[data-application="Storefront"]').getByText('Active', { exact: true })).toBeVisible();
+  const rejected = dev.locator('section[data-application="Batch job"]');
+  await expect(rejected.getByText('Rejected', { exact: true })).toBeVisible();
+  await expect(rejected.getByText('Reason: Batch jobs belong on the Free plan.')).toBeVisible();
+  await shot(dev, 'applications');
+  const bell = dev.getByRole('link', { name: 'Notifications, 2 unread' });
+  await expect(bell).toBeVisible();
+  await bell.click();
+  await expect(dev.getByText('Subscription approved: Pet Store')).toBeVisible();
+  await expect(dev.getByText('Subscription rejected: Pet Store')).toBeVisible();
+  await shot(dev, 'notifications');
+  await dev.getByRole('button', { name: 'Mark all as read' }).click();
+  await expect(dev.getByRole('link', { name: 'Notifications', exact: true })).toBeVisible();
+
+  expect(scripts, 'no script from the description ran').toEqual([]);
+  await devContext.close();
+  await adminContext.close();
+});
