@@ -15,6 +15,8 @@ pub mod error;
 pub mod mfa;
 pub mod notifications;
 #[cfg(feature = "ssr")]
+pub mod sql;
+#[cfg(feature = "ssr")]
 pub mod state;
 pub mod subscriptions;
 
@@ -75,8 +77,15 @@ fn Layout() -> impl IntoView {
         move || (location.pathname.get(), sign_out.version().get()),
         |_| whoami(),
     );
+    let seen = notifications::Seen::provide();
     let unread = Resource::new(
-        move || (location.pathname.get(), sign_out.version().get()),
+        move || {
+            (
+                location.pathname.get(),
+                sign_out.version().get(),
+                seen.get(),
+            )
+        },
         |_| notifications::unread_notifications(),
     );
     mfa::StepUp::provide();

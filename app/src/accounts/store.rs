@@ -1,8 +1,8 @@
 //! The `users` table: plain SQL that runs unchanged on SQLite and PostgreSQL.
 
-use crate::audit::store::Arg;
 use crate::domain::{DisplayName, Email, Role, UserStatus};
 use crate::error::AppError;
+use crate::sql::{Arg, Where};
 use crate::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -193,39 +193,22 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<UserRow>, i64), AppError> {
     let search = search.trim().to_lowercase();
-    let (where_sql, arg) = if search.is_empty() {
-        (String::new(), None)
-    } else {
-        let escaped = search
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        (
-            "WHERE email LIKE $1 ESCAPE '\\' OR LOWER(display_name) LIKE $1 ESCAPE '\\'"
-                .to_string(),
-            Some(Arg::Text(format!("%{escaped}%"))),
-        )
-    };
-    let n = usize::from(arg.is_some());
-    let list_sql = format!(
-        "SELECT {COLUMNS} FROM users {where_sql} ORDER BY created_at DESC, id LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let count_sql = format!("SELECT COUNT(*) AS n FROM users {where_sql}");
-    let mut list_q = sqlx::query(&list_sql);
-    let mut count_q = sqlx::query(&count_sql);
-    if let Some(arg) = &arg {
-        list_q = arg.bind(list_q);
-        count_q = arg.bind(count_q);
+    let mut w = Where::default();
+    if !search.is_empty() {
+        w.and(
+            "(email LIKE ? ESCAPE '\\' OR LOWER(display_name) LIKE ? ESCAPE '\\')",
+            [Arg::contains(&search), Arg::contains(&search)],
+        );
     }
-    let rows = list_q.bind(limit).bind(offset).fetch_all(db).await?;
-    let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
-    let users = rows
-        .iter()
-        .map(UserRow::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((users, total))
+    w.page(
+        db,
+        &format!("SELECT {COLUMNS} FROM users"),
+        "ORDER BY created_at DESC, id",
+        "FROM users",
+        (limit, offset),
+        UserRow::from_row,
+    )
+    .await
 }
 
 /// Number of users per (role, status).

@@ -15,6 +15,12 @@ pub fn ApplicationsPage() -> impl IntoView {
     let edit = ServerAction::<SaveApplication>::new();
     let delete = ServerAction::<DeleteApplication>::new();
     let cancel = ServerAction::<CancelSubscription>::new();
+    let create_form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let (Some(Ok(_)), Some(form)) = (create.value().get(), create_form.get_untracked()) {
+            form.reset();
+        }
+    });
     let data = Resource::new(
         move || {
             (
@@ -35,7 +41,7 @@ pub fn ApplicationsPage() -> impl IntoView {
             </div>
             <section class="card space-y-4" aria-labelledby="new-app-heading">
                 <h2 id="new-app-heading" class="text-lg font-semibold">"New application"</h2>
-                <ActionForm action=create attr:class="space-y-3">
+                <ActionForm action=create node_ref=create_form attr:class="space-y-3">
                     <div class="grid gap-4 sm:grid-cols-2">
                         <Field label="Name" name="name" required=true errors=field_errors(create, "name") />
                         <Field label="Description" name="description" hint="Optional: what it is for" errors=field_errors(create, "description") />

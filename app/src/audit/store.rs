@@ -3,6 +3,7 @@
 
 use crate::domain::Outcome;
 use crate::error::AppError;
+use crate::sql::{Arg, Where};
 use crate::state::{ClientInfo, Db};
 use sqlx::Row;
 
@@ -113,57 +114,34 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<EventRow>, i64), AppError> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut args: Vec<Arg> = Vec::new();
-    let mut push = |clause: &str, arg: Arg| {
-        args.push(arg);
-        clauses.push(clause.replace('?', &format!("${}", args.len())));
-    };
+    let mut w = Where::default();
     if let Some(email) = &filter.actor_email {
-        push("actor_email = ?", Arg::Text(email.clone()));
+        w.and("actor_email = ?", [Arg::Text(email.clone())]);
     }
     if let Some(action) = &filter.action {
-        push("action = ?", Arg::Text(action.clone()));
+        w.and("action = ?", [Arg::Text(action.clone())]);
     }
     if let Some(user) = &filter.involving_user {
-        push(
+        w.and(
             "(actor_id = ? OR (target_type = 'user' AND target_id = ?))",
-            Arg::Text(user.clone()),
+            [Arg::Text(user.clone()), Arg::Text(user.clone())],
         );
     }
     if let Some(from) = filter.from_ms {
-        push("at >= ?", Arg::Int(from));
+        w.and("at >= ?", [Arg::Int(from)]);
     }
     if let Some(to) = filter.to_ms {
-        push("at < ?", Arg::Int(to));
+        w.and("at < ?", [Arg::Int(to)]);
     }
-    let where_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let n = args.len();
-    let list_sql = format!(
+    w.page(
+        db,
         "SELECT a.id, a.at, a.actor_id, a.actor_email, a.action, a.target_type, a.target_id, a.ip, \
          a.user_agent, a.outcome, a.details, t.email AS target_email \
-         FROM audit_events a LEFT JOIN users t ON a.target_type = 'user' AND t.id = a.target_id \
-         {where_sql} ORDER BY a.id DESC LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let count_sql = format!("SELECT COUNT(*) AS n FROM audit_events {where_sql}");
-
-    let mut list_q = sqlx::query(&list_sql);
-    let mut count_q = sqlx::query(&count_sql);
-    for arg in &args {
-        list_q = arg.bind(list_q);
-        count_q = arg.bind(count_q);
-    }
-    let rows = list_q.bind(limit).bind(offset).fetch_all(db).await?;
-    let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
-    let events = rows
-        .iter()
-        .map(|r| {
+         FROM audit_events a LEFT JOIN users t ON a.target_type = 'user' AND t.id = a.target_id",
+        "ORDER BY a.id DESC",
+        "FROM audit_events",
+        (limit, offset),
+        |r| {
             Ok(EventRow {
                 id: r.try_get("id")?,
                 at: r.try_get("at")?,
@@ -178,26 +156,7 @@ pub async fn list(
                 outcome: r.try_get("outcome")?,
                 details: r.try_get("details")?,
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok((events, total))
-}
-
-/// A bind value for queries assembled from optional filters.
-#[derive(Debug, Clone)]
-pub enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-impl Arg {
-    pub fn bind<'q>(
-        &self,
-        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        match self {
-            Arg::Text(s) => q.bind(s.clone()),
-            Arg::Int(i) => q.bind(*i),
-        }
-    }
+        },
+    )
+    .await
 }

@@ -434,11 +434,15 @@ fn PlansSection(api: ApiEditView, plan_changes: RwSignal<u32>) -> impl IntoView 
 fn PlanForm(api_id: String, plan: Option<PlanView>, plan_changes: RwSignal<u32>) -> impl IntoView {
     let save = ServerAction::<SavePlan>::new();
     let remove = ServerAction::<DeletePlan>::new();
+    let form = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
-        if matches!(save.value().get(), Some(Ok(())))
-            || matches!(remove.value().get(), Some(Ok(())))
-        {
+        let saved = matches!(save.value().get(), Some(Ok(())));
+        if saved || matches!(remove.value().get(), Some(Ok(()))) {
             plan_changes.update(|n| *n += 1);
+        }
+        // The "Add a plan" form starts empty again for the next plan.
+        if let (true, Some(form)) = (saved, form.get_untracked()) {
+            form.reset();
         }
     });
     let key = plan.as_ref().map_or("new".to_string(), |p| p.id.clone());
@@ -488,7 +492,7 @@ fn PlanForm(api_id: String, plan: Option<PlanView>, plan_changes: RwSignal<u32>)
                 {summary.map(|s| view! { <span class="text-sm text-slate-500">{s}</span> })}
             </summary>
             <div class="space-y-4 border-t border-slate-200 p-4">
-                <ActionForm action=save attr:class="space-y-4">
+                <ActionForm action=save node_ref=form attr:class="space-y-4">
                     <input type="hidden" name="api_id" value=api_id />
                     <input type="hidden" name="plan_id" value=plan_id />
                     <div class="grid gap-4 sm:grid-cols-2">

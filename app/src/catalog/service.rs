@@ -1,7 +1,7 @@
 //! Catalog rules: who sees and who manages an API, input parsing, lifecycle moves (retiring
 //! ends every live subscription), OpenAPI uploads and plans. Every change is audited.
 
-use super::store::{self, ApiFields, ApiRow, By, PlanFields, PlanRow};
+use super::store::{self, ApiFields, ApiRow, By, PlanFields};
 use super::*;
 use crate::audit::store::Event;
 use crate::auth::service::Ctx;
@@ -33,22 +33,6 @@ pub async fn managed_api(
     match store::find(&state.db, by).await? {
         Some(api) if can_manage(user, &api) => Ok(api),
         _ => Err(AppError::NotFound),
-    }
-}
-
-pub fn plan_view(p: PlanRow) -> PlanView {
-    PlanView {
-        id: p.id,
-        name: p.name,
-        description: p.description,
-        rate_limit: p.rate_limit,
-        rate_period: p.rate_period,
-        burst: p.burst,
-        quota: p.quota,
-        quota_period: p.quota_period,
-        approval: p.approval,
-        scopes: p.scopes,
-        max_key_lifetime_days: p.max_key_lifetime_days,
     }
 }
 
@@ -126,7 +110,7 @@ pub async fn detail(state: &AppState, user: &CurrentUser, slug: &str) -> Result<
         description_html: api.description_html,
         tags: tags.into_iter().map(|(_, t)| t).collect(),
         lifecycle: api.lifecycle,
-        plans: plans.into_iter().map(plan_view).collect(),
+        plans: plans.into_iter().map(|p| p.plan).collect(),
         reference,
         applications,
     })
@@ -183,7 +167,7 @@ pub async fn for_edit(
         lifecycle: api.lifecycle,
         openapi_source: api.openapi_source,
         operations,
-        plans: plans.into_iter().map(plan_view).collect(),
+        plans: plans.into_iter().map(|p| p.plan).collect(),
         owner: api.owner_email,
     })
 }
@@ -563,7 +547,7 @@ pub async fn save_plan(
     }
     let before = match plan_id {
         Some(id) => match store::find_plan(&ctx.state.db, id).await? {
-            Some(p) if p.api_id == api.id => Some(plan_view(p)),
+            Some(p) if p.api_id == api.id => Some(p.plan),
             _ => return Err(AppError::NotFound),
         },
         None => None,
@@ -571,28 +555,15 @@ pub async fn save_plan(
     let id = store::save_plan(&ctx.state.db, &api.id, plan_id, &f, ctx.now)
         .await?
         .ok_or_else(|| AppError::field("name", "This API already has a plan with this name."))?;
-    let after = serde_json::json!({
-        "name": f.name, "rate_limit": f.rate_limit, "rate_period": f.rate_period, "burst": f.burst,
-        "quota": f.quota, "quota_period": f.quota_period, "approval": f.approval, "scopes": f.scopes,
-        "max_key_lifetime_days": f.max_key_lifetime_days,
-    });
-    let (action, details) = match before {
-        None => (
-            "plan.create",
-            serde_json::json!({ "api": api.slug, "plan": after }),
-        ),
-        Some(b) => (
-            "plan.update",
-            serde_json::json!({
-                "api": api.slug,
-                "before": {
-                    "name": b.name, "rate_limit": b.rate_limit, "rate_period": b.rate_period, "burst": b.burst,
-                    "quota": b.quota, "quota_period": b.quota_period, "approval": b.approval, "scopes": b.scopes,
-                    "max_key_lifetime_days": b.max_key_lifetime_days,
-                },
-                "after": after,
-            }),
-        ),
+    let after = serde_json::to_value(&f).map_err(AppError::internal)?;
+    let details = match &before {
+        None => serde_json::json!({ "api": api.slug, "plan": after }),
+        Some(b) => serde_json::json!({ "api": api.slug, "before": b, "after": after }),
+    };
+    let action = if before.is_some() {
+        "plan.update"
+    } else {
+        "plan.create"
     };
     ctx.audit(
         Event::new(action)

@@ -1,8 +1,9 @@
 //! The `apis`, `api_tags` and `plans` tables.
 
-use crate::audit::store::Arg;
+use crate::catalog::PlanView;
 use crate::domain::{Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, Visibility};
 use crate::error::AppError;
+use crate::sql::{placeholders, Arg, Where};
 use crate::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -214,10 +215,9 @@ pub async fn tags_of(db: &Db, api_ids: &[String]) -> Result<Vec<(String, String)
     if api_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=api_ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT api_id, tag FROM api_tags WHERE api_id IN ({}) ORDER BY tag",
-        placeholders.join(", ")
+        placeholders(api_ids.len())
     );
     let mut q = sqlx::query(&sql);
     for id in api_ids {
@@ -252,62 +252,36 @@ pub struct CatalogRow {
 }
 
 pub async fn catalog(db: &Db, q: &CatalogQuery<'_>) -> Result<(Vec<CatalogRow>, i64), AppError> {
-    let mut clauses = vec!["a.lifecycle IN ('published', 'deprecated')".to_string()];
-    let mut args: Vec<Arg> = Vec::new();
-    let mut push = |clause: &str, values: Vec<Arg>| {
-        let mut clause = clause.to_string();
-        for v in values {
-            args.push(v);
-            clause = clause.replacen('?', &format!("${}", args.len()), 1);
-        }
-        clauses.push(clause);
-    };
+    let mut w = Where::default();
+    w.and("a.lifecycle IN ('published', 'deprecated')", []);
     if q.role != Role::Admin {
-        push(
+        w.and(
             "(a.visibility = 'public' OR a.visible_roles LIKE ?)",
-            vec![Arg::Text(format!("%,{},%", q.role.as_str()))],
+            [Arg::Text(format!("%,{},%", q.role.as_str()))],
         );
     }
     let text = q.text.trim().to_lowercase();
     if !text.is_empty() {
-        let pattern = format!("%{}%", text.replace(['%', '_'], ""));
-        push(
-            "(lower(a.name) LIKE ? OR a.slug LIKE ? OR lower(a.summary) LIKE ? OR EXISTS \
-             (SELECT 1 FROM api_tags t WHERE t.api_id = a.id AND t.tag LIKE ?))",
-            vec![
-                Arg::Text(pattern.clone()),
-                Arg::Text(pattern.clone()),
-                Arg::Text(pattern.clone()),
-                Arg::Text(pattern),
-            ],
+        w.and(
+            "(lower(a.name) LIKE ? ESCAPE '\\' OR a.slug LIKE ? ESCAPE '\\' \
+             OR lower(a.summary) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM api_tags t \
+             WHERE t.api_id = a.id AND t.tag LIKE ? ESCAPE '\\'))",
+            std::iter::repeat_with(|| Arg::contains(&text)).take(4),
         );
     }
     if !q.tag.is_empty() {
-        push(
+        w.and(
             "EXISTS (SELECT 1 FROM api_tags t WHERE t.api_id = a.id AND t.tag = ?)",
-            vec![Arg::Text(q.tag.to_lowercase())],
+            [Arg::Text(q.tag.to_lowercase())],
         );
     }
-    let where_sql = clauses.join(" AND ");
-    let n = args.len();
-    let list_sql = format!(
-        "SELECT a.id, a.slug, a.name, a.version, a.summary, a.lifecycle, a.sunset_at FROM apis a \
-         WHERE {where_sql} ORDER BY lower(a.name), a.id LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let count_sql = format!("SELECT COUNT(*) AS n FROM apis a WHERE {where_sql}");
-    let mut list_q = sqlx::query(&list_sql);
-    let mut count_q = sqlx::query(&count_sql);
-    for arg in &args {
-        list_q = arg.bind(list_q);
-        count_q = arg.bind(count_q);
-    }
-    let rows = list_q.bind(q.limit).bind(q.offset).fetch_all(db).await?;
-    let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
-    let rows = rows
-        .iter()
-        .map(|r| {
+    w.page(
+        db,
+        "SELECT a.id, a.slug, a.name, a.version, a.summary, a.lifecycle, a.sunset_at FROM apis a",
+        "ORDER BY lower(a.name), a.id",
+        "FROM apis a",
+        (q.limit, q.offset),
+        |r| {
             Ok(CatalogRow {
                 id: r.try_get("id")?,
                 slug: r.try_get("slug")?,
@@ -317,9 +291,9 @@ pub async fn catalog(db: &Db, q: &CatalogQuery<'_>) -> Result<(Vec<CatalogRow>, 
                 lifecycle: parsed(r, "lifecycle")?,
                 sunset_at: r.try_get("sunset_at")?,
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok((rows, total))
+        },
+    )
+    .await
 }
 
 /// The most used tags among listed APIs (for the catalog's tag filter).
@@ -426,20 +400,18 @@ pub async fn delete_draft(db: &Db, id: &str) -> Result<bool, AppError> {
     Ok(done.rows_affected() == 1)
 }
 
+/// A plan and the API it belongs to.
 #[derive(Debug, Clone)]
 pub struct PlanRow {
-    pub id: String,
     pub api_id: String,
-    pub name: String,
-    pub description: String,
-    pub rate_limit: Option<i64>,
-    pub rate_period: RatePeriod,
-    pub burst: i64,
-    pub quota: Option<i64>,
-    pub quota_period: QuotaPeriod,
-    pub approval: Approval,
-    pub scopes: Vec<String>,
-    pub max_key_lifetime_days: Option<i64>,
+    pub plan: PlanView,
+}
+
+impl std::ops::Deref for PlanRow {
+    type Target = PlanView;
+    fn deref(&self) -> &PlanView {
+        &self.plan
+    }
 }
 
 const PLAN_COLUMNS: &str = "id, api_id, name, description, rate_limit, rate_period, burst, quota, \
@@ -448,28 +420,30 @@ const PLAN_COLUMNS: &str = "id, api_id, name, description, rate_limit, rate_peri
 impl PlanRow {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(PlanRow {
-            id: r.try_get("id")?,
             api_id: r.try_get("api_id")?,
-            name: r.try_get("name")?,
-            description: r.try_get("description")?,
-            rate_limit: r.try_get("rate_limit")?,
-            rate_period: parsed(r, "rate_period")?,
-            burst: r.try_get("burst")?,
-            quota: r.try_get("quota")?,
-            quota_period: parsed(r, "quota_period")?,
-            approval: parsed(r, "approval")?,
-            scopes: r
-                .try_get::<String, _>("scopes")?
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
-            max_key_lifetime_days: r.try_get("max_key_lifetime_days")?,
+            plan: PlanView {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                description: r.try_get("description")?,
+                rate_limit: r.try_get("rate_limit")?,
+                rate_period: parsed(r, "rate_period")?,
+                burst: r.try_get("burst")?,
+                quota: r.try_get("quota")?,
+                quota_period: parsed(r, "quota_period")?,
+                approval: parsed(r, "approval")?,
+                scopes: r
+                    .try_get::<String, _>("scopes")?
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+                max_key_lifetime_days: r.try_get("max_key_lifetime_days")?,
+            },
         })
     }
 }
 
 /// A plan's settings as entered (already parsed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct PlanFields {
     pub name: String,
     pub description: String,

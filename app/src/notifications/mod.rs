@@ -122,11 +122,30 @@ pub async fn mark_notifications_read(id: Option<String>) -> Result<u64, AppError
     store::mark_read(&state.db, &user.id, id.as_deref(), state.clock.now()).await
 }
 
+/// Bumped when notifications are marked read, so the header's unread count follows.
+#[derive(Clone, Copy)]
+pub struct Seen(RwSignal<u32>);
+
+impl Seen {
+    pub fn provide() -> RwSignal<u32> {
+        let signal = RwSignal::new(0);
+        provide_context(Seen(signal));
+        signal
+    }
+}
+
 #[component]
 pub fn NotificationsPageView() -> impl IntoView {
     let query = use_query_map();
     let page = move || query.read().get("page").and_then(|p| p.parse::<i64>().ok());
     let mark = ServerAction::<MarkNotificationsRead>::new();
+    if let Some(Seen(seen)) = use_context::<Seen>() {
+        Effect::new(move |_| {
+            if matches!(mark.value().get(), Some(Ok(_))) {
+                seen.update(|n| *n += 1);
+            }
+        });
+    }
     let data = Resource::new(
         move || (page(), mark.version().get()),
         |(page, _)| list_notifications(page),

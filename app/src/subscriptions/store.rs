@@ -2,9 +2,9 @@
 //! two admins deciding at once cannot both win, and the partial unique index keeps one live
 //! subscription per application and API.
 
-use crate::audit::store::Arg;
 use crate::domain::SubscriptionState;
 use crate::error::AppError;
+use crate::sql::{placeholders, Arg, Where};
 use crate::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -112,10 +112,9 @@ pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<SubRow>,
     if app_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=app_ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "{SELECT} WHERE s.application_id IN ({}) ORDER BY s.updated_at DESC, s.id LIMIT 2000",
-        placeholders.join(", ")
+        placeholders(app_ids.len())
     );
     let mut q = sqlx::query(&sql);
     for id in app_ids {
@@ -181,44 +180,25 @@ pub struct QueueFilter<'a> {
 }
 
 pub async fn queue(db: &Db, f: &QueueFilter<'_>) -> Result<(Vec<SubRow>, i64), AppError> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut args: Vec<Arg> = Vec::new();
-    let mut push = |clause: &str, arg: Arg| {
-        args.push(arg);
-        clauses.push(clause.replace('?', &format!("${}", args.len())));
-    };
+    let mut w = Where::default();
     if let Some(owner) = f.api_owner {
-        push("a.owner_id = ?", Arg::Text(owner.to_string()));
+        w.and("a.owner_id = ?", [Arg::Text(owner.to_string())]);
     }
     if let Some(state) = f.state {
-        push("s.state = ?", Arg::Text(state.as_str().to_string()));
+        w.and("s.state = ?", [Arg::Text(state.as_str().to_string())]);
     }
     if let Some(slug) = f.api_slug {
-        push("a.slug = ?", Arg::Text(slug.to_string()));
+        w.and("a.slug = ?", [Arg::Text(slug.to_string())]);
     }
-    let where_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let n = args.len();
-    let list_sql = format!(
-        "{SELECT} {where_sql} ORDER BY s.created_at, s.id LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM subscriptions s JOIN apis a ON a.id = s.api_id {where_sql}"
-    );
-    let mut list_q = sqlx::query(&list_sql);
-    let mut count_q = sqlx::query(&count_sql);
-    for arg in &args {
-        list_q = arg.bind(list_q);
-        count_q = arg.bind(count_q);
-    }
-    let found = rows(list_q.bind(f.limit).bind(f.offset).fetch_all(db).await?)?;
-    let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
-    Ok((found, total))
+    w.page(
+        db,
+        SELECT,
+        "ORDER BY s.created_at, s.id",
+        "FROM subscriptions s JOIN apis a ON a.id = s.api_id",
+        (f.limit, f.offset),
+        SubRow::from_row,
+    )
+    .await
 }
 
 /// Pending requests for APIs `api_owner` owns (all APIs when `None`).

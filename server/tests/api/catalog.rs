@@ -109,6 +109,22 @@ async fn new_application(c: &Client, name: &str) -> String {
         .to_string()
 }
 
+/// A new application of `dev` subscribed to `plan_id`: (application id, subscription id).
+async fn subscribed(dev: &Client, name: &str, plan_id: &str) -> (String, String) {
+    let app_id = new_application(dev, name).await;
+    dev.call(
+        "subscribe",
+        &[("application_id", &app_id), ("plan_id", plan_id)],
+    )
+    .await
+    .ok();
+    let sub_id = subscription_of(dev, &app_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (app_id, sub_id)
+}
+
 async fn subscription_of(c: &Client, app_id: &str) -> serde_json::Value {
     let apps = c.call("my_applications", &[]).await.ok().clone();
     apps.as_array()
@@ -626,17 +642,7 @@ async fn manual_approval_needs_step_up_and_tells_the_developer(app: TestApp) {
 async fn rejection_needs_a_reason_the_developer_sees(app: TestApp) {
     let (_, _, plan_id) = published_api(&app, "pets", "manual").await;
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let app_id = new_application(&dev, "Shop").await;
-    dev.call(
-        "subscribe",
-        &[("application_id", &app_id), ("plan_id", &plan_id)],
-    )
-    .await
-    .ok();
-    let sub_id = subscription_of(&dev, &app_id).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app_id, sub_id) = subscribed(&dev, "Shop", &plan_id).await;
     let (admin, _, _) = app
         .signed_in_with_mfa("admin@example.com", Role::Admin)
         .await;
@@ -686,17 +692,7 @@ async fn every_transition_through_the_server_functions(app: TestApp) {
     let (other_pub, _, _) = app
         .signed_in_with_mfa("other-pub@example.com", Role::Publisher)
         .await;
-    let app_id = new_application(&dev, "Shop").await;
-    dev.call(
-        "subscribe",
-        &[("application_id", &app_id), ("plan_id", &plan_id)],
-    )
-    .await
-    .ok();
-    let id = subscription_of(&dev, &app_id).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app_id, id) = subscribed(&dev, "Shop", &plan_id).await;
     let decide = |client: &Client, decision: &str, reason: &str| {
         let form = [
             ("id", id.clone()),
@@ -904,13 +900,7 @@ async fn developers_never_touch_each_others_applications(app: TestApp) {
 async fn retiring_an_api_ends_its_subscriptions(app: TestApp) {
     let (publisher, api, plan_id) = published_api(&app, "pets", "automatic").await;
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let app_id = new_application(&dev, "Shop").await;
-    dev.call(
-        "subscribe",
-        &[("application_id", &app_id), ("plan_id", &plan_id)],
-    )
-    .await
-    .ok();
+    let (app_id, _) = subscribed(&dev, "Shop", &plan_id).await;
     // Retiring is a step-up action.
     let unenrolled = publisher
         .call(
@@ -959,13 +949,7 @@ async fn retiring_an_api_ends_its_subscriptions(app: TestApp) {
 async fn deleting_an_application_cancels_its_subscriptions(app: TestApp) {
     let (publisher, _, plan_id) = published_api(&app, "pets", "manual").await;
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let app_id = new_application(&dev, "Shop").await;
-    dev.call(
-        "subscribe",
-        &[("application_id", &app_id), ("plan_id", &plan_id)],
-    )
-    .await
-    .ok();
+    let (app_id, _) = subscribed(&dev, "Shop", &plan_id).await;
     assert_eq!(
         dev.call("delete_application", &[("id", &app_id)])
             .await
@@ -999,13 +983,7 @@ async fn deleting_an_application_cancels_its_subscriptions(app: TestApp) {
 async fn plan_changes_apply_to_existing_subscriptions_and_are_audited(app: TestApp) {
     let (publisher, api, plan_id) = published_api(&app, "pets", "automatic").await;
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let app_id = new_application(&dev, "Shop").await;
-    dev.call(
-        "subscribe",
-        &[("application_id", &app_id), ("plan_id", &plan_id)],
-    )
-    .await
-    .ok();
+    let (app_id, _) = subscribed(&dev, "Shop", &plan_id).await;
     publisher
         .call(
             "save_plan",
@@ -1173,17 +1151,7 @@ async fn notifications_are_emailed_when_smtp_is_configured(
 ) {
     let (_, _, plan_id) = published_api(&app, "pets", "manual").await;
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let app_id = new_application(&dev, "Shop").await;
-    dev.call(
-        "subscribe",
-        &[("application_id", &app_id), ("plan_id", &plan_id)],
-    )
-    .await
-    .ok();
-    let sub_id = subscription_of(&dev, &app_id).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app_id, sub_id) = subscribed(&dev, "Shop", &plan_id).await;
     let (admin, _, _) = app
         .signed_in_with_mfa("admin@example.com", Role::Admin)
         .await;

@@ -1,0 +1,102 @@
+//! List queries assembled from optional filters: numbered placeholders (`$1`, read by both
+//! SQLite and PostgreSQL), one WHERE clause shared by a page of rows and their count.
+
+use crate::error::AppError;
+use crate::state::Db;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
+
+/// A bind value.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Arg {
+    /// `%text%` for `LIKE … ESCAPE '\'`, with the text's own `%`, `_` and `\` taken literally.
+    pub fn contains(text: &str) -> Arg {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        Arg::Text(format!("%{escaped}%"))
+    }
+
+    pub fn bind<'q>(
+        &self,
+        q: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
+        match self {
+            Arg::Text(s) => q.bind(s.clone()),
+            Arg::Int(i) => q.bind(*i),
+        }
+    }
+}
+
+/// Conditions joined with AND, and their values.
+#[derive(Debug, Default)]
+pub struct Where {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Where {
+    /// Adds `clause`; each `?` in it takes the next of `values`, in order.
+    pub fn and(&mut self, clause: &str, values: impl IntoIterator<Item = Arg>) -> &mut Self {
+        let mut clause = clause.to_string();
+        for value in values {
+            self.args.push(value);
+            clause = clause.replacen('?', &format!("${}", self.args.len()), 1);
+        }
+        self.clauses.push(clause);
+        self
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// One page of `select … {WHERE} {order}` and the count of `SELECT COUNT(*) {from} {WHERE}`.
+    pub async fn page<T>(
+        &self,
+        db: &Db,
+        select: &str,
+        order: &str,
+        from: &str,
+        (limit, offset): (i64, i64),
+        decode: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<(Vec<T>, i64), AppError> {
+        let where_sql = self.sql();
+        let n = self.args.len();
+        let list_sql = format!(
+            "{select} {where_sql} {order} LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let count_sql = format!("SELECT COUNT(*) AS n {from} {where_sql}");
+        let mut list_q = sqlx::query(&list_sql);
+        let mut count_q = sqlx::query(&count_sql);
+        for arg in &self.args {
+            list_q = arg.bind(list_q);
+            count_q = arg.bind(count_q);
+        }
+        let rows = list_q.bind(limit).bind(offset).fetch_all(db).await?;
+        let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
+        let items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok((items, total))
+    }
+}
+
+/// `$1, $2, …` for an `IN (…)` list of `n` values.
+pub fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
