@@ -83,7 +83,7 @@ pub async fn catalog(
         apis,
         total,
         page,
-        tags: store::popular_tags(&state.db, 20).await?,
+        tags: store::popular_tags(&state.db, user.role, 20).await?,
     })
 }
 

@@ -297,11 +297,16 @@ pub async fn catalog(db: &Db, q: &CatalogQuery<'_>) -> Result<(Vec<CatalogRow>, 
 }
 
 /// The most used tags among listed APIs (for the catalog's tag filter).
-pub async fn popular_tags(db: &Db, limit: i64) -> Result<Vec<String>, AppError> {
+/// Visible to `role` as in [`catalog`] (admins see every listed API).
+pub async fn popular_tags(db: &Db, role: Role, limit: i64) -> Result<Vec<String>, AppError> {
     let rows = sqlx::query(
         "SELECT t.tag, COUNT(*) AS n FROM api_tags t JOIN apis a ON a.id = t.api_id \
-         WHERE a.lifecycle IN ('published', 'deprecated') GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT $1",
+         WHERE a.lifecycle IN ('published', 'deprecated') \
+         AND ($1 = 'admin' OR a.visibility = 'public' OR a.visible_roles LIKE $2) \
+         GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT $3",
     )
+    .bind(role.as_str())
+    .bind(format!("%,{},%", role.as_str()))
     .bind(limit)
     .fetch_all(db)
     .await?;

@@ -191,6 +191,9 @@ async fn publishers_describe_and_publish_apis(app: TestApp) {
         ("", "store", 1),
         ("zebra", "", 0),
         ("", "nope", 0),
+        // LIKE wildcards in a search are literal.
+        ("%", "", 0),
+        ("_", "", 0),
     ] {
         let found = dev
             .call("catalog", &[("q", q), ("tag", tag)])
@@ -322,7 +325,9 @@ async fn restricted_apis_are_seen_only_by_their_roles(app: TestApp) {
     .await;
     plan(&p, &api, "Free", "automatic").await;
     publish(&p, &api).await;
-    assert_eq!(dev.call("catalog", &[]).await.ok()["total"], 0);
+    let hidden = dev.call("catalog", &[]).await.ok().clone();
+    assert_eq!(hidden["total"], 0);
+    assert_eq!(hidden["tags"], serde_json::json!([]), "not even its tags");
     assert_eq!(
         dev.call("api_detail", &[("slug", "internal")]).await.status,
         404
