@@ -988,7 +988,7 @@ async fn deleting_an_application_cancels_its_subscriptions(app: TestApp) {
 async fn plan_changes_apply_to_existing_subscriptions_and_are_audited(app: TestApp) {
     let (publisher, api, plan_id) = published_api(&app, "pets", "automatic").await;
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let (app_id, _) = subscribed(&dev, "Shop", &plan_id).await;
+    let _ = subscribed(&dev, "Shop", &plan_id).await;
     publisher
         .call(
             "save_plan",
@@ -1156,7 +1156,7 @@ async fn notifications_are_emailed_when_smtp_is_configured(
 ) {
     let (_, _, plan_id) = published_api(&app, "pets", "manual").await;
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let (app_id, sub_id) = subscribed(&dev, "Shop", &plan_id).await;
+    let (_, sub_id) = subscribed(&dev, "Shop", &plan_id).await;
     let (admin, _, _) = app
         .signed_in_with_mfa("admin@example.com", Role::Admin)
         .await;
