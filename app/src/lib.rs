@@ -12,6 +12,7 @@ pub mod components;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod keys;
 pub mod mfa;
 pub mod notifications;
 #[cfg(feature = "ssr")]

@@ -75,6 +75,8 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     /// The sender of notification emails.
     pub smtp_from: String,
+    /// The first part of every API key (`kp_live_…`): 2–10 lower-case letters or digits.
+    pub key_prefix: String,
 }
 
 /// One OpenID Connect provider: a sign-in button, and how its claims map to roles.
@@ -128,6 +130,7 @@ impl Default for Config {
             oidc_providers: Vec::new(),
             smtp_url: None,
             smtp_from: "Keyport <keyport@localhost>".into(),
+            key_prefix: "kp".into(),
         }
     }
 }

@@ -19,6 +19,11 @@ use tower_sessions::session_store::ExpiredDeletion;
 /// Connects and migrates the database and assembles the shared state.
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let secret_key = config::secret_key(&config)?;
+    if !app::domain::valid_prefix(&config.key_prefix) {
+        anyhow::bail!(
+            "KEYPORT_KEY_PREFIX must be 2 to 10 lower-case letters or digits, starting with a letter"
+        );
+    }
     let url = config.database_url.expose().to_string();
     let db = db::connect(&url).await?;
     db::migrate(&db, &url).await?;

@@ -22,6 +22,8 @@ pub struct ApplicationView {
     pub description: String,
     pub created: String,
     pub subscriptions: Vec<SubscriptionView>,
+    pub keys: Vec<crate::keys::KeyView>,
+    pub key_policy: crate::keys::KeyPolicy,
 }
 
 #[server(prefix = "/api", endpoint = "my_applications")]

@@ -21,6 +21,8 @@ pub fn ApplicationsPage() -> impl IntoView {
             form.reset();
         }
     });
+    let issued = RwSignal::new(None::<crate::keys::IssuedKey>);
+    let keys_changed = RwSignal::new(0u32);
     let data = Resource::new(
         move || {
             (
@@ -28,6 +30,7 @@ pub fn ApplicationsPage() -> impl IntoView {
                 edit.version().get(),
                 delete.version().get(),
                 cancel.version().get(),
+                keys_changed.get(),
             )
         },
         |_| my_applications(),
@@ -53,6 +56,7 @@ pub fn ApplicationsPage() -> impl IntoView {
                     <Notice text="Created. Find an API in the catalog and subscribe this application." />
                 })}
             </section>
+            <crate::keys::IssuedKeyNotice issued />
             <FormError error=action_error(edit) />
             <FormError error=action_error(delete) />
             <FormError error=action_error(cancel) />
@@ -64,7 +68,7 @@ pub fn ApplicationsPage() -> impl IntoView {
                                 "Create one above, then subscribe it to an API from the "<a class="link" href="/catalog">"catalog"</a>"."
                             </EmptyState>
                         }.into_any(),
-                        Ok(list) => list.into_iter().map(|a| view! { <AppCard app=a edit delete cancel /> }).collect_view().into_any(),
+                        Ok(list) => list.into_iter().map(|a| view! { <AppCard app=a edit delete cancel issued keys_changed /> }).collect_view().into_any(),
                         Err(error) => view! { <ErrorView error /> }.into_any(),
                     }
                 })}
@@ -79,7 +83,10 @@ fn AppCard(
     edit: ServerAction<SaveApplication>,
     delete: ServerAction<DeleteApplication>,
     cancel: ServerAction<CancelSubscription>,
+    issued: RwSignal<Option<crate::keys::IssuedKey>>,
+    keys_changed: RwSignal<u32>,
 ) -> impl IntoView {
+    let (keys, key_policy, keys_app) = (app.keys.clone(), app.key_policy.clone(), app.id.clone());
     let live = app
         .subscriptions
         .iter()
@@ -162,6 +169,7 @@ fn AppCard(
                     </ul>
                 }.into_any()
             }}
+            <crate::keys::KeysSection application_id=keys_app keys policy=key_policy issued refresh=keys_changed />
         </section>
     }
 }

@@ -117,6 +117,13 @@ pub async fn find_owned<'c>(
     Ok(row.as_ref().map(AppRow::from_row).transpose()?)
 }
 
+/// Any application, whoever owns it (for admins).
+pub async fn find_any(db: &Db, id: &str) -> Result<Option<AppRow>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM applications WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(db).await?;
+    Ok(row.as_ref().map(AppRow::from_row).transpose()?)
+}
+
 pub async fn list_owned(db: &Db, owner: &Owner) -> Result<Vec<AppRow>, AppError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM applications WHERE owner_kind = $1 AND owner_id = $2 AND deleted_at IS NULL \

@@ -56,6 +56,8 @@ pub const ACTIONS: &[&str] = &[
     "subscription.resume",
     "subscription.cancel",
     "subscription.end",
+    "key.issue",
+    "key.revoke",
 ];
 
 /// One audit event as shown in the portal.

@@ -204,7 +204,9 @@ string_enum!(
 );
 
 mod catalog;
+mod key;
 pub use catalog::*;
+pub use key::*;
 
 #[cfg(test)]
 mod tests {

@@ -381,23 +381,32 @@ pub async fn my_applications(
 ) -> Result<Vec<ApplicationView>, AppError> {
     let owned = apps::list_owned(&state.db, &owner_of(user)).await?;
     let ids: Vec<String> = owned.iter().map(|a| a.id.clone()).collect();
-    let mut subs = store::of_applications(&state.db, &ids).await?;
-    Ok(owned
-        .into_iter()
-        .map(|a| {
-            let (mine, rest): (Vec<SubRow>, Vec<SubRow>) = std::mem::take(&mut subs)
-                .into_iter()
-                .partition(|s| s.application_id == a.id);
-            subs = rest;
-            ApplicationView {
-                id: a.id,
-                name: a.name,
-                description: a.description,
-                created: fmt_time(a.created_at),
-                subscriptions: mine.into_iter().map(view).collect(),
-            }
-        })
-        .collect())
+    let subs = store::of_applications(&state.db, &ids).await?;
+    let keys = crate::keys::store::of_applications(&state.db, &ids).await?;
+    let now = state.clock.now();
+    let mut out = Vec::with_capacity(owned.len());
+    for a in owned {
+        out.push(ApplicationView {
+            key_policy: crate::keys::service::policy(state, &a.id).await?,
+            subscriptions: subs
+                .iter()
+                .filter(|s| s.application_id == a.id)
+                .cloned()
+                .map(view)
+                .collect(),
+            keys: keys
+                .iter()
+                .filter(|k| k.application_id == a.id)
+                .cloned()
+                .map(|k| crate::keys::service::view(k, now))
+                .collect(),
+            id: a.id,
+            name: a.name,
+            description: a.description,
+            created: fmt_time(a.created_at),
+        });
+    }
+    Ok(out)
 }
 
 pub async fn queue(

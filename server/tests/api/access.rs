@@ -173,6 +173,22 @@ const MATRIX: &[Row] = &[
     ("list_notifications", Needs::User, &[]),
     ("unread_notifications", Needs::Anyone, &[]),
     ("mark_notifications_read", Needs::User, &[]),
+    (
+        "issue_key",
+        Needs::User,
+        &[
+            ("application_id", "missing"),
+            ("name", "k"),
+            ("environment", "test"),
+            ("expires_in", "1d"),
+            ("scopes", ""),
+        ],
+    ),
+    (
+        "revoke_key",
+        Needs::User,
+        &[("id", "missing"), ("reason", "test")],
+    ),
 ];
 
 backends!(

@@ -1,0 +1,196 @@
+//! API key format: `<prefix>_<test|live>_<43 base62 characters of CSPRNG output (256 bits)>
+//! <6-character base62 CRC32 of everything before it>`. The checksum lets anyone (a form, the
+//! verify API, a secret scanner) reject a mistyped or made-up key without a lookup.
+
+use std::fmt;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Random characters: 43 × log2(62) ≈ 256 bits.
+pub const SECRET_CHARS: usize = 43;
+const CHECKSUM_CHARS: usize = 6;
+
+/// `test` keys are for sandboxes; `live` keys for production traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyEnvironment {
+    Test,
+    Live,
+}
+
+impl KeyEnvironment {
+    pub const ALL: &'static [KeyEnvironment] = &[KeyEnvironment::Test, KeyEnvironment::Live];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyEnvironment::Test => "test",
+            KeyEnvironment::Live => "live",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "test" => Ok(KeyEnvironment::Test),
+            "live" => Ok(KeyEnvironment::Live),
+            _ => Err("Choose test or live.".into()),
+        }
+    }
+}
+
+/// A well-formed key (prefix, environment and checksum verified). `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    text: String,
+    environment: KeyEnvironment,
+}
+
+/// A key prefix: 2 to 10 lower-case letters or digits, starting with a letter.
+pub fn valid_prefix(prefix: &str) -> bool {
+    (2..=10).contains(&prefix.len())
+        && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+fn checksum(text: &str) -> String {
+    let mut n = crc32fast::hash(text.as_bytes()) as u64;
+    let mut out = [b'0'; CHECKSUM_CHARS];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl ApiKey {
+    /// Checks the shape and the checksum; says what is wrong otherwise.
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let text = input.trim();
+        let mut parts = text.splitn(3, '_');
+        let (Some(prefix), Some(env), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err("This is not a Keyport key (expected prefix_env_secret).".into());
+        };
+        if !valid_prefix(prefix) {
+            return Err("This is not a Keyport key (bad prefix).".into());
+        }
+        let environment = KeyEnvironment::parse(env).map_err(|_| {
+            "This is not a Keyport key (the environment is test or live).".to_string()
+        })?;
+        if rest.len() != SECRET_CHARS + CHECKSUM_CHARS
+            || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err("This is not a Keyport key (wrong length or characters).".into());
+        }
+        let (body, sum) = text.split_at(text.len() - CHECKSUM_CHARS);
+        if checksum(body) != sum {
+            return Err("This key's checksum does not match: it was mistyped or made up.".into());
+        }
+        Ok(ApiKey {
+            text: text.to_string(),
+            environment,
+        })
+    }
+
+    /// A new key from the operating system's CSPRNG.
+    #[cfg(feature = "ssr")]
+    pub fn generate(prefix: &str, environment: KeyEnvironment) -> ApiKey {
+        use rand::Rng;
+        let mut rng = rand::rngs::OsRng;
+        let secret: String = (0..SECRET_CHARS)
+            .map(|_| BASE62[rng.gen_range(0..62)] as char)
+            .collect();
+        let body = format!("{prefix}_{}_{secret}", environment.as_str());
+        let text = format!("{body}{}", checksum(&body));
+        ApiKey { text, environment }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    pub fn environment(&self) -> KeyEnvironment {
+        self.environment
+    }
+
+    /// What lists show before the `…`: the prefix, the environment and four characters.
+    pub fn display_prefix(&self) -> String {
+        let cut = self.text.len() - SECRET_CHARS - CHECKSUM_CHARS + 4;
+        self.text[..cut].to_string()
+    }
+
+    pub fn last4(&self) -> String {
+        self.text[self.text.len() - 4..].to_string()
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({}…{})", self.display_prefix(), self.last4())
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn generated_keys_have_the_documented_shape() {
+        let key = ApiKey::generate("kp", KeyEnvironment::Live);
+        let text = key.expose();
+        assert!(text.starts_with("kp_live_"), "{text}");
+        assert_eq!(text.len(), "kp_live_".len() + 43 + 6);
+        assert_eq!(ApiKey::parse(text).unwrap(), key);
+        assert_eq!(key.display_prefix().len(), "kp_live_".len() + 4);
+        assert!(
+            !format!("{key:?}").contains(&text[12..40]),
+            "Debug hides the secret"
+        );
+        assert_ne!(ApiKey::generate("kp", KeyEnvironment::Live), key);
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        let good = ApiKey::generate("kp", KeyEnvironment::Test)
+            .expose()
+            .to_string();
+        let cases = [
+            String::new(),
+            "kp_test".into(),
+            good.replace("_test_", "_prod_"),
+            good.replacen("kp", "KP", 1),
+            good[..good.len() - 1].to_string(),
+            format!("{good}x"),
+            good.replacen('_', "-", 1),
+        ];
+        for bad in cases {
+            assert!(ApiKey::parse(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_generated_key_validates(env in prop::sample::select(KeyEnvironment::ALL.to_vec()), prefix in "[a-z][a-z0-9]{1,9}") {
+            let key = ApiKey::generate(&prefix, env);
+            prop_assert_eq!(ApiKey::parse(key.expose()).unwrap().environment(), env);
+        }
+
+        #[test]
+        fn any_single_character_change_is_caught(at in 0usize..57, to in 0usize..62) {
+            let key = ApiKey::generate("kp", KeyEnvironment::Live);
+            let mut bytes = key.expose().as_bytes().to_vec();
+            let i = at % bytes.len();
+            let replacement = BASE62[to];
+            prop_assume!(bytes[i] != replacement);
+            bytes[i] = replacement;
+            let changed = String::from_utf8(bytes).unwrap();
+            prop_assert!(ApiKey::parse(&changed).is_err(), "{} accepted", changed);
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".*") {
+            let _ = ApiKey::parse(&s);
+        }
+    }
+}

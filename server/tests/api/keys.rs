@@ -1,0 +1,326 @@
+//! API keys (first slice): issuing and revoking behind step-up, the plans' limits on scopes
+//! and lifetime, digests only at rest, BOLA between developers, admins revoking any key.
+
+use crate::backends;
+use crate::helpers::{Client, TestApp};
+use app::domain::{ApiKey, Role};
+
+/// A published API with an automatic plan (scopes `pets:read pets:write`, keys ≤ 90 days)
+/// and a developer with MFA whose application "Shop" subscribes to it.
+/// Returns (developer client, TOTP secret, application id).
+async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, String) {
+    let (p, _) = app
+        .signed_in(&format!("pub-{email}"), Role::Publisher)
+        .await;
+    let slug = format!("api-{}", email.split('@').next().unwrap());
+    let saved = p
+        .call(
+            "save_api",
+            &[
+                ("name", &slug),
+                ("slug", &slug),
+                ("version", "1"),
+                ("summary", "x"),
+                ("description", ""),
+                ("tags", ""),
+                ("upstream_url", "http://up.internal"),
+                ("visibility", "public"),
+            ],
+        )
+        .await;
+    saved.ok();
+    let api_id = p.call("api_for_edit", &[("slug", &slug)]).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.call(
+        "save_plan",
+        &[
+            ("api_id", &api_id),
+            ("name", "Std"),
+            ("description", ""),
+            ("rate_limit", ""),
+            ("rate_period", "second"),
+            ("burst", ""),
+            ("quota", ""),
+            ("quota_period", "day"),
+            ("approval", "automatic"),
+            ("scopes", "pets:read pets:write"),
+            ("max_key_lifetime_days", "90"),
+        ],
+    )
+    .await
+    .ok();
+    let plan_id = p.call("api_for_edit", &[("slug", &slug)]).await.ok()["plans"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.call(
+        "change_lifecycle",
+        &[("api_id", &api_id), ("lifecycle", "published")],
+    )
+    .await
+    .ok();
+    let (dev, _, secret) = app.signed_in_with_mfa(email, Role::Developer).await;
+    let app_id = dev
+        .call("save_application", &[("name", "Shop"), ("description", "")])
+        .await
+        .ok()
+        .as_str()
+        .unwrap()
+        .to_string();
+    dev.call(
+        "subscribe",
+        &[("application_id", &app_id), ("plan_id", &plan_id)],
+    )
+    .await
+    .ok();
+    (dev, secret, app_id)
+}
+
+async fn issue(c: &Client, app_id: &str, expires_in: &str, scopes: &str) -> crate::helpers::Answer {
+    c.call(
+        "issue_key",
+        &[
+            ("application_id", app_id),
+            ("name", "CI"),
+            ("environment", "live"),
+            ("expires_in", expires_in),
+            ("scopes", scopes),
+        ],
+    )
+    .await
+}
+
+async fn keys_of(c: &Client) -> serde_json::Value {
+    c.call("my_applications", &[]).await.ok()[0]["keys"].clone()
+}
+
+backends!(
+    a_key_is_shown_once_and_only_its_digest_is_kept,
+    issuing_needs_step_up_and_an_active_subscription,
+    scopes_and_lifetime_stay_within_the_plans,
+    developers_never_touch_each_others_keys,
+    revoking_needs_a_reason_and_admins_may_revoke_any_key,
+);
+
+async fn a_key_is_shown_once_and_only_its_digest_is_kept(app: TestApp) {
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let issued = issue(&dev, &app_id, "30d", "pets:read").await;
+    let key = issued.ok()["key"].as_str().unwrap().to_string();
+    let parsed = ApiKey::parse(&key).expect("a well-formed key");
+    assert!(key.starts_with("kp_live_"));
+    let listed = keys_of(&dev).await;
+    assert_eq!(listed[0]["prefix"], parsed.display_prefix());
+    assert_eq!(listed[0]["last4"], parsed.last4());
+    assert_eq!(listed[0]["state"], "active");
+    assert_eq!(listed[0]["scopes"], serde_json::json!(["pets:read"]));
+    assert!(
+        !listed.to_string().contains(&key),
+        "lists never show the key"
+    );
+    // Nothing at rest holds the key: not the keys table, not the audit log.
+    let secret_part = &key[12..40];
+    let rows = sqlx::query("SELECT digest, display_prefix, last4, scopes FROM api_keys")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    use sqlx::Row;
+    let digest: String = rows[0].try_get("digest").unwrap();
+    assert_eq!(digest, app::state::token_digest(&key));
+    for r in &rows {
+        for col in ["digest", "display_prefix", "last4", "scopes"] {
+            let v: String = r.try_get(col).unwrap();
+            assert!(!v.contains(secret_part), "{col} holds the key");
+        }
+    }
+    for event in app.audit("key.issue").await {
+        assert!(
+            !event.details.contains(secret_part),
+            "audit holds the key: {}",
+            event.details
+        );
+    }
+    if let Some(path) = sqlite_file(&app) {
+        app.state.db.close().await;
+        for file in [path.clone(), format!("{path}-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                let hit = bytes
+                    .windows(secret_part.len())
+                    .any(|w| w == secret_part.as_bytes());
+                assert!(!hit, "{file} holds the key in plain text");
+            }
+        }
+    }
+}
+
+fn sqlite_file(app: &TestApp) -> Option<String> {
+    app.state
+        .config
+        .database_url
+        .expose()
+        .strip_prefix("sqlite://")
+        .map(str::to_string)
+}
+
+async fn issuing_needs_step_up_and_an_active_subscription(app: TestApp) {
+    let (dev, secret, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    app.clock.advance(10 * 60_000);
+    let stale = issue(&dev, &app_id, "1d", "").await;
+    assert_eq!((stale.status, stale.error_kind()), (403, "mfa_required"));
+    assert!(keys_of(&dev).await.as_array().unwrap().is_empty());
+    dev.call(
+        "confirm_step_up",
+        &[("code", &app.code(&secret, "dev@example.com", 0))],
+    )
+    .await
+    .ok();
+    issue(&dev, &app_id, "1d", "").await.ok();
+    // Without MFA a developer is sent to enrol first.
+    let (plain, _) = app.signed_in("plain@example.com", Role::Developer).await;
+    let own = plain
+        .call("save_application", &[("name", "Mine"), ("description", "")])
+        .await
+        .ok()
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        issue(&plain, &own, "1d", "").await.error_kind(),
+        "mfa_enrolment_required"
+    );
+    // An application without an active subscription gets no key.
+    dev.call(
+        "confirm_step_up",
+        &[("code", &app.code(&secret, "dev@example.com", 1))],
+    )
+    .await
+    .ok();
+    let lonely = dev
+        .call(
+            "save_application",
+            &[("name", "Lonely"), ("description", "")],
+        )
+        .await
+        .ok()
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = issue(&dev, &lonely, "1d", "").await;
+    assert_eq!(refused.status, 409);
+    assert!(refused.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("no active subscription"));
+    assert_eq!(app.audit("key.issue").await.len(), 1);
+}
+
+async fn scopes_and_lifetime_stay_within_the_plans(app: TestApp) {
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let bad_scope = issue(&dev, &app_id, "1d", "pets:read admin:all").await;
+    assert_eq!(bad_scope.status, 422);
+    assert!(bad_scope.field("scopes")[0].contains("admin:all"));
+    let forever = issue(&dev, &app_id, "never", "").await;
+    assert!(forever.field("expires_in")[0].contains("at most 90 days"));
+    let too_long = issue(&dev, &app_id, "365d", "").await;
+    assert_eq!(too_long.status, 422);
+    let bad_input = dev
+        .call(
+            "issue_key",
+            &[
+                ("application_id", &app_id),
+                ("name", ""),
+                ("environment", "prod"),
+                ("expires_in", "2w"),
+                ("scopes", "Bad"),
+            ],
+        )
+        .await;
+    for field in ["name", "environment", "expires_in", "scopes"] {
+        assert!(
+            !bad_input.field(field).is_empty(),
+            "{field}: {}",
+            bad_input.body
+        );
+    }
+    let ok = issue(&dev, &app_id, "90d", "pets:write").await;
+    let expires = ok.ok()["view"]["expires"].as_str().unwrap().to_string();
+    assert!(!expires.is_empty());
+    assert!(keys_of(&dev).await.as_array().unwrap().len() == 1);
+}
+
+async fn developers_never_touch_each_others_keys(app: TestApp) {
+    let (alice, _, alice_app) = subscribed_developer(&app, "alice@example.com").await;
+    let key_id = issue(&alice, &alice_app, "1d", "").await.ok()["view"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (mallory, _, _) = subscribed_developer(&app, "mallory@example.com").await;
+    let steal = issue(&mallory, &alice_app, "1d", "").await;
+    assert_eq!(steal.status, 404);
+    let revoke = mallory
+        .call("revoke_key", &[("id", &key_id), ("reason", "mine now")])
+        .await;
+    assert_eq!(revoke.status, 404);
+    assert_eq!(keys_of(&alice).await[0]["state"], "active");
+    assert_eq!(keys_of(&alice).await.as_array().unwrap().len(), 1);
+    // A publisher is no admin either.
+    let (publisher, _, _) = app
+        .signed_in_with_mfa("pub@example.com", Role::Publisher)
+        .await;
+    assert_eq!(
+        publisher
+            .call("revoke_key", &[("id", &key_id), ("reason", "x")])
+            .await
+            .status,
+        404
+    );
+}
+
+async fn revoking_needs_a_reason_and_admins_may_revoke_any_key(app: TestApp) {
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let first = issue(&dev, &app_id, "1d", "").await.ok()["view"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let no_reason = dev
+        .call("revoke_key", &[("id", &first), ("reason", " ")])
+        .await;
+    assert_eq!(no_reason.status, 422);
+    dev.call("revoke_key", &[("id", &first), ("reason", "Rotated")])
+        .await
+        .ok();
+    let keys = keys_of(&dev).await;
+    assert_eq!(keys[0]["state"], "revoked");
+    assert_eq!(keys[0]["revoke_reason"], "Rotated");
+    assert_eq!(
+        dev.call("revoke_key", &[("id", &first), ("reason", "again")])
+            .await
+            .status,
+        409
+    );
+
+    let second = issue(&dev, &app_id, "1d", "").await.ok()["view"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (admin, _, _) = app
+        .signed_in_with_mfa("admin@example.com", Role::Admin)
+        .await;
+    admin
+        .call(
+            "revoke_key",
+            &[("id", &second), ("reason", "Leaked in a public repository")],
+        )
+        .await
+        .ok();
+    let notes = dev.call("list_notifications", &[]).await.ok().clone();
+    assert_eq!(notes["items"][0]["title"], "Key revoked: CI");
+    assert!(notes["items"][0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("Leaked in a public repository"));
+    let audit = app.audit("key.revoke").await;
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0].actor_email.as_deref(), Some("admin@example.com"));
+}
