@@ -5,6 +5,7 @@
 pub mod config;
 pub mod db;
 pub mod oidc;
+pub mod verify;
 pub mod web;
 
 use anyhow::Context;

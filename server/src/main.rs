@@ -35,6 +35,20 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage the service tokens gateways use with the verify API.
+    ServiceToken {
+        #[command(subcommand)]
+        command: ServiceTokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceTokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,7 +105,27 @@ async fn main() -> anyhow::Result<()> {
                     password_stdin: _,
                 },
         } => create_user(&state, &email, &role, name.as_deref()).await,
+        Command::ServiceToken {
+            command: ServiceTokenCommand::Create { name },
+        } => create_service_token(&state, &name).await,
     }
+}
+
+async fn create_service_token(state: &app::state::AppState, name: &str) -> anyhow::Result<()> {
+    use app::audit::store::{record, Event};
+    let name = app::domain::line(name, "a name", 60).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let now = state.clock.now();
+    let (id, token) = app::admin::service_tokens::store::create(&state.db, &name, None, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let event = Event::new("service_token.create")
+        .target("service_token", &id)
+        .details(serde_json::json!({ "name": name, "via": "cli" }));
+    record(&state.db, now, &app::state::ClientInfo::default(), event)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{token}");
+    Ok(())
 }
 
 async fn create_user(

@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(crate::oidc::routes())
+        .merge(crate::verify::routes())
         .route(
             "/api/{*fn_name}",
             post(move |req: Request| handle_server_fns_with_context(fn_context.clone(), req)),

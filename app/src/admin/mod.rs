@@ -1,5 +1,6 @@
 //! Administration: users (search, role, disable/enable), portal settings and invitations.
 
+pub mod service_tokens;
 pub mod sso;
 #[cfg(feature = "ssr")]
 pub mod store;
@@ -566,6 +567,7 @@ pub fn SettingsPageView() -> impl IntoView {
                 })}
             </Transition>
             <sso::SsoSettingsSection />
+            <service_tokens::ServiceTokensSection />
         </div>
     }
 }

@@ -58,6 +58,8 @@ pub const ACTIONS: &[&str] = &[
     "subscription.end",
     "key.issue",
     "key.revoke",
+    "service_token.create",
+    "service_token.revoke",
 ];
 
 /// One audit event as shown in the portal.

@@ -6,6 +6,8 @@ mod pages;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+pub mod verify;
 
 pub use pages::{IssuedKeyNotice, KeysSection};
 

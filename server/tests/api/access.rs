@@ -189,6 +189,9 @@ const MATRIX: &[Row] = &[
         Needs::User,
         &[("id", "missing"), ("reason", "test")],
     ),
+    ("list_service_tokens", Needs::Admin, &[]),
+    ("create_service_token", Needs::Admin, &[("name", "edge")]),
+    ("revoke_service_token", Needs::Admin, &[("id", "missing")]),
 ];
 
 backends!(

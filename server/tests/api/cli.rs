@@ -28,6 +28,7 @@ fn help_documents_every_command() {
         "migrate",
         "setup-link",
         "user",
+        "service-token",
         "KEYPORT_DATABASE_URL",
     ] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
@@ -150,4 +151,33 @@ fn dev_mode_generates_and_keeps_a_private_secret_key() {
         std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
         0o600
     );
+}
+
+#[test]
+fn service_token_create_prints_a_token_kept_only_as_a_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keyport(dir.path())
+        .args(["service-token", "create", "--name", "edge nginx"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("kps_") && token.len() > 40, "{token}");
+    let db = std::fs::read(dir.path().join("keyport.db")).unwrap_or_default();
+    let wal = std::fs::read(dir.path().join("keyport.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the token is stored in plain text"
+        );
+    }
+    let empty = keyport(dir.path())
+        .args(["service-token", "create", "--name", " "])
+        .output()
+        .unwrap();
+    assert!(!empty.status.success());
 }

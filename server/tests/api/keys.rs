@@ -8,7 +8,7 @@ use app::domain::{ApiKey, Role};
 /// A published API with an automatic plan (scopes `pets:read pets:write`, keys ≤ 90 days)
 /// and a developer with MFA whose application "Shop" subscribes to it.
 /// Returns (developer client, TOTP secret, application id).
-async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, String) {
+pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, String) {
     let (p, _) = app
         .signed_in(&format!("pub-{email}"), Role::Publisher)
         .await;
@@ -78,7 +78,12 @@ async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, S
     (dev, secret, app_id)
 }
 
-async fn issue(c: &Client, app_id: &str, expires_in: &str, scopes: &str) -> crate::helpers::Answer {
+pub async fn issue(
+    c: &Client,
+    app_id: &str,
+    expires_in: &str,
+    scopes: &str,
+) -> crate::helpers::Answer {
     c.call(
         "issue_key",
         &[

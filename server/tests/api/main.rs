@@ -12,3 +12,4 @@ mod keys;
 mod mfa;
 mod oidc;
 mod sessions;
+mod verify;

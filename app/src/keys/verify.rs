@@ -1,0 +1,147 @@
+//! The verify decision: what a gateway asks ("may this key call this API, with this scope,
+//! from this address?") and Keyport's answer with a machine-readable code. One indexed
+//! lookup by digest, then the key's subscription to the API.
+
+use crate::domain::{ApiKey, SubscriptionState};
+use crate::error::AppError;
+use crate::state::{fmt_time, token_digest, AppState};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub key: String,
+    /// The API's slug.
+    pub api: String,
+    pub scope: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Code {
+    Valid,
+    Malformed,
+    NotFound,
+    Expired,
+    Revoked,
+    ScopeDenied,
+    ApiNotAllowed,
+    SubscriptionInactive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyAnswer {
+    pub valid: bool,
+    pub code: Code,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Uses left (`null`: unlimited).
+    pub remaining: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl VerifyAnswer {
+    fn refused(code: Code) -> Self {
+        VerifyAnswer {
+            valid: false,
+            code,
+            key_id: None,
+            application: None,
+            owner: None,
+            environment: None,
+            scopes: None,
+            remaining: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// Decides on `req` at `now`; a valid verification records the key's last use.
+pub async fn verify(
+    state: &AppState,
+    req: &VerifyRequest,
+    now: i64,
+) -> Result<VerifyAnswer, AppError> {
+    let Ok(key) = ApiKey::parse(&req.key) else {
+        return Ok(VerifyAnswer::refused(Code::Malformed));
+    };
+    let row = sqlx::query(
+        "SELECT k.id, k.application_id, k.environment, k.scopes, k.expires_at, k.revoked_at, \
+         ap.name AS application, u.email AS owner FROM api_keys k \
+         JOIN applications ap ON ap.id = k.application_id \
+         LEFT JOIN users u ON ap.owner_kind = 'user' AND u.id = ap.owner_id WHERE k.digest = $1",
+    )
+    .bind(token_digest(key.expose()))
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(row) = row else {
+        return Ok(VerifyAnswer::refused(Code::NotFound));
+    };
+    let key_id: String = row.try_get("id")?;
+    let application_id: String = row.try_get("application_id")?;
+    let expires_at: Option<i64> = row.try_get("expires_at")?;
+    let scopes: Vec<String> = row
+        .try_get::<String, _>("scopes")?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        return Ok(VerifyAnswer::refused(Code::Revoked));
+    }
+    if expires_at.is_some_and(|t| t <= now) {
+        return Ok(VerifyAnswer::refused(Code::Expired));
+    }
+    // The application's subscription to the API: the live one if any, else the latest.
+    let sub = sqlx::query(
+        "SELECT s.state FROM subscriptions s JOIN apis a ON a.id = s.api_id \
+         WHERE s.application_id = $1 AND a.slug = $2 \
+         ORDER BY CASE WHEN s.state IN ('pending', 'active', 'suspended') THEN 0 ELSE 1 END, s.updated_at DESC LIMIT 1",
+    )
+    .bind(&application_id)
+    .bind(&req.api)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(sub) = sub else {
+        return Ok(VerifyAnswer::refused(Code::ApiNotAllowed));
+    };
+    let sub_state: SubscriptionState = sub
+        .try_get::<String, _>("state")?
+        .parse()
+        .map_err(AppError::internal)?;
+    if sub_state != SubscriptionState::Active {
+        return Ok(VerifyAnswer::refused(Code::SubscriptionInactive));
+    }
+    if let Some(scope) = req.scope.as_deref().filter(|s| !s.is_empty()) {
+        if !scopes.iter().any(|s| s == scope) {
+            return Ok(VerifyAnswer::refused(Code::ScopeDenied));
+        }
+    }
+    sqlx::query("UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 WHERE id = $3")
+        .bind(now)
+        .bind(req.ip.as_deref())
+        .bind(&key_id)
+        .execute(&state.db)
+        .await?;
+    Ok(VerifyAnswer {
+        valid: true,
+        code: Code::Valid,
+        key_id: Some(key_id),
+        application: Some(row.try_get("application")?),
+        owner: row.try_get("owner")?,
+        environment: Some(row.try_get("environment")?),
+        scopes: Some(scopes),
+        remaining: None,
+        expires_at: expires_at.map(fmt_time),
+    })
+}

@@ -1,0 +1,214 @@
+//! The verify API: service-token authentication, and one case per answer code on both
+//! backends. The subscription state decides: suspending it refuses the key at once.
+
+use crate::backends;
+use crate::helpers::TestApp;
+use crate::keys::{issue, subscribed_developer};
+use app::domain::{ApiKey, KeyEnvironment, Role};
+use serde_json::{json, Value};
+
+async fn service_token(app: &TestApp) -> String {
+    app::admin::service_tokens::store::create(&app.state.db, "edge", None, app.clock.now())
+        .await
+        .unwrap()
+        .1
+}
+
+async fn verify(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/keys/verify"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+backends!(
+    gateways_need_a_live_service_token,
+    one_answer_per_code,
+    admins_create_service_tokens_with_step_up
+);
+
+async fn gateways_need_a_live_service_token(app: TestApp) {
+    let body = json!({ "key": "kp_live_x", "api": "pets" });
+    for token in ["", "kps_wrong", "Basic abc"] {
+        let (status, answer) = verify(&app, token, body.clone()).await;
+        assert_eq!(status, 401, "{token:?}");
+        assert_eq!(answer["error"], "unauthorized");
+    }
+    let token = service_token(&app).await;
+    assert_eq!(verify(&app, &token, body.clone()).await.0, 200);
+    let id = sqlx::query_scalar::<_, String>("SELECT id FROM service_tokens")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    app::admin::service_tokens::store::revoke(&app.state.db, &id, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&app, &token, body).await.0,
+        401,
+        "a revoked token is refused"
+    );
+    // A body that is not the documented JSON is a 400 with a JSON error.
+    let other = service_token(&app).await;
+    let (status, answer) = verify(&app, &other, json!({ "api": "pets" })).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["error"], "bad_request");
+}
+
+async fn one_answer_per_code(app: TestApp) {
+    let token = service_token(&app).await;
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let issued = issue(&dev, &app_id, "1d", "pets:read").await.ok().clone();
+    let key = issued["key"].as_str().unwrap().to_string();
+    let api = "api-dev";
+    let ask = |key: &str, api: &str, scope: Option<&str>| json!({ "key": key, "api": api, "scope": scope, "ip": "203.0.113.9" });
+    let code = |answer: &Value| answer["code"].as_str().unwrap().to_string();
+
+    let (status, valid) = verify(&app, &token, ask(&key, api, Some("pets:read"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(valid["valid"], true);
+    assert_eq!(code(&valid), "VALID");
+    assert_eq!(valid["key_id"], issued["view"]["id"]);
+    assert_eq!(valid["application"], "Shop");
+    assert_eq!(valid["owner"], "dev@example.com");
+    assert_eq!(valid["environment"], "live");
+    assert_eq!(valid["scopes"], json!(["pets:read"]));
+    let listed = dev.call("my_applications", &[]).await.ok()[0]["keys"][0].clone();
+    assert_eq!(listed["last_used_ip"], "203.0.113.9");
+
+    let cases = [
+        (ask("kp_live_nonsense", api, None), "MALFORMED"),
+        (
+            ask(
+                ApiKey::generate("kp", KeyEnvironment::Live).expose(),
+                api,
+                None,
+            ),
+            "NOT_FOUND",
+        ),
+        (ask(&key, api, Some("pets:write")), "SCOPE_DENIED"),
+        (ask(&key, "someone-elses-api", None), "API_NOT_ALLOWED"),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = verify(&app, &token, body).await;
+        assert_eq!(
+            (status, code(&answer).as_str(), &answer["valid"]),
+            (200, expected, &json!(false))
+        );
+    }
+
+    // The subscription is the source of truth: suspended → refused, resumed → valid again.
+    let (admin, _, _) = app
+        .signed_in_with_mfa("admin@example.com", Role::Admin)
+        .await;
+    let sub_id = dev.call("my_applications", &[]).await.ok()[0]["subscriptions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin
+        .call(
+            "decide_subscription",
+            &[
+                ("id", &sub_id),
+                ("decision", "suspend"),
+                ("reason", "audit"),
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(
+        code(&verify(&app, &token, ask(&key, api, None)).await.1),
+        "SUBSCRIPTION_INACTIVE"
+    );
+    admin
+        .call(
+            "decide_subscription",
+            &[("id", &sub_id), ("decision", "resume")],
+        )
+        .await
+        .ok();
+    assert_eq!(
+        code(&verify(&app, &token, ask(&key, api, None)).await.1),
+        "VALID"
+    );
+
+    // Revocation refuses at once.
+    let key_id = issued["view"]["id"].as_str().unwrap().to_string();
+    admin
+        .call("revoke_key", &[("id", &key_id), ("reason", "Leaked")])
+        .await
+        .ok();
+    assert_eq!(
+        code(&verify(&app, &token, ask(&key, api, None)).await.1),
+        "REVOKED"
+    );
+    // Expiry, with time passed in (last: sessions time out too).
+    let short = issue(&dev, &app_id, "1h", "").await.ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        code(&verify(&app, &token, ask(&short, api, None)).await.1),
+        "VALID"
+    );
+    app.clock.advance(60 * 60_000);
+    assert_eq!(
+        code(&verify(&app, &token, ask(&short, api, None)).await.1),
+        "EXPIRED"
+    );
+}
+
+async fn admins_create_service_tokens_with_step_up(app: TestApp) {
+    let (admin, _, secret) = app
+        .signed_in_with_mfa("admin@example.com", Role::Admin)
+        .await;
+    let created = admin
+        .call("create_service_token", &[("name", "edge nginx")])
+        .await
+        .ok()
+        .clone();
+    let token = created["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("kps_"));
+    assert_eq!(
+        verify(&app, &token, json!({ "key": "x", "api": "y" }))
+            .await
+            .1["code"],
+        "MALFORMED"
+    );
+    let list = admin.call("list_service_tokens", &[]).await.ok().clone();
+    assert_eq!(list[0]["name"], "edge nginx");
+    assert!(
+        !list.to_string().contains(&token),
+        "the token is shown once"
+    );
+    app.clock.advance(10 * 60_000);
+    let stale = admin
+        .call("create_service_token", &[("name", "another")])
+        .await;
+    assert_eq!(stale.error_kind(), "mfa_required");
+    admin
+        .call(
+            "confirm_step_up",
+            &[("code", &app.code(&secret, "admin@example.com", 0))],
+        )
+        .await
+        .ok();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    admin
+        .call("revoke_service_token", &[("id", &id)])
+        .await
+        .ok();
+    assert_eq!(
+        verify(&app, &token, json!({ "key": "x", "api": "y" }))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(app.audit("service_token.create").await.len(), 1);
+    assert_eq!(app.audit("service_token.revoke").await.len(), 1);
+}
