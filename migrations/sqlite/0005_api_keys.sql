@@ -13,6 +13,11 @@ CREATE TABLE api_keys (
     -- Space-separated; a subset of the scopes the application's plans allow.
     scopes         TEXT NOT NULL,
     expires_at     BIGINT,
+    -- Uses left (NULL: unlimited), counted down atomically by each valid verification.
+    max_uses       BIGINT,
+    remaining_uses BIGINT,
+    -- Space-separated CIDRs the key may be used from (empty: anywhere).
+    ip_allowlist   TEXT NOT NULL,
     revoked_at     BIGINT,
     revoked_by     TEXT REFERENCES users (id) ON DELETE SET NULL,
     revoke_reason  TEXT,

@@ -130,6 +130,41 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// An IP allowlist from a space- or comma-separated list of addresses and CIDRs
+/// (`203.0.113.0/24`, `2001:db8::/32`, `198.51.100.7`), normalised to CIDRs; at most 50.
+pub fn parse_allowlist(input: &str) -> Result<Vec<String>, String> {
+    use std::net::IpAddr;
+    let mut out: Vec<String> = Vec::new();
+    for item in input
+        .split([' ', ',', '\n', '\t', '\r'])
+        .filter(|s| !s.is_empty())
+    {
+        let (addr, len) = match item.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (item, None),
+        };
+        let bad = || {
+            format!(
+                "\"{item}\" is not an IP address or CIDR (like 203.0.113.0/24 or 2001:db8::/32)."
+            )
+        };
+        let ip: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        let cidr = format!("{ip}/{len}");
+        if !out.contains(&cidr) {
+            out.push(cidr);
+        }
+    }
+    if out.len() > 50 {
+        return Err("Use at most 50 addresses or ranges.".into());
+    }
+    Ok(out)
+}
+
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
@@ -166,6 +201,24 @@ mod tests {
         ];
         for bad in cases {
             assert!(ApiKey::parse(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn allowlists_are_normalised_cidrs() {
+        assert_eq!(
+            parse_allowlist("203.0.113.0/24, 198.51.100.7 2001:db8::/32").unwrap(),
+            vec!["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"]
+        );
+        assert!(parse_allowlist("").unwrap().is_empty());
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "example.com",
+            "10.0.0",
+            "10.0.0.1/x",
+        ] {
+            assert!(parse_allowlist(bad).is_err(), "{bad} accepted");
         }
     }
 

@@ -38,9 +38,12 @@ pub struct KeyView {
     pub created: String,
     pub created_by: Option<String>,
     pub expires: Option<String>,
+    pub max_uses: Option<i64>,
+    pub remaining_uses: Option<i64>,
+    pub ip_allowlist: Vec<String>,
     pub last_used: Option<String>,
     pub last_used_ip: Option<String>,
-    /// `active`, `expired` or `revoked`.
+    /// `active`, `expired`, `exhausted` or `revoked`.
     pub state: String,
     pub revoke_reason: Option<String>,
 }
@@ -70,6 +73,8 @@ pub async fn issue_key(
     environment: String,
     expires_in: String,
     scopes: String,
+    max_uses: Option<String>,
+    ip_allowlist: Option<String>,
 ) -> Result<IssuedKey, AppError> {
     let user = crate::auth::guard::require_user().await?;
     let input = service::IssueInput {
@@ -77,6 +82,8 @@ pub async fn issue_key(
         environment,
         expires_in,
         scopes,
+        max_uses: max_uses.unwrap_or_default(),
+        ip_allowlist: ip_allowlist.unwrap_or_default(),
     };
     let parsed = service::parse_issue(&input)?;
     crate::auth::guard::require_recent_mfa(&user).await?;

@@ -85,6 +85,8 @@ pub fn KeysSection(
                                 <FieldMessages errors=field_errors(issue, "expires_in") />
                                 {lifetime_note.map(|n| view! { <p class="text-xs text-slate-500">{n}</p> })}
                                 <Field id=fid("scopes") label="Scopes" name="scopes" hint=scopes_hint errors=field_errors(issue, "scopes") />
+                                <Field id=fid("max_uses") label="Maximum uses" name="max_uses" hint="Empty: unlimited. Each valid verification uses one." errors=field_errors(issue, "max_uses") />
+                                <Field id=fid("ip_allowlist") label="Allowed IP addresses" name="ip_allowlist" hint="Empty: anywhere. Addresses or CIDRs, such as 203.0.113.0/24 2001:db8::/32" errors=field_errors(issue, "ip_allowlist") />
                                 <p class="text-xs text-slate-500">"You will be asked for a two-factor code."</p>
                                 <FormError error=action_error(issue) />
                                 <button type="submit" class="btn w-full">"Issue key"</button>
@@ -117,7 +119,7 @@ pub fn KeysSection(
 fn KeyRowView(key: KeyView, revoke: ServerAction<RevokeKey>) -> impl IntoView {
     let badge = match key.state.as_str() {
         "active" => "badge bg-emerald-100 text-emerald-800",
-        "expired" => "badge bg-slate-200 text-slate-700",
+        "expired" | "exhausted" => "badge bg-slate-200 text-slate-700",
         _ => "badge bg-red-100 text-red-800",
     };
     let active = key.state == "active";
@@ -130,6 +132,8 @@ fn KeyRowView(key: KeyView, revoke: ServerAction<RevokeKey>) -> impl IntoView {
             <span class=badge>{key.state.clone()}</span>
             <span class="text-slate-500">{key.environment.clone()}</span>
             {(!key.scopes.is_empty()).then(|| view! { <span class="text-xs text-slate-500">{key.scopes.join(" ")}</span> })}
+            {key.max_uses.map(|m| view! { <span class="text-xs text-slate-600">{format!("{} of {m} uses left", key.remaining_uses.unwrap_or(0))}</span> })}
+            {(!key.ip_allowlist.is_empty()).then(|| view! { <span class="text-xs text-slate-600">{format!("from {}", key.ip_allowlist.join(", "))}</span> })}
             {key.revoke_reason.clone().map(|r| view! { <span class="text-slate-600">{format!("Reason: {r}")}</span> })}
             <span class="flex-1"></span>
             <span class="text-xs text-slate-500">{format!(

@@ -16,6 +16,8 @@ pub fn view(k: KeyRow, now: i64) -> KeyView {
         "revoked"
     } else if k.expires_at.is_some_and(|t| t <= now) {
         "expired"
+    } else if k.remaining_uses == Some(0) {
+        "exhausted"
     } else {
         "active"
     };
@@ -29,6 +31,9 @@ pub fn view(k: KeyRow, now: i64) -> KeyView {
         created: fmt_time(k.created_at),
         created_by: k.created_by_email,
         expires: k.expires_at.map(fmt_time),
+        max_uses: k.max_uses,
+        remaining_uses: k.remaining_uses,
+        ip_allowlist: k.ip_allowlist,
         last_used: k.last_used_at.map(fmt_time),
         last_used_ip: k.last_used_ip,
         state: state.into(),
@@ -67,6 +72,8 @@ pub struct IssueInput {
     pub environment: String,
     pub expires_in: String,
     pub scopes: String,
+    pub max_uses: String,
+    pub ip_allowlist: String,
 }
 
 pub struct ParsedIssue {
@@ -75,6 +82,8 @@ pub struct ParsedIssue {
     /// Hours; `None` for no expiry.
     lifetime_hours: Option<i64>,
     scopes: Vec<String>,
+    max_uses: Option<i64>,
+    ip_allowlist: Vec<String>,
 }
 
 pub fn parse_issue(input: &IssueInput) -> Result<ParsedIssue, AppError> {
@@ -90,15 +99,27 @@ pub fn parse_issue(input: &IssueInput) -> Result<ParsedIssue, AppError> {
             .ok_or_else(|| "Choose how long the key lives.".to_string()),
     );
     let scopes = e.check("scopes", d::parse_scopes(&input.scopes));
-    match (name, environment, lifetime, scopes) {
-        (Some(name), Some(environment), Some(lifetime_hours), Some(scopes)) if e.is_empty() => {
-            Ok(ParsedIssue {
-                name,
-                environment,
-                lifetime_hours,
-                scopes,
-            })
-        }
+    let max_uses = e.check(
+        "max_uses",
+        d::optional_count(&input.max_uses, 1, 1_000_000_000),
+    );
+    let ip_allowlist = e.check("ip_allowlist", d::parse_allowlist(&input.ip_allowlist));
+    match (name, environment, lifetime, scopes, max_uses, ip_allowlist) {
+        (
+            Some(name),
+            Some(environment),
+            Some(lifetime_hours),
+            Some(scopes),
+            Some(max_uses),
+            Some(ip_allowlist),
+        ) if e.is_empty() => Ok(ParsedIssue {
+            name,
+            environment,
+            lifetime_hours,
+            scopes,
+            max_uses,
+            ip_allowlist,
+        }),
         _ => Err(e.into_error()),
     }
 }
@@ -163,6 +184,8 @@ pub async fn issue(
             last4: &last4,
             scopes: &p.scopes,
             expires_at,
+            max_uses: p.max_uses,
+            ip_allowlist: &p.ip_allowlist,
             created_by: &user.id,
         },
         ctx.now,
@@ -175,6 +198,7 @@ pub async fn issue(
             .details(serde_json::json!({
                 "application": app.name, "name": p.name, "key": format!("{prefix}…{last4}"),
                 "environment": p.environment.as_str(), "scopes": p.scopes, "expires": expires_at.map(fmt_time),
+                "max_uses": p.max_uses, "ip_allowlist": p.ip_allowlist,
             })),
     )
     .await?;

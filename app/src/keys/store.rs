@@ -16,6 +16,9 @@ pub struct KeyRow {
     pub last4: String,
     pub scopes: Vec<String>,
     pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub remaining_uses: Option<i64>,
+    pub ip_allowlist: Vec<String>,
     pub revoked_at: Option<i64>,
     pub revoke_reason: Option<String>,
     pub created_by_email: Option<String>,
@@ -25,7 +28,7 @@ pub struct KeyRow {
 }
 
 const SELECT: &str = "SELECT k.id, k.application_id, k.name, k.environment, k.display_prefix, \
-    k.last4, k.scopes, k.expires_at, k.revoked_at, k.revoke_reason, u.email AS created_by_email, \
+    k.last4, k.scopes, k.expires_at, k.max_uses, k.remaining_uses, k.ip_allowlist, k.revoked_at, k.revoke_reason, u.email AS created_by_email, \
     k.created_at, k.last_used_at, k.last_used_ip FROM api_keys k LEFT JOIN users u ON u.id = k.created_by";
 
 impl KeyRow {
@@ -43,6 +46,13 @@ impl KeyRow {
                 .map(str::to_string)
                 .collect(),
             expires_at: r.try_get("expires_at")?,
+            max_uses: r.try_get("max_uses")?,
+            remaining_uses: r.try_get("remaining_uses")?,
+            ip_allowlist: r
+                .try_get::<String, _>("ip_allowlist")?
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
             revoked_at: r.try_get("revoked_at")?,
             revoke_reason: r.try_get("revoke_reason")?,
             created_by_email: r.try_get("created_by_email")?,
@@ -63,6 +73,8 @@ pub struct NewKey<'a> {
     pub last4: &'a str,
     pub scopes: &'a [String],
     pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub ip_allowlist: &'a [String],
     pub created_by: &'a str,
 }
 
@@ -70,7 +82,8 @@ pub async fn insert(db: &Db, k: &NewKey<'_>, now: i64) -> Result<String, AppErro
     let id = new_id();
     sqlx::query(
         "INSERT INTO api_keys (id, application_id, name, environment, digest, display_prefix, last4, \
-         scopes, expires_at, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         scopes, expires_at, max_uses, remaining_uses, ip_allowlist, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)",
     )
     .bind(&id)
     .bind(k.application_id)
@@ -81,6 +94,8 @@ pub async fn insert(db: &Db, k: &NewKey<'_>, now: i64) -> Result<String, AppErro
     .bind(k.last4)
     .bind(k.scopes.join(" "))
     .bind(k.expires_at)
+    .bind(k.max_uses)
+    .bind(k.ip_allowlist.join(" "))
     .bind(k.created_by)
     .bind(now)
     .execute(db)

@@ -26,6 +26,8 @@ pub enum Code {
     NotFound,
     Expired,
     Revoked,
+    Exhausted,
+    IpNotAllowed,
     ScopeDenied,
     ApiNotAllowed,
     SubscriptionInactive,
@@ -77,7 +79,7 @@ pub async fn verify(
         return Ok(VerifyAnswer::refused(Code::Malformed));
     };
     let row = sqlx::query(
-        "SELECT k.id, k.application_id, k.environment, k.scopes, k.expires_at, k.revoked_at, \
+        "SELECT k.id, k.application_id, k.environment, k.scopes, k.expires_at, k.revoked_at, k.ip_allowlist, \
          ap.name AS application, u.email AS owner FROM api_keys k \
          JOIN applications ap ON ap.id = k.application_id \
          LEFT JOIN users u ON ap.owner_kind = 'user' AND u.id = ap.owner_id WHERE k.digest = $1",
@@ -101,6 +103,10 @@ pub async fn verify(
     }
     if expires_at.is_some_and(|t| t <= now) {
         return Ok(VerifyAnswer::refused(Code::Expired));
+    }
+    let allowlist: String = row.try_get("ip_allowlist")?;
+    if !allowlist.is_empty() && !ip_allowed(&allowlist, req.ip.as_deref()) {
+        return Ok(VerifyAnswer::refused(Code::IpNotAllowed));
     }
     // The application's subscription to the API: the live one if any, else the latest.
     let sub = sqlx::query(
@@ -127,12 +133,20 @@ pub async fn verify(
             return Ok(VerifyAnswer::refused(Code::ScopeDenied));
         }
     }
-    sqlx::query("UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 WHERE id = $3")
-        .bind(now)
-        .bind(req.ip.as_deref())
-        .bind(&key_id)
-        .execute(&state.db)
-        .await?;
+    // One atomic statement counts the use (when limited) and records it: of K parallel
+    // verifications of a key with K uses left, exactly K get a row back.
+    let used = sqlx::query(
+        "UPDATE api_keys SET remaining_uses = remaining_uses - 1, last_used_at = $1, last_used_ip = $2 \
+         WHERE id = $3 AND (remaining_uses IS NULL OR remaining_uses > 0) RETURNING remaining_uses",
+    )
+    .bind(now)
+    .bind(req.ip.as_deref())
+    .bind(&key_id)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(used) = used else {
+        return Ok(VerifyAnswer::refused(Code::Exhausted));
+    };
     Ok(VerifyAnswer {
         valid: true,
         code: Code::Valid,
@@ -141,7 +155,18 @@ pub async fn verify(
         owner: row.try_get("owner")?,
         environment: Some(row.try_get("environment")?),
         scopes: Some(scopes),
-        remaining: None,
+        remaining: used.try_get("remaining_uses")?,
         expires_at: expires_at.map(fmt_time),
     })
+}
+
+/// Whether `ip` lies in one of the allowlist's CIDRs (a request without an IP is refused).
+fn ip_allowed(allowlist: &str, ip: Option<&str>) -> bool {
+    let Some(ip) = ip.and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok()) else {
+        return false;
+    };
+    allowlist
+        .split_whitespace()
+        .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
+        .any(|net| net.contains(&ip))
 }

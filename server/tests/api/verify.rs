@@ -29,6 +29,8 @@ async fn verify(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
 backends!(
     gateways_need_a_live_service_token,
     one_answer_per_code,
+    ip_allowlists_and_use_limits,
+    parallel_verifications_never_overspend_uses,
     admins_create_service_tokens_with_step_up
 );
 
@@ -211,4 +213,150 @@ async fn admins_create_service_tokens_with_step_up(app: TestApp) {
     );
     assert_eq!(app.audit("service_token.create").await.len(), 1);
     assert_eq!(app.audit("service_token.revoke").await.len(), 1);
+}
+
+async fn issue_with(
+    dev: &crate::helpers::Client,
+    app_id: &str,
+    max_uses: &str,
+    allowlist: &str,
+) -> Value {
+    dev.call(
+        "issue_key",
+        &[
+            ("application_id", app_id),
+            ("name", "limited"),
+            ("environment", "test"),
+            ("expires_in", "1d"),
+            ("scopes", ""),
+            ("max_uses", max_uses),
+            ("ip_allowlist", allowlist),
+        ],
+    )
+    .await
+    .ok()
+    .clone()
+}
+
+async fn ip_allowlists_and_use_limits(app: TestApp) {
+    let token = service_token(&app).await;
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let bad = dev
+        .call(
+            "issue_key",
+            &[
+                ("application_id", &app_id),
+                ("name", "x"),
+                ("environment", "test"),
+                ("expires_in", "1d"),
+                ("scopes", ""),
+                ("max_uses", "0"),
+                ("ip_allowlist", "10.0.0.0/33"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        !bad.field("max_uses").is_empty() && !bad.field("ip_allowlist").is_empty(),
+        "{}",
+        bad.body
+    );
+
+    let fenced = issue_with(&dev, &app_id, "", "203.0.113.0/24 2001:db8::/32").await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let from = |ip: Option<&str>| json!({ "key": fenced, "api": "api-dev", "ip": ip });
+    for (ip, expected) in [
+        (Some("203.0.113.77"), "VALID"),
+        (Some("2001:db8::1"), "VALID"),
+        (Some("198.51.100.1"), "IP_NOT_ALLOWED"),
+        (Some("not an ip"), "IP_NOT_ALLOWED"),
+        (None, "IP_NOT_ALLOWED"),
+    ] {
+        assert_eq!(
+            verify(&app, &token, from(ip)).await.1["code"],
+            expected,
+            "{ip:?}"
+        );
+    }
+
+    let limited = issue_with(&dev, &app_id, "2", "").await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ask = json!({ "key": limited, "api": "api-dev" });
+    // A refused verification spends nothing.
+    let elsewhere = json!({ "key": limited, "api": "other-api" });
+    assert_eq!(
+        verify(&app, &token, elsewhere).await.1["code"],
+        "API_NOT_ALLOWED"
+    );
+    assert_eq!(verify(&app, &token, ask.clone()).await.1["remaining"], 1);
+    assert_eq!(verify(&app, &token, ask.clone()).await.1["remaining"], 0);
+    assert_eq!(
+        verify(&app, &token, ask.clone()).await.1["code"],
+        "EXHAUSTED"
+    );
+    // The list shows the count; unlimited keys report null.
+    let keys = dev.call("my_applications", &[]).await.ok()[0]["keys"].clone();
+    let shown = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["max_uses"] == 2)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (shown["remaining_uses"].clone(), shown["state"].clone()),
+        (json!(0), json!("exhausted"))
+    );
+    let fenced_answer = verify(&app, &token, from(Some("203.0.113.1"))).await.1;
+    assert!(fenced_answer["remaining"].is_null());
+}
+
+async fn parallel_verifications_never_overspend_uses(app: TestApp) {
+    let token = service_token(&app).await;
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let key = issue_with(&dev, &app_id, "5", "").await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({ "key": key, "api": "api-dev" });
+    let client = reqwest::Client::new();
+    let url = app.url("/v1/keys/verify");
+    let answers = futures_join(30, |_| {
+        let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), body.clone());
+        async move {
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            res.json::<Value>().await.unwrap()["code"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    })
+    .await;
+    let valid = answers.iter().filter(|c| *c == "VALID").count();
+    let exhausted = answers.iter().filter(|c| *c == "EXHAUSTED").count();
+    assert_eq!((valid, exhausted), (5, 25), "{answers:?}");
+}
+
+/// Runs `n` tasks at once and collects their results.
+async fn futures_join<F, Fut>(n: usize, make: F) -> Vec<String>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = String> + Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(make(i))).collect();
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
