@@ -286,14 +286,8 @@ pub async fn save(
         visible_roles: &p.roles,
         tags: &p.tags,
     };
-    let taken = || AppError::field("slug", "Another API uses this slug. Choose another.");
-    let (api_id, action, before) = match id {
-        None => {
-            let id = store::insert_api(&ctx.state.db, &fields, &user.id, ctx.now)
-                .await?
-                .ok_or_else(taken)?;
-            (id, "api.create", None)
-        }
+    let before = match id {
+        None => None,
         Some(id) => {
             let api = managed_api(&ctx.state, user, By::Id(id)).await?;
             if api.lifecycle == Lifecycle::Retired {
@@ -301,11 +295,16 @@ pub async fn save(
                     message: "A retired API cannot be changed.".into(),
                 });
             }
-            if !store::update_api(&ctx.state.db, id, &fields, ctx.now).await? {
-                return Err(taken());
-            }
-            (id.to_string(), "api.update", Some(api))
+            Some(api)
         }
+    };
+    let api_id = store::save_api(&ctx.state.db, id, &fields, &user.id, ctx.now)
+        .await?
+        .ok_or_else(|| AppError::field("slug", "Another API uses this slug. Choose another."))?;
+    let action = if before.is_some() {
+        "api.update"
+    } else {
+        "api.create"
     };
     let changed: Vec<&str> = match &before {
         None => Vec::new(),

@@ -100,76 +100,50 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// Creates a draft; `Ok(None)` when the slug is taken.
-pub async fn insert_api(
+/// Creates a draft owned by `owner_id` (no `id`) or saves an API's fields, with its tags.
+/// Returns the API's id, or `Ok(None)` when the slug is taken.
+pub async fn save_api(
     db: &Db,
+    id: Option<&str>,
     fields: &ApiFields<'_>,
     owner_id: &str,
     now: i64,
 ) -> Result<Option<String>, AppError> {
-    let id = new_id();
-    let mut tx = db.begin().await?;
-    let inserted = sqlx::query(
+    let api_id = id.map(str::to_string).unwrap_or_else(new_id);
+    let sql = if id.is_some() {
+        "UPDATE apis SET slug = $2, name = $3, version = $4, summary = $5, description = $6, \
+         description_html = $7, upstream_url = $8, visibility = $9, visible_roles = $10, \
+         updated_at = $11 WHERE id = $1"
+    } else {
         "INSERT INTO apis (id, slug, name, version, summary, description, description_html, \
          upstream_url, visibility, visible_roles, lifecycle, owner_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $12)",
-    )
-    .bind(&id)
-    .bind(fields.slug)
-    .bind(fields.name)
-    .bind(fields.version)
-    .bind(fields.summary)
-    .bind(fields.description)
-    .bind(fields.description_html)
-    .bind(fields.upstream_url)
-    .bind(fields.visibility.as_str())
-    .bind(roles_column(fields.visible_roles))
-    .bind(owner_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Ok(None),
-        other => other?,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $12, $11, $11)"
     };
-    set_tags(&mut tx, &id, fields.tags).await?;
-    tx.commit().await?;
-    Ok(Some(id))
-}
-
-/// Saves an API's fields; `Ok(false)` when the new slug is taken.
-pub async fn update_api(
-    db: &Db,
-    id: &str,
-    fields: &ApiFields<'_>,
-    now: i64,
-) -> Result<bool, AppError> {
     let mut tx = db.begin().await?;
-    let updated = sqlx::query(
-        "UPDATE apis SET slug = $1, name = $2, version = $3, summary = $4, description = $5, \
-         description_html = $6, upstream_url = $7, visibility = $8, visible_roles = $9, \
-         updated_at = $10 WHERE id = $11",
-    )
-    .bind(fields.slug)
-    .bind(fields.name)
-    .bind(fields.version)
-    .bind(fields.summary)
-    .bind(fields.description)
-    .bind(fields.description_html)
-    .bind(fields.upstream_url)
-    .bind(fields.visibility.as_str())
-    .bind(roles_column(fields.visible_roles))
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await;
-    match updated {
-        Err(e) if is_unique_violation(&e) => return Ok(false),
-        other => other?,
-    };
-    set_tags(&mut tx, id, fields.tags).await?;
+    let mut query = sqlx::query(sql)
+        .bind(&api_id)
+        .bind(fields.slug)
+        .bind(fields.name)
+        .bind(fields.version)
+        .bind(fields.summary)
+        .bind(fields.description)
+        .bind(fields.description_html)
+        .bind(fields.upstream_url)
+        .bind(fields.visibility.as_str())
+        .bind(roles_column(fields.visible_roles))
+        .bind(now);
+    if id.is_none() {
+        query = query.bind(owner_id);
+    }
+    match query.execute(&mut *tx).await {
+        Err(e) if is_unique_violation(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+        Ok(done) if done.rows_affected() == 0 => return Err(AppError::NotFound),
+        Ok(_) => {}
+    }
+    set_tags(&mut tx, &api_id, fields.tags).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(api_id))
 }
 
 async fn set_tags(
