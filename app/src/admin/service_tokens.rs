@@ -163,6 +163,26 @@ pub fn ServiceTokensSection() -> impl IntoView {
         |_| list_service_tokens(),
     );
     view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(list) => view! { <TokensCard list create revoke /> }.into_any(),
+                    // The page's main section shows why it was refused; this one stays away.
+                    Err(AppError::Forbidden | AppError::Unauthorized | AppError::MfaEnrolmentRequired) => ().into_any(),
+                    Err(error) => view! { <ErrorView error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TokensCard(
+    list: Vec<ServiceTokenView>,
+    create: ServerAction<CreateServiceToken>,
+    revoke: ServerAction<RevokeServiceToken>,
+) -> impl IntoView {
+    view! {
         <section class="card space-y-4" aria-labelledby="tokens-heading">
             <h2 id="tokens-heading" class="text-lg font-semibold">"Gateway service tokens"</h2>
             <p class="text-sm text-slate-600">
@@ -184,41 +204,35 @@ pub fn ServiceTokensSection() -> impl IntoView {
                 }),
                 _ => None,
             }}
-            <Transition fallback=Loading>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <EmptyState title="No service tokens.">"Create one for each gateway that verifies keys."</EmptyState>
-                        }.into_any(),
-                        Ok(list) => view! {
-                            <ul class="divide-y divide-slate-100 text-sm" aria-label="Service tokens">
-                                {list.into_iter().map(|t| {
-                                    let id = t.id.clone();
-                                    view! {
-                                        <li class="flex flex-wrap items-center gap-3 py-2">
-                                            <span class="font-medium">{t.name}</span>
-                                            <span class=if t.revoked { "badge bg-red-100 text-red-800" } else { "badge bg-emerald-100 text-emerald-800" }>{if t.revoked { "Revoked" } else { "Active" }}</span>
-                                            <span class="flex-1 text-xs text-slate-500">{format!(
-                                                "Created {}{} · last used {}",
-                                                t.created,
-                                                t.created_by.map(|e| format!(" by {e}")).unwrap_or_default(),
-                                                t.last_used.unwrap_or_else(|| "never".into()),
-                                            )}</span>
-                                            {(!t.revoked).then(|| view! {
-                                                <ActionForm action=revoke>
-                                                    <input type="hidden" name="id" value=id />
-                                                    <button type="submit" class="btn-secondary py-1">"Revoke"</button>
-                                                </ActionForm>
-                                            })}
-                                        </li>
-                                    }
-                                }).collect_view()}
-                            </ul>
-                        }.into_any(),
-                        Err(error) => view! { <ErrorView error /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {if list.is_empty() {
+                view! { <EmptyState title="No service tokens.">"Create one for each gateway that verifies keys."</EmptyState> }.into_any()
+            } else {
+                view! {
+                    <ul class="divide-y divide-slate-100 text-sm" aria-label="Service tokens">
+                        {list.into_iter().map(|t| {
+                            let id = t.id.clone();
+                            view! {
+                                <li class="flex flex-wrap items-center gap-3 py-2">
+                                    <span class="font-medium">{t.name}</span>
+                                    <span class=if t.revoked { "badge bg-red-100 text-red-800" } else { "badge bg-emerald-100 text-emerald-800" }>{if t.revoked { "Revoked" } else { "Active" }}</span>
+                                    <span class="flex-1 text-xs text-slate-500">{format!(
+                                        "Created {}{} · last used {}",
+                                        t.created,
+                                        t.created_by.map(|e| format!(" by {e}")).unwrap_or_default(),
+                                        t.last_used.unwrap_or_else(|| "never".into()),
+                                    )}</span>
+                                    {(!t.revoked).then(|| view! {
+                                        <ActionForm action=revoke>
+                                            <input type="hidden" name="id" value=id />
+                                            <button type="submit" class="btn-secondary py-1">"Revoke"</button>
+                                        </ActionForm>
+                                    })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
         </section>
     }
 }
