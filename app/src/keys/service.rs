@@ -45,6 +45,14 @@ pub fn view(k: KeyRow, now: i64) -> KeyView {
 pub async fn policy(state: &AppState, app_id: &str) -> Result<KeyPolicy, AppError> {
     let subs =
         crate::subscriptions::store::of_applications(&state.db, &[app_id.to_string()]).await?;
+    policy_of(state, &subs).await
+}
+
+/// The policy from subscriptions already loaded (`subs` of one application).
+pub async fn policy_of(
+    state: &AppState,
+    subs: &[crate::subscriptions::store::SubRow],
+) -> Result<KeyPolicy, AppError> {
     let mut policy = KeyPolicy {
         scopes: Vec::new(),
         max_lifetime_days: None,

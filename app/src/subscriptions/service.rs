@@ -386,14 +386,14 @@ pub async fn my_applications(
     let now = state.clock.now();
     let mut out = Vec::with_capacity(owned.len());
     for a in owned {
+        let mine: Vec<SubRow> = subs
+            .iter()
+            .filter(|s| s.application_id == a.id)
+            .cloned()
+            .collect();
         out.push(ApplicationView {
-            key_policy: crate::keys::service::policy(state, &a.id).await?,
-            subscriptions: subs
-                .iter()
-                .filter(|s| s.application_id == a.id)
-                .cloned()
-                .map(view)
-                .collect(),
+            key_policy: crate::keys::service::policy_of(state, &mine).await?,
+            subscriptions: mine.into_iter().map(view).collect(),
             keys: keys
                 .iter()
                 .filter(|k| k.application_id == a.id)
