@@ -1,30 +1,9 @@
 // Seeding and timing for bench/catalog.sh (Node 20+, no dependencies).
-const BASE = process.env.BASE;
-const PASSWORD = process.env.PASSWORD;
+import { BASE, call, signIn, stats } from './lib.mjs';
+
 const N = Number(process.env.N || 1000);
 const REQUESTS = Number(process.env.REQUESTS || 200);
 const TAGS = ['payments', 'pets', 'maps', 'weather', 'search', 'identity', 'storage', 'ml', 'eu', 'internal'];
-
-async function signIn(email) {
-  const res = await fetch(`${BASE}/api/sign_in`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: new URLSearchParams({ email, password: PASSWORD }),
-  });
-  if (!res.ok) throw new Error(`sign in ${email}: ${res.status} ${await res.text()}`);
-  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-}
-
-async function call(cookie, name, form) {
-  const res = await fetch(`${BASE}/api/${name}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', cookie },
-    body: new URLSearchParams(form),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${name}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
 
 async function seedOne(cookie, i) {
   const slug = `api-${String(i).padStart(4, '0')}`;
@@ -45,12 +24,6 @@ async function seedOne(cookie, i) {
     max_key_lifetime_days: '',
   });
   await call(cookie, 'change_lifecycle', { api_id: id, lifecycle: 'published' });
-}
-
-function stats(ms) {
-  const s = [...ms].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-  return `p50 ${q(50).toFixed(1)} ms · p95 ${q(95).toFixed(1)} ms · max ${s[s.length - 1].toFixed(1)} ms (${s.length} requests)`;
 }
 
 async function time(label, run) {

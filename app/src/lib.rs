@@ -117,6 +117,7 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/admin/users") view=admin::UsersPageView ssr=SsrMode::Async />
                     <Route path=path!("/admin/settings") view=admin::SettingsPageView ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=audit::AuditPageView ssr=SsrMode::Async />
+                    <Route path=path!("/admin/keys") view=keys::AllKeysPage ssr=SsrMode::Async />
                     <Route path=path!("/catalog") view=catalog::CatalogPage ssr=SsrMode::Async />
                     <Route path=path!("/catalog/:slug") view=catalog::ApiPage ssr=SsrMode::Async />
                     <Route path=path!("/applications") view=applications::ApplicationsPage ssr=SsrMode::Async />
@@ -174,6 +175,7 @@ fn Header(
                                         {admin.then(|| view! {
                                             <A href="/admin/users" attr:class="nav-link">"Users"</A>
                                             <A href="/admin/audit" attr:class="nav-link">"Audit log"</A>
+                                            <A href="/admin/keys" attr:class="nav-link">"Keys"</A>
                                             <A href="/admin/settings" attr:class="nav-link">"Settings"</A>
                                         })}
                                     </nav>

@@ -189,6 +189,8 @@ pub struct AppState {
     pub oidc: Arc<crate::auth::oidc::client::Providers>,
     /// Sends notification emails when SMTP is configured.
     pub mailer: Option<Arc<crate::notifications::mail::Mailer>>,
+    /// Service tokens recently found live (the verify API's hot path).
+    pub service_tokens: Arc<crate::admin::service_tokens::store::TokenCache>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

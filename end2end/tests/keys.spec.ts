@@ -1,9 +1,10 @@
 // A developer issues an API key with step-up MFA, copies it, and a gateway verifies it
-// through the verify API; a use-limited key runs out; a revoked key is refused at once.
+// through the verify API; a use-limited key runs out; rotating with a grace period keeps
+// both keys valid; a temporary key expires; a revoked key is refused at once.
 // Uses "Pet Store" (automatic "Free" plan) published by catalog.spec.ts, which runs first.
 import { spawnSync } from 'node:child_process';
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
-import { PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, serverEnv, shot } from './fixtures';
+import { PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, serverEnv, shot, signIn } from './fixtures';
 
 function serviceToken(): string {
   const res = spawnSync(keyportBin(), ['service-token', 'create', '--name', 'e2e gateway'], {
@@ -48,8 +49,8 @@ async function issueKey(page: Page, name: string, fill: (form: ReturnType<Page['
   await card.getByRole('button', { name: 'Issue key' }).click();
 }
 
-test('issue with MFA, copy, verify, use up, revoke', async ({ page, request, context }) => {
-  test.setTimeout(120_000);
+test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ page, request, context }) => {
+  test.setTimeout(240_000);
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   const token = serviceToken();
 
@@ -96,8 +97,7 @@ test('issue with MFA, copy, verify, use up, revoke', async ({ page, request, con
   await reveal.getByRole('button', { name: 'I have stored it' }).click();
   await expect(reveal).toBeHidden();
   await page.reload();
-  const row = card.locator('li[data-key="CI"]');
-  await expect(row.getByText(`${key.slice(0, 12)}…${key.slice(-4)}`)).toBeVisible();
+  await expect(card.locator('li[data-key="CI"]').getByText(`${key.slice(0, 12)}…${key.slice(-4)}`)).toBeVisible();
   await expect(page.getByText(key)).toHaveCount(0);
   expect(await page.content()).not.toContain(key);
 
@@ -111,14 +111,88 @@ test('issue with MFA, copy, verify, use up, revoke', async ({ page, request, con
   expect(await verify(request, token, oneOff)).toBe('VALID');
   expect(await verify(request, token, oneOff)).toBe('EXHAUSTED');
 
-  // Revoking refuses the key at once.
+  // Rotating with a day of grace: a new key, and both work while clients move.
   await page.reload();
-  await row.getByText('Revoke…').click();
-  await row.getByLabel('Reason').fill('Rotated by hand');
-  await row.getByRole('button', { name: 'Revoke key' }).click();
+  const row = card.locator('li[data-key="CI"][data-state="active"]');
+  await row.getByText('Rotate…').click();
+  await row.getByLabel('Keep the old key working for').selectOption({ label: '1 day' });
+  await row.getByRole('button', { name: 'Rotate key' }).click();
   await confirmIfAsked(page, secret, last);
-  await expect(row.getByText('revoked', { exact: true })).toBeVisible();
-  await expect(row.getByText('Reason: Rotated by hand')).toBeVisible();
+  const rotated = page.getByRole('status').filter({ hasText: 'copy it now' });
+  const next = await rotated.getByLabel('API key').inputValue();
+  expect(next).not.toBe(key);
+  expect(await verify(request, token, next)).toBe('VALID');
+  expect(await verify(request, token, key)).toBe('VALID');
+  await page.reload();
+  const old = card.locator('li[data-key="CI"][data-state="grace"]');
+  await expect(old.getByText('old key, in grace period')).toBeVisible();
+  await expect(old.getByText(/Rotated .* to kp_live_\w{4}…\w{4} · works until .* · 1 request\(s\) since rotation/)).toBeVisible();
+  await expect(card.locator('li[data-key="CI"][data-state="active"]').getByText(`replaces ${key.slice(0, 12)}…${key.slice(-4)}`)).toBeVisible();
+  await shot(page, 'key-rotated');
+
+  // A temporary key that expires at a chosen time (UTC) is refused afterwards.
+  // 40 s ahead: enough for a step-up that may wait for the next TOTP step.
+  const at = new Date(Date.now() + 40_000);
+  const local = at.toISOString().slice(0, 19); // YYYY-MM-DDTHH:MM:SS, UTC
+  await issueKey(page, 'Temp', async (form) => {
+    await form.getByLabel('Expires after').selectOption({ label: 'At a date and time…' });
+    await form.getByLabel('Expiry date and time (UTC)').fill(local);
+    await form.getByLabel('Scopes').fill('pets:read');
+    await shot(page, 'key-issue-form');
+  });
+  await confirmIfAsked(page, secret, last);
+  const temp = await page.getByRole('status').filter({ hasText: 'copy it now' }).getByLabel('API key').inputValue();
+  expect(await verify(request, token, temp)).toBe('VALID');
+  await page.waitForTimeout(Math.max(0, at.getTime() - Date.now()) + 1_500);
+  expect(await verify(request, token, temp)).toBe('EXPIRED');
+  await page.reload();
+  await expect(card.locator('li[data-key="Temp"]').getByText('expired', { exact: true })).toBeVisible();
+
+  // Revoking refuses the old key at once; its successor keeps working.
+  await old.getByText('Revoke…').click();
+  await old.getByLabel('Reason').fill('Clients moved');
+  await old.getByRole('button', { name: 'Revoke key' }).click();
+  await confirmIfAsked(page, secret, last);
+  const revoked = card.locator('li[data-key="CI"][data-state="revoked"]');
+  await expect(revoked.getByText('revoked', { exact: true })).toBeVisible();
+  await expect(revoked.getByText('Reason: Clients moved')).toBeVisible();
   expect(await verify(request, token, key)).toBe('REVOKED');
+  expect(await verify(request, token, next)).toBe('VALID');
   await shot(page, 'keys');
+});
+
+test('an admin finds keys across the portal and sets the key policy', async ({ page }) => {
+  const email = `keys-admin-${Date.now()}@example.com`;
+  const res = spawnSync(keyportBin(), ['user', 'create', '--email', email, '--role', 'admin', '--password-stdin'], {
+    cwd: REPO_ROOT,
+    env: serverEnv(),
+    input: `${PASSWORD}\n`,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (res.status !== 0) throw new Error(`user create failed: ${res.stderr}`);
+  await signIn(page, email, PASSWORD);
+  await page.getByRole('link', { name: 'Keys', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'All API keys' })).toBeVisible();
+  await page.getByLabel('Search').fill('keys-');
+  await page.getByLabel('State').selectOption({ label: 'Revoked' });
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/state=revoked/);
+  const revoked = page.locator('li[data-state="revoked"]').first();
+  await expect(revoked.getByText(/Key demo · keys-\d+@example\.com/)).toBeVisible();
+  await expect(revoked.getByText(/Rotated .* to kp_live_\w{4}…\w{4} · 1 request\(s\) since rotation/)).toBeVisible();
+  await expect(page.locator('li[data-state="active"]')).toHaveCount(0);
+  await shot(page, 'admin-keys');
+
+  await page.goto('/admin/settings');
+  const policy = page.locator('section[aria-labelledby="key-policy-heading"]');
+  await policy.getByLabel('Maximum key lifetime (days)').fill('365');
+  await policy.getByLabel('Remind owners (days ahead)').fill('10');
+  await policy.getByLabel('Only flag it and tell the owner').check();
+  await policy.getByRole('button', { name: 'Save' }).click();
+  await expect(policy.getByText('Key policy saved.')).toBeVisible();
+  await page.reload();
+  await expect(policy.getByLabel('Maximum key lifetime (days)')).toHaveValue('365');
+  await expect(policy.getByLabel('Only flag it and tell the owner')).toBeChecked();
+  await shot(page, 'settings-key-policy');
 });

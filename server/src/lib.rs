@@ -60,6 +60,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         secret_key: Arc::new(secret_key),
         oidc: Arc::new(oidc),
         mailer,
+        service_tokens: Default::default(),
     })
 }
 
@@ -89,6 +90,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         eprintln!("\n  First run: create the first administrator at\n  {link}\n");
     }
     spawn_cleanup(state.clone());
+    spawn_lifecycle_jobs(state.clone());
     let app = web::router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -122,6 +124,31 @@ fn spawn_cleanup(state: AppState) {
                     .await
             {
                 tracing::warn!(error = %e, "throttle cleanup failed");
+            }
+        }
+    });
+}
+
+/// Every minute: retires deprecated APIs past their sunset date, then runs the key
+/// lifecycle job (refills, rotation age, expiry reminders).
+fn spawn_lifecycle_jobs(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match app::catalog::service::retire_at_sunset(&state, state.clock.now()).await {
+                Ok(retired) if !retired.is_empty() => {
+                    tracing::info!(?retired, "retired APIs at their sunset date")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sunset job failed"),
+            }
+            match app::keys::lifecycle::run(&state, state.clock.now()).await {
+                Ok(report) if report != Default::default() => {
+                    tracing::info!(?report, "key lifecycle job")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "key lifecycle job failed"),
             }
         }
     });

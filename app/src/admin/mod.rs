@@ -567,6 +567,7 @@ pub fn SettingsPageView() -> impl IntoView {
                 })}
             </Transition>
             <sso::SsoSettingsSection />
+            <crate::keys::KeySettingsSection />
             <service_tokens::ServiceTokensSection />
         </div>
     }

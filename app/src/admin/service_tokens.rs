@@ -87,16 +87,55 @@ pub mod store {
         Ok(row.map(|r| r.try_get("name")).transpose()?)
     }
 
-    /// The id of the live token `token`, if any (looked up by digest). The last use is
-    /// written at most once a minute, so verifications do not each write this row.
-    pub async fn authenticate(db: &Db, token: &str, now: i64) -> Result<Option<String>, AppError> {
+    /// How long a positive answer is reused without a lookup: a revocation reaches this
+    /// instance at once and other instances within this time.
+    pub const CACHE_MS: i64 = 10_000;
+
+    /// Service tokens recently found live, by digest: the verify hot path then does no
+    /// lookup of its own for the token.
+    #[derive(Debug, Default)]
+    pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>);
+
+    impl TokenCache {
+        fn get(&self, digest: &str, now: i64) -> Option<String> {
+            let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(digest)
+                .filter(|(_, at)| now - at < CACHE_MS && now >= *at)
+                .map(|(id, _)| id.clone())
+        }
+
+        fn put(&self, digest: String, id: String, now: i64) {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(digest, (id, now));
+        }
+
+        pub fn clear(&self) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+
+    /// The id of the live token `token`, if any: from the cache, or looked up by digest.
+    /// The last use is written at most once a minute, so verifications do not each write.
+    pub async fn authenticate(
+        state: &crate::state::AppState,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<String>, AppError> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
             return Ok(None);
         }
+        let digest = token_digest(token);
+        if let Some(id) = state.service_tokens.get(&digest, now) {
+            return Ok(Some(id));
+        }
+        let db = &state.db;
         let row = sqlx::query(
             "SELECT id, last_used_at FROM service_tokens WHERE token_digest = $1 AND revoked_at IS NULL",
         )
-        .bind(token_digest(token))
+        .bind(&digest)
         .fetch_optional(db)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -109,6 +148,7 @@ pub mod store {
                 .execute(db)
                 .await?;
         }
+        state.service_tokens.put(digest, id.clone(), now);
         Ok(Some(id))
     }
 }
@@ -152,6 +192,7 @@ pub async fn revoke_service_token(id: String) -> Result<(), AppError> {
     let name = store::revoke(&ctx.state.db, &id, ctx.now)
         .await?
         .ok_or(AppError::NotFound)?;
+    ctx.state.service_tokens.clear();
     ctx.audit(
         Event::new("service_token.revoke")
             .actor(&admin.id, &admin.email)
@@ -197,7 +238,10 @@ fn TokensCard(
             <h2 id="tokens-heading" class="text-lg font-semibold">"Gateway service tokens"</h2>
             <p class="text-sm text-slate-600">
                 "Gateways send one of these as "<code class="badge font-mono">"Authorization: Bearer …"</code>
-                " to the verify API ("<code class="badge font-mono">"POST /v1/keys/verify"</code>"). Creating or revoking one asks for a two-factor code."
+                " to the verify API ("<code class="badge font-mono">"POST /v1/keys/verify"</code>") and leak reports ("
+                <code class="badge font-mono">"POST /v1/leaks"</code>"), or as "<code class="badge font-mono">"X-Keyport-Token"</code>
+                " to nginx's "<code class="badge font-mono">"/v1/auth_request"</code>". The API is described at "
+                <a class="link" href="/v1/openapi.json">"/v1/openapi.json"</a>". Creating or revoking a token asks for a two-factor code."
             </p>
             <ActionForm action=create attr:class="flex flex-wrap items-end gap-3">
                 <div class="flex-1"><Field id="service-token-name" label="Name" name="name" hint="Such as \"edge nginx\"" errors=field_errors(create, "name") /></div>

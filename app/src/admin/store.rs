@@ -14,7 +14,7 @@ pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 /// A first-run setup link lives this long.
 pub const SETUP_TTL_MS: i64 = 24 * 3600 * 1000;
 
-async fn get(db: &Db, key: &str) -> Result<Option<String>, AppError> {
+pub(crate) async fn get(db: &Db, key: &str) -> Result<Option<String>, AppError> {
     Ok(sqlx::query("SELECT value FROM settings WHERE key = $1")
         .bind(key)
         .fetch_optional(db)
@@ -23,7 +23,13 @@ async fn get(db: &Db, key: &str) -> Result<Option<String>, AppError> {
         .transpose()?)
 }
 
-async fn put(db: &Db, key: &str, value: &str, by: Option<&str>, now: i64) -> Result<(), AppError> {
+pub(crate) async fn put(
+    db: &Db,
+    key: &str,
+    value: &str,
+    by: Option<&str>,
+    now: i64,
+) -> Result<(), AppError> {
     sqlx::query(
         "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \

@@ -58,6 +58,10 @@ pub const ACTIONS: &[&str] = &[
     "subscription.end",
     "key.issue",
     "key.revoke",
+    "key.rotate",
+    "key.revoke_all",
+    "key.leak",
+    "key.rotation_age",
     "service_token.create",
     "service_token.revoke",
 ];

@@ -408,7 +408,15 @@ pub async fn change_lifecycle(
         _ => None,
     };
     let ended = if to == Lifecycle::Retired {
-        crate::subscriptions::service::retire_api(ctx, user, &api, sunset_at).await?
+        crate::subscriptions::service::retire_api(
+            &ctx.state,
+            ctx.now,
+            &ctx.client,
+            Some(user),
+            &api,
+            sunset_at,
+        )
+        .await?
     } else {
         if !store::set_lifecycle(
             &ctx.state.db,
@@ -436,6 +444,65 @@ pub async fn change_lifecycle(
             })),
     )
     .await
+}
+
+/// Retires every deprecated API whose sunset date has passed (run by the server's minute
+/// job, and by tests with the time passed in), as if its publisher had; ends its
+/// subscriptions and tells the publisher. Returns the slugs retired.
+pub async fn retire_at_sunset(state: &AppState, now: i64) -> Result<Vec<String>, AppError> {
+    let mut retired = Vec::new();
+    for id in store::past_sunset(&state.db, now).await? {
+        let Some(api) = store::find(&state.db, By::Id(&id)).await? else {
+            continue;
+        };
+        let client = crate::state::ClientInfo::default();
+        let ended = match crate::subscriptions::service::retire_api(
+            state,
+            now,
+            &client,
+            None,
+            &api,
+            api.sunset_at,
+        )
+        .await
+        {
+            Ok(n) => n,
+            // Retired meanwhile by its publisher or another instance.
+            Err(AppError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        crate::audit::store::record(
+            &state.db,
+            now,
+            &client,
+            Event::new("api.lifecycle")
+                .target("api", &api.id)
+                .details(serde_json::json!({
+                    "slug": api.slug, "from": api.lifecycle, "to": Lifecycle::Retired,
+                    "sunset": api.sunset_at.map(fmt_time), "subscriptions_ended": ended,
+                    "reason": "sunset date reached",
+                })),
+        )
+        .await?;
+        if let Some(owner) = &api.owner_id {
+            crate::notifications::notify(
+                state,
+                owner,
+                crate::notifications::Notice {
+                    title: format!("{} was retired", api.name),
+                    body: format!(
+                        "{} reached its sunset date and is now retired; {ended} subscription(s) ended and their keys stopped working.",
+                        api.name
+                    ),
+                    link: Some(format!("/publish/{}", api.slug)),
+                },
+                now,
+            )
+            .await?;
+        }
+        retired.push(api.slug);
+    }
+    Ok(retired)
 }
 
 pub async fn delete_draft(ctx: &Ctx, user: &CurrentUser, api_id: &str) -> Result<(), AppError> {

@@ -180,6 +180,16 @@ pub async fn find<'c>(
     Ok(row.as_ref().map(ApiRow::from_row).transpose()?)
 }
 
+/// Deprecated APIs whose sunset date is past.
+pub async fn past_sunset(db: &Db, now: i64) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM apis WHERE lifecycle = 'deprecated' AND sunset_at <= $1 ORDER BY sunset_at LIMIT 100",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await?)
+}
+
 pub enum By<'a> {
     Id(&'a str),
     Slug(&'a str),
@@ -451,6 +461,30 @@ pub async fn find_plan(db: &Db, id: &str) -> Result<Option<PlanRow>, AppError> {
     Ok(row.as_ref().map(PlanRow::from_row).transpose()?)
 }
 
+/// These plans, by id (one query).
+pub async fn find_plans(
+    db: &Db,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, PlanRow>, AppError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT {PLAN_COLUMNS} FROM plans WHERE id IN ({})",
+        placeholders(ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| PlanRow::from_row(r).map(|p| (p.id.clone(), p)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 /// Creates (`id` None) or updates a plan; `Ok(None)` when the name is taken in this API.
 pub async fn save_plan(
     db: &Db,
@@ -502,4 +536,28 @@ pub async fn delete_plan(db: &Db, id: &str) -> Result<bool, AppError> {
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The names of these APIs, by id.
+pub async fn api_names(
+    db: &Db,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT id, name FROM apis WHERE id IN ({})",
+        placeholders(ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
 }

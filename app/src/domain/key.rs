@@ -2,7 +2,9 @@
 //! <6-character base62 CRC32 of everything before it>`. The checksum lets anyone (a form, the
 //! verify API, a secret scanner) reject a mistyped or made-up key without a lookup.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// Random characters: 43 × log2(62) ≈ 256 bits.
@@ -165,10 +167,63 @@ pub fn parse_allowlist(input: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+string_enum!(
+    /// What a leak report does to a key it matches.
+    LeakAction {
+        Revoke => "revoke" / "Revoke the key at once",
+        Flag => "flag" / "Only flag it and tell the owner",
+    }
+);
+
+/// The longest grace period a rotated key may keep working.
+pub const MAX_GRACE_MS: i64 = 7 * 24 * 3_600_000;
+
+/// A rotation grace period: `0` (the old key stops at once) or a number with a unit,
+/// `30m`, `12h`, `3d`, up to 7 days. In milliseconds.
+pub fn parse_grace(input: &str) -> Result<i64, String> {
+    let s = input.trim().to_ascii_lowercase();
+    let bad = || "Enter 0 or a duration such as 30m, 12h or 3d (at most 7 days).".to_string();
+    if s == "0" {
+        return Ok(0);
+    }
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 24 * 3_600_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit_ms)
+        .filter(|ms| *ms <= MAX_GRACE_MS)
+        .ok_or_else(|| "A grace period is at most 7 days.".to_string())
+}
+
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn grace_periods_are_zero_or_a_duration_up_to_seven_days() {
+        assert_eq!(parse_grace("0"), Ok(0));
+        assert_eq!(parse_grace("30m"), Ok(30 * 60_000));
+        assert_eq!(parse_grace(" 12H "), Ok(12 * 3_600_000));
+        assert_eq!(parse_grace("7d"), Ok(MAX_GRACE_MS));
+        assert_eq!(parse_grace("168h"), Ok(MAX_GRACE_MS));
+        for bad in [
+            "",
+            "8d",
+            "169h",
+            "1w",
+            "-1h",
+            "h",
+            "1.5h",
+            "99999999999999999d",
+        ] {
+            assert!(parse_grace(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn generated_keys_have_the_documented_shape() {

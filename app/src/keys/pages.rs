@@ -1,8 +1,11 @@
 //! The keys part of "My applications": the list (prefix…last4, never the key), the issue
-//! form, the one-time reveal with a copy button, and revocation with a reason.
+//! form, the one-time reveal with a copy button, rotation with a grace period, and
+//! revocation with a reason (one key, or all of the application's).
 
 use super::*;
-use crate::components::{action_error, field_errors, CopyField, Field, FieldMessages, FormError};
+use crate::components::{
+    action_error, field_errors, CopyField, Field, FieldMessages, FormError, Notice,
+};
 
 /// The key just issued, shown once at the top of the page.
 #[component]
@@ -30,15 +33,29 @@ pub fn KeysSection(
     refresh: RwSignal<u32>,
 ) -> impl IntoView {
     let issue = ServerAction::<IssueKey>::new();
+    let rotate = ServerAction::<RotateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
+    let revoke_all = ServerAction::<RevokeApplicationKeys>::new();
     crate::mfa::pages_step_up(issue);
+    crate::mfa::pages_step_up(rotate);
     crate::mfa::pages_step_up(revoke);
+    crate::mfa::pages_step_up(revoke_all);
     Effect::new(move |_| {
         if let Some(Ok(key)) = issue.value().get() {
             issued.set(Some(key));
             refresh.update(|n| *n += 1);
         }
-        if let Some(Ok(())) = revoke.value().get() {
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(key)) = rotate.value().get() {
+            issued.set(Some(key));
+            refresh.update(|n| *n += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if revoke.value().with(|v| matches!(v, Some(Ok(()))))
+            || revoke_all.value().with(|v| matches!(v, Some(Ok(_))))
+        {
             refresh.update(|n| *n += 1);
         }
     });
@@ -56,14 +73,69 @@ pub fn KeysSection(
         .max_lifetime_days
         .map(|d| format!("Your plan allows keys of at most {d} days."));
     let (env_id, exp_id) = (fid("environment"), fid("expires"));
+    let (period_id, refill_id, at_id) = (fid("rate_period"), fid("refill"), fid("expires_at"));
+    let in_force = keys
+        .iter()
+        .filter(|k| matches!(k.state.as_str(), "active" | "grace" | "exhausted"))
+        .count();
+    let api_choices = (policy.apis.len() > 1).then(|| {
+        let apis = policy.apis.clone();
+        let fid = fid.clone();
+        view! {
+            <fieldset class="space-y-1">
+                <legend class="label">"APIs it may call"</legend>
+                <p class="text-xs text-slate-500">"None ticked: all of this application's APIs."</p>
+                {apis.into_iter().map(|a| {
+                    let id = fid(&format!("api-{}", a.id));
+                    view! {
+                        <div class="flex items-center gap-2">
+                            <input type="checkbox" id=id.clone() name="apis[]" value=a.id.clone() />
+                            <label for=id class="text-sm">{a.name.clone()}</label>
+                        </div>
+                    }
+                }).collect_view()}
+                <FieldMessages errors=field_errors(issue, "apis") />
+            </fieldset>
+        }
+    });
+    let plan_rates: Vec<String> = policy
+        .apis
+        .iter()
+        .filter_map(|a| a.rate.as_ref().map(|r| format!("{}: {r}", a.name)))
+        .collect();
+    let rate_hint = if plan_rates.is_empty() {
+        "Empty: only the plan's limit applies.".to_string()
+    } else {
+        format!("Empty: the plan's limit ({}).", plan_rates.join("; "))
+    };
     view! {
         <div class="space-y-3 border-t border-slate-100 pt-4">
             <div class="flex flex-wrap items-center justify-between gap-2">
                 <h3 class="font-semibold">"API keys"</h3>
+                <span class="flex-1"></span>
+                {(in_force > 1).then(|| {
+                    let reason_id = fid("revoke-all-reason");
+                    let application_id = application_id.clone();
+                    view! {
+                        <details class="relative">
+                            <summary class="btn-secondary cursor-pointer list-none py-1">"Revoke all…"</summary>
+                            <div class="absolute right-0 z-10 mt-2 w-80 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
+                                <ActionForm action=revoke_all attr:class="space-y-2">
+                                    <input type="hidden" name="application_id" value=application_id.clone() />
+                                    <label for=reason_id.clone() class="label">"Reason"</label>
+                                    <input id=reason_id name="reason" class="input" required placeholder="Compromised server, app retired…" />
+                                    <p class="text-xs text-slate-600">{format!("All {in_force} keys in force stop working at once. You will be asked for a two-factor code.")}</p>
+                                    <FieldMessages errors=field_errors(revoke_all, "reason") />
+                                    <button type="submit" class="btn-danger w-full">"Revoke every key"</button>
+                                </ActionForm>
+                            </div>
+                        </details>
+                    }
+                })}
                 {can_issue.then(|| view! {
                     <details class="relative">
                         <summary class="btn cursor-pointer list-none py-1">"Issue a key…"</summary>
-                        <div class="absolute right-0 z-10 mt-2 w-96 rounded-md border border-slate-200 bg-white p-4 shadow-lg">
+                        <div class="absolute right-0 z-10 mt-2 max-h-[80vh] w-96 max-w-[90vw] overflow-y-auto rounded-md border border-slate-200 bg-white p-4 shadow-lg">
                             <ActionForm action=issue attr:class="space-y-3">
                                 <input type="hidden" name="application_id" value=application_id.clone() />
                                 <Field id=fid("name") label="Key name" name="name" required=true hint="Where it is used, such as \"CI\" or \"prod server\"" errors=field_errors(issue, "name") />
@@ -83,9 +155,37 @@ pub fn KeysSection(
                                     </div>
                                 </div>
                                 <FieldMessages errors=field_errors(issue, "expires_in") />
+                                <div class="when-at space-y-1">
+                                    <label for=at_id.clone() class="label">"Expiry date and time (UTC)"</label>
+                                    <input id=at_id.clone() name="expires_at" type="datetime-local" step="1" class="input" aria-describedby=format!("{at_id}-hint") />
+                                    <p id=format!("{at_id}-hint") class="text-xs text-slate-500">"A temporary key stops working at this moment."</p>
+                                </div>
+                                <FieldMessages errors=field_errors(issue, "expires_at") />
                                 {lifetime_note.map(|n| view! { <p class="text-xs text-slate-500">{n}</p> })}
                                 <Field id=fid("scopes") label="Scopes" name="scopes" hint=scopes_hint errors=field_errors(issue, "scopes") />
-                                <Field id=fid("max_uses") label="Maximum uses" name="max_uses" hint="Empty: unlimited. Each valid verification uses one." errors=field_errors(issue, "max_uses") />
+                                {api_choices}
+                                <div class="grid grid-cols-2 gap-3">
+                                    <Field id=fid("max_uses") label="Maximum uses" name="max_uses" hint="Empty: unlimited." errors=field_errors(issue, "max_uses") />
+                                    <div class="space-y-1">
+                                        <label for=refill_id.clone() class="label">"Refill uses"</label>
+                                        <select id=refill_id name="refill" class="input">
+                                            <option value="">"Never"</option>
+                                            <option value="day">"Every day"</option>
+                                            <option value="month">"Every month"</option>
+                                        </select>
+                                        <FieldMessages errors=field_errors(issue, "refill") />
+                                    </div>
+                                </div>
+                                <div class="grid grid-cols-2 gap-3">
+                                    <Field id=fid("rate_limit") label="Own rate limit" name="rate_limit" hint=rate_hint errors=field_errors(issue, "rate_limit") />
+                                    <div class="space-y-1">
+                                        <label for=period_id.clone() class="label">"Per"</label>
+                                        <select id=period_id name="rate_period" class="input">
+                                            <option value="second">"second"</option>
+                                            <option value="minute">"minute"</option>
+                                        </select>
+                                    </div>
+                                </div>
                                 <Field id=fid("ip_allowlist") label="Allowed IP addresses" name="ip_allowlist" hint="Empty: anywhere. Addresses or CIDRs, such as 203.0.113.0/24 2001:db8::/32" errors=field_errors(issue, "ip_allowlist") />
                                 <p class="text-xs text-slate-500">"You will be asked for a two-factor code."</p>
                                 <FormError error=action_error(issue) />
@@ -96,6 +196,9 @@ pub fn KeysSection(
                 })}
             </div>
             <FormError error=action_error(revoke) />
+            <FormError error=action_error(rotate) />
+            <FormError error=action_error(revoke_all) />
+            {move || revoke_all.value().get().and_then(Result::ok).map(|n| view! { <Notice text=format!("{n} key(s) revoked.") /> })}
             {if keys.is_empty() {
                 view! {
                     <p class="text-sm text-slate-500">{if can_issue {
@@ -107,7 +210,7 @@ pub fn KeysSection(
             } else {
                 view! {
                     <ul class="divide-y divide-slate-100 text-sm" aria-label="API keys">
-                        {keys.into_iter().map(|k| view! { <KeyRowView key=k revoke /> }).collect_view()}
+                        {keys.into_iter().map(|k| view! { <KeyRowView key=k revoke rotate=Some(rotate) /> }).collect_view()}
                     </ul>
                 }.into_any()
             }}
@@ -115,48 +218,129 @@ pub fn KeysSection(
     }
 }
 
+/// One key: what it is and may do, its state, and (while in force) rotate and revoke.
 #[component]
-fn KeyRowView(key: KeyView, revoke: ServerAction<RevokeKey>) -> impl IntoView {
+pub(super) fn KeyRowView(
+    key: KeyView,
+    revoke: ServerAction<RevokeKey>,
+    rotate: Option<ServerAction<RotateKey>>,
+    /// Shows the application and owner (the admin's list).
+    #[prop(optional)]
+    admin: bool,
+) -> impl IntoView {
     let badge = match key.state.as_str() {
         "active" => "badge bg-emerald-100 text-emerald-800",
-        "expired" | "exhausted" => "badge bg-slate-200 text-slate-700",
+        "grace" => "badge bg-amber-100 text-amber-900",
+        "expired" | "exhausted" | "rotated" => "badge bg-slate-200 text-slate-700",
         _ => "badge bg-red-100 text-red-800",
     };
-    let active = key.state == "active";
-    let reason_id = format!("revoke-{}-reason", key.id);
+    let state_label = match key.state.as_str() {
+        "grace" => "old key, in grace period".to_string(),
+        other => other.to_string(),
+    };
+    let in_force = matches!(key.state.as_str(), "active" | "grace" | "exhausted");
+    let can_rotate = matches!(key.state.as_str(), "active" | "exhausted");
+    let (reason_id, grace_id) = (
+        format!("revoke-{}-reason", key.id),
+        format!("rotate-{}-grace", key.id),
+    );
     let id = key.id.clone();
+    let details = [
+        (!key.scopes.is_empty()).then(|| format!("scopes {}", key.scopes.join(" "))),
+        (!key.apis.is_empty()).then(|| format!("only {}", key.apis.join(", "))),
+        key.max_uses.map(|m| {
+            format!(
+                "{} of {m} uses left{}",
+                key.remaining_uses.unwrap_or(0),
+                key.refill
+                    .as_ref()
+                    .map(|r| format!(", refilled {r}"))
+                    .unwrap_or_default()
+            )
+        }),
+        key.rate.clone(),
+        (!key.ip_allowlist.is_empty()).then(|| format!("from {}", key.ip_allowlist.join(", "))),
+        key.replaces.as_ref().map(|r| format!("replaces {r}")),
+        key.revoke_reason.as_ref().map(|r| format!("Reason: {r}")),
+    ];
+    let owner = admin.then(|| {
+        format!(
+            "{} · {}",
+            key.application,
+            key.owner.clone().unwrap_or_else(|| "no owner".into())
+        )
+    });
     view! {
-        <li class="flex flex-wrap items-center gap-3 py-2" data-key=key.name.clone()>
-            <span class="font-medium">{key.name.clone()}</span>
-            <code class="badge font-mono">{format!("{}…{}", key.prefix, key.last4)}</code>
-            <span class=badge>{key.state.clone()}</span>
-            <span class="text-slate-500">{key.environment.clone()}</span>
-            {(!key.scopes.is_empty()).then(|| view! { <span class="text-xs text-slate-500">{key.scopes.join(" ")}</span> })}
-            {key.max_uses.map(|m| view! { <span class="text-xs text-slate-600">{format!("{} of {m} uses left", key.remaining_uses.unwrap_or(0))}</span> })}
-            {(!key.ip_allowlist.is_empty()).then(|| view! { <span class="text-xs text-slate-600">{format!("from {}", key.ip_allowlist.join(", "))}</span> })}
-            {key.revoke_reason.clone().map(|r| view! { <span class="text-slate-600">{format!("Reason: {r}")}</span> })}
-            <span class="flex-1"></span>
-            <span class="text-xs text-slate-500">{format!(
-                "Created {}{} · {} · last used {}",
+        <li class="space-y-1 py-2" data-key=key.name.clone() data-state=key.state.clone()>
+            <div class="flex flex-wrap items-center gap-3">
+                <span class="font-medium">{key.name.clone()}</span>
+                <code class="badge font-mono">{format!("{}…{}", key.prefix, key.last4)}</code>
+                <span class=badge>{state_label}</span>
+                <span class="text-slate-500">{key.environment.clone()}</span>
+                {owner.map(|o| view! { <span class="text-slate-600">{o}</span> })}
+                {key.flagged.clone().map(|f| view! { <span class="badge bg-red-100 text-red-800" title=f.clone()>{format!("Leak reported: {f}")}</span> })}
+                <span class="flex-1"></span>
+                {(can_rotate && rotate.is_some()).then(|| {
+                    let rotate = rotate.expect("checked");
+                    let id = id.clone();
+                    view! {
+                        <details class="relative">
+                            <summary class="btn-secondary cursor-pointer list-none py-1 text-xs">"Rotate…"</summary>
+                            <div class="absolute right-0 z-10 mt-2 w-80 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
+                                <ActionForm action=rotate attr:class="space-y-2">
+                                    <input type="hidden" name="id" value=id />
+                                    <label for=grace_id.clone() class="label">"Keep the old key working for"</label>
+                                    <select id=grace_id name="grace" class="input">
+                                        {GRACE_PRESETS.iter().map(|(v, l)| view! { <option value=*v selected=*v == "24h">{*l}</option> }).collect_view()}
+                                    </select>
+                                    <p class="text-xs text-slate-600">"You get a new key with the same settings; move your clients to it during the grace period. You will be asked for a two-factor code."</p>
+                                    <FieldMessages errors=field_errors(rotate, "grace") />
+                                    <button type="submit" class="btn w-full">"Rotate key"</button>
+                                </ActionForm>
+                            </div>
+                        </details>
+                    }
+                })}
+                {in_force.then(|| view! {
+                    <details class="relative">
+                        <summary class="btn-secondary cursor-pointer list-none py-1 text-xs">"Revoke…"</summary>
+                        <div class="absolute right-0 z-10 mt-2 w-72 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
+                            <ActionForm action=revoke attr:class="space-y-2">
+                                <input type="hidden" name="id" value=id.clone() />
+                                <label for=reason_id.clone() class="label">"Reason"</label>
+                                <input id=reason_id name="reason" class="input" required placeholder="Rotated, leaked, no longer used…" />
+                                <p class="text-xs text-slate-600">"The key stops working at once. You will be asked for a two-factor code."</p>
+                                <button type="submit" class="btn-danger w-full">"Revoke key"</button>
+                            </ActionForm>
+                        </div>
+                    </details>
+                })}
+            </div>
+            <p class="text-xs text-slate-600">{details.into_iter().flatten().collect::<Vec<_>>().join(" · ")}</p>
+            {key.rotation.clone().map(|r| {
+                let until = match (key.state.as_str(), r.until.clone()) {
+                    ("grace", Some(t)) => format!(" · works until {t}"),
+                    ("rotated", Some(t)) => format!(" · stopped {t}"),
+                    _ => String::new(),
+                };
+                view! {
+                    <p class="text-xs text-amber-900" data-rotation="">{format!(
+                        "Rotated {} to {}{until} · {} request(s) since rotation · last used {}",
+                        r.rotated,
+                        r.successor,
+                        r.uses_since,
+                        r.last_used.clone().unwrap_or_else(|| "never".into()),
+                    )}</p>
+                }
+            })}
+            <p class="text-xs text-slate-500">{format!(
+                "Created {}{} · {} · last used {}{}",
                 key.created,
                 key.created_by.clone().map(|e| format!(" by {e}")).unwrap_or_default(),
                 key.expires.clone().map(|e| format!("expires {e}")).unwrap_or_else(|| "no expiry".into()),
                 key.last_used.clone().unwrap_or_else(|| "never".into()),
-            )}</span>
-            {active.then(|| view! {
-                <details class="relative">
-                    <summary class="btn-secondary cursor-pointer list-none py-1 text-xs">"Revoke…"</summary>
-                    <div class="absolute right-0 z-10 mt-2 w-72 rounded-md border border-slate-200 bg-white p-3 shadow-lg">
-                        <ActionForm action=revoke attr:class="space-y-2">
-                            <input type="hidden" name="id" value=id />
-                            <label for=reason_id.clone() class="label">"Reason"</label>
-                            <input id=reason_id name="reason" class="input" required placeholder="Rotated, leaked, no longer used…" />
-                            <p class="text-xs text-slate-600">"The key stops working at once. You will be asked for a two-factor code."</p>
-                            <button type="submit" class="btn-danger w-full">"Revoke key"</button>
-                        </ActionForm>
-                    </div>
-                </details>
-            })}
+                key.last_used_ip.clone().map(|ip| format!(" from {ip}")).unwrap_or_default(),
+            )}</p>
         </li>
     }
 }

@@ -7,21 +7,60 @@ use crate::applications::store::{self as apps, AppRow};
 use crate::audit::store::Event;
 use crate::auth::service::Ctx;
 use crate::auth::CurrentUser;
-use crate::domain::{self as d, ApiKey, KeyEnvironment, Role, SubscriptionState};
+use crate::domain::{
+    self as d, ApiKey, KeyEnvironment, QuotaPeriod, RatePeriod, Role, SubscriptionState,
+};
 use crate::error::FormErrors;
-use crate::state::{fmt_time, token_digest, AppState};
+use crate::state::{fmt_time, new_id, token_digest, AppState};
 
-pub fn view(k: KeyRow, now: i64) -> KeyView {
+/// API id → name, for showing the APIs a key is limited to.
+pub type ApiNames = std::collections::HashMap<String, String>;
+
+pub fn view(k: KeyRow, now: i64, names: &ApiNames) -> KeyView {
+    let expired = k.expires_at.is_some_and(|t| t <= now);
     let state = if k.revoked_at.is_some() {
         "revoked"
-    } else if k.expires_at.is_some_and(|t| t <= now) {
+    } else if k.replaced_by.is_some() {
+        if expired {
+            "rotated"
+        } else {
+            "grace"
+        }
+    } else if expired {
         "expired"
     } else if k.remaining_uses == Some(0) {
         "exhausted"
     } else {
         "active"
     };
+    let rotation = k.rotated_at.map(|at| RotationView {
+        successor: k.successor.clone().unwrap_or_default(),
+        rotated: fmt_time(at),
+        until: k.expires_at.map(fmt_time),
+        uses_since: k.use_count - k.uses_at_rotation.unwrap_or(k.use_count),
+        last_used: k.last_used_at.map(fmt_time),
+    });
     KeyView {
+        state: state.into(),
+        rotation,
+        replaces: k.predecessor.clone(),
+        apis: k
+            .api_ids
+            .iter()
+            .map(|id| {
+                names
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| "(removed API)".into())
+            })
+            .collect(),
+        rate: k
+            .rate_limit
+            .map(|(n, p)| format!("{n} requests {}", p.label())),
+        refill: k.refill_period.map(|p| p.label().to_string()),
+        flagged: k.flag_reason.clone(),
+        application: k.application_name,
+        owner: k.owner_email,
         id: k.id,
         name: k.name,
         environment: k.environment,
@@ -36,33 +75,51 @@ pub fn view(k: KeyRow, now: i64) -> KeyView {
         ip_allowlist: k.ip_allowlist,
         last_used: k.last_used_at.map(fmt_time),
         last_used_ip: k.last_used_ip,
-        state: state.into(),
         revoke_reason: k.revoke_reason,
     }
 }
 
-/// What keys of `app` may carry, from its active subscriptions' plans.
+/// What keys of `app` may carry, from its active subscriptions' plans and the portal policy.
 pub async fn policy(state: &AppState, app_id: &str) -> Result<KeyPolicy, AppError> {
     let subs =
         crate::subscriptions::store::of_applications(&state.db, &[app_id.to_string()]).await?;
-    policy_of(state, &subs).await
+    let plans = plans_of(state, &subs).await?;
+    let portal = super::settings::load(&state.db).await?;
+    Ok(policy_of(&subs, &plans, &portal))
 }
 
-/// The policy from subscriptions already loaded (`subs` of one application).
-pub async fn policy_of(
+/// The plans of `subs`, by id, in one query.
+pub async fn plans_of(
     state: &AppState,
     subs: &[crate::subscriptions::store::SubRow],
-) -> Result<KeyPolicy, AppError> {
+) -> Result<std::collections::HashMap<String, crate::catalog::store::PlanRow>, AppError> {
+    let ids: Vec<String> = subs.iter().map(|s| s.plan_id.clone()).collect();
+    crate::catalog::store::find_plans(&state.db, &ids).await
+}
+
+/// The policy from subscriptions and plans already loaded (`subs` of one application).
+pub fn policy_of(
+    subs: &[crate::subscriptions::store::SubRow],
+    plans: &std::collections::HashMap<String, crate::catalog::store::PlanRow>,
+    portal: &KeySettings,
+) -> KeyPolicy {
     let mut policy = KeyPolicy {
         scopes: Vec::new(),
-        max_lifetime_days: None,
+        max_lifetime_days: portal.max_lifetime_days,
         active_subscriptions: 0,
+        apis: Vec::new(),
     };
     for sub in subs.iter().filter(|s| s.state == SubscriptionState::Active) {
-        let Some(plan) = crate::catalog::store::find_plan(&state.db, &sub.plan_id).await? else {
+        let Some(plan) = plans.get(&sub.plan_id) else {
             continue;
         };
         policy.active_subscriptions += 1;
+        policy.apis.push(PolicyApi {
+            id: sub.api_id.clone(),
+            name: sub.api_name.clone(),
+            rate: plan.rate_limit.map(|_| plan.rate_text()),
+            per_minute: plan.rate_limit.map(|n| per_minute((n, plan.rate_period))),
+        });
         for scope in &plan.scopes {
             if !policy.scopes.contains(scope) {
                 policy.scopes.push(scope.clone());
@@ -72,61 +129,153 @@ pub async fn policy_of(
             policy.max_lifetime_days = Some(policy.max_lifetime_days.map_or(days, |m| m.min(days)));
         }
     }
-    Ok(policy)
+    policy
+}
+
+/// Requests per minute, to compare limits of either period.
+fn per_minute((n, period): (i64, RatePeriod)) -> i64 {
+    match period {
+        RatePeriod::Second => n * 60,
+        RatePeriod::Minute => n,
+    }
 }
 
 pub struct IssueInput {
     pub name: String,
     pub environment: String,
     pub expires_in: String,
+    /// With `expires_in = "at"`: `YYYY-MM-DDTHH:MM[:SS]`, UTC.
+    pub expires_at: String,
     pub scopes: String,
     pub max_uses: String,
     pub ip_allowlist: String,
+    pub apis: Vec<String>,
+    pub rate_limit: String,
+    pub rate_period: String,
+    pub refill: String,
+}
+
+/// When a key stops working.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expiry {
+    Never,
+    /// This long after it is issued, in milliseconds.
+    After(i64),
+    /// At this instant (unix milliseconds).
+    At(i64),
+}
+
+impl Expiry {
+    fn at(self, now: i64) -> Option<i64> {
+        match self {
+            Expiry::Never => None,
+            Expiry::After(ms) => Some(now + ms),
+            Expiry::At(t) => Some(t),
+        }
+    }
+}
+
+/// `2026-12-01T09:30` or `2026-12-01T09:30:15` (a `datetime-local` value), read as UTC.
+fn parse_utc(input: &str) -> Result<i64, String> {
+    use time::macros::format_description;
+    let input = input.trim();
+    let with_seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let without = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    time::PrimitiveDateTime::parse(input, with_seconds)
+        .or_else(|_| time::PrimitiveDateTime::parse(input, without))
+        .map(|t| t.assume_utc().unix_timestamp() * 1000)
+        .map_err(|_| "Enter a date and time, such as 2026-12-31T18:00 (UTC).".to_string())
 }
 
 pub struct ParsedIssue {
     name: String,
     environment: KeyEnvironment,
-    /// Hours; `None` for no expiry.
-    lifetime_hours: Option<i64>,
+    expiry: Expiry,
     scopes: Vec<String>,
     max_uses: Option<i64>,
     ip_allowlist: Vec<String>,
+    api_ids: Vec<String>,
+    rate_limit: Option<(i64, RatePeriod)>,
+    refill: Option<QuotaPeriod>,
 }
 
 pub fn parse_issue(input: &IssueInput) -> Result<ParsedIssue, AppError> {
     let mut e = FormErrors::new();
     let name = e.check("name", d::line(&input.name, "a name for the key", 60));
     let environment = e.check("environment", KeyEnvironment::parse(&input.environment));
-    let lifetime = e.check(
-        "expires_in",
-        EXPIRY_PRESETS
-            .iter()
-            .find(|(value, ..)| *value == input.expires_in)
-            .map(|(_, _, hours)| (*hours > 0).then_some(*hours))
-            .ok_or_else(|| "Choose how long the key lives.".to_string()),
-    );
+    let lifetime = if input.expires_in == "at" {
+        e.check("expires_at", parse_utc(&input.expires_at).map(Expiry::At))
+    } else {
+        e.check(
+            "expires_in",
+            EXPIRY_PRESETS
+                .iter()
+                .find(|(value, ..)| *value == input.expires_in)
+                .map(|(_, _, hours)| match *hours {
+                    0 => Expiry::Never,
+                    h => Expiry::After(h * 3_600_000),
+                })
+                .ok_or_else(|| "Choose how long the key lives.".to_string()),
+        )
+    };
     let scopes = e.check("scopes", d::parse_scopes(&input.scopes));
     let max_uses = e.check(
         "max_uses",
         d::optional_count(&input.max_uses, 1, 1_000_000_000),
     );
     let ip_allowlist = e.check("ip_allowlist", d::parse_allowlist(&input.ip_allowlist));
-    match (name, environment, lifetime, scopes, max_uses, ip_allowlist) {
+    let rate = e.check(
+        "rate_limit",
+        d::optional_count(&input.rate_limit, 1, 1_000_000),
+    );
+    let period = e.check("rate_limit", input.rate_period.parse::<RatePeriod>());
+    let refill = e.check(
+        "refill",
+        match input.refill.as_str() {
+            "" | "none" => Ok(None),
+            other => other.parse::<QuotaPeriod>().map(Some),
+        },
+    );
+    if matches!((&refill, &max_uses), (Some(Some(_)), Some(None))) {
+        e.add("refill", "Refills need a maximum number of uses.");
+    }
+    let mut api_ids: Vec<String> = Vec::new();
+    for id in &input.apis {
+        if !api_ids.contains(id) {
+            api_ids.push(id.clone());
+        }
+    }
+    match (
+        name,
+        environment,
+        lifetime,
+        scopes,
+        max_uses,
+        ip_allowlist,
+        rate,
+        period,
+        refill,
+    ) {
         (
             Some(name),
             Some(environment),
-            Some(lifetime_hours),
+            Some(expiry),
             Some(scopes),
             Some(max_uses),
             Some(ip_allowlist),
+            Some(rate),
+            Some(period),
+            Some(refill),
         ) if e.is_empty() => Ok(ParsedIssue {
             name,
             environment,
-            lifetime_hours,
+            expiry,
             scopes,
             max_uses,
             ip_allowlist,
+            api_ids,
+            rate_limit: rate.map(|n| (n, period)),
+            refill,
         }),
         _ => Err(e.into_error()),
     }
@@ -140,6 +289,116 @@ async fn owned_app(ctx: &Ctx, user: &CurrentUser, app_id: &str) -> Result<AppRow
     )
     .await?
     .ok_or(AppError::NotFound)
+}
+
+/// The checks an issued key's attributes must pass against the application's policy.
+fn check_against(policy: &KeyPolicy, p: &ParsedIssue, now: i64) -> Result<(), AppError> {
+    let mut e = FormErrors::new();
+    let expires_at = p.expiry.at(now);
+    let field = match p.expiry {
+        Expiry::At(_) => "expires_at",
+        _ => "expires_in",
+    };
+    if expires_at.is_some_and(|t| t <= now) {
+        e.add(field, "Choose a time in the future.");
+    }
+    let unknown: Vec<&str> = p
+        .scopes
+        .iter()
+        .filter(|s| !policy.scopes.contains(s))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        e.add(
+            "scopes",
+            format!("Your plans do not offer: {}.", unknown.join(", ")),
+        );
+    }
+    if let Some(days) = policy.max_lifetime_days {
+        if expires_at.is_none_or(|t| t - now > days * 24 * 3_600_000) {
+            e.add(field, format!("Keys may live at most {days} days here."));
+        }
+    }
+    if p.api_ids
+        .iter()
+        .any(|id| !policy.apis.iter().any(|a| &a.id == id))
+    {
+        e.add(
+            "apis",
+            "Choose among the APIs this application has an active subscription to.",
+        );
+    }
+    if let Some(limit) = p.rate_limit {
+        let chosen = policy
+            .apis
+            .iter()
+            .filter(|a| p.api_ids.is_empty() || p.api_ids.contains(&a.id));
+        for api in chosen {
+            if api.per_minute.is_some_and(|plan| per_minute(limit) > plan) {
+                e.add(
+                    "rate_limit",
+                    format!(
+                        "A key's limit must be below its plan's: {} allows {}.",
+                        api.name,
+                        api.rate.clone().unwrap_or_default()
+                    ),
+                );
+                break;
+            }
+        }
+    }
+    e.finish()
+}
+
+/// Stores a new key with `p`'s attributes (in `db`, a pool or a transaction); the key
+/// itself is returned and kept nowhere.
+async fn create<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    ctx: &Ctx,
+    user: &CurrentUser,
+    app_id: &str,
+    p: &ParsedIssue,
+    expires_at: Option<i64>,
+    replaces: Option<&str>,
+) -> Result<(String, ApiKey), AppError> {
+    let key = ApiKey::generate(&ctx.state.config.key_prefix, p.environment);
+    let id = new_id();
+    store::insert(
+        db,
+        &id,
+        &NewKey {
+            application_id: app_id,
+            name: &p.name,
+            environment: p.environment.as_str(),
+            digest: &token_digest(key.expose()),
+            display_prefix: &key.display_prefix(),
+            last4: &key.last4(),
+            scopes: &p.scopes,
+            api_ids: &p.api_ids,
+            expires_at,
+            max_uses: p.max_uses,
+            refill_period: p.refill,
+            rate_limit: p.rate_limit,
+            ip_allowlist: &p.ip_allowlist,
+            created_by: &user.id,
+            replaces,
+        },
+        ctx.now,
+    )
+    .await?;
+    Ok((id, key))
+}
+
+async fn issued(ctx: &Ctx, app: AppRow, id: &str, key: ApiKey) -> Result<IssuedKey, AppError> {
+    let row = store::find(&ctx.state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let names = crate::catalog::store::api_names(&ctx.state.db, &row.api_ids).await?;
+    Ok(IssuedKey {
+        key: key.expose().to_string(),
+        application: app.name,
+        view: view(row, ctx.now, &names),
+    })
 }
 
 pub async fn issue(
@@ -156,68 +415,127 @@ pub async fn issue(
                 .into(),
         });
     }
-    let mut e = FormErrors::new();
-    let unknown: Vec<&str> = p
-        .scopes
-        .iter()
-        .filter(|s| !policy.scopes.contains(s))
-        .map(String::as_str)
-        .collect();
-    if !unknown.is_empty() {
-        e.add(
-            "scopes",
-            format!("Your plans do not offer: {}.", unknown.join(", ")),
-        );
-    }
-    if let Some(days) = policy.max_lifetime_days {
-        if p.lifetime_hours.is_none_or(|h| h > days * 24) {
-            e.add(
-                "expires_in",
-                format!("Your plan allows keys of at most {days} days."),
-            );
-        }
-    }
-    e.finish()?;
-    let key = ApiKey::generate(&ctx.state.config.key_prefix, p.environment);
-    let expires_at = p.lifetime_hours.map(|h| ctx.now + h * 3_600_000);
-    let (prefix, last4) = (key.display_prefix(), key.last4());
-    let id = store::insert(
-        &ctx.state.db,
-        &NewKey {
-            application_id: &app.id,
-            name: &p.name,
-            environment: p.environment.as_str(),
-            digest: &token_digest(key.expose()),
-            display_prefix: &prefix,
-            last4: &last4,
-            scopes: &p.scopes,
-            expires_at,
-            max_uses: p.max_uses,
-            ip_allowlist: &p.ip_allowlist,
-            created_by: &user.id,
-        },
-        ctx.now,
-    )
-    .await?;
+    check_against(&policy, &p, ctx.now)?;
+    let expires_at = p.expiry.at(ctx.now);
+    let (id, key) = create(&ctx.state.db, ctx, user, &app.id, &p, expires_at, None).await?;
     ctx.audit(
         Event::new("key.issue")
             .actor(&user.id, &user.email)
             .target("api_key", &id)
             .details(serde_json::json!({
-                "application": app.name, "name": p.name, "key": format!("{prefix}…{last4}"),
-                "environment": p.environment.as_str(), "scopes": p.scopes, "expires": expires_at.map(fmt_time),
-                "max_uses": p.max_uses, "ip_allowlist": p.ip_allowlist,
+                "application": app.name, "name": p.name,
+                "key": format!("{}…{}", key.display_prefix(), key.last4()),
+                "environment": p.environment.as_str(), "scopes": p.scopes, "apis": p.api_ids,
+                "expires": expires_at.map(fmt_time), "max_uses": p.max_uses,
+                "refill": p.refill.map(|r| r.as_str()), "ip_allowlist": p.ip_allowlist,
+                "rate_limit": p.rate_limit.map(|(n, r)| format!("{n}/{}", r.as_str())),
             })),
     )
     .await?;
-    let row = store::find(&ctx.state.db, &id)
+    issued(ctx, app, &id, key).await
+}
+
+/// A new key with the attributes of `key_id` (one of the caller's); the old one keeps
+/// working `grace_ms` longer, never past its own expiry. The new key lives as long as the
+/// old one was meant to, within today's policy.
+pub async fn rotate(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    key_id: &str,
+    grace_ms: i64,
+) -> Result<IssuedKey, AppError> {
+    let old = store::find(&ctx.state.db, key_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(IssuedKey {
-        key: key.expose().to_string(),
-        application: app.name,
-        view: view(row, ctx.now),
-    })
+    let app = owned_app(ctx, user, &old.application_id).await?;
+    let refused = |message: &str| {
+        Err(AppError::Conflict {
+            message: message.into(),
+        })
+    };
+    if old.revoked_at.is_some() {
+        return refused("A revoked key cannot be rotated: issue a new one.");
+    }
+    if old.replaced_by.is_some() {
+        return refused("This key was rotated already: rotate its successor.");
+    }
+    if old.expires_at.is_some_and(|t| t <= ctx.now) {
+        return refused("An expired key cannot be rotated: issue a new one.");
+    }
+    let policy = policy(&ctx.state, &app.id).await?;
+    let max_ms = policy.max_lifetime_days.map(|d| d * 24 * 3_600_000);
+    let lifetime = match (old.expires_at.map(|t| t - old.created_at), max_ms) {
+        (Some(l), Some(m)) => Some(l.min(m)),
+        (l, m) => l.or(m),
+    };
+    let p = ParsedIssue {
+        name: old.name.clone(),
+        environment: KeyEnvironment::parse(&old.environment).map_err(AppError::internal)?,
+        expiry: Expiry::Never,
+        scopes: old.scopes.clone(),
+        max_uses: old.max_uses,
+        ip_allowlist: old.ip_allowlist.clone(),
+        api_ids: old.api_ids.clone(),
+        rate_limit: old.rate_limit,
+        refill: old.refill_period,
+    };
+    let expires_at = lifetime.map(|l| ctx.now + l);
+    let grace_until = ctx.now + grace_ms;
+    let mut tx = ctx.state.db.begin().await?;
+    let (id, key) = create(&mut *tx, ctx, user, &app.id, &p, expires_at, Some(&old.id)).await?;
+    if !store::mark_rotated(&mut *tx, &old.id, &id, grace_until, ctx.now).await? {
+        return refused("This key changed meanwhile; reload and try again.");
+    }
+    tx.commit().await?;
+    ctx.audit(
+        Event::new("key.rotate")
+            .actor(&user.id, &user.email)
+            .target("api_key", &old.id)
+            .details(serde_json::json!({
+                "application": app.name, "name": old.name, "old": old.masked(),
+                "new": format!("{}…{}", key.display_prefix(), key.last4()), "new_id": id,
+                "grace_minutes": grace_ms / 60_000,
+                "old_valid_until": fmt_time(old.expires_at.map_or(grace_until, |t| t.min(grace_until))),
+            })),
+    )
+    .await?;
+    issued(ctx, app, &id, key).await
+}
+
+/// The application of `key`, if the caller owns it or is an admin.
+async fn app_for_revoke(ctx: &Ctx, user: &CurrentUser, app_id: &str) -> Result<AppRow, AppError> {
+    let owner = crate::subscriptions::service::owner_of(user);
+    match apps::find_owned(&ctx.state.db, app_id, &owner).await? {
+        Some(app) => Ok(app),
+        None if user.role == Role::Admin => apps::find_any(&ctx.state.db, app_id)
+            .await?
+            .ok_or(AppError::NotFound),
+        None => Err(AppError::NotFound),
+    }
+}
+
+/// Tells the owner when someone else (an admin) acted on their keys.
+async fn tell_owner(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    app: &AppRow,
+    title: String,
+    body: String,
+) -> Result<(), AppError> {
+    if app.owner_id == user.id {
+        return Ok(());
+    }
+    crate::notifications::notify(
+        &ctx.state,
+        &app.owner_id,
+        crate::notifications::Notice {
+            title,
+            body,
+            link: Some("/applications".into()),
+        },
+        ctx.now,
+    )
+    .await
 }
 
 /// The application's owner revokes their key; an admin may revoke any key (the owner is told).
@@ -230,15 +548,8 @@ pub async fn revoke(
     let key = store::find(&ctx.state.db, key_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let owner = crate::subscriptions::service::owner_of(user);
-    let app = match apps::find_owned(&ctx.state.db, &key.application_id, &owner).await? {
-        Some(app) => app,
-        None if user.role == Role::Admin => apps::find_any(&ctx.state.db, &key.application_id)
-            .await?
-            .ok_or(AppError::NotFound)?,
-        None => return Err(AppError::NotFound),
-    };
-    if !store::revoke(&ctx.state.db, &key.id, &user.id, reason, ctx.now).await? {
+    let app = app_for_revoke(ctx, user, &key.application_id).await?;
+    if !store::revoke(&ctx.state.db, &key.id, Some(&user.id), reason, ctx.now).await? {
         return Err(AppError::Conflict {
             message: "This key is revoked already.".into(),
         });
@@ -248,26 +559,89 @@ pub async fn revoke(
             .actor(&user.id, &user.email)
             .target("api_key", &key.id)
             .details(serde_json::json!({
-                "application": app.name, "name": key.name,
-                "key": format!("{}…{}", key.display_prefix, key.last4), "reason": reason,
+                "application": app.name, "name": key.name, "key": key.masked(), "reason": reason,
             })),
     )
     .await?;
-    if app.owner_id != user.id {
-        crate::notifications::notify(
-            &ctx.state,
-            &app.owner_id,
-            crate::notifications::Notice {
-                title: format!("Key revoked: {}", key.name),
-                body: format!(
-                    "An admin revoked the key {}…{} of {}. Reason: {reason}",
-                    key.display_prefix, key.last4, app.name
-                ),
-                link: Some("/applications".into()),
-            },
-            ctx.now,
+    tell_owner(
+        ctx,
+        user,
+        &app,
+        format!("Key revoked: {}", key.name),
+        format!(
+            "An admin revoked the key {} of {}. Reason: {reason}",
+            key.masked(),
+            app.name
+        ),
+    )
+    .await
+}
+
+/// Revokes every key of the application still in force; how many.
+pub async fn revoke_all(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    app_id: &str,
+    reason: &str,
+) -> Result<usize, AppError> {
+    let app = app_for_revoke(ctx, user, app_id).await?;
+    let revoked =
+        store::revoke_all(&ctx.state.db, &app.id, Some(&user.id), reason, ctx.now).await?;
+    ctx.audit(
+        Event::new("key.revoke_all")
+            .actor(&user.id, &user.email)
+            .target("application", &app.id)
+            .details(
+                serde_json::json!({ "application": app.name, "keys": revoked, "reason": reason }),
+            ),
+    )
+    .await?;
+    if !revoked.is_empty() {
+        tell_owner(
+            ctx,
+            user,
+            &app,
+            format!("All keys of {} revoked", app.name),
+            format!(
+                "An admin revoked {} key(s) of {}. Reason: {reason}",
+                revoked.len(),
+                app.name
+            ),
         )
         .await?;
     }
-    Ok(())
+    Ok(revoked.len())
+}
+
+pub const KEYS_PER_PAGE: i64 = 50;
+
+pub async fn list_all(
+    state: &AppState,
+    search: Option<&str>,
+    key_state: Option<&str>,
+    page: i64,
+) -> Result<KeysPage, AppError> {
+    let page = page.clamp(1, 100_000);
+    let (rows, total) = store::list_all(
+        &state.db,
+        &store::KeyFilter {
+            search,
+            state: key_state,
+            application_id: None,
+        },
+        state.clock.now(),
+        (KEYS_PER_PAGE, (page - 1) * KEYS_PER_PAGE),
+    )
+    .await?;
+    let ids: Vec<String> = rows.iter().flat_map(|k| k.api_ids.clone()).collect();
+    let names = crate::catalog::store::api_names(&state.db, &ids).await?;
+    Ok(KeysPage {
+        items: rows
+            .into_iter()
+            .map(|k| view(k, state.clock.now(), &names))
+            .collect(),
+        total,
+        page,
+        per_page: KEYS_PER_PAGE,
+    })
 }

@@ -1,24 +1,33 @@
 //! The verify decision: what a gateway asks ("may this key call this API, with this scope,
 //! from this address?") and Keyport's answer with a machine-readable code. One indexed
-//! lookup by digest, then the key's subscription to the API.
+//! lookup by digest (the key, its application, owner and subscription to the API in one
+//! statement), then, when valid, one atomic update that counts the use.
 
+use super::store::words;
 use crate::domain::{ApiKey, SubscriptionState};
 use crate::error::AppError;
 use crate::state::{fmt_time, token_digest, AppState};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-#[derive(Debug, Clone, Deserialize)]
+/// What a gateway asks.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
+    /// The API key the client presented.
+    #[schema(example = "kp_live_…")]
     pub key: String,
-    /// The API's slug.
+    /// The slug of the API being called.
+    #[schema(example = "pet-store")]
     pub api: String,
+    /// A scope the call needs (optional).
     pub scope: Option<String>,
+    /// The client's IP address, checked against the key's allowlist (optional).
     pub ip: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a key is valid or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
     Valid,
@@ -33,7 +42,8 @@ pub enum Code {
     SubscriptionInactive,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Keyport's answer; the identity fields are present only when `valid`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyAnswer {
     pub valid: bool,
     pub code: Code,
@@ -51,6 +61,16 @@ pub struct VerifyAnswer {
     pub remaining: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// The key's own rate limit, for the gateway to enforce, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<KeyRate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyRate {
+    pub requests: i64,
+    /// `second` or `minute`.
+    pub period: String,
 }
 
 impl VerifyAnswer {
@@ -65,6 +85,7 @@ impl VerifyAnswer {
             scopes: None,
             remaining: None,
             expires_at: None,
+            rate_limit: None,
         }
     }
 }
@@ -78,26 +99,28 @@ pub async fn verify(
     let Ok(key) = ApiKey::parse(&req.key) else {
         return Ok(VerifyAnswer::refused(Code::Malformed));
     };
+    // The key, and the application's subscription to the API: the live one if any, else
+    // the latest ("state api_id").
     let row = sqlx::query(
-        "SELECT k.id, k.application_id, k.environment, k.scopes, k.expires_at, k.revoked_at, k.ip_allowlist, \
-         ap.name AS application, u.email AS owner FROM api_keys k \
-         JOIN applications ap ON ap.id = k.application_id \
+        "SELECT k.id, k.environment, k.scopes, k.api_ids, k.expires_at, k.revoked_at, \
+         k.ip_allowlist, k.rate_limit, k.rate_period, ap.name AS application, u.email AS owner, \
+         (SELECT s.state || ' ' || s.api_id FROM subscriptions s JOIN apis a ON a.id = s.api_id \
+          WHERE s.application_id = k.application_id AND a.slug = $2 \
+          ORDER BY CASE WHEN s.state IN ('pending', 'active', 'suspended') THEN 0 ELSE 1 END, \
+          s.updated_at DESC LIMIT 1) AS subscription \
+         FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
          LEFT JOIN users u ON ap.owner_kind = 'user' AND u.id = ap.owner_id WHERE k.digest = $1",
     )
     .bind(token_digest(key.expose()))
+    .bind(&req.api)
     .fetch_optional(&state.db)
     .await?;
     let Some(row) = row else {
         return Ok(VerifyAnswer::refused(Code::NotFound));
     };
     let key_id: String = row.try_get("id")?;
-    let application_id: String = row.try_get("application_id")?;
     let expires_at: Option<i64> = row.try_get("expires_at")?;
-    let scopes: Vec<String> = row
-        .try_get::<String, _>("scopes")?
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let scopes = words(&row, "scopes")?;
     if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
         return Ok(VerifyAnswer::refused(Code::Revoked));
     }
@@ -108,23 +131,15 @@ pub async fn verify(
     if !allowlist.is_empty() && !ip_allowed(&allowlist, req.ip.as_deref()) {
         return Ok(VerifyAnswer::refused(Code::IpNotAllowed));
     }
-    // The application's subscription to the API: the live one if any, else the latest.
-    let sub = sqlx::query(
-        "SELECT s.state FROM subscriptions s JOIN apis a ON a.id = s.api_id \
-         WHERE s.application_id = $1 AND a.slug = $2 \
-         ORDER BY CASE WHEN s.state IN ('pending', 'active', 'suspended') THEN 0 ELSE 1 END, s.updated_at DESC LIMIT 1",
-    )
-    .bind(&application_id)
-    .bind(&req.api)
-    .fetch_optional(&state.db)
-    .await?;
-    let Some(sub) = sub else {
+    let subscription: Option<String> = row.try_get("subscription")?;
+    let Some((sub_state, api_id)) = subscription.as_deref().and_then(|s| s.split_once(' ')) else {
         return Ok(VerifyAnswer::refused(Code::ApiNotAllowed));
     };
-    let sub_state: SubscriptionState = sub
-        .try_get::<String, _>("state")?
-        .parse()
-        .map_err(AppError::internal)?;
+    let api_ids = words(&row, "api_ids")?;
+    if !api_ids.is_empty() && !api_ids.iter().any(|id| id == api_id) {
+        return Ok(VerifyAnswer::refused(Code::ApiNotAllowed));
+    }
+    let sub_state: SubscriptionState = sub_state.parse().map_err(AppError::internal)?;
     if sub_state != SubscriptionState::Active {
         return Ok(VerifyAnswer::refused(Code::SubscriptionInactive));
     }
@@ -136,8 +151,8 @@ pub async fn verify(
     // One atomic statement counts the use (when limited) and records it: of K parallel
     // verifications of a key with K uses left, exactly K get a row back.
     let used = sqlx::query(
-        "UPDATE api_keys SET remaining_uses = remaining_uses - 1, last_used_at = $1, last_used_ip = $2 \
-         WHERE id = $3 AND (remaining_uses IS NULL OR remaining_uses > 0) RETURNING remaining_uses",
+        "UPDATE api_keys SET remaining_uses = remaining_uses - 1, use_count = use_count + 1, \
+         last_used_at = $1, last_used_ip = $2 WHERE id = $3 AND (remaining_uses IS NULL OR remaining_uses > 0) RETURNING remaining_uses",
     )
     .bind(now)
     .bind(req.ip.as_deref())
@@ -157,6 +172,10 @@ pub async fn verify(
         scopes: Some(scopes),
         remaining: used.try_get("remaining_uses")?,
         expires_at: expires_at.map(fmt_time),
+        rate_limit: row
+            .try_get::<Option<i64>, _>("rate_limit")?
+            .zip(row.try_get::<Option<String>, _>("rate_period")?)
+            .map(|(requests, period)| KeyRate { requests, period }),
     })
 }
 

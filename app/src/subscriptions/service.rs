@@ -6,14 +6,14 @@ use super::store::{self, Live, SubRow};
 use super::*;
 use crate::applications::store::{self as apps, Owner};
 use crate::applications::ApplicationView;
-use crate::audit::store::Event;
+use crate::audit::store::{record, Event};
 use crate::auth::service::Ctx;
 use crate::auth::CurrentUser;
 use crate::catalog::store::{self as catalog, ApiRow, By};
 use crate::catalog::{AppChoice, SubscriptionBrief};
 use crate::domain::{Approval, Lifecycle, Role, SubscriptionEvent, SubscriptionState};
 use crate::notifications::{notify, Notice};
-use crate::state::{fmt_time, AppState};
+use crate::state::{fmt_time, AppState, ClientInfo};
 
 pub fn owner_of(user: &CurrentUser) -> Owner {
     Owner::User(user.id.clone())
@@ -287,21 +287,24 @@ async fn tell_owner(
 }
 
 /// Retires `api` and ends its live subscriptions in one transaction; tells each
-/// application's owner. Returns how many subscriptions ended.
+/// application's owner. `actor` is `None` when Keyport does it (the sunset date passed).
+/// Returns how many subscriptions ended.
 pub async fn retire_api(
-    ctx: &Ctx,
-    actor: &CurrentUser,
+    state: &AppState,
+    now: i64,
+    client: &ClientInfo,
+    actor: Option<&CurrentUser>,
     api: &ApiRow,
     sunset_at: Option<i64>,
 ) -> Result<usize, AppError> {
-    let mut tx = ctx.state.db.begin().await?;
+    let mut tx = state.db.begin().await?;
     if !catalog::set_lifecycle(
         &mut *tx,
         &api.id,
         api.lifecycle,
         Lifecycle::Retired,
         sunset_at,
-        ctx.now,
+        now,
     )
     .await?
     {
@@ -317,21 +320,21 @@ pub async fn retire_api(
             sub.state,
             SubscriptionState::Ended,
             Some("The API was retired."),
-            Some(&actor.id),
-            ctx.now,
+            actor.map(|a| a.id.as_str()),
+            now,
         )
         .await?;
     }
     tx.commit().await?;
     for sub in &live {
-        ctx.audit(
-            Event::new("subscription.end")
-                .actor(&actor.id, &actor.email)
-                .target("subscription", &sub.id)
-                .details(serde_json::json!({ "application": sub.application_name, "api": sub.api_slug, "from": sub.state, "to": "ended" })),
-        )
-        .await?;
-        tell_owner(&ctx.state, sub, SubscriptionEvent::End, None, ctx.now).await?;
+        let mut event = Event::new("subscription.end")
+            .target("subscription", &sub.id)
+            .details(serde_json::json!({ "application": sub.application_name, "api": sub.api_slug, "from": sub.state, "to": "ended" }));
+        if let Some(a) = actor {
+            event = event.actor(&a.id, &a.email);
+        }
+        record(&state.db, now, client, event).await?;
+        tell_owner(state, sub, SubscriptionEvent::End, None, now).await?;
     }
     Ok(live.len())
 }
@@ -383,6 +386,12 @@ pub async fn my_applications(
     let ids: Vec<String> = owned.iter().map(|a| a.id.clone()).collect();
     let subs = store::of_applications(&state.db, &ids).await?;
     let keys = crate::keys::store::of_applications(&state.db, &ids).await?;
+    let names: crate::keys::service::ApiNames = subs
+        .iter()
+        .map(|s| (s.api_id.clone(), s.api_name.clone()))
+        .collect();
+    let portal = crate::keys::settings::load(&state.db).await?;
+    let plans = crate::keys::service::plans_of(state, &subs).await?;
     let now = state.clock.now();
     let mut out = Vec::with_capacity(owned.len());
     for a in owned {
@@ -392,13 +401,13 @@ pub async fn my_applications(
             .cloned()
             .collect();
         out.push(ApplicationView {
-            key_policy: crate::keys::service::policy_of(state, &mine).await?,
+            key_policy: crate::keys::service::policy_of(&mine, &plans, &portal),
             subscriptions: mine.into_iter().map(view).collect(),
             keys: keys
                 .iter()
                 .filter(|k| k.application_id == a.id)
                 .cloned()
-                .map(|k| crate::keys::service::view(k, now))
+                .map(|k| crate::keys::service::view(k, now, &names))
                 .collect(),
             id: a.id,
             name: a.name,

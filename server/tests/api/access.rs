@@ -189,6 +189,28 @@ const MATRIX: &[Row] = &[
         Needs::User,
         &[("id", "missing"), ("reason", "test")],
     ),
+    (
+        "rotate_key",
+        Needs::User,
+        &[("id", "missing"), ("grace", "1h")],
+    ),
+    (
+        "revoke_application_keys",
+        Needs::User,
+        &[("application_id", "missing"), ("reason", "test")],
+    ),
+    ("all_keys", Needs::Admin, &[]),
+    ("get_key_settings", Needs::Admin, &[]),
+    (
+        "update_key_settings",
+        Needs::Admin,
+        &[
+            ("max_lifetime_days", ""),
+            ("rotation_days", ""),
+            ("reminder_days", "7"),
+            ("leak_action", "revoke"),
+        ],
+    ),
     ("list_service_tokens", Needs::Admin, &[]),
     ("create_service_token", Needs::Admin, &[("name", "edge")]),
     ("revoke_service_token", Needs::Admin, &[("id", "missing")]),

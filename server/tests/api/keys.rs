@@ -5,31 +5,25 @@ use crate::backends;
 use crate::helpers::{Client, TestApp};
 use app::domain::{ApiKey, Role};
 
-/// A published API with an automatic plan (scopes `pets:read pets:write`, keys ≤ 90 days)
-/// and a developer with MFA whose application "Shop" subscribes to it.
-/// Returns (developer client, TOTP secret, application id).
-pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, String) {
-    let (p, _) = app
-        .signed_in(&format!("pub-{email}"), Role::Publisher)
-        .await;
-    let slug = format!("api-{}", email.split('@').next().unwrap());
-    let saved = p
-        .call(
-            "save_api",
-            &[
-                ("name", &slug),
-                ("slug", &slug),
-                ("version", "1"),
-                ("summary", "x"),
-                ("description", ""),
-                ("tags", ""),
-                ("upstream_url", "http://up.internal"),
-                ("visibility", "public"),
-            ],
-        )
-        .await;
-    saved.ok();
-    let api_id = p.call("api_for_edit", &[("slug", &slug)]).await.ok()["id"]
+/// Publishes an API `slug` with one automatic plan (scopes `pets:read pets:write`, keys
+/// ≤ 90 days, `rate_limit` requests per second or unlimited); returns the plan's id.
+pub async fn published_api(p: &Client, slug: &str, rate_limit: &str) -> String {
+    p.call(
+        "save_api",
+        &[
+            ("name", slug),
+            ("slug", slug),
+            ("version", "1"),
+            ("summary", "x"),
+            ("description", ""),
+            ("tags", ""),
+            ("upstream_url", "http://up.internal"),
+            ("visibility", "public"),
+        ],
+    )
+    .await
+    .ok();
+    let api_id = p.call("api_for_edit", &[("slug", slug)]).await.ok()["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -39,7 +33,7 @@ pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8
             ("api_id", &api_id),
             ("name", "Std"),
             ("description", ""),
-            ("rate_limit", ""),
+            ("rate_limit", rate_limit),
             ("rate_period", "second"),
             ("burst", ""),
             ("quota", ""),
@@ -51,7 +45,7 @@ pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8
     )
     .await
     .ok();
-    let plan_id = p.call("api_for_edit", &[("slug", &slug)]).await.ok()["plans"][0]["id"]
+    let plan_id = p.call("api_for_edit", &[("slug", slug)]).await.ok()["plans"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -61,9 +55,26 @@ pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8
     )
     .await
     .ok();
+    plan_id
+}
+
+/// A published API (see [`published_api`]) and a developer with MFA whose application
+/// "Shop" subscribes to it. Returns (developer client, TOTP secret, application id).
+pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, String) {
+    let (p, _) = app
+        .signed_in(&format!("pub-{email}"), Role::Publisher)
+        .await;
+    let slug = format!("api-{}", email.split('@').next().unwrap());
+    let plan_id = published_api(&p, &slug, "").await;
     let (dev, _, secret) = app.signed_in_with_mfa(email, Role::Developer).await;
+    let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
+    (dev, secret, app_id)
+}
+
+/// Creates the application `name` for `dev` and subscribes it to `plan_id`; its id.
+pub async fn subscribed_application(dev: &Client, name: &str, plan_id: &str) -> String {
     let app_id = dev
-        .call("save_application", &[("name", "Shop"), ("description", "")])
+        .call("save_application", &[("name", name), ("description", "")])
         .await
         .ok()
         .as_str()
@@ -71,11 +82,11 @@ pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8
         .to_string();
     dev.call(
         "subscribe",
-        &[("application_id", &app_id), ("plan_id", &plan_id)],
+        &[("application_id", &app_id), ("plan_id", plan_id)],
     )
     .await
     .ok();
-    (dev, secret, app_id)
+    app_id
 }
 
 pub async fn issue(
