@@ -93,10 +93,26 @@ impl Where {
     }
 }
 
-/// `$1, $2, …` for an `IN (…)` list of `n` values.
-pub fn placeholders(n: usize) -> String {
-    (1..=n)
+/// The rows of `sql`, whose `{in}` stands for the list `$1, $2, …` of `ids` (one query; none
+/// when `ids` is empty).
+pub async fn fetch_in<T>(
+    db: &Db,
+    sql: &str,
+    ids: &[String],
+    decode: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, AppError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (1..=ids.len())
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    let sql = sql.replace("{in}", &list);
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(db).await?;
+    Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
 }

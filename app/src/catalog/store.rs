@@ -3,10 +3,11 @@
 use crate::catalog::PlanView;
 use crate::domain::{Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, Visibility};
 use crate::error::AppError;
-use crate::sql::{placeholders, Arg, Where};
+use crate::sql::{fetch_in, Arg, Where};
 use crate::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
+use std::collections::HashMap;
 
 fn parsed<T: std::str::FromStr<Err = String>>(r: &AnyRow, col: &str) -> Result<T, sqlx::Error> {
     r.try_get::<String, _>(col)?
@@ -196,22 +197,13 @@ pub enum By<'a> {
 }
 
 pub async fn tags_of(db: &Db, api_ids: &[String]) -> Result<Vec<(String, String)>, AppError> {
-    if api_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT api_id, tag FROM api_tags WHERE api_id IN ({}) ORDER BY tag",
-        placeholders(api_ids.len())
-    );
-    let mut q = sqlx::query(&sql);
-    for id in api_ids {
-        q = q.bind(id);
-    }
-    let rows = q.fetch_all(db).await?;
-    Ok(rows
-        .iter()
-        .map(|r| Ok((r.try_get("api_id")?, r.try_get("tag")?)))
-        .collect::<Result<_, sqlx::Error>>()?)
+    fetch_in(
+        db,
+        "SELECT api_id, tag FROM api_tags WHERE api_id IN ({in}) ORDER BY tag",
+        api_ids,
+        |r| Ok((r.try_get("api_id")?, r.try_get("tag")?)),
+    )
+    .await
 }
 
 /// The catalog as a user of `role` sees it: listed (published or deprecated) APIs visible
@@ -462,27 +454,10 @@ pub async fn find_plan(db: &Db, id: &str) -> Result<Option<PlanRow>, AppError> {
 }
 
 /// These plans, by id (one query).
-pub async fn find_plans(
-    db: &Db,
-    ids: &[String],
-) -> Result<std::collections::HashMap<String, PlanRow>, AppError> {
-    if ids.is_empty() {
-        return Ok(Default::default());
-    }
-    let sql = format!(
-        "SELECT {PLAN_COLUMNS} FROM plans WHERE id IN ({})",
-        placeholders(ids.len())
-    );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(id);
-    }
-    q.fetch_all(db)
-        .await?
-        .iter()
-        .map(|r| PlanRow::from_row(r).map(|p| (p.id.clone(), p)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+pub async fn find_plans(db: &Db, ids: &[String]) -> Result<HashMap<String, PlanRow>, AppError> {
+    let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id IN ({{in}})");
+    let plans = fetch_in(db, &sql, ids, PlanRow::from_row).await?;
+    Ok(plans.into_iter().map(|p| (p.id.clone(), p)).collect())
 }
 
 /// Creates (`id` None) or updates a plan; `Ok(None)` when the name is taken in this API.
@@ -539,25 +514,13 @@ pub async fn delete_plan(db: &Db, id: &str) -> Result<bool, AppError> {
 }
 
 /// The names of these APIs, by id.
-pub async fn api_names(
-    db: &Db,
-    ids: &[String],
-) -> Result<std::collections::HashMap<String, String>, AppError> {
-    if ids.is_empty() {
-        return Ok(Default::default());
-    }
-    let sql = format!(
-        "SELECT id, name FROM apis WHERE id IN ({})",
-        placeholders(ids.len())
-    );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(id);
-    }
-    q.fetch_all(db)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+pub async fn api_names(db: &Db, ids: &[String]) -> Result<HashMap<String, String>, AppError> {
+    let names = fetch_in(
+        db,
+        "SELECT id, name FROM apis WHERE id IN ({in})",
+        ids,
+        |r| Ok((r.try_get("id")?, r.try_get("name")?)),
+    )
+    .await?;
+    Ok(names.into_iter().collect())
 }

@@ -3,7 +3,7 @@
 
 use crate::domain::{QuotaPeriod, RatePeriod};
 use crate::error::AppError;
-use crate::sql::{placeholders, Arg, Where};
+use crate::sql::{fetch_in, Arg, Where};
 use crate::state::Db;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -185,22 +185,10 @@ pub async fn find_by_digest(db: &Db, digest: &str) -> Result<Option<KeyRow>, App
 
 /// The keys of these applications, newest first (revoked ones too, for the record).
 pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<KeyRow>, AppError> {
-    if app_ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let sql = format!(
-        "{SELECT} WHERE k.application_id IN ({}) ORDER BY k.created_at DESC, k.id LIMIT 5000",
-        placeholders(app_ids.len())
+        "{SELECT} WHERE k.application_id IN ({{in}}) ORDER BY k.created_at DESC, k.id LIMIT 5000"
     );
-    let mut q = sqlx::query(&sql);
-    for id in app_ids {
-        q = q.bind(id);
-    }
-    Ok(q.fetch_all(db)
-        .await?
-        .iter()
-        .map(KeyRow::from_row)
-        .collect::<Result<_, sqlx::Error>>()?)
+    fetch_in(db, &sql, app_ids, KeyRow::from_row).await
 }
 
 /// Filters of the admin's list of every key.

@@ -4,7 +4,7 @@
 
 use crate::domain::SubscriptionState;
 use crate::error::AppError;
-use crate::sql::{placeholders, Arg, Where};
+use crate::sql::{fetch_in, Arg, Where};
 use crate::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -109,18 +109,10 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<SubRow>, AppError> {
 
 /// Every subscription of these applications, newest first.
 pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<SubRow>, AppError> {
-    if app_ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let sql = format!(
-        "{SELECT} WHERE s.application_id IN ({}) ORDER BY s.updated_at DESC, s.id LIMIT 2000",
-        placeholders(app_ids.len())
+        "{SELECT} WHERE s.application_id IN ({{in}}) ORDER BY s.updated_at DESC, s.id LIMIT 2000"
     );
-    let mut q = sqlx::query(&sql);
-    for id in app_ids {
-        q = q.bind(id);
-    }
-    rows(q.fetch_all(db).await?)
+    fetch_in(db, &sql, app_ids, SubRow::from_row).await
 }
 
 /// Live subscriptions of one API or one application (to end or cancel them together).
