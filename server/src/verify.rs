@@ -7,14 +7,23 @@
 //! - `POST /v1/leaks`: findings in GitHub's secret-scanning format; matching keys revoked or
 //!   flagged.
 //!
-//! A missing or wrong service token is 401 and a malformed body 400, both with a JSON error.
-//! The OpenAPI document of these endpoints is served at `/v1/openapi.json` (utoipa).
+//! What a key is checked against comes only from the operator: the `api` and `scope` query
+//! parameters that nginx's configuration writes into the subrequest URI, or else the first
+//! segment of the original URI (refused unless it is already in canonical form, since nginx
+//! routes the normalised path). Headers the client could send (`X-Keyport-Api`,
+//! `X-Keyport-Scope`) are never read: nginx forwards the client's headers to the subrequest.
+//!
+//! A missing or wrong service token is 401 and a malformed body 400 or 422, all with a JSON
+//! error; every answer is `Cache-Control: no-store`. The OpenAPI document of these endpoints
+//! is served at `/v1/openapi.json` (utoipa).
 
 use app::error::AppError;
 use app::keys::leaks::{self, LeakAnswer, LeakOutcome, LeakReport};
-use app::keys::verify::{verify, Code, KeyRate, VerifyAnswer, VerifyRequest};
+use app::keys::verify::{
+    parse_ip, parse_scope, verify, Ask, Code, KeyRate, VerifyAnswer, VerifyRequest,
+};
 use app::state::{AppState, ClientInfo};
-use axum::extract::{rejection::JsonRejection, State};
+use axum::extract::{rejection::JsonRejection, RawQuery, State};
 use axum::http::Uri;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +42,11 @@ pub fn routes() -> Router<AppState> {
             "/v1/openapi.json",
             get(|| async { Json(ApiDoc::openapi()) }),
         )
+        // Answers about keys are never stored by a cache in between.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }
 
 #[derive(OpenApi)]
@@ -42,7 +56,7 @@ pub fn routes() -> Router<AppState> {
         description = "Key verification for gateways (JSON, or nginx `auth_request` from headers) and leak reports in GitHub's secret-scanning format. Every endpoint needs a service token created by an admin (Settings → Service tokens) or with `keyport service-token create --name N`."
     ),
     paths(verify_key, auth_request, report_leaks),
-    components(schemas(VerifyRequest, VerifyAnswer, Code, KeyRate, LeakReport, LeakAnswer, LeakOutcome, ErrorBody)),
+    components(schemas(VerifyRequest, VerifyAnswer, Code, KeyRate, LeakReport, LeakAnswer, LeakOutcome, ErrorBody, FieldErrorBody)),
     modifiers(&ServiceTokens)
 )]
 pub struct ApiDoc;
@@ -74,6 +88,17 @@ struct ErrorBody {
     message: String,
 }
 
+/// A 422 answer: the fields that were refused and why.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes AppError's JSON for the document
+struct FieldErrorBody {
+    /// `validation`
+    error: String,
+    message: String,
+    /// Field name → messages.
+    fields: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
@@ -90,9 +115,23 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn gateway(state: &AppState, token: Option<&str>, now: i64) -> Result<(), Response> {
     match app::admin::service_tokens::store::authenticate(state, token.unwrap_or(""), now).await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(AppError::Unauthorized.into_response()),
+        Ok(None) => Err(no_service_token()),
         Err(e) => Err(e.into_response()),
     }
+}
+
+/// 401 for a gateway: it needs a service token, not a sign-in.
+fn no_service_token() -> Response {
+    let body = serde_json::json!({
+        "error": "unauthorized",
+        "message": "Send a live service token: `Authorization: Bearer kps_…` (or `X-Keyport-Token` for auth_request). Admins create them under Settings → Service tokens.",
+    });
+    let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"keyport\""),
+    );
+    res
 }
 
 fn bad_json(example: &str, rejection: JsonRejection) -> Response {
@@ -112,6 +151,7 @@ fn bad_json(example: &str, rejection: JsonRejection) -> Response {
         (status = 200, description = "The decision (valid or not, with its code)", body = VerifyAnswer),
         (status = 400, description = "The body is not the JSON described", body = ErrorBody),
         (status = 401, description = "Missing, wrong or revoked service token", body = ErrorBody),
+        (status = 422, description = "A field is not what it should be: `ip` not an IP address, `api` not a slug, `scope` not one scope", body = FieldErrorBody),
     )
 )]
 async fn verify_key(
@@ -127,60 +167,141 @@ async fn verify_key(
         Ok(body) => body,
         Err(rejection) => return bad_json(r#"{"key": "kp_live_…", "api": "slug"}"#, rejection),
     };
-    match verify(&state, &req, now).await {
+    let ask = match req.parse() {
+        Ok(ask) => ask,
+        Err(e) => return e.into_response(),
+    };
+    match verify(&state, &req.key, &ask, now).await {
         Ok(answer) => Json(answer).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// nginx `auth_request`: the API is `X-Keyport-Api` or else the first segment of
-/// `X-Original-URI`; the scope `X-Keyport-Scope`; the client `X-Real-IP`.
+/// What the operator configured for an nginx location: `proxy_pass
+/// http://keyport/v1/auth_request?api=pet-store&scope=pets:read` (nginx adds none of the
+/// client's query to a subrequest).
+#[derive(Debug, Default, PartialEq)]
+struct Target {
+    api: Option<String>,
+    scope: Option<String>,
+}
+
+impl Target {
+    /// `api` and `scope` from the subrequest's query; empty values count as absent (an
+    /// nginx variable that a location did not set); anything else is refused.
+    fn from_query(query: Option<&str>) -> Result<Target, AppError> {
+        let mut target = Target::default();
+        for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let slot = match name.as_ref() {
+                "api" => &mut target.api,
+                "scope" => &mut target.scope,
+                other => {
+                    return Err(AppError::field(
+                        other,
+                        "Unknown parameter: only `api` and `scope` are read.",
+                    ))
+                }
+            };
+            *slot = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        }
+        Ok(target)
+    }
+}
+
+/// The path of an original request URI, if it is in the canonical form nginx routes by:
+/// no `.` or `..` segments, no empty segments (`//`), no encoded dot, slash or backslash,
+/// no backslash. Anything else could be checked as one API and served as another.
+pub fn canonical_path(uri: &str) -> Option<&str> {
+    let path = uri.split(['?', '#']).next().unwrap_or("");
+    let lower = path.to_ascii_lowercase();
+    let refused = !path.starts_with('/')
+        || path.contains("//")
+        || path.contains('\\')
+        || ["%2e", "%2f", "%5c", "%00"]
+            .iter()
+            .any(|e| lower.contains(e))
+        || path.split('/').any(|seg| seg == "." || seg == "..");
+    (!refused).then_some(path)
+}
+
+/// nginx `auth_request` and Envoy `ext_authz`: the API is the `api` query parameter (nginx)
+/// or else the first segment of the original URI; the scope the `scope` query parameter
+/// (nginx); the client `X-Real-IP`.
 #[utoipa::path(
     get,
     path = "/v1/auth_request",
     security(("service_token_header" = [])),
     params(
+        ("api" = Option<String>, Query, description = "The API slug this nginx location serves (written in nginx's configuration). Without it, the first segment of `X-Original-URI`."),
+        ("scope" = Option<String>, Query, description = "The scope calls to this location need (written in nginx's configuration)."),
         ("X-Api-Key" = Option<String>, Header, description = "The client's API key (or `Authorization: Bearer <key>`)"),
-        ("X-Original-URI" = Option<String>, Header, description = "The original request URI; its first segment is the API slug"),
-        ("X-Keyport-Api" = Option<String>, Header, description = "The API slug, when the URI does not start with it"),
-        ("X-Keyport-Scope" = Option<String>, Header, description = "A scope the call needs"),
-        ("X-Real-IP" = Option<String>, Header, description = "The client's address"),
+        ("X-Original-URI" = Option<String>, Header, description = "The original request URI (`$request_uri`). One with dot segments, `//`, or an encoded dot, slash or backslash is refused (403, `URI_NOT_CANONICAL`)."),
+        ("X-Real-IP" = Option<String>, Header, description = "The client's address (`$remote_addr`)"),
     ),
     responses(
         (status = 204, description = "Valid: `X-Keyport-Code: VALID` and identity headers `X-Keyport-Key-Id`, `-Application`, `-Owner`, `-Environment`, `-Scopes`, `-Remaining`, `-Expires-At`, `-Rate-Limit`"),
-        (status = 401, description = "No usable key (`X-Keyport-Code`: MISSING_KEY, MALFORMED, NOT_FOUND, EXPIRED, REVOKED), or a missing or wrong service token (JSON body)"),
-        (status = 403, description = "The key may not make this call (`X-Keyport-Code`: API_NOT_ALLOWED, SUBSCRIPTION_INACTIVE, SCOPE_DENIED, IP_NOT_ALLOWED, EXHAUSTED)"),
+        (status = 401, description = "No usable key (`X-Keyport-Code`: MISSING_KEY, MALFORMED, NOT_FOUND, EXPIRED, REVOKED, OWNER_DISABLED), or a missing or wrong service token (JSON body)"),
+        (status = 403, description = "The key may not make this call (`X-Keyport-Code`: API_NOT_ALLOWED, SUBSCRIPTION_INACTIVE, SCOPE_DENIED, IP_NOT_ALLOWED, EXHAUSTED, URI_NOT_CANONICAL)"),
+        (status = 422, description = "The configuration sends something unreadable: an unknown query parameter, an `api` that is not a slug, a `scope` that is not one scope, an `X-Real-IP` that is not an address", body = FieldErrorBody),
     )
 )]
-async fn auth_request(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+async fn auth_request(
+    State(state): State<AppState>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let now = state.clock.now();
     if let Err(refused) = gateway(&state, header(&headers, "x-keyport-token"), now).await {
         return refused;
     }
+    // nginx's form: the operator's query and the original URI in a header. Envoy's form:
+    // the original path appended to ours, with the client's own query (never read).
+    let envoy = uri
+        .path()
+        .strip_prefix("/v1/auth_request")
+        .filter(|p| !p.is_empty());
+    let target = match envoy {
+        Some(_) => Target::default(),
+        None => match Target::from_query(query.as_deref()) {
+            Ok(target) => target,
+            Err(e) => return e.into_response(),
+        },
+    };
+    let original = envoy.or_else(|| header(&headers, "x-original-uri"));
+    let path = match original {
+        Some(uri) => match canonical_path(uri) {
+            Some(path) => Some(path),
+            None => return decision(StatusCode::FORBIDDEN, "URI_NOT_CANONICAL", &[]),
+        },
+        None => None,
+    };
+    let scope = match parse_scope(target.scope.as_deref().unwrap_or("")) {
+        Ok(scope) => scope,
+        Err(message) => return AppError::field("scope", message).into_response(),
+    };
+    let ip = match parse_ip(header(&headers, "x-real-ip")) {
+        Ok(ip) => ip,
+        Err(message) => return AppError::field("x-real-ip", message).into_response(),
+    };
+    let api = match target.api {
+        Some(api) => match app::domain::Slug::parse(&api) {
+            Ok(slug) => slug.as_str().to_string(),
+            Err(message) => return AppError::field("api", message).into_response(),
+        },
+        // The client chose this path; a segment that is no slug is simply no API of theirs.
+        None => match path
+            .and_then(|p| p.trim_start_matches('/').split('/').next())
+            .and_then(|first| app::domain::Slug::parse(first).ok())
+        {
+            Some(slug) => slug.as_str().to_string(),
+            None => return decision(StatusCode::FORBIDDEN, Code::ApiNotAllowed.as_str(), &[]),
+        },
+    };
     let Some(key) = header(&headers, "x-api-key").or_else(|| bearer(&headers)) else {
         return decision(StatusCode::UNAUTHORIZED, "MISSING_KEY", &[]);
     };
-    // The original URI: nginx sends it in a header, Envoy appends its path to ours.
-    let original =
-        header(&headers, "x-original-uri").or_else(|| uri.path().strip_prefix("/v1/auth_request"));
-    let api = header(&headers, "x-keyport-api")
-        .map(str::to_string)
-        .or_else(|| {
-            original
-                .and_then(|uri| uri.trim_start_matches('/').split(['/', '?']).next())
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        });
-    let Some(api) = api else {
-        return decision(StatusCode::FORBIDDEN, "API_NOT_ALLOWED", &[]);
-    };
-    let req = VerifyRequest {
-        key: key.to_string(),
-        api,
-        scope: header(&headers, "x-keyport-scope").map(str::to_string),
-        ip: header(&headers, "x-real-ip").map(str::to_string),
-    };
-    match verify(&state, &req, now).await {
+    match verify(&state, key, &Ask { api, scope, ip }, now).await {
         Ok(answer) => answer_headers(&answer),
         Err(e) => e.into_response(),
     }
@@ -189,15 +310,9 @@ async fn auth_request(State(state): State<AppState>, uri: Uri, headers: HeaderMa
 fn answer_headers(a: &VerifyAnswer) -> Response {
     let status = match a.code {
         Code::Valid => StatusCode::NO_CONTENT,
-        Code::Malformed | Code::NotFound | Code::Expired | Code::Revoked => {
-            StatusCode::UNAUTHORIZED
-        }
+        code if code.is_unusable_key() => StatusCode::UNAUTHORIZED,
         _ => StatusCode::FORBIDDEN,
     };
-    let code = serde_json::to_value(a.code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
     let identity = [
         ("x-keyport-key-id", a.key_id.clone()),
         ("x-keyport-application", a.application.clone()),
@@ -217,7 +332,7 @@ fn answer_headers(a: &VerifyAnswer) -> Response {
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
         .collect();
-    decision(status, &code, &present)
+    decision(status, a.code.as_str(), &present)
 }
 
 fn decision(status: StatusCode, code: &str, identity: &[(&'static str, String)]) -> Response {

@@ -1,6 +1,9 @@
 //! Sessions: a typed wrapper over `tower_sessions::Session` (it stores ids and timestamps,
 //! never user rows) and the session store, which keeps sessions in Keyport's own database
 //! with the user id in a column so that all of a user's sessions can be listed and killed.
+//! The table holds the SHA-256 of each session id, never the id (the cookie's secret), and
+//! a save only updates a row that still exists: a request that loaded a session before it
+//! was ended (sign-out, "other sessions", a password change) cannot write it back.
 
 use crate::error::AppError;
 use crate::state::{ClientInfo, Clock, Db};
@@ -142,8 +145,9 @@ impl AuthSession {
         Ok(self.0.flush().await?)
     }
 
+    /// The session's id as the table keeps it (its digest): what lists compare against.
     pub fn id(&self) -> Option<String> {
-        self.0.id().map(|id| id.to_string())
+        self.0.id().map(|id| stored_id(&id))
     }
 
     /// Applies the idle and absolute timeouts; refreshes "last seen" at most once a minute.
@@ -205,9 +209,14 @@ pub async fn list_for_user(db: &Db, user_id: &str, now: i64) -> Result<Vec<Sessi
         .map_err(AppError::from)
 }
 
-/// A stable public name for a session (the id itself is the cookie secret).
-pub fn handle(session_id: &str) -> String {
-    crate::state::token_digest(session_id)[..16].to_string()
+/// The key of a session's row: the digest of its id.
+fn stored_id(id: &Id) -> String {
+    crate::state::token_digest(&id.to_string())
+}
+
+/// A stable public name for a session, from its stored id (a digest already).
+pub fn handle(stored_id: &str) -> String {
+    stored_id.chars().take(16).collect()
 }
 
 /// Ends the user's session named `handle`; false when they have no such session.
@@ -252,7 +261,8 @@ impl DbSessionStore {
         DbSessionStore { db, clock }
     }
 
-    async fn write(&self, record: &Record, insert_only: bool) -> Result<u64, sqlx::Error> {
+    /// Inserts (`insert`) or updates the row of `record`; the number of rows written.
+    async fn write(&self, record: &Record, insert: bool) -> Result<u64, sqlx::Error> {
         let data = serde_json::to_string(&record.data).unwrap_or_else(|_| "{}".into());
         let get = |k: &str| record.data.get(k);
         let user_id = get(USER_ID).and_then(|v| v.as_str()).map(str::to_string);
@@ -264,26 +274,26 @@ impl DbSessionStore {
         // tower-sessions computes expiry with the system clock; keep it relative to ours.
         let ttl = record.expiry_date - time::OffsetDateTime::now_utc();
         let expires = now + ttl.whole_milliseconds() as i64;
-        let conflict = if insert_only {
-            "ON CONFLICT (id) DO NOTHING"
+        let done = if insert {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, data, expires_at, last_seen_at, ip, user_agent, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+            )
         } else {
-            "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
-             expires_at = excluded.expires_at, last_seen_at = excluded.last_seen_at, \
-             ip = excluded.ip, user_agent = excluded.user_agent"
-        };
-        let sql = format!(
-            "INSERT INTO sessions (id, user_id, data, expires_at, created_at, last_seen_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) {conflict}"
-        );
-        let done = sqlx::query(&sql)
-            .bind(record.id.to_string())
-            .bind(user_id)
-            .bind(data)
-            .bind(expires)
-            .bind(created)
-            .bind(seen)
-            .bind(ip)
-            .bind(ua)
+            // Never an insert: a session deleted meanwhile stays deleted.
+            sqlx::query(
+                "UPDATE sessions SET user_id = $2, data = $3, expires_at = $4, last_seen_at = $5, \
+                 ip = $6, user_agent = $7 WHERE id = $1",
+            )
+        }
+        .bind(stored_id(&record.id))
+        .bind(user_id)
+        .bind(data)
+        .bind(expires)
+        .bind(seen)
+        .bind(ip)
+        .bind(ua);
+        let done = if insert { done.bind(created) } else { done }
             .execute(&self.db)
             .await?;
         Ok(done.rows_affected())
@@ -305,14 +315,16 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.write(record, false).await.map_err(backend)?;
+        if self.write(record, false).await.map_err(backend)? == 0 {
+            tracing::debug!("a session ended during its request was not written back");
+        }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let row =
             sqlx::query("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-                .bind(id.to_string())
+                .bind(stored_id(id))
                 .bind(self.clock.now())
                 .fetch_optional(&self.db)
                 .await
@@ -333,7 +345,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
+            .bind(stored_id(id))
             .execute(&self.db)
             .await
             .map_err(backend)?;

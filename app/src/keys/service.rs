@@ -472,7 +472,13 @@ pub async fn rotate(
         name: old.name.clone(),
         environment: KeyEnvironment::parse(&old.environment).map_err(AppError::internal)?,
         expiry: Expiry::Never,
-        scopes: old.scopes.clone(),
+        // Only what the plans still grant: a scope taken away from a plan is not carried over.
+        scopes: old
+            .scopes
+            .iter()
+            .filter(|s| policy.scopes.contains(s))
+            .cloned()
+            .collect(),
         max_uses: old.max_uses,
         ip_allowlist: old.ip_allowlist.clone(),
         api_ids: old.api_ids.clone(),

@@ -1,14 +1,19 @@
 //! The verify decision: what a gateway asks ("may this key call this API, with this scope,
-//! from this address?") and Keyport's answer with a machine-readable code. One indexed
-//! lookup by digest (the key, its application, owner and subscription to the API in one
-//! statement), then, when valid, one atomic update that counts the use.
+//! from this address?") and Keyport's answer with a machine-readable code.
+//!
+//! Three steps: [`VerifyRequest::parse`] turns the wire form into an [`Ask`] (bad input is a
+//! 422, never a refusal code); one statement reads the [`KeyFacts`] (the key, its
+//! application, the owner's status and the application's subscription to the asked API with
+//! its plan's scopes); [`decide`] is a pure function of those facts, the ask and the time.
+//! Only a key that passes is counted, in one atomic update (`EXHAUSTED` when no use is left).
 
 use super::store::words;
-use crate::domain::{ApiKey, SubscriptionState};
-use crate::error::AppError;
+use crate::domain::{parse_scopes, ApiKey, Slug, SubscriptionState, UserStatus};
+use crate::error::{AppError, FormErrors};
 use crate::state::{fmt_time, token_digest, AppState};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use std::net::IpAddr;
 
 /// What a gateway asks.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -22,8 +27,54 @@ pub struct VerifyRequest {
     pub api: String,
     /// A scope the call needs (optional).
     pub scope: Option<String>,
-    /// The client's IP address, checked against the key's allowlist (optional).
+    /// The client's IP address (an IPv4 or IPv6 address), checked against the key's
+    /// allowlist (optional; a key with an allowlist needs it).
     pub ip: Option<String>,
+}
+
+/// A request after parsing: the API, the scope the call needs and the client's address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub api: String,
+    pub scope: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
+impl VerifyRequest {
+    /// The ask, or a 422 naming each bad field (an `ip` that is not an address, an `api`
+    /// that is not a slug, a `scope` that is not one scope).
+    pub fn parse(&self) -> Result<Ask, AppError> {
+        let mut e = FormErrors::new();
+        let api = e.check(
+            "api",
+            Slug::parse(&self.api).map(|s| s.as_str().to_string()),
+        );
+        let scope = e.check("scope", parse_scope(self.scope.as_deref().unwrap_or("")));
+        let ip = e.check("ip", parse_ip(self.ip.as_deref()));
+        match (api, scope, ip) {
+            (Some(api), Some(scope), Some(ip)) if e.is_empty() => Ok(Ask { api, scope, ip }),
+            _ => Err(e.into_error()),
+        }
+    }
+}
+
+/// One scope, or none when empty.
+pub fn parse_scope(input: &str) -> Result<Option<String>, String> {
+    match parse_scopes(input)?.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        _ => Err("Name one scope.".into()),
+    }
+}
+
+/// An IPv4 or IPv6 address, or none when absent or empty.
+pub fn parse_ip(input: Option<&str>) -> Result<Option<IpAddr>, String> {
+    match input.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            "Send the client's IP address, such as 203.0.113.9 or 2001:db8::1.".into()
+        }),
+    }
 }
 
 /// Why a key is valid or not.
@@ -35,11 +86,40 @@ pub enum Code {
     NotFound,
     Expired,
     Revoked,
+    OwnerDisabled,
     Exhausted,
     IpNotAllowed,
     ScopeDenied,
     ApiNotAllowed,
     SubscriptionInactive,
+}
+
+impl Code {
+    /// `SCOPE_DENIED`, as in JSON and the `X-Keyport-Code` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Valid => "VALID",
+            Code::Malformed => "MALFORMED",
+            Code::NotFound => "NOT_FOUND",
+            Code::Expired => "EXPIRED",
+            Code::Revoked => "REVOKED",
+            Code::OwnerDisabled => "OWNER_DISABLED",
+            Code::Exhausted => "EXHAUSTED",
+            Code::IpNotAllowed => "IP_NOT_ALLOWED",
+            Code::ScopeDenied => "SCOPE_DENIED",
+            Code::ApiNotAllowed => "API_NOT_ALLOWED",
+            Code::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
+        }
+    }
+
+    /// Whether the key itself is unusable (whatever the call): gateways answer 401 for
+    /// these, 403 for a key that may not make this call.
+    pub fn is_unusable_key(self) -> bool {
+        matches!(
+            self,
+            Code::Malformed | Code::NotFound | Code::Expired | Code::Revoked | Code::OwnerDisabled
+        )
+    }
 }
 
 /// Keyport's answer; the identity fields are present only when `valid`.
@@ -55,6 +135,7 @@ pub struct VerifyAnswer {
     pub owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// The scopes the key may use on this API: its own, as far as the API's plan grants them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     /// Uses left (`null`: unlimited).
@@ -90,64 +171,132 @@ impl VerifyAnswer {
     }
 }
 
-/// Decides on `req` at `now`; a valid verification records the key's last use.
+/// The application's subscription to the asked API: the live one if any, else the latest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionFacts {
+    pub api_id: String,
+    pub state: SubscriptionState,
+    /// The scopes its plan grants today (a plan change applies at once).
+    pub plan_scopes: Vec<String>,
+}
+
+/// Everything [`decide`] needs to know about a key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyFacts {
+    pub revoked: bool,
+    pub expires_at: Option<i64>,
+    /// `None` when the owner no longer exists.
+    pub owner_status: Option<UserStatus>,
+    /// CIDRs, empty: anywhere.
+    pub ip_allowlist: Vec<ipnet::IpNet>,
+    /// The APIs (ids) it is limited to, empty: all of its application's.
+    pub api_ids: Vec<String>,
+    pub scopes: Vec<String>,
+    pub subscription: Option<SubscriptionFacts>,
+}
+
+/// The decision on `ask` at `now`: the scopes the key may use on the API, or why not. Pure:
+/// the use count (`EXHAUSTED`) is settled afterwards, atomically, for keys that pass.
+pub fn decide(key: &KeyFacts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
+    if key.revoked {
+        return Err(Code::Revoked);
+    }
+    if key.expires_at.is_some_and(|t| t <= now) {
+        return Err(Code::Expired);
+    }
+    if key.owner_status != Some(UserStatus::Active) {
+        return Err(Code::OwnerDisabled);
+    }
+    if !key.ip_allowlist.is_empty()
+        && !ask
+            .ip
+            .is_some_and(|ip| key.ip_allowlist.iter().any(|net| net.contains(&ip)))
+    {
+        return Err(Code::IpNotAllowed);
+    }
+    let Some(sub) = &key.subscription else {
+        return Err(Code::ApiNotAllowed);
+    };
+    if !key.api_ids.is_empty() && !key.api_ids.contains(&sub.api_id) {
+        return Err(Code::ApiNotAllowed);
+    }
+    if sub.state != SubscriptionState::Active {
+        return Err(Code::SubscriptionInactive);
+    }
+    // A scope counts on this API only while this API's plan grants it: the key's scopes
+    // came from all of its application's plans.
+    let scopes: Vec<String> = key
+        .scopes
+        .iter()
+        .filter(|s| sub.plan_scopes.contains(s))
+        .cloned()
+        .collect();
+    if ask.scope.as_ref().is_some_and(|s| !scopes.contains(s)) {
+        return Err(Code::ScopeDenied);
+    }
+    Ok(scopes)
+}
+
+/// Decides on `ask` for `key` at `now`; a valid verification records the key's last use.
 pub async fn verify(
     state: &AppState,
-    req: &VerifyRequest,
+    key: &str,
+    ask: &Ask,
     now: i64,
 ) -> Result<VerifyAnswer, AppError> {
-    let Ok(key) = ApiKey::parse(&req.key) else {
+    let Ok(key) = ApiKey::parse(key) else {
         return Ok(VerifyAnswer::refused(Code::Malformed));
     };
-    // The key, and the application's subscription to the API: the live one if any, else
-    // the latest ("state api_id").
+    // The key, and the application's subscription to the API (the live one if any, else
+    // the latest) with its plan, in one statement.
     let row = sqlx::query(
         "SELECT k.id, k.environment, k.scopes, k.api_ids, k.expires_at, k.revoked_at, \
-         k.ip_allowlist, k.rate_limit, k.rate_period, ap.name AS application, u.email AS owner, \
-         (SELECT s.state || ' ' || s.api_id FROM subscriptions s JOIN apis a ON a.id = s.api_id \
-          WHERE s.application_id = k.application_id AND a.slug = $2 \
-          ORDER BY CASE WHEN s.state IN ('pending', 'active', 'suspended') THEN 0 ELSE 1 END, \
-          s.updated_at DESC LIMIT 1) AS subscription \
+         k.ip_allowlist, k.rate_limit, k.rate_period, ap.name AS application, \
+         u.email AS owner, u.status AS owner_status, \
+         s.api_id AS sub_api_id, s.state AS sub_state, p.scopes AS plan_scopes \
          FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
-         LEFT JOIN users u ON ap.owner_kind = 'user' AND u.id = ap.owner_id WHERE k.digest = $1",
+         LEFT JOIN users u ON ap.owner_kind = 'user' AND u.id = ap.owner_id \
+         LEFT JOIN subscriptions s ON s.id = (SELECT s2.id FROM subscriptions s2 \
+           JOIN apis a ON a.id = s2.api_id WHERE s2.application_id = k.application_id AND a.slug = $2 \
+           ORDER BY CASE WHEN s2.state IN ('pending', 'active', 'suspended') THEN 0 ELSE 1 END, \
+           s2.updated_at DESC LIMIT 1) \
+         LEFT JOIN plans p ON p.id = s.plan_id \
+         WHERE k.digest = $1",
     )
     .bind(token_digest(key.expose()))
-    .bind(&req.api)
+    .bind(&ask.api)
     .fetch_optional(&state.db)
     .await?;
     let Some(row) = row else {
         return Ok(VerifyAnswer::refused(Code::NotFound));
     };
-    let key_id: String = row.try_get("id")?;
-    let expires_at: Option<i64> = row.try_get("expires_at")?;
-    let scopes = words(&row, "scopes")?;
-    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
-        return Ok(VerifyAnswer::refused(Code::Revoked));
-    }
-    if expires_at.is_some_and(|t| t <= now) {
-        return Ok(VerifyAnswer::refused(Code::Expired));
-    }
-    let allowlist: String = row.try_get("ip_allowlist")?;
-    if !allowlist.is_empty() && !ip_allowed(&allowlist, req.ip.as_deref()) {
-        return Ok(VerifyAnswer::refused(Code::IpNotAllowed));
-    }
-    let subscription: Option<String> = row.try_get("subscription")?;
-    let Some((sub_state, api_id)) = subscription.as_deref().and_then(|s| s.split_once(' ')) else {
-        return Ok(VerifyAnswer::refused(Code::ApiNotAllowed));
+    let subscription = match row.try_get::<Option<String>, _>("sub_state")? {
+        Some(s) => Some(SubscriptionFacts {
+            api_id: row.try_get("sub_api_id")?,
+            state: s.parse().map_err(AppError::internal)?,
+            plan_scopes: words(&row, "plan_scopes")?,
+        }),
+        None => None,
     };
-    let api_ids = words(&row, "api_ids")?;
-    if !api_ids.is_empty() && !api_ids.iter().any(|id| id == api_id) {
-        return Ok(VerifyAnswer::refused(Code::ApiNotAllowed));
-    }
-    let sub_state: SubscriptionState = sub_state.parse().map_err(AppError::internal)?;
-    if sub_state != SubscriptionState::Active {
-        return Ok(VerifyAnswer::refused(Code::SubscriptionInactive));
-    }
-    if let Some(scope) = req.scope.as_deref().filter(|s| !s.is_empty()) {
-        if !scopes.iter().any(|s| s == scope) {
-            return Ok(VerifyAnswer::refused(Code::ScopeDenied));
-        }
-    }
+    let facts = KeyFacts {
+        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+        expires_at: row.try_get("expires_at")?,
+        owner_status: row
+            .try_get::<Option<String>, _>("owner_status")?
+            .and_then(|s| s.parse().ok()),
+        ip_allowlist: words(&row, "ip_allowlist")?
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
+        api_ids: words(&row, "api_ids")?,
+        scopes: words(&row, "scopes")?,
+        subscription,
+    };
+    let scopes = match decide(&facts, ask, now) {
+        Ok(scopes) => scopes,
+        Err(code) => return Ok(VerifyAnswer::refused(code)),
+    };
+    let key_id: String = row.try_get("id")?;
     // One atomic statement counts the use (when limited) and records it: of K parallel
     // verifications of a key with K uses left, exactly K get a row back.
     let used = sqlx::query(
@@ -155,7 +304,7 @@ pub async fn verify(
          last_used_at = $1, last_used_ip = $2 WHERE id = $3 AND (remaining_uses IS NULL OR remaining_uses > 0) RETURNING remaining_uses",
     )
     .bind(now)
-    .bind(req.ip.as_deref())
+    .bind(ask.ip.map(|ip| ip.to_string()))
     .bind(&key_id)
     .fetch_optional(&state.db)
     .await?;
@@ -171,7 +320,7 @@ pub async fn verify(
         environment: Some(row.try_get("environment")?),
         scopes: Some(scopes),
         remaining: used.try_get("remaining_uses")?,
-        expires_at: expires_at.map(fmt_time),
+        expires_at: facts.expires_at.map(fmt_time),
         rate_limit: row
             .try_get::<Option<i64>, _>("rate_limit")?
             .zip(row.try_get::<Option<String>, _>("rate_period")?)
@@ -179,13 +328,202 @@ pub async fn verify(
     })
 }
 
-/// Whether `ip` lies in one of the allowlist's CIDRs (a request without an IP is refused).
-fn ip_allowed(allowlist: &str, ip: Option<&str>) -> bool {
-    let Some(ip) = ip.and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok()) else {
-        return false;
-    };
-    allowlist
-        .split_whitespace()
-        .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
-        .any(|net| net.contains(&ip))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn active_key() -> KeyFacts {
+        KeyFacts {
+            revoked: false,
+            expires_at: Some(NOW + 1),
+            owner_status: Some(UserStatus::Active),
+            ip_allowlist: Vec::new(),
+            api_ids: Vec::new(),
+            scopes: vec!["pets:read".into(), "pets:write".into()],
+            subscription: Some(SubscriptionFacts {
+                api_id: "api-1".into(),
+                state: SubscriptionState::Active,
+                plan_scopes: vec!["pets:read".into(), "pets:write".into()],
+            }),
+        }
+    }
+
+    fn ask(scope: Option<&str>, ip: Option<&str>) -> Ask {
+        Ask {
+            api: "pets".into(),
+            scope: scope.map(str::to_string),
+            ip: ip.map(|s| s.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_decision_table() {
+        let valid = active_key();
+        let with = |change: &dyn Fn(&mut KeyFacts)| {
+            let mut k = active_key();
+            change(&mut k);
+            k
+        };
+        let sub = |change: &dyn Fn(&mut SubscriptionFacts)| {
+            with(&|k| change(k.subscription.as_mut().unwrap()))
+        };
+        let cases: Vec<(&str, KeyFacts, Ask, Result<Vec<String>, Code>)> = vec![
+            (
+                "valid, no scope asked",
+                valid.clone(),
+                ask(None, None),
+                Ok(valid.scopes.clone()),
+            ),
+            (
+                "valid with a granted scope",
+                valid.clone(),
+                ask(Some("pets:read"), None),
+                Ok(valid.scopes.clone()),
+            ),
+            (
+                "revoked",
+                with(&|k| k.revoked = true),
+                ask(None, None),
+                Err(Code::Revoked),
+            ),
+            (
+                "revoked and expired: revoked first",
+                with(&|k| {
+                    k.revoked = true;
+                    k.expires_at = Some(NOW)
+                }),
+                ask(None, None),
+                Err(Code::Revoked),
+            ),
+            (
+                "expired at this very instant",
+                with(&|k| k.expires_at = Some(NOW)),
+                ask(None, None),
+                Err(Code::Expired),
+            ),
+            (
+                "no expiry",
+                with(&|k| k.expires_at = None),
+                ask(None, None),
+                Ok(valid.scopes.clone()),
+            ),
+            (
+                "owner disabled",
+                with(&|k| k.owner_status = Some(UserStatus::Disabled)),
+                ask(None, None),
+                Err(Code::OwnerDisabled),
+            ),
+            (
+                "owner gone",
+                with(&|k| k.owner_status = None),
+                ask(None, None),
+                Err(Code::OwnerDisabled),
+            ),
+            (
+                "allowlist, address inside",
+                with(&|k| k.ip_allowlist = vec!["203.0.113.0/24".parse().unwrap()]),
+                ask(None, Some("203.0.113.9")),
+                Ok(valid.scopes.clone()),
+            ),
+            (
+                "allowlist, address outside",
+                with(&|k| k.ip_allowlist = vec!["203.0.113.0/24".parse().unwrap()]),
+                ask(None, Some("198.51.100.1")),
+                Err(Code::IpNotAllowed),
+            ),
+            (
+                "allowlist, no address",
+                with(&|k| k.ip_allowlist = vec!["2001:db8::/32".parse().unwrap()]),
+                ask(None, None),
+                Err(Code::IpNotAllowed),
+            ),
+            (
+                "no subscription to the API",
+                with(&|k| k.subscription = None),
+                ask(None, None),
+                Err(Code::ApiNotAllowed),
+            ),
+            (
+                "key limited to other APIs",
+                with(&|k| k.api_ids = vec!["api-2".into()]),
+                ask(None, None),
+                Err(Code::ApiNotAllowed),
+            ),
+            (
+                "key limited to this API",
+                with(&|k| k.api_ids = vec!["api-1".into()]),
+                ask(None, None),
+                Ok(valid.scopes.clone()),
+            ),
+            (
+                "subscription suspended",
+                sub(&|s| s.state = SubscriptionState::Suspended),
+                ask(None, None),
+                Err(Code::SubscriptionInactive),
+            ),
+            (
+                "subscription pending",
+                sub(&|s| s.state = SubscriptionState::Pending),
+                ask(None, None),
+                Err(Code::SubscriptionInactive),
+            ),
+            (
+                "subscription ended",
+                sub(&|s| s.state = SubscriptionState::Ended),
+                ask(None, None),
+                Err(Code::SubscriptionInactive),
+            ),
+            (
+                "scope the key lacks",
+                with(&|k| k.scopes = vec!["pets:read".into()]),
+                ask(Some("pets:write"), None),
+                Err(Code::ScopeDenied),
+            ),
+            (
+                "scope this API's plan no longer grants",
+                sub(&|s| s.plan_scopes = vec!["pets:read".into()]),
+                ask(Some("pets:write"), None),
+                Err(Code::ScopeDenied),
+            ),
+            (
+                "answered scopes are the plan's share",
+                sub(&|s| s.plan_scopes = vec!["pets:read".into(), "admin".into()]),
+                ask(None, None),
+                Ok(vec!["pets:read".into()]),
+            ),
+        ];
+        for (name, facts, ask, expected) in cases {
+            assert_eq!(decide(&facts, &ask, NOW), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn requests_are_parsed_before_any_decision() {
+        let req = |api: &str, scope: Option<&str>, ip: Option<&str>| VerifyRequest {
+            key: "kp_live_x".into(),
+            api: api.into(),
+            scope: scope.map(str::to_string),
+            ip: ip.map(str::to_string),
+        };
+        let ok = req("pet-store", Some("pets:read"), Some(" 2001:db8::1 "))
+            .parse()
+            .unwrap();
+        assert_eq!(ok.ip, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(ok.scope.as_deref(), Some("pets:read"));
+        assert_eq!(
+            req("pet-store", Some(""), Some("")).parse().unwrap().scope,
+            None
+        );
+        for (bad, field) in [
+            (req("pet-store", None, Some("<script>")), "ip"),
+            (req("pet-store", None, Some(&"1".repeat(900_000))), "ip"),
+            (req("pet-store", Some("a b"), None), "scope"),
+            (req("Pet Store", None, None), "api"),
+        ] {
+            let e = bad.parse().unwrap_err();
+            assert!(!e.field_messages(field).is_empty(), "{field}: {e:?}");
+        }
+    }
 }

@@ -230,15 +230,14 @@ async fn rotation_keeps_the_old_key_for_the_grace_period(app: TestApp) {
             .unwrap();
     assert_eq!(until, rotated_at + HOUR);
     let at = |key: &str, now: i64| {
-        let req = app::keys::verify::VerifyRequest {
-            key: key.to_string(),
+        let ask = app::keys::verify::Ask {
             api: "api-dev".into(),
             scope: None,
             ip: None,
         };
-        let state = app.state.clone();
+        let (state, key) = (app.state.clone(), key.to_string());
         async move {
-            app::keys::verify::verify(&state, &req, now)
+            app::keys::verify::verify(&state, &key, &ask, now)
                 .await
                 .unwrap()
                 .code
@@ -759,13 +758,14 @@ async fn nginx_auth_request_answers_with_status_and_headers(app: TestApp) {
         .as_str()
         .unwrap()
         .to_string();
-    let ask = |headers: Vec<(&'static str, String)>| {
-        let mut req = reqwest::Client::new().get(app.url("/v1/auth_request"));
+    let ask_at = |query: &'static str, headers: Vec<(&'static str, String)>| {
+        let mut req = reqwest::Client::new().get(app.url(&format!("/v1/auth_request{query}")));
         for (k, v) in headers {
             req = req.header(k, v);
         }
         async move { req.send().await.unwrap() }
     };
+    let ask = |headers: Vec<(&'static str, String)>| ask_at("", headers);
     let h = |r: &reqwest::Response, name: &str| {
         r.headers()
             .get(name)
@@ -800,15 +800,68 @@ async fn nginx_auth_request_answers_with_status_and_headers(app: TestApp) {
     assert_eq!(h(&res, "x-keyport-scopes").as_deref(), Some("pets:read"));
     assert_eq!(h(&res, "x-keyport-environment").as_deref(), Some("live"));
     assert!(h(&res, "x-keyport-key-id").is_some());
-    // Bearer works too; X-Keyport-Api names the API when the path does not.
-    let res = ask(vec![
-        t(),
-        ("authorization", format!("Bearer {key}")),
-        ("x-keyport-api", "api-dev".into()),
-        ("x-original-uri", "/v2/pets".into()),
-    ])
+    // Bearer works too; the operator's `api` names the API when the path does not.
+    let res = ask_at(
+        "?api=api-dev",
+        vec![
+            t(),
+            ("authorization", format!("Bearer {key}")),
+            ("x-original-uri", "/v2/pets".into()),
+        ],
+    )
     .await;
     assert_eq!(res.status(), 204);
+    // What the client sends never chooses the API or the scope: nginx forwards the
+    // client's own X-Keyport-Api and X-Keyport-Scope headers to the subrequest.
+    let res = ask(vec![
+        t(),
+        ("x-api-key", key.clone()),
+        ("x-keyport-api", "api-dev".into()),
+        ("x-original-uri", "/elsewhere/x".into()),
+    ])
+    .await;
+    assert_eq!(
+        (res.status().as_u16(), h(&res, "x-keyport-code").as_deref()),
+        (403, Some("API_NOT_ALLOWED"))
+    );
+    let res = ask_at(
+        "?api=api-dev&scope=pets:write",
+        vec![
+            t(),
+            ("x-api-key", key.clone()),
+            ("x-keyport-scope", "".into()),
+            ("x-original-uri", "/v2/pets".into()),
+        ],
+    )
+    .await;
+    assert_eq!(h(&res, "x-keyport-code").as_deref(), Some("SCOPE_DENIED"));
+    // An original URI that nginx would route elsewhere than it reads is refused.
+    for uri in [
+        "/elsewhere/../api-dev/x",
+        "/api-dev/./x",
+        "//api-dev/x",
+        "/elsewhere/%2e%2e/api-dev/x",
+        "/elsewhere%2F..%2Fapi-dev/x",
+        "/api-dev/..",
+        "/elsewhere\\..\\api-dev",
+    ] {
+        let res = ask(vec![
+            t(),
+            ("x-api-key", key.clone()),
+            ("x-original-uri", uri.into()),
+        ])
+        .await;
+        assert_eq!(
+            (res.status().as_u16(), h(&res, "x-keyport-code").as_deref()),
+            (403, Some("URI_NOT_CANONICAL")),
+            "{uri}"
+        );
+    }
+    // A configuration the gateway cannot read is a 422 (nginx then fails the request).
+    let res = ask_at("?api=Not+A+Slug", vec![t(), ("x-api-key", key.clone())]).await;
+    assert_eq!(res.status(), 422);
+    let res = ask_at("?apis=api-dev", vec![t(), ("x-api-key", key.clone())]).await;
+    assert_eq!(res.status(), 422);
     // Envoy ext_authz (HTTP): the original method and path appended to ours, and a
     // browser's headers forwarded (no cross-site refusal on the gateway APIs).
     let envoy = reqwest::Client::new()
@@ -822,8 +875,9 @@ async fn nginx_auth_request_answers_with_status_and_headers(app: TestApp) {
         .unwrap();
     assert_eq!(envoy.status(), 204);
     assert_eq!(h(&envoy, "x-keyport-code").as_deref(), Some("VALID"));
+    // Envoy appends the client's own query: it never names the API.
     let elsewhere = reqwest::Client::new()
-        .get(app.url("/v1/auth_request/other/pets"))
+        .get(app.url("/v1/auth_request/other/pets?api=api-dev"))
         .header("x-keyport-token", &token)
         .header("x-api-key", &key)
         .send()
@@ -853,16 +907,6 @@ async fn nginx_auth_request_answers_with_status_and_headers(app: TestApp) {
             ],
             403,
             "API_NOT_ALLOWED",
-        ),
-        (
-            vec![
-                t(),
-                ("x-api-key", key.clone()),
-                ("x-original-uri", "/api-dev/x".into()),
-                ("x-keyport-scope", "pets:write".into()),
-            ],
-            403,
-            "SCOPE_DENIED",
         ),
     ] {
         let res = ask(headers).await;

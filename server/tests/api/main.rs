@@ -11,6 +11,7 @@ pub mod helpers;
 mod key_lifecycle;
 mod keys;
 mod mfa;
+mod nginx;
 mod oidc;
 mod sessions;
 mod verify;

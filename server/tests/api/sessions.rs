@@ -10,7 +10,83 @@ backends!(
     sessions_end_at_the_absolute_timeout_however_active,
     changing_password_ends_other_sessions,
     expired_sessions_are_cleaned_up,
+    an_ended_session_stays_ended_when_a_request_in_flight_finishes,
+    session_ids_are_stored_as_digests,
 );
+
+/// Starts a server-function call whose body is still to come: the session is loaded (and,
+/// a minute after the last write, marked seen) before the handler waits for the body.
+async fn held_request(app: &TestApp, cookie: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/whoami HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nAccept: application/json\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Let the request pass the middleware and block on its body.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stream
+}
+
+async fn an_ended_session_stays_ended_when_a_request_in_flight_finishes(app: TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for end in ["sign_out", "end_other_sessions", "change_password"] {
+        let email = format!("{end}@example.com");
+        let (c, _) = app.signed_in(&email, Role::Developer).await;
+        // A second browser whose session the first one ends (except for sign-out, which
+        // ends its own).
+        let other = app.client();
+        other.sign_in(&email, PASSWORD).await.ok();
+        let (victim, ender) = if end == "sign_out" {
+            (&c, &c)
+        } else {
+            (&other, &c)
+        };
+        let victim_cookie = victim.cookies().unwrap();
+        app.clock.advance(61_000);
+        let mut in_flight = held_request(&app, &victim_cookie).await;
+        let form: &[(&str, &str)] = if end == "change_password" {
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "another long passphrase"),
+                ("confirm_password", "another long passphrase"),
+            ]
+        } else {
+            &[]
+        };
+        ender.call(end, form).await.ok();
+        in_flight.write_all(b"a=1").await.unwrap();
+        let mut answer = String::new();
+        in_flight.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // The request finished after the session ended: it did not write it back.
+        let replay = app.client_with_cookie(&victim_cookie);
+        assert_eq!(replay.whoami().await, serde_json::Value::Null, "{end}");
+        assert_eq!(replay.call("dashboard", &[]).await.status, 401, "{end}");
+        if end != "sign_out" {
+            assert_eq!(ender.whoami().await["email"], email.as_str(), "{end}");
+        }
+    }
+}
+
+async fn session_ids_are_stored_as_digests(app: TestApp) {
+    let (c, _) = app.signed_in("digest@example.com", Role::Developer).await;
+    let cookie = c.cookies().unwrap();
+    let id = cookie.split_once('=').unwrap().1.trim().to_string();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![app::state::token_digest(&id)]);
+    // Whoever reads the table cannot take a session over with what is stored.
+    let forged = app.client_with_cookie(&format!("keyport_session={}", stored[0]));
+    assert_eq!(forged.whoami().await, serde_json::Value::Null);
+    // The sessions list still names and ends sessions by a handle.
+    let listed = c.call("list_sessions", &[]).await.ok().clone();
+    assert_eq!(listed[0]["current"], true);
+}
 
 async fn sign_in_issues_a_new_session_id(app: TestApp) {
     app.user("a@example.com", Role::Developer).await;

@@ -3,7 +3,7 @@
 
 use crate::backends;
 use crate::helpers::TestApp;
-use crate::keys::{issue, subscribed_developer};
+use crate::keys::{issue, published_api, subscribed_application, subscribed_developer};
 use app::domain::{ApiKey, KeyEnvironment, Role};
 use serde_json::{json, Value};
 
@@ -32,7 +32,10 @@ backends!(
     ip_allowlists_and_use_limits,
     parallel_verifications_never_overspend_uses,
     admins_create_service_tokens_with_step_up,
-    the_openapi_document_describes_the_gateway_api
+    the_openapi_document_describes_the_gateway_api,
+    scopes_hold_only_on_the_api_whose_plan_grants_them,
+    keys_of_a_disabled_owner_stop_until_re_enabled,
+    bad_fields_are_a_422_and_answers_are_never_cached
 );
 
 async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
@@ -56,6 +59,7 @@ async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
             "NOT_FOUND",
             "EXPIRED",
             "REVOKED",
+            "OWNER_DISABLED",
             "EXHAUSTED",
             "IP_NOT_ALLOWED",
             "SCOPE_DENIED",
@@ -220,7 +224,7 @@ async fn admins_create_service_tokens_with_step_up(app: TestApp) {
     let token = created["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("kps_"));
     assert_eq!(
-        verify(&app, &token, json!({ "key": "x", "api": "y" }))
+        verify(&app, &token, json!({ "key": "x", "api": "pets" }))
             .await
             .1["code"],
         "MALFORMED"
@@ -249,7 +253,7 @@ async fn admins_create_service_tokens_with_step_up(app: TestApp) {
         .await
         .ok();
     assert_eq!(
-        verify(&app, &token, json!({ "key": "x", "api": "y" }))
+        verify(&app, &token, json!({ "key": "x", "api": "pets" }))
             .await
             .0,
         401
@@ -314,7 +318,6 @@ async fn ip_allowlists_and_use_limits(app: TestApp) {
         (Some("203.0.113.77"), "VALID"),
         (Some("2001:db8::1"), "VALID"),
         (Some("198.51.100.1"), "IP_NOT_ALLOWED"),
-        (Some("not an ip"), "IP_NOT_ALLOWED"),
         (None, "IP_NOT_ALLOWED"),
     ] {
         assert_eq!(
@@ -402,4 +405,209 @@ where
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// Sets the scopes of `plan_id` (of the API `slug`), keeping the rest as `published_api` made it.
+async fn set_plan_scopes(p: &crate::helpers::Client, slug: &str, plan_id: &str, scopes: &str) {
+    let api_id = p.call("api_for_edit", &[("slug", slug)]).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.call(
+        "save_plan",
+        &[
+            ("api_id", &api_id),
+            ("plan_id", plan_id),
+            ("name", "Std"),
+            ("description", ""),
+            ("rate_limit", ""),
+            ("rate_period", "second"),
+            ("burst", ""),
+            ("quota", ""),
+            ("quota_period", "day"),
+            ("approval", "automatic"),
+            ("scopes", scopes),
+            ("max_key_lifetime_days", "90"),
+        ],
+    )
+    .await
+    .ok();
+}
+
+async fn scopes_hold_only_on_the_api_whose_plan_grants_them(app: TestApp) {
+    let token = service_token(&app).await;
+    let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
+    let plan_a = published_api(&p, "api-a", "").await;
+    let plan_b = published_api(&p, "api-b", "").await;
+    set_plan_scopes(&p, "api-b", &plan_b, "pets:read").await;
+    let (dev, _, _) = app
+        .signed_in_with_mfa("dev@example.com", Role::Developer)
+        .await;
+    let app_id = subscribed_application(&dev, "Shop", &plan_a).await;
+    dev.call(
+        "subscribe",
+        &[("application_id", &app_id), ("plan_id", &plan_b)],
+    )
+    .await
+    .ok();
+    // The key may carry pets:write: plan A grants it.
+    let issued = issue(&dev, &app_id, "1d", "pets:read pets:write")
+        .await
+        .ok()
+        .clone();
+    let key = issued["key"].as_str().unwrap().to_string();
+    let ask = |api: &str, scope: Option<&str>| json!({ "key": key, "api": api, "scope": scope });
+    assert_eq!(
+        verify(&app, &token, ask("api-a", Some("pets:write")))
+            .await
+            .1["code"],
+        "VALID"
+    );
+    // …but not on API B, whose plan does not.
+    assert_eq!(
+        verify(&app, &token, ask("api-b", Some("pets:write")))
+            .await
+            .1["code"],
+        "SCOPE_DENIED"
+    );
+    let on_b = verify(&app, &token, ask("api-b", None)).await.1;
+    assert_eq!(
+        (on_b["code"].clone(), on_b["scopes"].clone()),
+        (json!("VALID"), json!(["pets:read"]))
+    );
+    // Taking the scope away from plan A takes effect at once for the existing key.
+    set_plan_scopes(&p, "api-a", &plan_a, "pets:read").await;
+    assert_eq!(
+        verify(&app, &token, ask("api-a", Some("pets:write")))
+            .await
+            .1["code"],
+        "SCOPE_DENIED"
+    );
+    // A rotation carries over only the scopes still granted.
+    let key_id = issued["view"]["id"].as_str().unwrap();
+    let rotated = dev
+        .call("rotate_key", &[("id", key_id), ("grace", "0")])
+        .await
+        .ok()
+        .clone();
+    assert_eq!(rotated["view"]["scopes"], json!(["pets:read"]));
+}
+
+async fn keys_of_a_disabled_owner_stop_until_re_enabled(app: TestApp) {
+    let token = service_token(&app).await;
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let dev_id = dev.whoami().await["id"].as_str().unwrap().to_string();
+    let key = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ask = json!({ "key": key, "api": "api-dev" });
+    assert_eq!(verify(&app, &token, ask.clone()).await.1["code"], "VALID");
+    let (admin, _, _) = app
+        .signed_in_with_mfa("admin@example.com", Role::Admin)
+        .await;
+    let set = |status: &'static str| {
+        let (admin, dev_id) = (&admin, dev_id.clone());
+        async move {
+            admin
+                .call(
+                    "set_user_status",
+                    &[("user_id", &dev_id), ("status", status)],
+                )
+                .await
+                .ok();
+        }
+    };
+    set("disabled").await;
+    let refused = verify(&app, &token, ask.clone()).await.1;
+    assert_eq!(
+        (refused["code"].clone(), refused["valid"].clone()),
+        (json!("OWNER_DISABLED"), json!(false))
+    );
+    let nginx = reqwest::Client::new()
+        .get(app.url("/v1/auth_request?api=api-dev"))
+        .header("x-keyport-token", &token)
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nginx.status(), 401);
+    assert_eq!(nginx.headers()["x-keyport-code"], "OWNER_DISABLED");
+    set("active").await;
+    assert_eq!(verify(&app, &token, ask).await.1["code"], "VALID");
+}
+
+async fn bad_fields_are_a_422_and_answers_are_never_cached(app: TestApp) {
+    let token = service_token(&app).await;
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let key = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let huge = "1".repeat(900_000);
+    for (body, field) in [
+        (
+            json!({ "key": key, "api": "api-dev", "ip": "<script>" }),
+            "ip",
+        ),
+        (json!({ "key": key, "api": "api-dev", "ip": huge }), "ip"),
+        (
+            json!({ "key": key, "api": "api-dev", "ip": "not an ip" }),
+            "ip",
+        ),
+        (
+            json!({ "key": key, "api": "api-dev", "scope": "a b" }),
+            "scope",
+        ),
+        (json!({ "key": key, "api": "<b>x</b>" }), "api"),
+    ] {
+        let (status, answer) = verify(&app, &token, body).await;
+        assert_eq!(status, 422, "{field}: {answer}");
+        assert!(answer["fields"][field].is_array(), "{answer}");
+        assert!(answer["message"].is_string());
+    }
+    // Nothing of the refused input was stored as the key's last use.
+    let listed = dev.call("my_applications", &[]).await.ok()[0]["keys"][0].clone();
+    assert!(listed["last_used_ip"].is_null(), "{listed}");
+    // Every /v1 answer, valid or not, authenticated or not, is `no-store`.
+    let client = reqwest::Client::new();
+    for res in [
+        client
+            .post(app.url("/v1/keys/verify"))
+            .bearer_auth(&token)
+            .json(&json!({ "key": key, "api": "api-dev" }))
+            .send()
+            .await
+            .unwrap(),
+        client
+            .post(app.url("/v1/keys/verify"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+        client
+            .get(app.url("/v1/auth_request"))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(res.headers()["cache-control"], "no-store", "{}", res.url());
+    }
+    // A gateway without a token is told what it lacks (not to sign in), with the scheme.
+    let res = client
+        .post(app.url("/v1/keys/verify"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("service token"),
+        "{body}"
+    );
 }
