@@ -107,7 +107,7 @@ async fn start(backend: Backend, setup: Setup) -> (TestApp, RealIdp) {
     let mut idp = RealIdp {
         issuer: String::new(),
         child,
-        stdin: stdin,
+        stdin,
         lines,
         stderr,
     };
