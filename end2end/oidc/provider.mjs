@@ -7,8 +7,9 @@
 // - Development login and consent pages (devInteractions): any login name and password
 //   work; the login name becomes the subject. `alice` is in the `keyport-admins` group,
 //   everyone else in none.
-// - ID tokens carry the scope claims (email, groups) themselves: Keyport reads the ID
-//   token, not the userinfo endpoint.
+// - ID tokens carry the scope claims (email, groups) themselves (Keyport also reads
+//   userinfo). Claims released by userinfo only, ES256 keys and an issuer with a path are
+//   covered by server/tests/api/oidc_provider.rs with standard-provider.mjs.
 //
 // Keep the client in sync with KEYPORT_OIDC_PROVIDERS in scripts/start-server.mjs and
 // serverEnv() in tests/fixtures.ts.

@@ -13,5 +13,6 @@ mod keys;
 mod mfa;
 mod nginx;
 mod oidc;
+mod oidc_provider;
 mod sessions;
 mod verify;

@@ -1,12 +1,13 @@
 //! OpenID Connect sign-in against a tiny provider served by the test itself (discovery,
-//! JWKS, authorize, token), which signs ID tokens with a test RSA key — or forges them.
+//! JWKS, authorize, token, userinfo), which signs ID tokens with a test RSA key — or
+//! forges them. Standard providers configured the usual ways are in `oidc_provider`.
 
 use crate::backends;
 use crate::helpers::{spawn_app_with, Backend, Client, TestApp};
 use app::domain::Role;
 use app::state::{OidcProviderConfig, Secret};
 use axum::extract::{Form, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -37,6 +38,17 @@ enum Signing {
     Corrupted,
 }
 
+/// How the userinfo endpoint answers.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+enum UserInfoMode {
+    #[default]
+    Json,
+    /// `application/jwt`, signed like an ID token (with `iss` and `aud`).
+    Jwt(Signing),
+    /// 500, as a provider in trouble does.
+    Error,
+}
+
 struct Grant {
     nonce: String,
     challenge: String,
@@ -51,6 +63,13 @@ struct Recorded {
     signing: Signing,
     authorize: Vec<HashMap<String, String>>,
     token: Vec<HashMap<String, String>>,
+    /// Access tokens issued, and the subject each is for.
+    access: HashMap<String, String>,
+    /// Merged over `{"sub": <the access token's subject>}` in userinfo answers.
+    userinfo: serde_json::Map<String, Value>,
+    userinfo_mode: UserInfoMode,
+    /// The `Authorization` header of each userinfo request.
+    userinfo_calls: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -73,6 +92,7 @@ impl Idp {
             .route("/jwks", get(jwks))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
             .with_state(idp.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         idp
@@ -81,6 +101,16 @@ impl Idp {
     fn set_claims(&self, claims: Value) {
         let mut s = self.state.lock().unwrap();
         s.claims = claims.as_object().unwrap().clone();
+    }
+
+    fn set_userinfo(&self, claims: Value, mode: UserInfoMode) {
+        let mut s = self.state.lock().unwrap();
+        s.userinfo = claims.as_object().unwrap().clone();
+        s.userinfo_mode = mode;
+    }
+
+    fn userinfo_calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().userinfo_calls.clone()
     }
 
     fn set_signing(&self, signing: Signing) {
@@ -152,6 +182,7 @@ async fn discovery(State(idp): State<Idp>) -> Response {
         "authorization_endpoint": format!("{i}/authorize"),
         "token_endpoint": format!("{i}/token"),
         "jwks_uri": format!("{i}/jwks"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         // Advertised on purpose: Keyport must refuse them anyway.
@@ -229,11 +260,63 @@ async fn token(State(idp): State<Idp>, Form(form): Form<HashMap<String, String>>
             obj.insert(k, v);
         }
     }
+    let access_token = format!("at-{}", uuid::Uuid::new_v4().simple());
+    idp.state.lock().unwrap().access.insert(
+        access_token.clone(),
+        all["sub"].as_str().unwrap().to_string(),
+    );
     Json(json!({
-        "access_token": "at-1", "token_type": "Bearer", "expires_in": 300,
+        "access_token": access_token, "token_type": "Bearer", "expires_in": 300,
         "id_token": idp.sign(&all, signing),
     }))
     .into_response()
+}
+
+/// Answers for the bearer of an access token: its subject, with the configured claims over.
+async fn userinfo(State(idp): State<Idp>, headers: HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let (subject, overrides, mode) = {
+        let mut s = idp.state.lock().unwrap();
+        s.userinfo_calls.push(authorization.clone());
+        let subject = authorization
+            .strip_prefix("Bearer ")
+            .and_then(|token| s.access.get(token).cloned());
+        (subject, s.userinfo.clone(), s.userinfo_mode)
+    };
+    let Some(subject) = subject else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+        )
+            .into_response();
+    };
+    let mut claims = json!({ "sub": subject });
+    let obj = claims.as_object_mut().unwrap();
+    for (k, v) in overrides {
+        if v.is_null() {
+            obj.remove(&k);
+        } else {
+            obj.insert(k, v);
+        }
+    }
+    match mode {
+        UserInfoMode::Json => Json(claims).into_response(),
+        UserInfoMode::Jwt(signing) => {
+            let obj = claims.as_object_mut().unwrap();
+            obj.entry("iss").or_insert(json!(idp.issuer));
+            obj.entry("aud").or_insert(json!(CLIENT_ID));
+            (
+                [(header::CONTENT_TYPE, "application/jwt")],
+                idp.sign(&claims, signing),
+            )
+                .into_response()
+        }
+        UserInfoMode::Error => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// A Keyport with provider `test` pointing at a fresh test provider.
@@ -333,6 +416,9 @@ backends!(setup = crate::oidc::setup;
     a_provider_that_is_down_is_retried_later,
     the_sign_in_page_shows_providers_and_messages,
     an_idp_sign_in_of_an_mfa_account_still_asks_for_the_code,
+    userinfo_about_another_subject_is_refused_never_merged,
+    userinfo_claims_complete_what_the_id_token_leaves_out,
+    a_failing_or_forged_userinfo_answer_stops_the_sign_in,
 );
 
 async fn first_sign_in_provisions_a_user_with_the_mapped_role((app, idp): (TestApp, Idp)) {
@@ -884,4 +970,158 @@ async fn an_idp_sign_in_of_an_mfa_account_still_asks_for_the_code((app, idp): (T
         "{}",
         signins[0].details
     );
+}
+
+/// Checklist 34: userinfo's claims count only when its `sub` is the ID token's.
+async fn userinfo_about_another_subject_is_refused_never_merged((app, idp): (TestApp, Idp)) {
+    let others = json!({
+        "sub": "mallory-sub", "email": "mallory@corp.example", "email_verified": true,
+        "groups": ["keyport-admins"],
+    });
+    for mode in [UserInfoMode::Json, UserInfoMode::Jwt(Signing::Rs256)] {
+        idp.set_claims(json!({ "email": null, "groups": null }));
+        idp.set_userinfo(others.clone(), mode);
+        let c = app.client();
+        assert_eq!(
+            sign_in_via_idp(&c, &idp).await,
+            "/sign-in?error=oidc_userinfo_mismatch",
+            "{mode:?}"
+        );
+        assert_eq!(c.whoami().await, Value::Null, "{mode:?}");
+        assert_eq!(count_users(&app).await, 0, "{mode:?}");
+        let refusal = &app.audit("auth.sign_in").await[0];
+        assert_eq!(refusal.outcome, "failure");
+        assert!(
+            refusal.details.contains("userinfo") && refusal.details.contains("mallory-sub"),
+            "{mode:?}: {}",
+            refusal.details
+        );
+    }
+    let page = app
+        .client()
+        .get("/sign-in?error=oidc_userinfo_mismatch")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("about someone else"), "{page}");
+
+    // A known user is not signed in either, nor does their role follow the other answer.
+    idp.set_claims(json!({}));
+    idp.set_userinfo(json!({}), UserInfoMode::Json);
+    let c = app.client();
+    assert_eq!(sign_in_via_idp(&c, &idp).await, "/dashboard");
+    assert_eq!(c.whoami().await["role"], "developer");
+    idp.set_userinfo(others, UserInfoMode::Json);
+    let again = app.client();
+    assert_eq!(
+        sign_in_via_idp(&again, &idp).await,
+        "/sign-in?error=oidc_userinfo_mismatch"
+    );
+    assert_eq!(again.whoami().await, Value::Null);
+    assert!(app.audit("user.role_change").await.is_empty());
+}
+
+/// Providers that keep profile claims out of the ID token release them from userinfo;
+/// where both say something, the ID token's word stands (email and email_verified as a
+/// pair, never one from each).
+async fn userinfo_claims_complete_what_the_id_token_leaves_out((app, idp): (TestApp, Idp)) {
+    idp.set_claims(json!({ "email": null, "email_verified": null, "name": null }));
+    idp.set_userinfo(
+        json!({
+            "email": "alice@corp.example", "email_verified": true,
+            "name": "Alice Userinfo", "groups": "keyport-admins staff",
+        }),
+        UserInfoMode::Json,
+    );
+    let c = app.client();
+    assert_eq!(sign_in_via_idp(&c, &idp).await, "/dashboard");
+    let me = c.whoami().await;
+    assert_eq!(me["email"], "alice@corp.example");
+    assert_eq!(me["display_name"], "Alice Userinfo");
+    assert_eq!(
+        me["role"], "admin",
+        "a space-separated string is a list of values"
+    );
+    let calls = idp.userinfo_calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].starts_with("Bearer at-"), "{calls:?}");
+
+    // Both answer: the ID token's claims stand, userinfo only fills gaps.
+    idp.set_claims(json!({
+        "sub": "bob-sub", "email": "bob@corp.example", "groups": ["keyport-publishers"],
+    }));
+    idp.set_userinfo(
+        json!({
+            "email": "someone.else@corp.example", "email_verified": false,
+            "name": "Bob Userinfo", "groups": ["keyport-admins"],
+        }),
+        UserInfoMode::Json,
+    );
+    let bob = app.client();
+    assert_eq!(sign_in_via_idp(&bob, &idp).await, "/dashboard");
+    let me = bob.whoami().await;
+    assert_eq!(me["email"], "bob@corp.example");
+    assert_eq!(me["role"], "publisher");
+    assert_eq!(
+        me["display_name"], "Alice",
+        "the ID token's name (a default claim)"
+    );
+
+    // An unverified email from userinfo does not provision an account.
+    idp.set_claims(json!({ "sub": "carol-sub", "email": null, "email_verified": null }));
+    idp.set_userinfo(
+        json!({ "email": "carol@corp.example", "email_verified": false }),
+        UserInfoMode::Json,
+    );
+    assert_eq!(
+        sign_in_via_idp(&app.client(), &idp).await,
+        "/sign-in?error=oidc_no_email"
+    );
+
+    // A signed (JWT) userinfo answer is read the same way.
+    idp.set_claims(json!({ "sub": "dave-sub", "email": null, "email_verified": null }));
+    idp.set_userinfo(
+        json!({ "email": "dave@corp.example", "groups": "staff keyport-publishers" }),
+        UserInfoMode::Jwt(Signing::Rs256),
+    );
+    let dave = app.client();
+    assert_eq!(sign_in_via_idp(&dave, &idp).await, "/dashboard");
+    let me = dave.whoami().await;
+    assert_eq!(me["email"], "dave@corp.example");
+    assert_eq!(me["role"], "publisher");
+}
+
+async fn a_failing_or_forged_userinfo_answer_stops_the_sign_in((app, idp): (TestApp, Idp)) {
+    let cases = [
+        (
+            UserInfoMode::Error,
+            "/sign-in?error=oidc_provider_error",
+            "500",
+        ),
+        (
+            UserInfoMode::Jwt(Signing::Corrupted),
+            "/sign-in?error=oidc_invalid_token",
+            "userinfo",
+        ),
+        (
+            UserInfoMode::Jwt(Signing::None),
+            "/sign-in?error=oidc_invalid_token",
+            "userinfo",
+        ),
+    ];
+    for (mode, to, why) in cases {
+        idp.set_userinfo(json!({ "groups": ["keyport-admins"] }), mode);
+        let c = app.client();
+        assert_eq!(sign_in_via_idp(&c, &idp).await, to, "{mode:?}");
+        assert_eq!(c.whoami().await, Value::Null, "{mode:?}");
+        let refusal = &app.audit("auth.sign_in").await[0];
+        assert_eq!(refusal.outcome, "failure", "{mode:?}");
+        assert!(
+            refusal.details.contains("userinfo") && refusal.details.contains(why),
+            "{mode:?}: {}",
+            refusal.details
+        );
+    }
+    assert_eq!(count_users(&app).await, 0);
 }

@@ -212,16 +212,23 @@ impl Provider {
         !self.config.admin_values.is_empty() || !self.config.publisher_values.is_empty()
     }
 
-    /// The role the configured claim gives: admin values win over publisher values;
-    /// anything else is a developer. The claim may be a string or a list of strings.
+    /// The role the configured claim gives (see [`mapped_role`]).
     pub fn mapped_role(&self, claims: &OtherClaims) -> Role {
         mapped_role(&self.config, claims)
     }
 }
 
+/// The role the configured claim gives: admin values win over publisher values; anything
+/// else is a developer. The claim may be a list of strings or one string; a string counts
+/// as itself and as each of its whitespace-separated parts, because several providers send
+/// scope-like claims as `"keyport-admins staff"`. Commas do not separate values: group
+/// names given as LDAP DNs (`cn=admins,ou=groups,dc=corp`) contain them. Items of a list
+/// are taken whole.
 pub fn mapped_role(config: &OidcProviderConfig, claims: &OtherClaims) -> Role {
     let values: Vec<&str> = match claims.claims.get(&config.role_claim) {
-        Some(serde_json::Value::String(s)) => vec![s.as_str()],
+        Some(serde_json::Value::String(s)) => std::iter::once(s.as_str())
+            .chain(s.split_whitespace())
+            .collect(),
         Some(serde_json::Value::Array(items)) => {
             items.iter().filter_map(serde_json::Value::as_str).collect()
         }
@@ -278,6 +285,43 @@ mod tests {
         );
         assert_eq!(role(serde_json::json!({"groups": 7})), Role::Developer);
         assert_eq!(role(serde_json::json!({})), Role::Developer);
+    }
+
+    #[test]
+    fn a_role_string_is_split_on_whitespace_not_commas() {
+        let mut c = config("corp");
+        c.publisher_values.push("API Publishers".into());
+        let role = |v| mapped_role(&c, &claims(v));
+        assert_eq!(
+            role(serde_json::json!({"groups": "keyport-admins staff"})),
+            Role::Admin
+        );
+        assert_eq!(
+            role(serde_json::json!({"groups": " staff\tkeyport-publishers\n"})),
+            Role::Publisher
+        );
+        assert_eq!(
+            role(serde_json::json!({"groups": "API Publishers"})),
+            Role::Publisher,
+            "the whole string counts too"
+        );
+        assert_eq!(
+            role(serde_json::json!({"groups": "keyport-admins,staff"})),
+            Role::Developer
+        );
+        assert_eq!(
+            role(serde_json::json!({"groups": "cn=keyport-admins,ou=groups"})),
+            Role::Developer
+        );
+        assert_eq!(
+            role(serde_json::json!({"groups": ["keyport-admins staff"]})),
+            Role::Developer,
+            "list items are whole values"
+        );
+        assert_eq!(
+            role(serde_json::json!({"groups": "xkeyport-admins keyport-adminsx"})),
+            Role::Developer
+        );
     }
 
     #[test]

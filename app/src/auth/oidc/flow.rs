@@ -1,10 +1,11 @@
 //! The browser round trip: `start` sends the browser to the provider (PKCE S256, `state`,
 //! `nonce` kept in the session); `callback` checks what comes back, exchanges the code,
-//! verifies the ID token and signs the user in (or links the identity to the signed-in
-//! user). Both answer with where the browser goes next, never with an error page: a
-//! refusal is audited and becomes `?error=<code>` on the sign-in or account page.
+//! verifies the ID token, reads userinfo when the provider has it, and signs the user in
+//! (or links the identity to the signed-in user). Both answer with where the browser goes
+//! next, never with an error page: a refusal is audited and becomes `?error=<code>` on the
+//! sign-in or account page.
 
-use super::client::{Provider, ALLOWED_ALGS};
+use super::client::{OidcClient, OtherClaims, Provider, ALLOWED_ALGS};
 use super::{store as identities, OidcProblem};
 use crate::accounts::store::{self as users, NewUser, UserRow};
 use crate::admin::store as settings;
@@ -14,10 +15,11 @@ use crate::auth::session::OidcPending;
 use crate::auth::{constant_time_eq, safe_next};
 use crate::domain::{DisplayName, Email, JitPolicy, Outcome, Role, UserStatus};
 use crate::error::AppError;
-use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim};
 use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier, Scope,
-    TokenResponse as _,
+    AccessToken, AuthorizationCode, ClaimsVerificationError, CsrfToken, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, Scope, SubjectIdentifier,
+    TokenResponse as _, UserInfoClaims, UserInfoError,
 };
 
 /// A round trip must come back within this time.
@@ -206,7 +208,7 @@ pub async fn callback(ctx: &Ctx, provider_id: &str, params: CallbackParams) -> S
     }
 }
 
-/// What a verified ID token says about the user.
+/// What the provider says about the user: its verified ID token, completed by userinfo.
 struct Asserted {
     issuer: String,
     subject: String,
@@ -267,8 +269,119 @@ async fn finish(
     }
 }
 
-/// Exchanges the code (with the PKCE verifier) and verifies the ID token: signature with a
-/// JWKS key and an asymmetric algorithm, issuer, audience, expiry and nonce.
+/// The claims Keyport reads, as one source (the ID token or userinfo) gives them.
+#[derive(Debug)]
+struct Profile {
+    email: Option<String>,
+    email_verified: Option<bool>,
+    name: Option<String>,
+    username: Option<String>,
+    /// The rest, where the role claim is.
+    other: OtherClaims,
+}
+
+impl Profile {
+    /// The ID token's claims (`self`) completed by userinfo's. Where both say something the
+    /// ID token's word stands (it is what the provider signed for this sign-in); userinfo
+    /// fills what it leaves out, as providers that keep scope claims out of ID tokens
+    /// expect. The email and its `email_verified` come from one source, so an address is
+    /// never taken as verified on the strength of another one.
+    fn completed_by(mut self, userinfo: Profile) -> Profile {
+        match (&self.email, &userinfo.email) {
+            (None, _) => {
+                self.email = userinfo.email;
+                self.email_verified = userinfo.email_verified;
+            }
+            (Some(mine), Some(theirs)) if mine == theirs && self.email_verified.is_none() => {
+                self.email_verified = userinfo.email_verified;
+            }
+            _ => {}
+        }
+        self.name = self.name.or(userinfo.name);
+        self.username = self.username.or(userinfo.username);
+        for (claim, value) in userinfo.other.claims {
+            self.other.claims.entry(claim).or_insert(value);
+        }
+        self
+    }
+}
+
+/// An error and its causes on one line (the library's top-level messages are terse).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// Userinfo's claims when the provider has the endpoint; `None` when it has not (the ID
+/// token is then all there is). The answer (JSON, or a JWT the library verifies with the
+/// provider's keys — RS256 only, the library's rule for signed userinfo) counts only when
+/// its `sub` is the ID token's, as OIDC Core §5.3.2 requires: another subject means a
+/// mixed-up or substituted token, and is refused rather than ignored.
+async fn userinfo(
+    client: &OidcClient,
+    http: &openidconnect::reqwest::Client,
+    access_token: AccessToken,
+    subject: &SubjectIdentifier,
+) -> Result<Option<Profile>, Stop> {
+    let Ok(request) = client.user_info(access_token, Some(subject.clone())) else {
+        return Ok(None);
+    };
+    let info: UserInfoClaims<OtherClaims, CoreGenderClaim> =
+        request.request_async(http).await.map_err(|e| {
+            let (problem, reason) = match &e {
+                UserInfoError::ClaimsVerification(ClaimsVerificationError::InvalidSubject(m)) => (
+                    OidcProblem::UserInfoMismatch,
+                    format!("userinfo is about another subject: {m}"),
+                ),
+                UserInfoError::ClaimsVerification(v) => {
+                    (OidcProblem::InvalidToken, format!("userinfo: {v:?}"))
+                }
+                UserInfoError::Request(_) => (
+                    OidcProblem::Unavailable,
+                    format!("userinfo: {}", with_causes(&e)),
+                ),
+                // The body is not logged: it is the provider's, of unknown content and size.
+                UserInfoError::Response(status, _, m) => (
+                    OidcProblem::ProviderError,
+                    format!("userinfo: HTTP {status}: {m}"),
+                ),
+                _ => (
+                    OidcProblem::ProviderError,
+                    format!("userinfo: {}", with_causes(&e)),
+                ),
+            };
+            refused(problem, reason)
+        })?;
+    // The library compares already; checked here too so that no change there can merge
+    // another user's claims.
+    if info.subject() != subject {
+        return Err(refused(
+            OidcProblem::UserInfoMismatch,
+            format!(
+                "userinfo is about another subject: expected `{}` (found `{}`)",
+                subject.as_str(),
+                info.subject().as_str()
+            ),
+        ));
+    }
+    Ok(Some(Profile {
+        email: info.email().map(|e| e.to_string()),
+        email_verified: info.email_verified(),
+        name: info.name().and_then(|n| n.get(None)).map(|n| n.to_string()),
+        username: info.preferred_username().map(|u| u.to_string()),
+        other: info.additional_claims().clone(),
+    }))
+}
+
+/// Exchanges the code (with the PKCE verifier), verifies the ID token (signature with a
+/// JWKS key and an asymmetric algorithm, issuer, audience, expiry and nonce) and completes
+/// its claims with userinfo's.
 async fn verify(
     ctx: &Ctx,
     provider: &Provider,
@@ -301,18 +414,33 @@ async fn verify(
     let claims = id_token
         .claims(&verifier, &Nonce::new(pending.nonce.clone()))
         .map_err(|e| refused(OidcProblem::InvalidToken, format!("id_token: {e:?}")))?;
-    let name = claims
-        .name()
-        .and_then(|n| n.get(None))
-        .map(|n| n.to_string())
-        .or_else(|| claims.preferred_username().map(|u| u.to_string()));
+    let mut profile = Profile {
+        email: claims.email().map(|e| e.to_string()),
+        email_verified: claims.email_verified(),
+        name: claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.to_string()),
+        username: claims.preferred_username().map(|u| u.to_string()),
+        other: claims.additional_claims().clone(),
+    };
+    if let Some(info) = userinfo(
+        &client,
+        http,
+        token.access_token().clone(),
+        claims.subject(),
+    )
+    .await?
+    {
+        profile = profile.completed_by(info);
+    }
     Ok(Asserted {
         issuer: claims.issuer().to_string(),
         subject: claims.subject().to_string(),
-        email: claims.email().map(|e| e.to_string()),
-        email_verified: claims.email_verified(),
-        name,
-        role: provider.mapped_role(claims.additional_claims()),
+        email: profile.email,
+        email_verified: profile.email_verified,
+        name: profile.name.or(profile.username),
+        role: provider.mapped_role(&profile.other),
     })
 }
 
@@ -528,4 +656,67 @@ async fn link(
     )
     .await?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(v: serde_json::Value) -> Profile {
+        let text = |k: &str| v[k].as_str().map(str::to_string);
+        Profile {
+            email: text("email"),
+            email_verified: v["email_verified"].as_bool(),
+            name: text("name"),
+            username: text("preferred_username"),
+            other: serde_json::from_value(v["other"].clone()).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn userinfo_fills_what_the_id_token_leaves_out() {
+        let merged = profile(serde_json::json!({ "other": { "sid": "s1" } })).completed_by(
+            profile(serde_json::json!({
+                "email": "a@corp.example", "email_verified": true, "name": "A",
+                "preferred_username": "a", "other": { "groups": "x y" },
+            })),
+        );
+        assert_eq!(merged.email.as_deref(), Some("a@corp.example"));
+        assert_eq!(merged.email_verified, Some(true));
+        assert_eq!(merged.name.as_deref(), Some("A"));
+        assert_eq!(merged.username.as_deref(), Some("a"));
+        assert_eq!(merged.other.claims["groups"], "x y");
+        assert_eq!(merged.other.claims["sid"], "s1");
+    }
+
+    #[test]
+    fn the_id_token_wins_and_an_email_keeps_its_own_verification() {
+        let id_token = || {
+            profile(serde_json::json!({
+                "email": "a@corp.example", "name": "From the ID token",
+                "other": { "groups": [] },
+            }))
+        };
+        let merged = id_token().completed_by(profile(serde_json::json!({
+            "email": "b@corp.example", "email_verified": true, "name": "From userinfo",
+            "other": { "groups": ["admins"] },
+        })));
+        assert_eq!(merged.email.as_deref(), Some("a@corp.example"));
+        assert_eq!(
+            merged.email_verified, None,
+            "b's verification says nothing about a"
+        );
+        assert_eq!(merged.name.as_deref(), Some("From the ID token"));
+        assert_eq!(merged.other.claims["groups"], serde_json::json!([]));
+        // The same address: userinfo's verdict on it counts.
+        let merged = id_token().completed_by(profile(serde_json::json!({
+            "email": "a@corp.example", "email_verified": false,
+        })));
+        assert_eq!(merged.email_verified, Some(false));
+        // Without userinfo's email, the ID token's pair stays as it is.
+        let merged = id_token().completed_by(profile(serde_json::json!({
+            "email_verified": false,
+        })));
+        assert_eq!(merged.email_verified, None);
+    }
 }

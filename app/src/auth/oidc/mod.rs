@@ -31,6 +31,8 @@ pub enum OidcProblem {
     Denied,
     ProviderError,
     InvalidToken,
+    /// Userinfo answered about another subject than the ID token's (OIDC Core §5.3.2).
+    UserInfoMismatch,
     NoEmail,
     AccountExists,
     NotAllowed,
@@ -48,6 +50,7 @@ impl OidcProblem {
         OidcProblem::Denied,
         OidcProblem::ProviderError,
         OidcProblem::InvalidToken,
+        OidcProblem::UserInfoMismatch,
         OidcProblem::NoEmail,
         OidcProblem::AccountExists,
         OidcProblem::NotAllowed,
@@ -65,6 +68,7 @@ impl OidcProblem {
             OidcProblem::Denied => "oidc_denied",
             OidcProblem::ProviderError => "oidc_provider_error",
             OidcProblem::InvalidToken => "oidc_invalid_token",
+            OidcProblem::UserInfoMismatch => "oidc_userinfo_mismatch",
             OidcProblem::NoEmail => "oidc_no_email",
             OidcProblem::AccountExists => "oidc_account_exists",
             OidcProblem::NotAllowed => "oidc_not_allowed",
@@ -95,6 +99,9 @@ impl OidcProblem {
             }
             OidcProblem::InvalidToken => {
                 "The identity provider's answer could not be verified, so you were not signed in. Ask your administrator to check the provider's configuration."
+            }
+            OidcProblem::UserInfoMismatch => {
+                "The identity provider's profile answer was about someone else, so you were not signed in. Ask your administrator to check the provider's configuration."
             }
             OidcProblem::NoEmail => {
                 "The identity provider did not share a verified email address, which Keyport needs to create your account."
