@@ -33,10 +33,16 @@ pub enum AppError {
     Conflict { message: String },
     #[error("{message}")]
     BadRequest { message: String },
+    #[error("{message}")]
+    TooLarge { message: String },
+    #[error("{message}")]
+    Unsupported { message: String },
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     RateLimited { retry_after_secs: u64 },
     #[error("Keyport could not be reached. Check your connection and try again.")]
     Unavailable,
+    #[error("Keyport cannot reach its database at the moment. Nothing was changed; try again in a few seconds.")]
+    StorageUnavailable,
     #[error("Something went wrong on our side (reference {reference}).")]
     Internal { reference: String },
 }
@@ -69,9 +75,29 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::Validation { .. } => 422,
             AppError::BadRequest { .. } => 400,
+            AppError::TooLarge { .. } => 413,
+            AppError::Unsupported { .. } => 415,
             AppError::RateLimited { .. } => 429,
-            AppError::Unavailable => 503,
+            AppError::Unavailable | AppError::StorageUnavailable => 503,
             AppError::Internal { .. } => 500,
+        }
+    }
+
+    /// The JSON every HTTP answer carries: the error's fields and a human `message`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut body = serde_json::to_value(self).unwrap_or_default();
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("message".into(), self.to_string().into());
+        }
+        body
+    }
+
+    /// When a client may try again (`Retry-After`), for the errors that say so.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            AppError::StorageUnavailable => Some(5),
+            _ => None,
         }
     }
 
@@ -151,17 +177,53 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// Whether a database error means the database cannot be reached (the client may retry)
+/// rather than that a statement failed.
+#[cfg(feature = "ssr")]
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (class 08), shutting down or not accepting
+        // connections (57P0x, 55000 for a database closed to connections), too many
+        // connections (53300).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P0") || code == "55000" || code == "53300"
+        }),
+        _ => false,
+    }
+}
+
+/// How the session store marks an unreachable database in its (string) errors.
+#[cfg(feature = "ssr")]
+pub const UNREACHABLE: &str = "database unreachable: ";
+
 #[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
+    /// A database that cannot be reached is a 503; anything else is an internal error with
+    /// a reference.
     fn from(e: sqlx::Error) -> Self {
-        AppError::internal(e)
+        if is_unreachable(&e) {
+            tracing::warn!(error = %e, "database unreachable");
+            AppError::StorageUnavailable
+        } else {
+            AppError::internal(e)
+        }
     }
 }
 
 #[cfg(feature = "ssr")]
 impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
-        AppError::internal(e)
+        if e.to_string().contains(UNREACHABLE) {
+            tracing::warn!(error = %e, "session store unreachable");
+            AppError::StorageUnavailable
+        } else {
+            AppError::internal(e)
+        }
     }
 }
 
@@ -170,12 +232,13 @@ impl axum::response::IntoResponse for AppError {
     fn into_response(self) -> axum::response::Response {
         let status = http::StatusCode::from_u16(self.status())
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        let message = self.to_string();
-        let mut body = serde_json::to_value(&self).unwrap_or_default();
-        if let Some(obj) = body.as_object_mut() {
-            obj.insert("message".into(), message.into());
+        let mut response = (status, axum::Json(self.to_json())).into_response();
+        if let Some(secs) = self.retry_after_secs() {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
         }
-        (status, axum::Json(body)).into_response()
+        response
     }
 }
 
@@ -190,6 +253,30 @@ mod tests {
         };
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(json, r#"{"error":"internal","reference":"abc"}"#);
+    }
+
+    #[test]
+    fn errors_with_their_message_still_read_back() {
+        for e in [
+            AppError::Unauthorized,
+            AppError::field("name", "Enter a name."),
+            AppError::RateLimited {
+                retry_after_secs: 3,
+            },
+            AppError::StorageUnavailable,
+        ] {
+            let json = e.to_json();
+            assert!(json["message"].is_string());
+            assert_eq!(serde_json::from_value::<AppError>(json).unwrap(), e);
+        }
+        assert_eq!(
+            AppError::RateLimited {
+                retry_after_secs: 0
+            }
+            .retry_after_secs(),
+            Some(1)
+        );
+        assert_eq!(AppError::StorageUnavailable.status(), 503);
     }
 
     #[test]

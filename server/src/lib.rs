@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod db;
+pub mod hygiene;
 pub mod oidc;
 pub mod verify;
 pub mod web;

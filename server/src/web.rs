@@ -1,6 +1,6 @@
 //! The HTTP surface: the Leptos portal and its server functions, health probes, and the
-//! middleware every request passes (client facts, sessions and their timeouts, CSRF,
-//! security headers, body and time limits).
+//! middleware every request passes (input hygiene, client facts, sessions and their
+//! timeouts, CSRF, security headers, body and time limits).
 
 use app::auth::session::{AuthSession, DbSessionStore};
 use app::error::AppError;
@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
         .layer(middleware::from_fn_with_state(state.clone(), client_info))
+        .layer(middleware::from_fn(crate::hygiene::guard))
         // Every response; pages replace this CSP with one naming their nonce.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -226,7 +227,8 @@ async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Respon
     .into_response()
 }
 
-/// Server functions answer errors with 500; give them the status of their `AppError`.
+/// Server functions answer errors with 500; give them the status of their `AppError`, its
+/// human `message` and, where it applies, `Retry-After`.
 async fn server_fn_status(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     if res.status() != StatusCode::INTERNAL_SERVER_ERROR
@@ -238,11 +240,18 @@ async fn server_fn_status(req: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, parts.headers).into_response();
     };
-    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
-        parts.status =
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let Ok(error) = serde_json::from_slice::<AppError>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    parts.status =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(secs) = error.retry_after_secs() {
+        parts
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    Response::from_parts(parts, Body::from(bytes))
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(error.to_json().to_string()))
 }
 
 /// Idle and absolute session timeouts, measured with the app clock.

@@ -41,12 +41,25 @@ pub struct SignupContext {
     pub invitation_invalid: bool,
 }
 
-/// Only same-site relative paths are followed after sign-in (no open redirect).
+/// Only same-origin paths are followed after sign-in (no open redirect), else the
+/// dashboard. Browsers parse a `Location` by the WHATWG URL rules: they drop tabs and line
+/// breaks and read `\\` as `/`, so `/\t/evil.example` and `/\\evil.example` become
+/// `//evil.example`, another host. Accepted: `/` followed by visible ASCII only (anything
+/// else arrives percent-encoded), never `//`, and no backslash anywhere. The same check
+/// keeps the value a valid header.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        Some(p) if is_same_origin_path(p) => p.to_string(),
         _ => "/dashboard".to_string(),
     }
+}
+
+fn is_same_origin_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && p.len() <= 2048
+        && p.bytes().all(|b| b.is_ascii_graphic())
 }
 
 #[cfg(feature = "ssr")]
@@ -133,4 +146,39 @@ pub async fn complete_setup(
     service::complete_setup(&ctx, &token, form).await?;
     leptos_axum::redirect("/dashboard");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_only_ever_a_same_origin_path() {
+        for fine in [
+            "/catalog",
+            "/catalog/pets?tab=plans#x",
+            "/a%20b",
+            "/%2F%2Fevil.example",
+        ] {
+            assert_eq!(safe_next(Some(fine)), fine);
+        }
+        for evil in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/x",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/ /evil.example",
+            "https://evil.example",
+            "evil.example",
+            "/\u{0}x",
+            "/caf\u{e9}",
+            " /catalog",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/dashboard", "{evil:?}");
+        }
+        assert_eq!(safe_next(None), "/dashboard");
+    }
 }

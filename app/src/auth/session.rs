@@ -301,7 +301,12 @@ impl DbSessionStore {
 }
 
 fn backend(e: sqlx::Error) -> session_store::Error {
-    session_store::Error::Backend(e.to_string())
+    let unreachable = if crate::error::is_unreachable(&e) {
+        crate::error::UNREACHABLE
+    } else {
+        ""
+    };
+    session_store::Error::Backend(format!("{unreachable}{e}"))
 }
 
 #[async_trait]

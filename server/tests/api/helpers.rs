@@ -58,7 +58,7 @@ macro_rules! backends {
     };
 }
 
-fn postgres_base() -> String {
+pub fn postgres_base() -> String {
     std::env::var("KEYPORT_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }

@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod health;
 pub mod helpers;
+mod hygiene;
 mod key_lifecycle;
 mod keys;
 mod mfa;

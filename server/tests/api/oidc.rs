@@ -419,7 +419,38 @@ backends!(setup = crate::oidc::setup;
     userinfo_about_another_subject_is_refused_never_merged,
     userinfo_claims_complete_what_the_id_token_leaves_out,
     a_failing_or_forged_userinfo_answer_stops_the_sign_in,
+    next_never_leaves_the_portal_through_an_idp_sign_in,
 );
+
+/// Every variant browsers would turn into another host ends at the dashboard; control
+/// characters are refused at the door (a 422, never a panic).
+async fn next_never_leaves_the_portal_through_an_idp_sign_in((app, idp): (TestApp, Idp)) {
+    for (i, next) in [
+        "%2F%5Cevil.example",
+        "%5C%2Fevil.example",
+        "https:%2F%2Fevil.example",
+        "%2F%2Fevil.example",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = app.client();
+        idp.set_claims(json!({ "sub": format!("u{i}"), "email": format!("u{i}@corp.example") }));
+        let back = authorize_at_idp(&c, &idp, &format!("/auth/oidc/test/start?next={next}")).await;
+        assert_eq!(callback(&c, &back).await, "/dashboard", "{next}");
+    }
+    for next in [
+        "%2F%09%2Fevil.example",
+        "%2F%0A%2Fevil.example",
+        "%2F%0D%0ASet-Cookie:x=1",
+    ] {
+        let res = app
+            .client()
+            .get(&format!("/auth/oidc/test/start?next={next}"))
+            .await;
+        assert_eq!(res.status(), 422, "{next}");
+    }
+}
 
 async fn first_sign_in_provisions_a_user_with_the_mapped_role((app, idp): (TestApp, Idp)) {
     idp.set_claims(json!({ "groups": ["staff", "keyport-publishers"] }));
