@@ -12,5 +12,6 @@ mod key_lifecycle;
 mod keys;
 mod mfa;
 mod oidc;
+mod openapi;
 mod sessions;
 mod verify;
