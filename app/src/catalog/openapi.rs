@@ -35,7 +35,7 @@ pub const REFERENCE_FORMAT: u32 = 2;
 /// document just over a limit never reads as equal to it.
 pub fn megabytes(bytes: usize) -> String {
     let tenths = (bytes as u64 * 10).div_ceil(1024 * 1024);
-    if tenths % 10 == 0 {
+    if tenths.is_multiple_of(10) {
         format!("{} MB", tenths / 10)
     } else {
         format!("{}.{} MB", tenths / 10, tenths % 10)
@@ -1154,6 +1154,58 @@ paths:
         let name = &ok.content[0].schema.as_ref().unwrap().fields[0];
         let html = name.description_html.as_deref().unwrap();
         assert!(!html.contains("onerror"), "{html}");
+    }
+
+    #[test]
+    fn what_real_documents_get_wrong_is_smoothed_over() {
+        // From OpenAI's (3.1 with 3.0 idioms) and Plaid's documents.
+        let doc = r##"
+openapi: 3.1.0
+info: {title: Real, version: '1'}
+paths:
+  /jobs:
+    post:
+      externalDocs: {url: /api/products/#jobs}
+      responses:
+        '200':
+          description: ok
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  seed: {type: integer, minimum: -9223372036854776000, maximum: 9223372036854776000}
+                  rate: {type: number, minimum: 0, exclusiveMinimum: true}
+                  size: {type: integer, maximum: 10, exclusiveMaximum: false}
+"##;
+        let r = parse(doc).unwrap();
+        let fields = &r.groups[0].operations[0].responses[0].content[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .fields;
+        assert_eq!(fields.len(), 3);
+    }
+
+    #[test]
+    fn a_long_description_repeated_everywhere_is_refused() {
+        let mut doc = String::from(
+            "openapi: 3.0.3\ninfo: {title: Long, version: '1'}\npaths:\n  /a:\n    get:\n      \
+             responses:\n        '200':\n          description: ok\n          content:\n            \
+             application/json:\n              schema: {$ref: '#/components/schemas/Root'}\n\
+             components:\n  schemas:\n    Root:\n      type: object\n      properties:\n",
+        );
+        for i in 0..200 {
+            doc.push_str(&format!(
+                "        p{i}: {{$ref: '#/components/schemas/Long'}}\n"
+            ));
+        }
+        doc.push_str(&format!(
+            "    Long: {{type: string, description: '{}'}}\n",
+            "word ".repeat(40_000)
+        ));
+        let e = parse(&doc).unwrap_err();
+        assert!(e.contains("descriptions"), "{e}");
     }
 
     #[test]

@@ -164,6 +164,7 @@ backends!(
     the_upload_form_works_without_javascript,
     only_the_apis_publisher_uploads_its_document,
     editor_text_areas_round_trip_markup_as_text,
+    a_reference_stored_by_an_older_version_is_rebuilt_from_its_document,
 );
 
 async fn a_schema_referring_to_itself_twenty_times_is_answered_at_once(app: TestApp) {
@@ -504,4 +505,38 @@ async fn editor_text_areas_round_trip_markup_as_text(app: TestApp) {
     let edit = edit_view(&p, "marked").await;
     assert_eq!(edit["description"], evil);
     assert_eq!(edit["openapi_source"], doc.as_str());
+}
+
+async fn a_reference_stored_by_an_older_version_is_rebuilt_from_its_document(app: TestApp) {
+    let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
+    let api = draft(&p, "older", &[]).await;
+    p.call(
+        "upload_openapi",
+        &[("api_id", &api), ("document", &self_referencing(2))],
+    )
+    .await
+    .ok();
+    // What Keyport stored before descriptions became HTML: plain text, no `format`. Shown
+    // as HTML it would be markup from the document, unsanitized.
+    let old = r#"{"openapi":"3.0.3","title":"Tree","version":"1","description":null,"servers":[],
+        "groups":[{"tag":"Other","description":"<img src=x onerror=alert(1)>","operations":[]}]}"#;
+    sqlx::query("UPDATE apis SET openapi_ref = $1 WHERE id = $2")
+        .bind(old)
+        .bind(&api)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let detail = p
+        .call("api_detail", &[("slug", "older")])
+        .await
+        .ok()
+        .clone();
+    let reference = &detail["reference"];
+    assert_eq!(reference["format"], app::catalog::openapi::REFERENCE_FORMAT);
+    assert_eq!(
+        operation(reference, "GET", "/nodes")["summary_html"],
+        "The tree"
+    );
+    assert!(!reference.to_string().contains("onerror"));
+    assert_eq!(edit_view(&p, "older").await["operations"], 1);
 }
