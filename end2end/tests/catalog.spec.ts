@@ -107,9 +107,9 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
     mimeType: 'application/yaml',
     buffer: Buffer.alloc(9 * 1024 * 1024, 'x'),
   });
-  await expect(page.getByText('The document is 9.1 MB; the limit is 8 MB.').first()).toBeVisible();
+  await expect(page.getByText('The document is 9 MB; the limit is 8 MB.').first()).toBeVisible();
   await page.getByRole('button', { name: 'Save document' }).click();
-  await expect(page.getByText('The document is 9.1 MB; the limit is 8 MB.').first()).toBeVisible();
+  await expect(page.getByText('The document is 9 MB; the limit is 8 MB.').first()).toBeVisible();
   expect(uploads).toEqual([]);
 
   await file.setInputFiles({

@@ -357,15 +357,17 @@ pub async fn parse_openapi(document: String) -> Result<(openapi::Reference, Stri
 }
 
 /// The API's stored reference. One stored by an older version of Keyport, in another shape,
-/// is rebuilt from the stored document (once: the result is stored).
+/// is rebuilt from the stored document, once: the result is stored (or, if the document no
+/// longer builds, the reference is dropped, so pages do not parse it on every view).
 async fn stored_reference(
     state: &AppState,
     api: &ApiRow,
 ) -> Result<Option<openapi::Reference>, AppError> {
-    let stored = api
-        .openapi_ref
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<openapi::Reference>(r).ok())
+    let Some(raw) = api.openapi_ref.as_deref() else {
+        return Ok(None);
+    };
+    let stored = serde_json::from_str::<openapi::Reference>(raw)
+        .ok()
         .filter(|r| r.format == openapi::REFERENCE_FORMAT);
     if stored.is_some() {
         return Ok(stored);
@@ -376,15 +378,16 @@ async fn stored_reference(
     let reference = match parse_openapi(source).await {
         Ok((r, _)) => r,
         Err(AppError::Validation { fields }) => {
-            // A document accepted before and refused now (such as by the work budget):
-            // the page shows no reference, and the publisher sees why when they upload again.
+            // Accepted before and refused now (such as by the work budget): no reference;
+            // the publisher sees why when they upload it again.
             tracing::warn!(api = %api.id, ?fields, "stored OpenAPI document no longer builds");
+            store::set_openapi_reference(&state.db, &api.id, None, api.updated_at).await?;
             return Ok(None);
         }
         Err(e) => return Err(e),
     };
     let json = serde_json::to_string(&reference).map_err(AppError::internal)?;
-    store::set_openapi_reference(&state.db, &api.id, &json, api.updated_at).await?;
+    store::set_openapi_reference(&state.db, &api.id, Some(&json), api.updated_at).await?;
     Ok(Some(reference))
 }
 

@@ -347,13 +347,13 @@ pub async fn set_openapi(
     Ok(())
 }
 
-/// Replaces the reference built from the stored document (rebuilt in a newer shape), unless
-/// the API changed since `updated_at` (a new document may have arrived meanwhile). The API's
-/// `updated_at` stays, as nothing its publisher wrote changed.
+/// Replaces (or drops) the reference built from the stored document, rebuilt in a newer
+/// shape, unless the API changed since `updated_at` (a new document may have arrived
+/// meanwhile). The API's `updated_at` stays, as nothing its publisher wrote changed.
 pub async fn set_openapi_reference(
     db: &Db,
     id: &str,
-    reference: &str,
+    reference: Option<&str>,
     updated_at: i64,
 ) -> Result<(), AppError> {
     sqlx::query("UPDATE apis SET openapi_ref = $1 WHERE id = $2 AND updated_at = $3")

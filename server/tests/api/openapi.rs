@@ -539,4 +539,27 @@ async fn a_reference_stored_by_an_older_version_is_rebuilt_from_its_document(app
     );
     assert!(!reference.to_string().contains("onerror"));
     assert_eq!(edit_view(&p, "older").await["operations"], 1);
+    // A stored document that no longer builds (over the work budget) loses its reference
+    // once, instead of being parsed again on every view.
+    sqlx::query("UPDATE apis SET openapi_ref = $1, openapi_source = $2 WHERE id = $3")
+        .bind(old)
+        .bind(wide_and_deep())
+        .bind(&api)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let detail = p
+        .call("api_detail", &[("slug", "older")])
+        .await
+        .ok()
+        .clone();
+    assert!(detail["reference"].is_null());
+    let stored: Option<String> = sqlx::query_scalar("SELECT openapi_ref FROM apis WHERE id = $1")
+        .bind(&api)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert!(stored.is_none());
+    let edit = edit_view(&p, "older").await;
+    assert!(edit["operations"].is_null() && edit["openapi_bytes"].is_number());
 }
