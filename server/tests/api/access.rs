@@ -127,6 +127,12 @@ const MATRIX: &[Row] = &[
         Needs::Publisher,
         &[("api_id", "missing"), ("document", "")],
     ),
+    // Sent as multipart/form-data (see `call`).
+    (
+        "upload_openapi_file",
+        Needs::Publisher,
+        &[("api_id", "missing"), ("file", ""), ("document", "")],
+    ),
     (
         "change_lifecycle",
         Needs::Publisher,
@@ -252,7 +258,11 @@ async fn call<'a>(
         v => v,
     };
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, fill(v))).collect();
-    let answer = c.call(name, &form).await;
+    let answer = if name == "upload_openapi_file" {
+        c.call_multipart(name, &form).await
+    } else {
+        c.call(name, &form).await
+    };
     (answer.status, answer.error_kind().to_string())
 }
 
