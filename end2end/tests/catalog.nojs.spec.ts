@@ -38,3 +38,72 @@ test('browse, subscribe and cancel without JavaScript', async ({ page }) => {
   await page.goto('/notifications');
   await expect(page.getByText('Subscription rejected: Pet Store')).toBeVisible();
 });
+
+test('a publisher uploads an OpenAPI file without JavaScript', async ({ page }) => {
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill(USERS.apiPublisher.email);
+  await page.getByLabel('Password', { exact: true }).fill(USERS.apiPublisher.password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL('**/dashboard');
+  await page.goto('/publish/pet-store');
+  const file = page.getByLabel('OpenAPI file (JSON or YAML)');
+
+  // A refused document comes back to the editor with the reason; nothing changes.
+  await file.setInputFiles({ name: 'old.yaml', mimeType: 'application/yaml', buffer: Buffer.from("swagger: '2.0'\n") });
+  await page.getByRole('button', { name: 'Save document' }).click();
+  await expect(page.getByText('This is a Swagger 2.0 document; convert it to OpenAPI 3 first.').first()).toBeVisible();
+  await expect(page.getByText(/^2 operations in the reference/)).toBeVisible();
+
+  // A schema that contains itself is shown with a marker, not expanded without end.
+  const doc = `openapi: 3.0.3
+info: {title: Pet Store, version: '1.1'}
+tags: [{name: pets, description: Everything about pets}]
+paths:
+  /pets:
+    get:
+      tags: [pets]
+      summary: List pets
+      responses:
+        '200':
+          description: A page of pets
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: '#/components/schemas/Pet'}}
+    post:
+      tags: [pets]
+      summary: Add a pet
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Pet'}
+      responses:
+        '201': {description: Created}
+  /pets/{id}/family:
+    get:
+      tags: [pets]
+      summary: A pet's family tree
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string, description: 'The pet, by **id**'}}
+      responses:
+        '200':
+          description: The tree
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Pet'}
+components:
+  schemas:
+    Pet:
+      type: object
+      properties:
+        name: {type: string}
+        parent: {$ref: '#/components/schemas/Pet'}
+`;
+  await file.setInputFiles({ name: 'petstore.yaml', mimeType: 'application/yaml', buffer: Buffer.from(doc) });
+  await page.getByRole('button', { name: 'Save document' }).click();
+  await expect(page.getByText(/^3 operations in the reference/)).toBeVisible();
+  await page.goto('/catalog/pet-store');
+  await page.getByText("A pet's family tree").click();
+  await expect(page.getByRole('cell', { name: 'The pet, by id' })).toBeVisible();
+  await expect(page.getByText('(recursive: Pet)').first()).toBeVisible();
+});

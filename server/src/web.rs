@@ -19,7 +19,6 @@ use leptos_axum::{
 };
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::SameSite;
@@ -88,9 +87,12 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(sessions)
         .layer(middleware::from_fn(server_fn_status))
+        // Inside the body limit: the guard reads bodies.
+        .layer(middleware::from_fn(crate::hygiene::guard))
+        // Inside `csrf`: a cross-site request is refused before its size is looked at.
+        .layer(middleware::from_fn_with_state(state.clone(), body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
         .layer(middleware::from_fn_with_state(state.clone(), client_info))
-        .layer(middleware::from_fn(crate::hygiene::guard))
         // Every response; pages replace this CSP with one naming their nonce.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -115,7 +117,6 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("same-origin"),
         ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),
@@ -147,6 +148,90 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// What the OpenAPI upload form may add to its document (the API id, a pasted document
+/// when a file is chosen too, multipart boundaries); the document itself is checked exactly
+/// by the server function.
+const UPLOAD_FORM_OVERHEAD: usize = 256 * 1024;
+
+/// A body declared over its limit but no larger than this is read (and dropped) before the
+/// answer: a browser still sending its body when the answer comes reports a reset
+/// connection instead of the answer. Larger ones are answered at once.
+const DRAIN_AT_MOST: usize = 64 * 1024 * 1024;
+
+/// The request body limit: `max_body_bytes` for every request but the OpenAPI upload,
+/// which takes documents up to `openapi::MAX_DOCUMENT_BYTES`. A body declared larger than
+/// its limit is answered 413 with an `AppError` body saying the size and the limit (the
+/// browser shows that message, never a parse error); a form posted without JavaScript is
+/// sent back to its page with the error, as server functions do. A body that grows past
+/// the limit without declaring its length fails to read.
+async fn body_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use app::catalog::openapi::{megabytes, too_large, MAX_DOCUMENT_BYTES};
+    use app::catalog::OPENAPI_UPLOAD_PATH;
+    let (parts, body) = req.into_parts();
+    let upload = parts.uri.path() == OPENAPI_UPLOAD_PATH;
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data") && v.contains("boundary="));
+    if upload && parts.method == Method::POST && !multipart {
+        // The server function's multipart decoding needs a boundary (it panics without one).
+        let error = AppError::Unsupported {
+            message: "Send the document as a multipart/form-data upload.".into(),
+        };
+        return refuse(&parts, error);
+    }
+    let limit = if upload {
+        MAX_DOCUMENT_BYTES + UPLOAD_FORM_OVERHEAD
+    } else {
+        state.config.max_body_bytes
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(length) = declared.filter(|&n| n > limit) {
+        if length <= DRAIN_AT_MOST {
+            let mut body = body;
+            while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {}
+        }
+        let message = if upload {
+            too_large(length)
+        } else {
+            format!(
+                "The request is {}; the limit is {}.",
+                megabytes(length),
+                megabytes(limit)
+            )
+        };
+        return refuse(&parts, AppError::TooLarge { message });
+    }
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Answers `error`, or, for a form posted without JavaScript to a server function, sends
+/// the browser back to the form's page with the error in the URL (where the page's action
+/// finds it).
+fn refuse(req: &http::request::Parts, error: AppError) -> Response {
+    let get = |name| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let accepts_html = get(header::ACCEPT).is_some_and(|v| v.contains("text/html"));
+    if let (true, Some(referer), true) = (
+        accepts_html,
+        get(header::REFERER),
+        req.uri.path().starts_with("/api/"),
+    ) {
+        use leptos::server_fn::error::ServerFnUrlError;
+        if let Ok(url) = ServerFnUrlError::new(req.uri.path(), error.clone()).to_url(referer) {
+            if let Ok(location) = HeaderValue::from_str(url.as_str()) {
+                return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+            }
+        }
+    }
+    error.into_response()
 }
 
 /// Records the client IP (believing `X-Forwarded-For` only from trusted proxies) and user agent.

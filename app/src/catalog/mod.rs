@@ -23,6 +23,7 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use leptos::prelude::*;
+use leptos::server_fn::codec::{MultipartData, MultipartFormData};
 use serde::{Deserialize, Serialize};
 
 pub const CATALOG_PER_PAGE: i64 = 24;
@@ -139,7 +140,11 @@ pub struct ApiEditView {
     pub visible_roles: Vec<Role>,
     pub lifecycle: Lifecycle,
     pub sunset: Option<String>,
+    /// The document, when it is small enough to show in a text area
+    /// ([`openapi::MAX_PASTE_BYTES`]).
     pub openapi_source: Option<String>,
+    /// The document's size, whether or not it is shown.
+    pub openapi_bytes: Option<usize>,
     pub operations: Option<usize>,
     pub plans: Vec<PlanView>,
     pub owner: Option<String>,
@@ -243,12 +248,28 @@ pub async fn save_api(
 }
 
 /// Stores an OpenAPI document (JSON or YAML) for an API, or removes it when `document` is
-/// empty. Returns the number of operations.
+/// empty. Returns the number of operations. Bound by the general request body limit: large
+/// documents go through [`upload_openapi_file`].
 #[server(prefix = "/api", endpoint = "upload_openapi")]
 pub async fn upload_openapi(api_id: String, document: String) -> Result<usize, AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "api.openapi_upload").await?;
     let ctx = crate::auth::service::Ctx::current().await?;
-    service::upload_openapi(&ctx, &user, &api_id, &document).await
+    service::upload_openapi(&ctx, &user, &api_id, document).await
+}
+
+/// The path of [`upload_openapi_file`]: the server lets bodies up to
+/// [`openapi::MAX_DOCUMENT_BYTES`] (plus the form's own bytes) through to it only.
+pub const OPENAPI_UPLOAD_PATH: &str = "/api/upload_openapi_file";
+
+/// The OpenAPI form as `multipart/form-data` (how a file input posts, with or without
+/// JavaScript): `api_id`, and a `file` or else a pasted `document`. Returns the number of
+/// operations.
+#[server(prefix = "/api", endpoint = "upload_openapi_file", input = MultipartFormData)]
+pub async fn upload_openapi_file(data: MultipartData) -> Result<usize, AppError> {
+    let user = crate::auth::guard::require_role(PUBLISHERS, "api.openapi_upload").await?;
+    let form = service::read_openapi_form(data).await?;
+    let ctx = crate::auth::service::Ctx::current().await?;
+    service::upload_openapi(&ctx, &user, &form.api_id, form.document).await
 }
 
 /// Moves an API through its lifecycle. Retiring ends every subscription, so it is a

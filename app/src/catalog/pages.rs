@@ -319,7 +319,9 @@ fn PlanCard(
     }
 }
 
-/// The OpenAPI reference: operations grouped by tag, each expandable.
+/// The OpenAPI reference: operations grouped by tag, each expandable. Every `*_html` value
+/// was rendered from Markdown and sanitized by ammonia when the document was uploaded
+/// (`openapi::parse`), so it goes in with `inner_html` as is.
 #[component]
 pub fn ReferenceView(reference: Reference) -> impl IntoView {
     let count = reference.operation_count();
@@ -335,7 +337,7 @@ pub fn ReferenceView(reference: Reference) -> impl IntoView {
             {reference.groups.into_iter().map(|g| view! {
                 <div class="card space-y-3 p-4">
                     <h3 class="text-lg font-semibold">{g.tag}</h3>
-                    {g.description.map(|d| view! { <p class="text-sm text-slate-600">{d}</p> })}
+                    {g.description_html.map(|d| view! { <div class="prose text-slate-600" inner_html=d></div> })}
                     <ul class="space-y-2">
                         {g.operations.into_iter().map(|op| view! { <OperationView op /> }).collect_view()}
                     </ul>
@@ -361,11 +363,11 @@ fn OperationView(op: Operation) -> impl IntoView {
                 <summary class="flex cursor-pointer flex-wrap items-center gap-3 p-3">
                     <span class=method_class>{op.method.clone()}</span>
                     <code class=if op.deprecated { "font-mono text-sm line-through" } else { "font-mono text-sm" }>{op.path.clone()}</code>
-                    <span class="text-sm text-slate-600">{op.summary.clone().unwrap_or_default()}</span>
+                    <span class="text-sm text-slate-600" inner_html=op.summary_html.clone().unwrap_or_default()></span>
                     {op.deprecated.then(|| view! { <span class="badge bg-amber-100 text-amber-800">"Deprecated"</span> })}
                 </summary>
                 <div class="space-y-4 border-t border-slate-200 p-4 text-sm">
-                    {op.description.clone().map(|d| view! { <p class="whitespace-pre-line text-slate-700">{d}</p> })}
+                    {op.description_html.clone().map(|d| view! { <div class="prose text-slate-700" inner_html=d></div> })}
                     {(!op.parameters.is_empty()).then(|| view! {
                         <div class="overflow-x-auto">
                             <h4 class="mb-1 font-semibold">"Parameters"</h4>
@@ -379,7 +381,7 @@ fn OperationView(op: Operation) -> impl IntoView {
                                             <td class="py-1 pr-4 font-mono">{p.name}{p.required.then_some(" *")}</td>
                                             <td class="py-1 pr-4">{p.location}</td>
                                             <td class="py-1 pr-4 font-mono text-xs">{p.ty}</td>
-                                            <td class="py-1">{p.description.unwrap_or_default()}</td>
+                                            <td class="prose py-1" inner_html=p.description_html.unwrap_or_default()></td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -389,7 +391,7 @@ fn OperationView(op: Operation) -> impl IntoView {
                     {op.request.clone().map(|b| view! {
                         <div class="space-y-1">
                             <h4 class="font-semibold">{if b.required { "Request body (required)" } else { "Request body" }}</h4>
-                            {b.description.map(|d| view! { <p class="text-slate-600">{d}</p> })}
+                            {b.description_html.map(|d| view! { <div class="prose text-slate-600" inner_html=d></div> })}
                             {contents(b.content)}
                         </div>
                     })}
@@ -398,7 +400,10 @@ fn OperationView(op: Operation) -> impl IntoView {
                             <h4 class="font-semibold">"Responses"</h4>
                             {op.responses.iter().cloned().map(|r| view! {
                                 <div class="space-y-1">
-                                    <p><code class="badge font-mono">{r.status}</code>" "{r.description.unwrap_or_default()}</p>
+                                    <div class="flex flex-wrap items-baseline gap-2">
+                                        <code class="badge font-mono">{r.status}</code>
+                                        <div class="prose" inner_html=r.description_html.unwrap_or_default()></div>
+                                    </div>
                                     {contents(r.content)}
                                 </div>
                             }).collect_view()}
@@ -424,11 +429,23 @@ fn contents(content: Vec<Content>) -> impl IntoView {
         .collect_view()
 }
 
+/// A schema that refers back to one it is part of is not expanded again: say so.
+fn recursion(node: &SchemaNode) -> Option<impl IntoView> {
+    node.recursive.clone().map(|name| {
+        view! {
+            <span class="ml-1 font-sans text-xs text-amber-800" title="This schema contains itself; its fields are shown above." data-recursive=name.clone()>
+                {format!("(recursive: {name})")}
+            </span>
+        }
+    })
+}
+
 #[component]
 fn SchemaTree(node: SchemaNode) -> impl IntoView {
     view! {
         <div class="font-mono text-xs">
             <span class="text-slate-500">{node.ty.clone()}</span>
+            {recursion(&node)}
             {(!node.fields.is_empty()).then(|| view! { <FieldList fields=node.fields.clone() /> })}
         </div>
     }
@@ -445,7 +462,8 @@ fn FieldList(fields: Vec<SchemaNode>) -> impl IntoView {
                         <span class="text-slate-900">{f.name.clone().unwrap_or_default()}</span>
                         {f.required.then(|| view! { <span class="text-red-700" title="required">"*"</span> })}
                         ": "<span class="text-slate-500">{f.ty.clone()}</span>
-                        {f.description.clone().map(|d| view! { <span class="font-sans text-slate-600">{format!(" — {d}")}</span> })}
+                        {recursion(&f)}
+                        {f.description_html.clone().map(|d| view! { <div class="prose font-sans text-slate-600" inner_html=d></div> })}
                         {nested.map(|n| view! { <FieldListBoxed fields=n /> })}
                     </li>
                 }

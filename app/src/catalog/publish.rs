@@ -168,6 +168,7 @@ pub fn ApiEditorPage() -> impl IntoView {
     let slug = move || params.read().get("slug").unwrap_or_default();
     let save = ServerAction::<SaveApi>::new();
     let upload = ServerAction::<UploadOpenapi>::new();
+    let file_upload = OpenApiUpload::new();
     let lifecycle = ServerAction::<ChangeLifecycle>::new();
     let delete = ServerAction::<DeleteApi>::new();
     let plan_changes = RwSignal::new(0u32);
@@ -177,6 +178,7 @@ pub fn ApiEditorPage() -> impl IntoView {
             (
                 slug(),
                 upload.version().get(),
+                file_upload.version.get(),
                 lifecycle.version().get(),
                 plan_changes.get(),
             )
@@ -199,7 +201,7 @@ pub fn ApiEditorPage() -> impl IntoView {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(api) => view! { <Editor api save upload lifecycle delete plan_changes /> }.into_any(),
+                    Ok(api) => view! { <Editor api save upload file_upload lifecycle delete plan_changes /> }.into_any(),
                     Err(error) => view! { <ErrorView error /> }.into_any(),
                 }
             })}
@@ -212,6 +214,7 @@ fn Editor(
     api: ApiEditView,
     save: ServerAction<SaveApi>,
     upload: ServerAction<UploadOpenapi>,
+    file_upload: OpenApiUpload,
     lifecycle: ServerAction<ChangeLifecycle>,
     delete: ServerAction<DeleteApi>,
     plan_changes: RwSignal<u32>,
@@ -238,7 +241,7 @@ fn Editor(
                     <h2 id="details-heading" class="text-lg font-semibold">"Details"</h2>
                     <ApiForm save api=Some(api.clone()) />
                 </section>
-                <OpenApiSection api=api.clone() upload />
+                <OpenApiSection api=api.clone() remove=upload upload=file_upload />
                 <PlansSection api=api.clone() plan_changes />
             })}
         </div>
@@ -343,36 +346,127 @@ fn LifecycleSection(
     }
 }
 
+/// The OpenAPI upload's outcome, kept by the editor page: a successful upload reloads the
+/// editor, and the notice must outlive that.
+#[derive(Clone, Copy)]
+struct OpenApiUpload {
+    result: RwSignal<Option<Result<usize, AppError>>>,
+    sending: RwSignal<bool>,
+    /// Bumped after each successful upload (the editor's data depends on it).
+    version: RwSignal<u32>,
+}
+
+impl OpenApiUpload {
+    fn new() -> Self {
+        // Posted without JavaScript, the form comes back to this page with its error in the
+        // URL.
+        let from_url = use_context::<ServerActionError>()
+            .filter(|e| e.path() == OPENAPI_UPLOAD_PATH)
+            .map(|e| {
+                Err(leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(e.err()))
+            });
+        OpenApiUpload {
+            result: RwSignal::new(from_url),
+            sending: RwSignal::new(false),
+            version: RwSignal::new(0),
+        }
+    }
+
+    fn error(self) -> Signal<Option<AppError>> {
+        Signal::derive(move || {
+            self.result
+                .with(|r| r.as_ref().and_then(|r| r.as_ref().err().cloned()))
+        })
+    }
+
+    fn field_errors(self) -> Signal<Vec<String>> {
+        Signal::derive(move || {
+            self.result.with(|r| match r {
+                Some(Err(e)) => e.field_messages("document"),
+                _ => Vec::new(),
+            })
+        })
+    }
+}
+
+/// The size of the file chosen in the OpenAPI form, if any.
+#[cfg(feature = "hydrate")]
+fn chosen_file_size() -> Option<usize> {
+    use wasm_bindgen::JsCast;
+    let input = document()
+        .get_element_by_id("openapi-file")?
+        .dyn_into::<web_sys::HtmlInputElement>()
+        .ok()?;
+    Some(input.files()?.get(0)?.size() as usize)
+}
+
 #[component]
-fn OpenApiSection(api: ApiEditView, upload: ServerAction<UploadOpenapi>) -> impl IntoView {
+fn OpenApiSection(
+    api: ApiEditView,
+    remove: ServerAction<UploadOpenapi>,
+    upload: OpenApiUpload,
+) -> impl IntoView {
     let id = api.id.clone();
     let remove_id = api.id.clone();
-    let has_doc = api.openapi_source.is_some();
-    // Reading a chosen file into the text area needs JavaScript; pasting works without it.
-    let on_file = move |ev: leptos::ev::Event| {
+    let limit = openapi::megabytes(openapi::MAX_DOCUMENT_BYTES);
+    let status = match (api.operations, api.openapi_bytes) {
+        (Some(n), Some(bytes)) => format!(
+            "{n} operations in the reference · document of {}",
+            openapi::megabytes(bytes)
+        ),
+        (None, Some(bytes)) => format!(
+            "A document of {} that shows no reference; upload it again to see why",
+            openapi::megabytes(bytes)
+        ),
+        _ => "None yet: the page shows no reference".into(),
+    };
+    // A large document is not put in the text area: the page would carry it twice and the
+    // browser would crawl. The publisher replaces it with a file instead.
+    let too_big_to_show = api.openapi_bytes.is_some() && api.openapi_source.is_none();
+    // Checked before sending, so a document over the limit is not uploaded for nothing;
+    // the server checks again.
+    let check_size = move || {
+        #[cfg(feature = "hydrate")]
+        if let Some(size) = chosen_file_size().filter(|&s| s > openapi::MAX_DOCUMENT_BYTES) {
+            upload.result.set(Some(Err(AppError::field(
+                "document",
+                openapi::too_large(size),
+            ))));
+            return false;
+        }
+        true
+    };
+    let on_change = move |_| {
+        if check_size() && upload.result.with(|r| matches!(r, Some(Err(_)))) {
+            upload.result.set(None);
+        }
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
         #[cfg(feature = "hydrate")]
         {
             use wasm_bindgen::JsCast;
-            let Some(input) = ev
+            ev.prevent_default();
+            if upload.sending.get_untracked() || !check_size() {
+                return;
+            }
+            let Some(form) = ev
                 .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
             else {
                 return;
             };
-            let Some(file) = input.files().and_then(|f| f.get(0)) else {
+            let Ok(data) = web_sys::FormData::new_with_form(&form) else {
                 return;
             };
+            upload.sending.set(true);
+            upload.result.set(None);
             leptos::task::spawn_local(async move {
-                if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
-                    if let (Some(text), Some(area)) = (
-                        text.as_string(),
-                        document()
-                            .get_element_by_id("field-document")
-                            .and_then(|e| e.dyn_into::<web_sys::HtmlTextAreaElement>().ok()),
-                    ) {
-                        area.set_value(&text);
-                    }
+                let result = upload_openapi_file(data.into()).await;
+                upload.sending.set(false);
+                if result.is_ok() {
+                    upload.version.update(|v| *v += 1);
                 }
+                upload.result.set(Some(result));
             });
         }
         #[cfg(not(feature = "hydrate"))]
@@ -382,32 +476,63 @@ fn OpenApiSection(api: ApiEditView, upload: ServerAction<UploadOpenapi>) -> impl
         <section class="card space-y-4" aria-labelledby="openapi-heading">
             <div class="flex flex-wrap items-baseline gap-3">
                 <h2 id="openapi-heading" class="text-lg font-semibold">"OpenAPI document"</h2>
-                <span class="text-sm text-slate-500">{match api.operations {
-                    Some(n) => format!("{n} operations in the reference"),
-                    None => "None yet: the page shows no reference".into(),
-                }}</span>
+                <span class="text-sm text-slate-500" data-openapi-status="">{status}</span>
             </div>
-            {move || match upload.value().get() {
+            {move || match remove.value().get() {
                 Some(Ok(0)) => Some(view! { <Notice text="The document was removed." /> }),
+                _ => None,
+            }}
+            {move || match upload.result.get() {
                 Some(Ok(n)) => Some(view! { <Notice text=format!("Saved: {n} operations.") /> }),
                 _ => None,
             }}
-            <ActionForm action=upload attr:class="space-y-3">
+            <form
+                method="post"
+                action=OPENAPI_UPLOAD_PATH
+                enctype="multipart/form-data"
+                class="space-y-3"
+                on:submit=on_submit
+            >
                 <input type="hidden" name="api_id" value=id />
                 <div class="space-y-1">
-                    <label for="openapi-file" class="label">"Load a file (JSON or YAML)"</label>
-                    <input id="openapi-file" type="file" accept=".json,.yaml,.yml,application/json,application/yaml" class="block text-sm" on:change=on_file />
+                    <label for="openapi-file" class="label">"OpenAPI file (JSON or YAML)"</label>
+                    <input
+                        id="openapi-file"
+                        name="file"
+                        type="file"
+                        accept=".json,.yaml,.yml,application/json,application/yaml"
+                        class="block text-sm"
+                        aria-describedby="openapi-file-hint field-document-error"
+                        on:change=on_change
+                    />
+                    <p id="openapi-file-hint" class="text-xs text-slate-500">
+                        {format!("OpenAPI 3.0 or 3.1, up to {limit}. Saving replaces the current document; a document that is refused changes nothing.")}
+                    </p>
                 </div>
-                <TextArea label="Document" name="document" value=api.openapi_source.clone().unwrap_or_default() rows=12 mono=true hint="OpenAPI 3.0 or 3.1, JSON or YAML, up to 768 KiB. Or paste it here." errors=field_errors(upload, "document") />
-                <FormError error=action_error(upload) />
-                <button type="submit" class="btn">"Save document"</button>
-            </ActionForm>
-            {has_doc.then(|| view! {
-                <ActionForm action=upload>
+                {too_big_to_show.then(|| view! {
+                    <p class="text-sm text-slate-600">"The current document is too large to show here. Choose a file to replace it."</p>
+                })}
+                <TextArea
+                    label="Or paste a small document"
+                    name="document"
+                    value=api.openapi_source.clone().unwrap_or_default()
+                    rows=10
+                    mono=true
+                    hint=format!("Used when no file is chosen; for documents up to {} KB. Larger documents: choose the file.", openapi::MAX_PASTE_BYTES / 1024)
+                    errors=upload.field_errors()
+                />
+                <FormError error=upload.error() />
+                <button type="submit" class="btn" disabled=move || upload.sending.get()>
+                    {move || if upload.sending.get() { "Saving…" } else { "Save document" }}
+                </button>
+            </form>
+            {api.openapi_bytes.is_some().then(|| view! {
+                <ActionForm action=remove>
                     <input type="hidden" name="api_id" value=remove_id />
                     <input type="hidden" name="document" value="" />
                     <button type="submit" class="btn-secondary">"Remove the document"</button>
                 </ActionForm>
+                <FormError error=action_error(remove) />
             })}
         </section>
     }

@@ -94,10 +94,7 @@ pub async fn detail(state: &AppState, user: &CurrentUser, slug: &str) -> Result<
     };
     let plans = store::plans(&state.db, &api.id).await?;
     let tags = store::tags_of(&state.db, std::slice::from_ref(&api.id)).await?;
-    let reference = api
-        .openapi_ref
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok());
+    let reference = stored_reference(state, &api).await?;
     let applications = crate::subscriptions::service::choices_for(state, user, &api.id).await?;
     Ok(ApiView {
         can_manage: can_manage(user, &api),
@@ -143,11 +140,10 @@ pub async fn for_edit(
     let api = managed_api(state, user, By::Slug(slug)).await?;
     let plans = store::plans(&state.db, &api.id).await?;
     let tags = store::tags_of(&state.db, std::slice::from_ref(&api.id)).await?;
-    let operations = api
-        .openapi_ref
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<openapi::Reference>(r).ok())
+    let operations = stored_reference(state, &api)
+        .await?
         .map(|r| r.operation_count());
+    let openapi_bytes = api.openapi_source.as_ref().map(String::len);
     Ok(ApiEditView {
         sunset: sunset(&api),
         id: api.id,
@@ -165,7 +161,12 @@ pub async fn for_edit(
         visibility: api.visibility,
         visible_roles: api.visible_roles,
         lifecycle: api.lifecycle,
-        openapi_source: api.openapi_source,
+        // A large document stays out of the page (it would sit in a text area and in the
+        // hydration data); the editor offers to replace it with a file instead.
+        openapi_source: api
+            .openapi_source
+            .filter(|s| s.len() <= openapi::MAX_PASTE_BYTES),
+        openapi_bytes,
         operations,
         plans: plans.into_iter().map(|p| p.plan).collect(),
         owner: api.owner_email,
@@ -335,11 +336,135 @@ pub async fn save(
     Ok(p.slug)
 }
 
+/// At most this many documents are parsed at once: each holds a blocking thread and, for a
+/// large document, a few hundred MB while it is built.
+static PARSING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Parses a document on a blocking thread (it is CPU-bound up to the reference builder's
+/// work budget), so the async executor keeps serving other requests meanwhile. Hands the
+/// document back with its reference.
+pub async fn parse_openapi(document: String) -> Result<(openapi::Reference, String), AppError> {
+    let _permit = PARSING.acquire().await.map_err(AppError::internal)?;
+    let (parsed, document) = tokio::task::spawn_blocking(move || {
+        let parsed = openapi::parse(&document);
+        (parsed, document)
+    })
+    .await
+    .map_err(AppError::internal)?;
+    parsed
+        .map(|r| (r, document))
+        .map_err(|e| AppError::field("document", e))
+}
+
+/// The API's stored reference. One stored by an older version of Keyport, in another shape,
+/// is rebuilt from the stored document, once: the result is stored (or, if the document no
+/// longer builds, the reference is dropped, so pages do not parse it on every view).
+async fn stored_reference(
+    state: &AppState,
+    api: &ApiRow,
+) -> Result<Option<openapi::Reference>, AppError> {
+    let Some(raw) = api.openapi_ref.as_deref() else {
+        return Ok(None);
+    };
+    let stored = serde_json::from_str::<openapi::Reference>(raw)
+        .ok()
+        .filter(|r| r.format == openapi::REFERENCE_FORMAT);
+    if stored.is_some() {
+        return Ok(stored);
+    }
+    let Some(source) = api.openapi_source.clone() else {
+        return Ok(None);
+    };
+    let reference = match parse_openapi(source).await {
+        Ok((r, _)) => r,
+        Err(AppError::Validation { fields }) => {
+            // Accepted before and refused now (such as by the work budget): no reference;
+            // the publisher sees why when they upload it again.
+            tracing::warn!(api = %api.id, ?fields, "stored OpenAPI document no longer builds");
+            store::set_openapi_reference(&state.db, &api.id, None, api.updated_at).await?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let json = serde_json::to_string(&reference).map_err(AppError::internal)?;
+    store::set_openapi_reference(&state.db, &api.id, Some(&json), api.updated_at).await?;
+    Ok(Some(reference))
+}
+
+/// The OpenAPI upload form, read from its multipart body.
+pub struct OpenApiForm {
+    pub api_id: String,
+    /// The chosen file's text, or else the pasted text.
+    pub document: String,
+}
+
+pub async fn read_openapi_form(
+    data: leptos::server_fn::codec::MultipartData,
+) -> Result<OpenApiForm, AppError> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        tracing::info!(error = %e, "unreadable OpenAPI upload");
+        AppError::BadRequest {
+            message: "The upload could not be read; please try again.".into(),
+        }
+    };
+    let Some(mut form) = data.into_inner() else {
+        return Err(unreadable(&"no multipart body"));
+    };
+    let (mut api_id, mut file, mut pasted) = (None, None, None);
+    while let Some(field) = form.next_field().await.map_err(|e| unreadable(&e))? {
+        match field.name() {
+            Some("api_id") => api_id = Some(field.text().await.map_err(|e| unreadable(&e))?),
+            Some("file") => file = Some(field.bytes().await.map_err(|e| unreadable(&e))?),
+            Some("document") => pasted = Some(field.text().await.map_err(|e| unreadable(&e))?),
+            // Other fields are ignored (and skipped by the next `next_field`).
+            _ => {}
+        }
+    }
+    let api_id = api_id.ok_or_else(|| unreadable(&"no api_id"))?;
+    // A file input with no file chosen still posts an empty part.
+    let document = match file.filter(|f| !f.is_empty()) {
+        Some(bytes) => {
+            let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            String::from_utf8(bytes.to_vec()).map_err(|_| {
+                AppError::field(
+                    "document",
+                    "This file is not text in UTF-8: choose the JSON or YAML document itself.",
+                )
+            })?
+        }
+        None => pasted.unwrap_or_default(),
+    };
+    // Multipart bodies pass the input guard unread: the same rule, here.
+    let control = |s: &str| {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    };
+    if control(&api_id) {
+        return Err(AppError::field("api_id", "Remove control characters."));
+    }
+    if control(&document) {
+        return Err(AppError::field(
+            "document",
+            "The document holds control characters (such as NUL): save it as plain UTF-8 text.",
+        ));
+    }
+    if document.trim().is_empty() {
+        // Removing the document is its own button: an empty form never removes it.
+        return Err(AppError::field(
+            "document",
+            "Choose a file, or paste a document.",
+        ));
+    }
+    Ok(OpenApiForm { api_id, document })
+}
+
+/// Stores a new OpenAPI document (JSON or YAML) for an API, or removes it when `document` is
+/// blank. A document that is refused leaves the current one in place.
 pub async fn upload_openapi(
     ctx: &Ctx,
     user: &CurrentUser,
     api_id: &str,
-    document: &str,
+    document: String,
 ) -> Result<usize, AppError> {
     let api = managed_api(&ctx.state, user, By::Id(api_id)).await?;
     if document.trim().is_empty() {
@@ -352,15 +477,29 @@ pub async fn upload_openapi(
         .await?;
         return Ok(0);
     }
-    let reference = openapi::parse(document).map_err(|e| AppError::field("document", e))?;
+    if document.len() > openapi::MAX_DOCUMENT_BYTES {
+        return Err(AppError::field(
+            "document",
+            openapi::too_large(document.len()),
+        ));
+    }
+    let bytes = document.len();
+    let (reference, document) = parse_openapi(document).await?;
     let operations = reference.operation_count();
     let json = serde_json::to_string(&reference).map_err(AppError::internal)?;
-    store::set_openapi(&ctx.state.db, &api.id, Some(document), Some(&json), ctx.now).await?;
+    store::set_openapi(
+        &ctx.state.db,
+        &api.id,
+        Some(&document),
+        Some(&json),
+        ctx.now,
+    )
+    .await?;
     ctx.audit(
         Event::new("api.openapi_upload")
             .actor(&user.id, &user.email)
             .target("api", &api.id)
-            .details(serde_json::json!({ "openapi": reference.openapi, "operations": operations, "bytes": document.len() })),
+            .details(serde_json::json!({ "openapi": reference.openapi, "operations": operations, "bytes": bytes })),
     )
     .await?;
     Ok(operations)

@@ -347,6 +347,24 @@ pub async fn set_openapi(
     Ok(())
 }
 
+/// Replaces (or drops) the reference built from the stored document, rebuilt in a newer
+/// shape, unless the API changed since `updated_at` (a new document may have arrived
+/// meanwhile). The API's `updated_at` stays, as nothing its publisher wrote changed.
+pub async fn set_openapi_reference(
+    db: &Db,
+    id: &str,
+    reference: Option<&str>,
+    updated_at: i64,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE apis SET openapi_ref = $1 WHERE id = $2 AND updated_at = $3")
+        .bind(reference)
+        .bind(id)
+        .bind(updated_at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Moves the lifecycle if it is still `from` (a concurrent change wins, the other gets `false`).
 pub async fn set_lifecycle<'c>(
     db: impl Executor<'c, Database = Any>,

@@ -101,11 +101,30 @@ pub fn TextArea(
                 class=if mono { "input font-mono text-xs" } else { "input" }
                 aria-invalid=move || if errors.with(Vec::is_empty) { "false" } else { "true" }
                 aria-describedby=described_by
-            >{value.unwrap_or_default()}</textarea>
+                // Leptos writes a text area's children into the page unescaped (it treats
+                // `<textarea>` like `<script>`), so a value holding `</textarea><script>`
+                // would end the element and run. Escaped here, the browser decodes it back
+                // to the exact text.
+                inner_html=escape_text(&value.unwrap_or_default())
+            ></textarea>
             {hint.map(|h| view! { <p id=hint_id class="text-xs text-slate-500">{h}</p> })}
             <p id=error_id class="field-error">{move || errors.get().join(" ")}</p>
         </div>
     }
+}
+
+/// `text` as HTML text: `&`, `<` and `>` escaped.
+pub fn escape_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Error messages for a custom control (a select, a group of checkboxes).

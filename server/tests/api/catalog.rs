@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 const PETSTORE: &str = "openapi: 3.0.3\ninfo: {title: Pets, version: '1'}\ntags: [{name: pets}]\npaths:\n  /pets:\n    get:\n      tags: [pets]\n      summary: List pets\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {type: array, items: {$ref: '#/components/schemas/Pet'}}\ncomponents:\n  schemas:\n    Pet:\n      type: object\n      required: [name]\n      properties:\n        name: {type: string}\n";
 
 /// Creates a draft API as `c`; returns its id.
-async fn draft(c: &Client, slug: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn draft(c: &Client, slug: &str, extra: &[(&str, &str)]) -> String {
     let mut form = vec![
         ("name", slug),
         ("slug", slug),
@@ -31,12 +31,12 @@ async fn draft(c: &Client, slug: &str, extra: &[(&str, &str)]) -> String {
     edit_view(c, slug).await["id"].as_str().unwrap().to_string()
 }
 
-async fn edit_view(c: &Client, slug: &str) -> serde_json::Value {
+pub(crate) async fn edit_view(c: &Client, slug: &str) -> serde_json::Value {
     c.call("api_for_edit", &[("slug", slug)]).await.ok().clone()
 }
 
 /// Adds a plan; returns its id.
-async fn plan(c: &Client, api_id: &str, name: &str, approval: &str) -> String {
+pub(crate) async fn plan(c: &Client, api_id: &str, name: &str, approval: &str) -> String {
     c.call(
         "save_plan",
         &[
@@ -79,7 +79,7 @@ async fn slug_of(c: &Client, api_id: &str) -> String {
     panic!("no API {api_id}")
 }
 
-async fn publish(c: &Client, api_id: &str) {
+pub(crate) async fn publish(c: &Client, api_id: &str) {
     c.call(
         "change_lifecycle",
         &[("api_id", api_id), ("lifecycle", "published")],

@@ -286,6 +286,39 @@ impl Client {
         self.call_with(name, form, &[]).await
     }
 
+    /// Calls a `multipart/form-data` server function (a file upload form) with text fields.
+    pub async fn call_multipart(&self, name: &str, fields: &[(&str, &str)]) -> Answer {
+        const BOUNDARY: &str = "keyport-tests-4f9d2c1a";
+        let mut body = String::new();
+        for (k, v) in fields {
+            body.push_str(&format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{BOUNDARY}--\r\n"));
+        let res = self
+            .http
+            .post(format!("{}/api/{name}", self.base))
+            .header("Accept", "application/json")
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub async fn call_with(
         &self,
         name: &str,

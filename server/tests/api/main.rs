@@ -15,5 +15,6 @@ mod mfa;
 mod nginx;
 mod oidc;
 mod oidc_provider;
+mod openapi;
 mod sessions;
 mod verify;
