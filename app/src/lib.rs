@@ -108,6 +108,7 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/") view=Landing ssr=SsrMode::Async />
                     <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
                     <Route path=path!("/sign-up") view=auth::SignUpPage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-up/confirm") view=auth::ConfirmSignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
                     <Route path=path!("/dashboard") view=dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/sign-in/mfa") view=mfa::MfaSignInPage ssr=SsrMode::Async />

@@ -85,8 +85,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             session_timeouts,
         ))
-        .layer(sessions)
+        // Inside the session layer: it saves a changed session only with a response that
+        // is not a server error, so it must see the error's real status (a step-up inside a
+        // refused call cycles the session id).
         .layer(middleware::from_fn(server_fn_status))
+        .layer(sessions)
         // Inside the body limit: the guard reads bodies.
         .layer(middleware::from_fn(crate::hygiene::guard))
         // Inside `csrf`: a cross-site request is refused before its size is looked at.

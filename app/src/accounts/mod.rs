@@ -24,20 +24,6 @@ mod service {
     use crate::domain::{DisplayName, Email, Password};
     use crate::error::{AppError, FormErrors};
 
-    async fn check_current_password(
-        ctx: &Ctx,
-        user_id: &str,
-        given: &str,
-    ) -> Result<bool, AppError> {
-        let stored = users::find_by_id(&ctx.state.db, user_id)
-            .await?
-            .and_then(|u| u.password_hash);
-        match stored {
-            Some(hash) => password::verify(&hash, given).await,
-            None => Ok(false),
-        }
-    }
-
     /// Name and email; changing the email needs the current password.
     pub async fn update_profile(
         ctx: &Ctx,
@@ -54,7 +40,7 @@ mod service {
             _ => return Err(errors.into_error()),
         };
         let email_changed = email.as_str() != user.email;
-        if email_changed && !check_current_password(ctx, &user.id, current_password).await? {
+        if email_changed && !password::check_current(ctx, user, current_password).await? {
             return Err(AppError::field(
                 "current_password",
                 "Enter your current password to change your email address.",
@@ -87,7 +73,7 @@ mod service {
             Some(p) if errors.is_empty() => p,
             _ => return Err(errors.into_error()),
         };
-        if !check_current_password(ctx, &user.id, current).await? {
+        if !password::check_current(ctx, user, current).await? {
             ctx.audit(
                 Event::new("account.password_change")
                     .actor(&user.id, &user.email)

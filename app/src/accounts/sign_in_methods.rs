@@ -114,6 +114,9 @@ pub fn SignInMethods() -> impl IntoView {
     let data = Resource::new(move || unlink.version().get(), |_| list_sign_in_methods());
     let query = use_query_map();
     let problem = move || problem_message(query.read().get("error"));
+    let step_up = ServerAction::<crate::mfa::ConfirmStepUp>::new();
+    let wants_step_up = move || query.read().get("error").as_deref() == Some("oidc_step_up");
+    let stepped_up = move || query.read().get("confirmed").is_some();
     let linked = move || query.read().get("linked").is_some();
     view! {
         <section class="card space-y-4" aria-labelledby="methods-heading">
@@ -122,6 +125,18 @@ pub fn SignInMethods() -> impl IntoView {
                 <div role="alert" class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">{m}</div>
             })}
             {move || linked().then(|| view! { <Notice text="The identity provider is now linked to your account." /> })}
+            {move || wants_step_up().then(|| view! {
+                <ActionForm action=step_up attr:class="flex flex-wrap items-end gap-2">
+                    <input type="hidden" name="next" value="/account?confirmed=1" />
+                    <div class="space-y-1">
+                        <label for="link-step-up-code" class="label">"Code from your authenticator app"</label>
+                        <input id="link-step-up-code" name="code" class="input w-40" inputmode="numeric" autocomplete="one-time-code" required />
+                    </div>
+                    <button type="submit" class="btn">"Confirm"</button>
+                    <div class="w-full"><FormError error=action_error(step_up) /></div>
+                </ActionForm>
+            })}
+            {move || stepped_up().then(|| view! { <Notice text="Confirmed. Now choose the provider to link." /> })}
             <FormError error=action_error(unlink) />
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {

@@ -188,18 +188,26 @@ pub async fn list_users(q: Option<String>, page: Option<i64>) -> Result<UsersPag
 }
 
 #[server(prefix = "/api", endpoint = "set_user_role")]
-pub async fn set_user_role(user_id: String, role: String) -> Result<(), AppError> {
+pub async fn set_user_role(
+    user_id: String,
+    role: String,
+    step_up_code: Option<String>,
+) -> Result<(), AppError> {
     let admin = crate::auth::guard::require_role(&[Role::Admin], "user.role_change").await?;
-    crate::auth::guard::require_recent_mfa(&admin).await?;
+    crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let role: Role = parse_field("role", &role)?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::set_role(&ctx, &admin, &user_id, role).await
 }
 
 #[server(prefix = "/api", endpoint = "set_user_status")]
-pub async fn set_user_status(user_id: String, status: String) -> Result<(), AppError> {
+pub async fn set_user_status(
+    user_id: String,
+    status: String,
+    step_up_code: Option<String>,
+) -> Result<(), AppError> {
     let admin = crate::auth::guard::require_role(&[Role::Admin], "user.status_change").await?;
-    crate::auth::guard::require_recent_mfa(&admin).await?;
+    crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let status: UserStatus = parse_field("status", &status)?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::set_status(&ctx, &admin, &user_id, status).await
@@ -231,6 +239,7 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
 pub async fn update_settings(
     signup_mode: String,
     mfa_policy: Option<String>,
+    step_up_code: Option<String>,
 ) -> Result<(), AppError> {
     use crate::audit::store::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
@@ -239,6 +248,8 @@ pub async fn update_settings(
         .as_deref()
         .map(|p| parse_field("mfa_policy", p))
         .transpose()?;
+    // Sign-up and the MFA policy decide who gets in and how.
+    crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     let before = store::signup_mode(&ctx.state.db).await?;
     store::set_signup_mode(&ctx.state.db, mode, &admin.id, ctx.now).await?;
@@ -259,7 +270,11 @@ pub async fn update_settings(
 }
 
 #[server(prefix = "/api", endpoint = "create_invitation")]
-pub async fn create_invitation(email: String, role: String) -> Result<CreatedInvitation, AppError> {
+pub async fn create_invitation(
+    email: String,
+    role: String,
+    step_up_code: Option<String>,
+) -> Result<CreatedInvitation, AppError> {
     use crate::audit::store::Event;
     use crate::domain::Email;
     use crate::error::FormErrors;
@@ -271,6 +286,8 @@ pub async fn create_invitation(email: String, role: String) -> Result<CreatedInv
         (Some(e), Some(r)) if errors.is_empty() => (e, r),
         _ => return Err(errors.into_error()),
     };
+    // An invitation grants a role, as a role change does.
+    crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     if crate::accounts::store::find_by_email(&ctx.state.db, &email)
         .await?

@@ -161,14 +161,17 @@ pub async fn list_service_tokens() -> Result<Vec<ServiceTokenView>, AppError> {
 
 /// Creates a service token for a gateway (step-up); the token is shown once.
 #[server(prefix = "/api", endpoint = "create_service_token")]
-pub async fn create_service_token(name: String) -> Result<CreatedServiceToken, AppError> {
+pub async fn create_service_token(
+    name: String,
+    step_up_code: Option<String>,
+) -> Result<CreatedServiceToken, AppError> {
     use crate::audit::store::Event;
     let admin =
         crate::auth::guard::require_role(&[crate::domain::Role::Admin], "service_token.create")
             .await?;
     let name = crate::domain::line(&name, "a name, such as the gateway it is for", 60)
         .map_err(|e| AppError::field("name", e))?;
-    crate::auth::guard::require_recent_mfa(&admin).await?;
+    crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     let (id, token) = store::create(&ctx.state.db, &name, Some(&admin.id), ctx.now).await?;
     ctx.audit(
@@ -182,12 +185,15 @@ pub async fn create_service_token(name: String) -> Result<CreatedServiceToken, A
 }
 
 #[server(prefix = "/api", endpoint = "revoke_service_token")]
-pub async fn revoke_service_token(id: String) -> Result<(), AppError> {
+pub async fn revoke_service_token(
+    id: String,
+    step_up_code: Option<String>,
+) -> Result<(), AppError> {
     use crate::audit::store::Event;
     let admin =
         crate::auth::guard::require_role(&[crate::domain::Role::Admin], "service_token.revoke")
             .await?;
-    crate::auth::guard::require_recent_mfa(&admin).await?;
+    crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     let name = store::revoke(&ctx.state.db, &id, ctx.now)
         .await?

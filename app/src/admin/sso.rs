@@ -50,7 +50,11 @@ pub async fn get_sso_settings() -> Result<SsoSettings, AppError> {
 }
 
 #[server(prefix = "/api", endpoint = "update_sso_settings")]
-pub async fn update_sso_settings(jit_policy: String, jit_domains: String) -> Result<(), AppError> {
+pub async fn update_sso_settings(
+    jit_policy: String,
+    jit_domains: String,
+    step_up_code: Option<String>,
+) -> Result<(), AppError> {
     use crate::audit::store::Event;
     use crate::error::FormErrors;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
@@ -64,6 +68,8 @@ pub async fn update_sso_settings(jit_policy: String, jit_domains: String) -> Res
         (Some(p), Some(d)) if errors.is_empty() => (p, d),
         _ => return Err(errors.into_error()),
     };
+    // Who gets an account at a first IdP sign-in.
+    crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     let db = &ctx.state.db;
     let before = (

@@ -67,10 +67,29 @@ pub async fn require_role(
 
 /// For sensitive actions: a second-factor check within the step-up window, or
 /// `MfaRequired` (the UI then asks for a code and retries). Users without MFA are sent to
-/// enrol, unless the configuration lets them through.
-pub async fn require_recent_mfa(user: &CurrentUser) -> Result<(), AppError> {
+/// enrol, unless the configuration lets them through. `code` is the form's own
+/// `step_up_code` field, which pages show when JavaScript (and with it the step-up dialog)
+/// is off: a correct code there counts as the check.
+pub async fn require_step_up(user: &CurrentUser, code: Option<&str>) -> Result<(), AppError> {
+    if let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) {
+        if user.mfa_enabled {
+            let ctx = super::service::Ctx::current().await?;
+            return crate::mfa::service::step_up(&ctx, user, code).await;
+        }
+    }
     let state = app_state()?;
-    if !user.mfa_enabled {
+    let session = AuthSession::current().await?;
+    check_recent_mfa(&state, &session, user.mfa_enabled).await
+}
+
+/// The step-up rule for a session, outside server functions too (the identity-provider
+/// link round trip).
+pub async fn check_recent_mfa(
+    state: &crate::state::AppState,
+    session: &AuthSession,
+    mfa_enabled: bool,
+) -> Result<(), AppError> {
+    if !mfa_enabled {
         return if state.config.step_up_requires_mfa {
             Err(AppError::MfaEnrolmentRequired)
         } else {
@@ -78,8 +97,7 @@ pub async fn require_recent_mfa(user: &CurrentUser) -> Result<(), AppError> {
         };
     }
     let window = state.config.step_up_window_secs as i64 * 1000;
-    let at = AuthSession::current().await?.mfa_at().await?;
-    match at {
+    match session.mfa_at().await? {
         Some(at) if state.clock.now() - at <= window => Ok(()),
         _ => Err(AppError::MfaRequired),
     }

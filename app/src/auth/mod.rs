@@ -2,7 +2,7 @@
 //! guards every server function starts with.
 
 mod pages;
-pub use pages::{SetupPage, SignInPage, SignUpPage};
+pub use pages::{ConfirmSignUpPage, SetupPage, SignInPage, SignUpPage};
 
 pub mod oidc;
 
@@ -14,6 +14,8 @@ pub mod password;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod session;
+#[cfg(feature = "ssr")]
+pub mod signup;
 #[cfg(feature = "ssr")]
 pub mod throttle;
 
@@ -117,7 +119,19 @@ pub async fn sign_up(
         password: &password,
         invite: invite.as_deref().filter(|t| !t.is_empty()),
     };
-    service::sign_up(&ctx, form).await?;
+    match service::sign_up(&ctx, form).await? {
+        service::SignedUp::SignedIn => leptos_axum::redirect("/dashboard"),
+        service::SignedUp::CheckEmail => leptos_axum::redirect("/sign-up?sent=1"),
+    }
+    Ok(())
+}
+
+/// Creates the account of an open sign-up from its emailed link (a button on the page the
+/// link opens: mail scanners that fetch links create nothing).
+#[server(prefix = "/api", endpoint = "confirm_sign_up")]
+pub async fn confirm_sign_up(token: String) -> Result<(), AppError> {
+    let ctx = service::Ctx::current().await?;
+    service::confirm_sign_up(&ctx, &token).await?;
     leptos_axum::redirect("/dashboard");
     Ok(())
 }

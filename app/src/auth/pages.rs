@@ -1,6 +1,8 @@
 //! Sign-in, sign-up and first-run setup pages. All of them work without JavaScript.
 
-use super::{setup_status, signup_info, CompleteSetup, SignIn, SignUp, SignupContext};
+use super::{
+    setup_status, signup_info, CompleteSetup, ConfirmSignUp, SignIn, SignUp, SignupContext,
+};
 use crate::components::{
     action_error, field_errors, ErrorView, Field, FormError, Loading, PasswordField,
 };
@@ -74,9 +76,16 @@ pub fn SignUpPage() -> impl IntoView {
     let query = use_query_map();
     let invite = move || query.read().get("invite").filter(|t| !t.is_empty());
     let context = Resource::new(invite, signup_info);
+    let sent = move || query.read().get("sent").is_some();
     view! {
         <Title text="Create an account · Keyport" />
         <AuthCard title="Create your Keyport account">
+            <Show when=sent>
+                <div role="status" class="space-y-2 rounded-md border border-emerald-200 bg-emerald-50 p-4 text-sm text-emerald-900">
+                    <p class="font-semibold">"Check your inbox"</p>
+                    <p>"We sent an email to the address you entered. Open the link in it within 24 hours to create your account. Nothing arrived? Look in the spam folder, or sign up again."</p>
+                </div>
+            </Show>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
                     match context.await {
@@ -197,6 +206,28 @@ pub fn SetupPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+        </AuthCard>
+    }
+}
+
+/// Where the emailed sign-up link lands: one button creates the account (a link alone
+/// creates nothing, so a mail scanner that opens it does no harm).
+#[component]
+pub fn ConfirmSignUpPage() -> impl IntoView {
+    let action = ServerAction::<ConfirmSignUp>::new();
+    let query = use_query_map();
+    let token = move || query.read().get("token").unwrap_or_default();
+    view! {
+        <Title text="Confirm your email · Keyport" />
+        <AuthCard title="Create your account">
+            <p class="text-slate-700">"Your email address is confirmed. Create the account to sign in."</p>
+            <ActionForm action=action>
+                <div class="space-y-4">
+                    <FormError error=action_error(action) />
+                    <input type="hidden" name="token" value=token />
+                    <button type="submit" class="btn w-full">"Create my account"</button>
+                </div>
+            </ActionForm>
         </AuthCard>
     }
 }

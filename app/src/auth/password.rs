@@ -1,4 +1,5 @@
-//! Argon2id password hashing, run off the async executor.
+//! Argon2id password hashing, run off the async executor, and the current-password check
+//! that sensitive account changes ask for (throttled like sign-in).
 
 use crate::domain::Password;
 use crate::error::AppError;
@@ -35,6 +36,30 @@ pub async fn verify(stored: &str, password: &str) -> Result<bool, AppError> {
     })
     .await
     .map_err(AppError::internal)?
+}
+
+/// Whether `given` is the user's current password. Each check is reserved against the
+/// account's sign-in allowance first, so it is no side door for guessing; a match clears it.
+/// An account without a password (identity provider only) never matches.
+pub async fn check_current(
+    ctx: &super::service::Ctx,
+    user: &super::CurrentUser,
+    given: &str,
+) -> Result<bool, AppError> {
+    let db = &ctx.state.db;
+    let key = format!("account:{}", user.email);
+    super::throttle::reserve(db, &key, super::throttle::ACCOUNT, ctx.now).await?;
+    let stored = crate::accounts::store::find_by_id(db, &user.id)
+        .await?
+        .and_then(|u| u.password_hash);
+    let matches = match stored {
+        Some(hash) => verify(&hash, given).await?,
+        None => false,
+    };
+    if matches {
+        super::throttle::clear(db, &key).await?;
+    }
+    Ok(matches)
 }
 
 #[cfg(test)]

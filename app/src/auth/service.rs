@@ -57,11 +57,16 @@ pub async fn sign_in(
             .details(serde_json::json!({ "email": email.as_str(), "reason": reason }))
     };
 
+    // Both attempts are reserved before the password is checked (a parallel burst gets
+    // the allowance, not more); a refused one gives back what it reserved.
     let account_key = format!("account:{email}");
     let ip_key = ctx.client.ip.map(|ip| format!("ip:{ip}"));
-    let mut throttled = throttle::check(db, &account_key, ctx.now).await;
+    let mut throttled = throttle::reserve(db, &account_key, throttle::ACCOUNT, ctx.now).await;
     if let (Ok(()), Some(key)) = (&throttled, &ip_key) {
-        throttled = throttle::check(db, key, ctx.now).await;
+        throttled = throttle::reserve(db, key, throttle::CLIENT_IP, ctx.now).await;
+        if throttled.is_err() {
+            throttle::release(db, &account_key).await?;
+        }
     }
     if let Err(e) = throttled {
         ctx.audit(failed("throttled")).await?;
@@ -75,14 +80,14 @@ pub async fn sign_in(
     let user = match user {
         Some(user) if matches => user,
         _ => {
-            throttle::fail(db, &account_key, throttle::ACCOUNT, ctx.now).await?;
-            if let Some(key) = &ip_key {
-                throttle::fail(db, key, throttle::CLIENT_IP, ctx.now).await?;
-            }
             ctx.audit(failed("invalid_credentials")).await?;
             return Err(AppError::InvalidCredentials);
         }
     };
+    throttle::clear(db, &account_key).await?;
+    if let Some(key) = &ip_key {
+        throttle::release(db, key).await?;
+    }
     if user.status == UserStatus::Disabled {
         ctx.audit(failed("disabled").target("user", &user.id))
             .await?;
@@ -90,7 +95,6 @@ pub async fn sign_in(
             message: "This account is disabled. Ask an administrator to enable it.".into(),
         });
     }
-    throttle::clear(db, &account_key).await?;
     let step = complete_primary_auth(ctx, &user, "password").await?;
     Ok((user, step))
 }
@@ -237,9 +241,20 @@ fn parse_sign_up(form: &SignUpForm<'_>) -> Result<ValidSignUp, AppError> {
     }
 }
 
-/// Creates a local account. Open mode lets anyone in as a developer; an invitation (valid
-/// in every mode) fixes the email and the role.
-pub async fn sign_up(ctx: &Ctx, form: SignUpForm<'_>) -> Result<UserRow, AppError> {
+/// How a sign-up ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedUp {
+    /// An invitation: the account exists and is signed in.
+    SignedIn,
+    /// Open sign-up: a link (or, for an address with an account, a note) is on its way.
+    CheckEmail,
+}
+
+/// Signs up. An invitation (valid in every mode) fixes the email and the role and creates
+/// the account at once: its link proves the address. Open mode sends a link first (see
+/// [`super::signup`]) and answers the same whether or not the address has an account.
+/// Sign-ups are limited per client address.
+pub async fn sign_up(ctx: &Ctx, form: SignUpForm<'_>) -> Result<SignedUp, AppError> {
     let db = &ctx.state.db;
     let invitation = match form.invite {
         Some(token) => Some(
@@ -271,34 +286,80 @@ pub async fn sign_up(ctx: &Ctx, form: SignUpForm<'_>) -> Result<UserRow, AppErro
         }
     }
     let valid = parse_sign_up(&form)?;
-    if let Some(inv) = &invitation {
-        if inv.email != valid.email.as_str() {
-            return Err(AppError::field(
-                "email",
-                "Use the email address the invitation was sent to.",
-            ));
-        }
+    if let Some(ip) = ctx.client.ip {
+        throttle::reserve(db, &format!("sign-up:{ip}"), throttle::SIGN_UPS, ctx.now).await?;
     }
     let hash = password::hash(&valid.password).await?;
-    let role = invitation.as_ref().map_or(Role::Developer, |i| i.role);
+    let Some(inv) = invitation else {
+        super::signup::request(ctx, &valid.email, &valid.display_name, &hash).await?;
+        ctx.audit(
+            Event::new("auth.sign_up_requested")
+                .details(serde_json::json!({ "email": valid.email.as_str() })),
+        )
+        .await?;
+        return Ok(SignedUp::CheckEmail);
+    };
+    if inv.email != valid.email.as_str() {
+        return Err(AppError::field(
+            "email",
+            "Use the email address the invitation was sent to.",
+        ));
+    }
     let user = users::create(
         db,
         NewUser {
             email: &valid.email,
             display_name: &valid.display_name,
             password_hash: Some(&hash),
-            role,
+            role: inv.role,
         },
         ctx.now,
     )
     .await?;
-    if let Some(inv) = &invitation {
-        if !settings::accept_invitation(db, &inv.id, &user.id, ctx.now).await? {
-            return Err(AppError::Conflict {
-                message: "This invitation was used a moment ago.".into(),
-            });
-        }
+    if !settings::accept_invitation(db, &inv.id, &user.id, ctx.now).await? {
+        return Err(AppError::Conflict {
+            message: "This invitation was used a moment ago.".into(),
+        });
     }
+    start_session(ctx, &user, "auth.sign_up", "password").await?;
+    Ok(SignedUp::SignedIn)
+}
+
+/// Creates the account an open sign-up's link stands for, and signs it in.
+pub async fn confirm_sign_up(ctx: &Ctx, token: &str) -> Result<UserRow, AppError> {
+    let db = &ctx.state.db;
+    let gone = || AppError::NotAllowed {
+        message: "This sign-up link is invalid, used or expired. Sign up again for a new one."
+            .into(),
+    };
+    let request = super::signup::find(db, token, ctx.now)
+        .await?
+        .ok_or_else(gone)?;
+    if !super::signup::take(db, &request.id).await? {
+        return Err(gone());
+    }
+    let (email, name) = (
+        Email::parse(&request.email).map_err(AppError::internal)?,
+        DisplayName::parse(&request.display_name).map_err(AppError::internal)?,
+    );
+    let user = users::create(
+        db,
+        NewUser {
+            email: &email,
+            display_name: &name,
+            password_hash: Some(&request.password_hash),
+            role: Role::Developer,
+        },
+        ctx.now,
+    )
+    .await
+    .map_err(|e| match e {
+        // Signed up meanwhile by another way (an invitation, an identity provider).
+        AppError::Validation { .. } => AppError::Conflict {
+            message: "An account with this email exists already: sign in.".into(),
+        },
+        other => other,
+    })?;
     start_session(ctx, &user, "auth.sign_up", "password").await?;
     Ok(user)
 }

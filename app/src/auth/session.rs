@@ -120,6 +120,11 @@ impl AuthSession {
         Ok(())
     }
 
+    /// When this session signed in.
+    pub async fn signed_in_at(&self) -> Result<Option<i64>, AppError> {
+        Ok(self.0.get(CREATED).await?)
+    }
+
     /// When the last second-factor check of this session happened.
     pub async fn mfa_at(&self) -> Result<Option<i64>, AppError> {
         Ok(self.0.get(MFA_AT).await?)

@@ -279,13 +279,14 @@ pub async fn change_lifecycle(
     api_id: String,
     lifecycle: String,
     sunset: Option<String>,
+    step_up_code: Option<String>,
 ) -> Result<(), AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "api.lifecycle").await?;
     let to: Lifecycle = lifecycle
         .parse()
         .map_err(|e: String| AppError::field("lifecycle", e))?;
     if to == Lifecycle::Retired {
-        crate::auth::guard::require_recent_mfa(&user).await?;
+        crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     }
     let sunset = match sunset.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(day) => Some(crate::audit::parse_day(day).map_err(|e| AppError::field("sunset", e))?),

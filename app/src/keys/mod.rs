@@ -164,6 +164,7 @@ pub async fn issue_key(
     rate_limit: Option<String>,
     rate_period: Option<String>,
     refill: Option<String>,
+    step_up_code: Option<String>,
 ) -> Result<IssuedKey, AppError> {
     let user = crate::auth::guard::require_user().await?;
     let input = service::IssueInput {
@@ -180,7 +181,7 @@ pub async fn issue_key(
         refill: refill.unwrap_or_default(),
     };
     let parsed = service::parse_issue(&input)?;
-    crate::auth::guard::require_recent_mfa(&user).await?;
+    crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::issue(&ctx, &user, &application_id, parsed).await
 }
@@ -188,10 +189,14 @@ pub async fn issue_key(
 /// Replaces a key by a new one with the same attributes; the old one keeps working for the
 /// grace period (`0`, `30m`, `12h`, up to `7d`), never past its own expiry (step-up).
 #[server(prefix = "/api", endpoint = "rotate_key")]
-pub async fn rotate_key(id: String, grace: String) -> Result<IssuedKey, AppError> {
+pub async fn rotate_key(
+    id: String,
+    grace: String,
+    step_up_code: Option<String>,
+) -> Result<IssuedKey, AppError> {
     let user = crate::auth::guard::require_user().await?;
     let grace_ms = crate::domain::parse_grace(&grace).map_err(|e| AppError::field("grace", e))?;
-    crate::auth::guard::require_recent_mfa(&user).await?;
+    crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::rotate(&ctx, &user, &id, grace_ms).await
 }
@@ -202,11 +207,12 @@ pub async fn rotate_key(id: String, grace: String) -> Result<IssuedKey, AppError
 pub async fn revoke_application_keys(
     application_id: String,
     reason: String,
+    step_up_code: Option<String>,
 ) -> Result<usize, AppError> {
     let user = crate::auth::guard::require_user().await?;
     let reason =
         crate::domain::line(&reason, "a reason", 200).map_err(|e| AppError::field("reason", e))?;
-    crate::auth::guard::require_recent_mfa(&user).await?;
+    crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::revoke_all(&ctx, &user, &application_id, &reason).await
 }
@@ -237,6 +243,7 @@ pub async fn update_key_settings(
     rotation_days: String,
     reminder_days: String,
     leak_action: String,
+    step_up_code: Option<String>,
 ) -> Result<(), AppError> {
     use crate::audit::store::Event;
     use crate::domain::Role;
@@ -247,6 +254,8 @@ pub async fn update_key_settings(
         &reminder_days,
         &leak_action,
     )?;
+    // The policy decides how long keys live and what a leak does to them.
+    crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     let before = settings::load(&ctx.state.db).await?;
     settings::save(&ctx.state.db, &new, &admin.id, ctx.now).await?;
@@ -261,11 +270,15 @@ pub async fn update_key_settings(
 
 /// Revokes a key at once, with a reason: the application's owner, or an admin (step-up).
 #[server(prefix = "/api", endpoint = "revoke_key")]
-pub async fn revoke_key(id: String, reason: String) -> Result<(), AppError> {
+pub async fn revoke_key(
+    id: String,
+    reason: String,
+    step_up_code: Option<String>,
+) -> Result<(), AppError> {
     let user = crate::auth::guard::require_user().await?;
     let reason =
         crate::domain::line(&reason, "a reason", 200).map_err(|e| AppError::field("reason", e))?;
-    crate::auth::guard::require_recent_mfa(&user).await?;
+    crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::revoke(&ctx, &user, &id, &reason).await
 }

@@ -369,7 +369,8 @@ mod tests {
         let sub = |change: &dyn Fn(&mut SubscriptionFacts)| {
             with(&|k| change(k.subscription.as_mut().unwrap()))
         };
-        let cases: Vec<(&str, KeyFacts, Ask, Result<Vec<String>, Code>)> = vec![
+        type Case = (&'static str, KeyFacts, Ask, Result<Vec<String>, Code>);
+        let cases: Vec<Case> = vec![
             (
                 "valid, no scope asked",
                 valid.clone(),

@@ -68,34 +68,46 @@ pub async fn start_mfa_enrolment() -> Result<EnrolmentView, AppError> {
     })
 }
 
+/// Turns MFA on; a session that signed in a while ago shows the password again.
 #[server(prefix = "/api", endpoint = "confirm_mfa_enrolment")]
-pub async fn confirm_mfa_enrolment(code: String) -> Result<Vec<String>, AppError> {
+pub async fn confirm_mfa_enrolment(
+    code: String,
+    current_password: Option<String>,
+) -> Result<Vec<String>, AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
     let ctx = crate::auth::service::Ctx::current().await?;
-    service::confirm_enrolment(&ctx, &user, &code).await
+    service::confirm_enrolment(&ctx, &user, &code, current_password.as_deref()).await
 }
 
 #[server(prefix = "/api", endpoint = "disable_mfa")]
-pub async fn disable_mfa(code: String) -> Result<(), AppError> {
+pub async fn disable_mfa(code: String, step_up_code: Option<String>) -> Result<(), AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
-    crate::auth::guard::require_recent_mfa(&user).await?;
+    crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::disable(&ctx, &user, &code).await
 }
 
 #[server(prefix = "/api", endpoint = "regenerate_recovery_codes")]
-pub async fn regenerate_recovery_codes() -> Result<Vec<String>, AppError> {
+pub async fn regenerate_recovery_codes(
+    step_up_code: Option<String>,
+) -> Result<Vec<String>, AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
-    crate::auth::guard::require_recent_mfa(&user).await?;
+    crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::regenerate_recovery_codes(&ctx, &user).await
 }
 
+/// A second-factor check for sensitive actions; then to `next`, when given (forms that
+/// work without JavaScript).
 #[server(prefix = "/api", endpoint = "confirm_step_up")]
-pub async fn confirm_step_up(code: String) -> Result<(), AppError> {
+pub async fn confirm_step_up(code: String, next: Option<String>) -> Result<(), AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
     let ctx = crate::auth::service::Ctx::current().await?;
-    service::step_up(&ctx, &user, &code).await
+    service::step_up(&ctx, &user, &code).await?;
+    if let Some(next) = next.filter(|n| !n.is_empty()) {
+        leptos_axum::redirect(&crate::auth::safe_next(Some(&next)));
+    }
+    Ok(())
 }
 
 /// The second step of signing in, for accounts with MFA.

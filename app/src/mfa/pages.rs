@@ -219,6 +219,11 @@ fn Enrol(e: EnrolmentView, confirm: ServerAction<ConfirmMfaEnrolment>) -> impl I
                         <FormError error=action_error(confirm) />
                         <Field label="Enter the 6-digit code it shows" name="code" autocomplete="one-time-code" required=true
                             errors=field_errors(confirm, "code") />
+                        // Asked for when the session signed in a while ago.
+                        {move || (!field_errors(confirm, "current_password").get().is_empty()).then(|| view! {
+                            <crate::components::PasswordField label="Your password" name="current_password"
+                                autocomplete="current-password" errors=field_errors(confirm, "current_password") />
+                        })}
                         <button type="submit" class="btn">"Turn on"</button>
                     </div>
                 </ActionForm>

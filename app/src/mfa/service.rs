@@ -82,7 +82,7 @@ pub async fn verify(
             "Enter the 6-digit code from your authenticator app.",
         ));
     }
-    if let Err(e) = throttle::check(db, &key, ctx.now).await {
+    if let Err(e) = throttle::reserve(db, &key, GUESSES, ctx.now).await {
         ctx.audit(event(
             Outcome::Failure,
             serde_json::json!({ "purpose": purpose, "reason": "throttled" }),
@@ -129,7 +129,6 @@ pub async fn verify(
             Ok(factor)
         }
         Err(reason) => {
-            throttle::fail(db, &key, GUESSES, ctx.now).await?;
             ctx.audit(event(
                 Outcome::Failure,
                 serde_json::json!({ "purpose": purpose, "reason": reason }),
@@ -144,12 +143,50 @@ pub async fn verify(
     }
 }
 
+/// Adding a second factor adds a way to pass every future check: a session that signed in
+/// longer ago than the step-up window (a laptop left open) must show the password again.
+/// Accounts without a password sign in again instead.
+async fn require_recent_sign_in(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    current_password: Option<&str>,
+) -> Result<(), AppError> {
+    let window = ctx.state.config.step_up_window_secs as i64 * 1000;
+    let signed_in = ctx.session.signed_in_at().await?.unwrap_or(0);
+    if ctx.now - signed_in <= window {
+        return Ok(());
+    }
+    let has_password = crate::accounts::store::find_by_id(&ctx.state.db, &user.id)
+        .await?
+        .is_some_and(|u| u.password_hash.is_some());
+    if !has_password {
+        return Err(AppError::NotAllowed {
+            message:
+                "Sign out and in again, then set up two-factor authentication within a few minutes."
+                    .into(),
+        });
+    }
+    match current_password.filter(|p| !p.is_empty()) {
+        None => Err(AppError::field(
+            "current_password",
+            "Enter your password to confirm it's you (you signed in a while ago).",
+        )),
+        Some(given) if crate::auth::password::check_current(ctx, user, given).await? => Ok(()),
+        Some(_) => Err(AppError::field(
+            "current_password",
+            "This is not your current password.",
+        )),
+    }
+}
+
 /// Turns MFA on with the first correct code; returns the recovery codes (shown once).
 pub async fn confirm_enrolment(
     ctx: &Ctx,
     user: &CurrentUser,
     code: &str,
+    current_password: Option<&str>,
 ) -> Result<Vec<String>, AppError> {
+    require_recent_sign_in(ctx, user, current_password).await?;
     verify(ctx, &user.id, &user.email, code, "enrol", false).await?;
     store::enable(&ctx.state.db, &user.id, ctx.now).await?;
     let codes = new_recovery_codes(ctx, user).await?;

@@ -104,6 +104,7 @@ pub async fn decide_subscription(
     id: String,
     decision: String,
     reason: Option<String>,
+    step_up_code: Option<String>,
 ) -> Result<SubscriptionState, AppError> {
     let user = crate::auth::guard::require_role(
         &[crate::domain::Role::Admin, crate::domain::Role::Publisher],
@@ -125,7 +126,7 @@ pub async fn decide_subscription(
             "Say why, so the developer knows what to change.",
         ));
     }
-    crate::auth::guard::require_recent_mfa(&user).await?;
+    crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::auth::service::Ctx::current().await?;
     service::apply(&ctx, &user, &id, event, reason.as_deref()).await
 }

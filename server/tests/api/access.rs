@@ -13,32 +13,60 @@ enum Needs {
     Admin,
 }
 
-/// A server function, what it needs, and a well-formed call.
-type Row = (&'static str, Needs, &'static [(&'static str, &'static str)]);
+/// Whether a function changes who can do what (or spends a secret) and so needs a second
+/// factor checked within the step-up window, besides the role.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Factor {
+    Any,
+    Recent,
+}
+
+/// A server function, who may call it, whether it needs a recent second factor, and a
+/// well-formed call.
+type Row = (
+    &'static str,
+    Needs,
+    Factor,
+    &'static [(&'static str, &'static str)],
+);
 
 /// Every server function.
 const MATRIX: &[Row] = &[
-    ("whoami", Needs::Anyone, &[]),
+    ("whoami", Needs::Anyone, Factor::Any, &[]),
     (
         "sign_in",
         Needs::Anyone,
+        Factor::Any,
         &[("email", "x@example.com"), ("password", "whatever it is")],
     ),
-    ("sign_out", Needs::Anyone, &[]),
+    ("sign_out", Needs::Anyone, Factor::Any, &[]),
     (
         "sign_up",
         Needs::Anyone,
+        Factor::Any,
         &[
             ("display_name", "X"),
             ("email", "new@example.com"),
             ("password", "short"),
         ],
     ),
-    ("signup_info", Needs::Anyone, &[]),
-    ("setup_status", Needs::Anyone, &[("token", "t")]),
+    ("signup_info", Needs::Anyone, Factor::Any, &[]),
+    (
+        "confirm_sign_up",
+        Needs::Anyone,
+        Factor::Any,
+        &[("token", "not-a-token")],
+    ),
+    (
+        "setup_status",
+        Needs::Anyone,
+        Factor::Any,
+        &[("token", "t")],
+    ),
     (
         "complete_setup",
         Needs::Anyone,
+        Factor::Any,
         &[
             ("token", "t"),
             ("display_name", "X"),
@@ -46,71 +74,129 @@ const MATRIX: &[Row] = &[
             ("password", "short"),
         ],
     ),
-    ("dashboard", Needs::User, &[]),
-    ("mfa_status", Needs::User, &[]),
-    ("start_mfa_enrolment", Needs::User, &[]),
-    ("confirm_mfa_enrolment", Needs::User, &[("code", "000000")]),
-    ("disable_mfa", Needs::User, &[("code", "000000")]),
-    ("regenerate_recovery_codes", Needs::User, &[]),
-    ("confirm_step_up", Needs::User, &[("code", "000000")]),
-    ("complete_sign_in", Needs::Anyone, &[("code", "000000")]),
-    ("list_sessions", Needs::User, &[]),
+    ("dashboard", Needs::User, Factor::Any, &[]),
+    ("mfa_status", Needs::User, Factor::Any, &[]),
+    ("start_mfa_enrolment", Needs::User, Factor::Any, &[]),
+    (
+        "confirm_mfa_enrolment",
+        Needs::User,
+        Factor::Any,
+        &[("code", "000000")],
+    ),
+    (
+        "disable_mfa",
+        Needs::User,
+        Factor::Recent,
+        &[("code", "000000")],
+    ),
+    (
+        "regenerate_recovery_codes",
+        Needs::User,
+        Factor::Recent,
+        &[],
+    ),
+    (
+        "confirm_step_up",
+        Needs::User,
+        Factor::Any,
+        &[("code", "000000")],
+    ),
+    (
+        "complete_sign_in",
+        Needs::Anyone,
+        Factor::Any,
+        &[("code", "000000")],
+    ),
+    ("list_sessions", Needs::User, Factor::Any, &[]),
     (
         "end_session",
         Needs::User,
+        Factor::Any,
         &[("handle", "0000000000000000")],
     ),
-    ("end_other_sessions", Needs::User, &[]),
+    ("end_other_sessions", Needs::User, Factor::Any, &[]),
     (
         "update_profile",
         Needs::User,
+        Factor::Any,
         &[("display_name", "Same"), ("email", "{self}")],
     ),
     (
         "change_password",
         Needs::User,
+        Factor::Any,
         &[
             ("current_password", "x"),
             ("new_password", "y"),
             ("confirm_password", "y"),
         ],
     ),
-    ("list_users", Needs::Admin, &[]),
+    ("list_users", Needs::Admin, Factor::Any, &[]),
     (
         "set_user_role",
         Needs::Admin,
+        Factor::Recent,
         &[("user_id", "{other}"), ("role", "developer")],
     ),
     (
         "set_user_status",
         Needs::Admin,
+        Factor::Recent,
         &[("user_id", "{other}"), ("status", "active")],
     ),
-    ("get_settings", Needs::Admin, &[]),
-    ("update_settings", Needs::Admin, &[("signup_mode", "open")]),
+    ("get_settings", Needs::Admin, Factor::Any, &[]),
+    (
+        "update_settings",
+        Needs::Admin,
+        Factor::Recent,
+        &[("signup_mode", "open")],
+    ),
     (
         "create_invitation",
         Needs::Admin,
+        Factor::Recent,
         &[("email", "invitee@example.com"), ("role", "developer")],
     ),
-    ("revoke_invitation", Needs::Admin, &[("id", "missing")]),
-    ("list_audit", Needs::Admin, &[]),
-    ("sign_in_providers", Needs::Anyone, &[]),
-    ("list_sign_in_methods", Needs::User, &[]),
-    ("unlink_identity", Needs::User, &[("id", "missing")]),
-    ("get_sso_settings", Needs::Admin, &[]),
+    (
+        "revoke_invitation",
+        Needs::Admin,
+        Factor::Any,
+        &[("id", "missing")],
+    ),
+    ("list_audit", Needs::Admin, Factor::Any, &[]),
+    ("sign_in_providers", Needs::Anyone, Factor::Any, &[]),
+    ("list_sign_in_methods", Needs::User, Factor::Any, &[]),
+    (
+        "unlink_identity",
+        Needs::User,
+        Factor::Any,
+        &[("id", "missing")],
+    ),
+    ("get_sso_settings", Needs::Admin, Factor::Any, &[]),
     (
         "update_sso_settings",
         Needs::Admin,
+        Factor::Recent,
         &[("jit_policy", "allow"), ("jit_domains", "")],
     ),
-    ("catalog", Needs::User, &[]),
-    ("api_detail", Needs::User, &[("slug", "missing")]),
-    ("managed_apis", Needs::Publisher, &[]),
-    ("api_for_edit", Needs::Publisher, &[("slug", "missing")]),
+    ("catalog", Needs::User, Factor::Any, &[]),
+    (
+        "api_detail",
+        Needs::User,
+        Factor::Any,
+        &[("slug", "missing")],
+    ),
+    ("managed_apis", Needs::Publisher, Factor::Any, &[]),
+    (
+        "api_for_edit",
+        Needs::Publisher,
+        Factor::Any,
+        &[("slug", "missing")],
+    ),
     (
         "save_api",
         Needs::Publisher,
+        Factor::Any,
         &[
             ("name", ""),
             ("slug", ""),
@@ -125,23 +211,32 @@ const MATRIX: &[Row] = &[
     (
         "upload_openapi",
         Needs::Publisher,
+        Factor::Any,
         &[("api_id", "missing"), ("document", "")],
     ),
     // Sent as multipart/form-data (see `call`).
     (
         "upload_openapi_file",
         Needs::Publisher,
+        Factor::Any,
         &[("api_id", "missing"), ("file", ""), ("document", "")],
     ),
     (
         "change_lifecycle",
         Needs::Publisher,
+        Factor::Any,
         &[("api_id", "missing"), ("lifecycle", "published")],
     ),
-    ("delete_api", Needs::Publisher, &[("api_id", "missing")]),
+    (
+        "delete_api",
+        Needs::Publisher,
+        Factor::Any,
+        &[("api_id", "missing")],
+    ),
     (
         "save_plan",
         Needs::Publisher,
+        Factor::Any,
         &[
             ("api_id", "missing"),
             ("name", ""),
@@ -156,32 +251,51 @@ const MATRIX: &[Row] = &[
             ("max_key_lifetime_days", ""),
         ],
     ),
-    ("delete_plan", Needs::Publisher, &[("plan_id", "missing")]),
-    ("my_applications", Needs::User, &[]),
+    (
+        "delete_plan",
+        Needs::Publisher,
+        Factor::Any,
+        &[("plan_id", "missing")],
+    ),
+    ("my_applications", Needs::User, Factor::Any, &[]),
     (
         "save_application",
         Needs::User,
+        Factor::Any,
         &[("name", ""), ("description", "")],
     ),
-    ("delete_application", Needs::User, &[("id", "missing")]),
+    (
+        "delete_application",
+        Needs::User,
+        Factor::Any,
+        &[("id", "missing")],
+    ),
     (
         "subscribe",
         Needs::User,
+        Factor::Any,
         &[("application_id", "missing"), ("plan_id", "missing")],
     ),
-    ("cancel_subscription", Needs::User, &[("id", "missing")]),
-    ("approval_queue", Needs::Publisher, &[]),
+    (
+        "cancel_subscription",
+        Needs::User,
+        Factor::Any,
+        &[("id", "missing")],
+    ),
+    ("approval_queue", Needs::Publisher, Factor::Any, &[]),
     (
         "decide_subscription",
         Needs::Publisher,
+        Factor::Recent,
         &[("id", "missing"), ("decision", "approve")],
     ),
-    ("list_notifications", Needs::User, &[]),
-    ("unread_notifications", Needs::Anyone, &[]),
-    ("mark_notifications_read", Needs::User, &[]),
+    ("list_notifications", Needs::User, Factor::Any, &[]),
+    ("unread_notifications", Needs::Anyone, Factor::Any, &[]),
+    ("mark_notifications_read", Needs::User, Factor::Any, &[]),
     (
         "issue_key",
         Needs::User,
+        Factor::Recent,
         &[
             ("application_id", "missing"),
             ("name", "k"),
@@ -193,23 +307,27 @@ const MATRIX: &[Row] = &[
     (
         "revoke_key",
         Needs::User,
+        Factor::Recent,
         &[("id", "missing"), ("reason", "test")],
     ),
     (
         "rotate_key",
         Needs::User,
+        Factor::Recent,
         &[("id", "missing"), ("grace", "1h")],
     ),
     (
         "revoke_application_keys",
         Needs::User,
+        Factor::Recent,
         &[("application_id", "missing"), ("reason", "test")],
     ),
-    ("all_keys", Needs::Admin, &[]),
-    ("get_key_settings", Needs::Admin, &[]),
+    ("all_keys", Needs::Admin, Factor::Any, &[]),
+    ("get_key_settings", Needs::Admin, Factor::Any, &[]),
     (
         "update_key_settings",
         Needs::Admin,
+        Factor::Recent,
         &[
             ("max_lifetime_days", ""),
             ("rotation_days", ""),
@@ -217,13 +335,24 @@ const MATRIX: &[Row] = &[
             ("leak_action", "revoke"),
         ],
     ),
-    ("list_service_tokens", Needs::Admin, &[]),
-    ("create_service_token", Needs::Admin, &[("name", "edge")]),
-    ("revoke_service_token", Needs::Admin, &[("id", "missing")]),
+    ("list_service_tokens", Needs::Admin, Factor::Any, &[]),
+    (
+        "create_service_token",
+        Needs::Admin,
+        Factor::Recent,
+        &[("name", "edge")],
+    ),
+    (
+        "revoke_service_token",
+        Needs::Admin,
+        Factor::Recent,
+        &[("id", "missing")],
+    ),
 ];
 
 backends!(
     every_server_function_checks_its_caller,
+    sensitive_functions_need_a_recent_second_factor,
     cross_site_posts_are_refused,
     server_functions_do_not_answer_get,
     no_server_function_takes_control_characters
@@ -237,7 +366,10 @@ fn the_matrix_names_every_server_function() {
         .map(|(path, _)| path.trim_start_matches("/api/").to_string())
         .collect();
     registered.sort();
-    let mut listed: Vec<String> = MATRIX.iter().map(|(name, _, _)| name.to_string()).collect();
+    let mut listed: Vec<String> = MATRIX
+        .iter()
+        .map(|(name, _, _, _)| name.to_string())
+        .collect();
     listed.sort();
     assert_eq!(
         registered, listed,
@@ -283,7 +415,7 @@ async fn every_server_function_checks_its_caller(app: TestApp) {
             Some(role) => app.signed_in(&email, role).await.0,
             None => app.client(),
         };
-        for (name, needs, form) in MATRIX {
+        for (name, needs, _, form) in MATRIX {
             if *name == "sign_out" || *name == "sign_in" {
                 continue; // would change who is calling; covered in auth and sessions
             }
@@ -314,7 +446,7 @@ async fn every_server_function_checks_its_caller(app: TestApp) {
     }
     assert_eq!(cases, 4 * (MATRIX.len() - 2));
     let denied = app.audit("authz.denied").await;
-    let needs = |n: Needs| MATRIX.iter().filter(|(_, needs, _)| *needs == n).count();
+    let needs = |n: Needs| MATRIX.iter().filter(|(_, needs, _, _)| *needs == n).count();
     assert_eq!(
         denied.len(),
         2 * needs(Needs::Admin) + needs(Needs::Publisher),
@@ -390,7 +522,7 @@ async fn no_server_function_takes_control_characters(app: TestApp) {
         .signed_in_with_mfa("admin@example.com", Role::Admin)
         .await;
     let mut cases = 0;
-    for (name, _, form) in MATRIX {
+    for (name, _, _, form) in MATRIX {
         for (field, _) in form.iter() {
             for bad in ["\u{0}", "x\u{0}y", "\u{1b}[31m", "\u{7f}"] {
                 let form: Vec<(&str, &str)> = form
@@ -435,4 +567,39 @@ async fn no_server_function_takes_control_characters(app: TestApp) {
     }
     // Still alive and unchanged.
     assert_eq!(admin.whoami().await["email"], "admin@example.com");
+}
+
+/// The matrix's second-factor column: with a step-up older than the window, every function
+/// marked `Recent` answers `mfa_required` (and runs once a code is given in the form, as the
+/// pages do without JavaScript); no other function asks. Changing a lifecycle is `Any` in
+/// the matrix (its call publishes); retiring needs a recent factor (catalog tests).
+async fn sensitive_functions_need_a_recent_second_factor(app: TestApp) {
+    let other = app.user("other@example.com", Role::Developer).await;
+    let email = "admin@example.com";
+    let (admin, _, secret) = app.signed_in_with_mfa(email, Role::Admin).await;
+    let window = app.state.config.step_up_window_secs as i64 * 1000;
+    let mut recent = 0;
+    for (name, _, factor, form) in MATRIX {
+        if matches!(*name, "sign_out" | "sign_in" | "end_other_sessions") {
+            continue;
+        }
+        app.clock.advance(window + 1_000);
+        let (status, kind) = call(&admin, name, form, email, &other).await;
+        match factor {
+            Factor::Recent => {
+                assert_eq!((status, kind.as_str()), (403, "mfa_required"), "{name}");
+                let code = app.code(&secret, email, 0);
+                let mut with_code: Vec<(&str, &str)> = form.to_vec();
+                with_code.push(("step_up_code", &code));
+                let (status, kind) = call(&admin, name, &with_code, email, &other).await;
+                assert!(
+                    kind != "mfa_required" && kind != "forbidden" && kind != "unauthorized",
+                    "{name} with a code in the form: {status} {kind}"
+                );
+                recent += 1;
+            }
+            Factor::Any => assert_ne!(kind, "mfa_required", "{name} ({status})"),
+        }
+    }
+    assert!(recent >= 15, "{recent}");
 }

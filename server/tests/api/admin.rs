@@ -147,7 +147,9 @@ async fn the_last_admin_cannot_be_demoted_or_disabled(app: TestApp) {
 }
 
 async fn settings_change_sign_up_mode(app: TestApp) {
-    let (admin, _) = app.signed_in("root@example.com", Role::Admin).await;
+    let (admin, _, _) = app
+        .signed_in_with_mfa("root@example.com", Role::Admin)
+        .await;
     assert_eq!(
         admin.call("get_settings", &[]).await.ok()["signup_mode"],
         "open"

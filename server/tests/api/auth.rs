@@ -1,9 +1,12 @@
 use crate::backends;
-use crate::helpers::{TestApp, PASSWORD};
+use crate::helpers::{mail_with, Inbox, TestApp, PASSWORD};
 use app::domain::{Role, SignupMode};
+use serde_json::json;
+
+backends!(setup = crate::helpers::with_smtp; open_sign_up_confirms_the_address_and_never_tells_who_has_an_account);
 
 backends!(
-    open_sign_up_creates_a_signed_in_developer,
+    sign_ups_are_limited_per_address,
     sign_up_checks_every_field_and_keeps_the_policy,
     closed_and_invite_only_sign_up_refuse_strangers,
     an_invitation_fixes_email_and_role_and_works_once,
@@ -13,39 +16,178 @@ backends!(
     disabled_accounts_cannot_sign_in,
     setup_link_creates_the_first_admin_once,
     sign_in_redirects_only_to_local_paths,
+    current_password_checks_are_throttled_like_sign_in,
 );
 
-async fn open_sign_up_creates_a_signed_in_developer(app: TestApp) {
-    let c = app.client();
-    let res = c
+/// `change_password` and the email change check the current password: each check counts
+/// against the account's allowance, so a stolen session cannot guess the password there.
+async fn current_password_checks_are_throttled_like_sign_in(app: TestApp) {
+    let email = "victim@example.com";
+    let (c, _) = app.signed_in(email, Role::Developer).await;
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let guess = format!("guess number {i} of many");
+        let answer = if i % 2 == 0 {
+            c.call(
+                "change_password",
+                &[
+                    ("current_password", &guess),
+                    ("new_password", "a brand new passphrase"),
+                    ("confirm_password", "a brand new passphrase"),
+                ],
+            )
+            .await
+        } else {
+            c.call(
+                "update_profile",
+                &[
+                    ("display_name", "V"),
+                    ("email", "thief@example.com"),
+                    ("current_password", &guess),
+                ],
+            )
+            .await
+        };
+        statuses.push(answer.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 422).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        25,
+        "{statuses:?}"
+    );
+    // The right password, now: refused while locked (it was a guess like the others).
+    let right = c
         .call(
-            "sign_up",
+            "change_password",
             &[
-                ("display_name", "Ada"),
-                ("email", "Ada@Example.com"),
-                ("password", PASSWORD),
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new passphrase"),
+                ("confirm_password", "a brand new passphrase"),
             ],
         )
         .await;
-    res.ok();
+    assert_eq!(right.status, 429);
+    assert_eq!(c.whoami().await["email"], email, "nothing changed");
+    // Sign-in shares the allowance.
+    assert_eq!(app.client().sign_in(email, PASSWORD).await.status, 429);
+}
+
+/// Open sign-up answers the same for every address: a link to a new one, a note to one
+/// with an account; the account exists once the link is used.
+async fn open_sign_up_confirms_the_address_and_never_tells_who_has_an_account(
+    (app, inbox): (TestApp, Inbox),
+) {
+    app.user("taken@example.com", Role::Developer).await;
+    let sign_up = |email: &'static str| {
+        let c = app.client();
+        async move {
+            let answer = c
+                .call(
+                    "sign_up",
+                    &[
+                        ("display_name", "Ada"),
+                        ("email", email),
+                        ("password", PASSWORD),
+                    ],
+                )
+                .await;
+            (c, answer)
+        }
+    };
+    let (c, new) = sign_up("Ada@Example.com").await;
+    let (other, taken) = sign_up("taken@example.com").await;
+    for (answer, client) in [(&new, &c), (&taken, &other)] {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.headers["location"], "/sign-up?sent=1");
+        assert_eq!(
+            client.whoami().await,
+            serde_json::Value::Null,
+            "nobody is signed in yet"
+        );
+    }
+    assert_eq!(new.body, taken.body, "the same answer");
+    let note = mail_with(&inbox, "To: taken@example.com").await;
+    assert!(note.contains("which has one already"), "{note}");
+    assert!(!note.contains("token="), "no link for an existing account");
+    let mail = mail_with(&inbox, "To: ada@example.com").await;
+    let token = mail
+        .split("/sign-up/confirm?token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a link")
+        .to_string();
+    // The link's page creates nothing by itself.
+    let page = c.get(&format!("/sign-up/confirm?token={token}")).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(c.whoami().await, serde_json::Value::Null);
+    c.call("confirm_sign_up", &[("token", &token)]).await.ok();
     let me = c.whoami().await;
-    assert_eq!(me["email"], "ada@example.com");
-    assert_eq!(me["role"], "developer");
+    assert_eq!(
+        (me["email"].clone(), me["role"].clone()),
+        (json!("ada@example.com"), json!("developer"))
+    );
     assert_eq!(app.audit("auth.sign_up").await.len(), 1);
-    // The same email cannot sign up twice.
     let again = app
         .client()
-        .call(
-            "sign_up",
-            &[
-                ("display_name", "Eve"),
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .call("confirm_sign_up", &[("token", &token)])
         .await;
-    assert_eq!(again.status, 422);
-    assert!(again.field("email")[0].contains("already exists"));
+    assert_eq!((again.status, again.error_kind()), (403, "not_allowed"));
+    // Expired links create nothing either.
+    let (late, _) = sign_up("late@example.com").await;
+    let mail = mail_with(&inbox, "To: late@example.com").await;
+    let token = mail
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    app.clock.advance(app::auth::signup::LINK_MS + 1);
+    assert_eq!(
+        late.call("confirm_sign_up", &[("token", &token)])
+            .await
+            .status,
+        403
+    );
+}
+
+/// Sign-ups from one address are limited; the refusal says when to retry.
+async fn sign_ups_are_limited_per_address(app: TestApp) {
+    let mut statuses = Vec::new();
+    for i in 0..15 {
+        let email = format!("bulk{i}@example.com");
+        let answer = app
+            .client()
+            .call(
+                "sign_up",
+                &[
+                    ("display_name", "Bulk"),
+                    ("email", &email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        if answer.status == 429 {
+            assert!(answer.headers.contains_key("retry-after"));
+        }
+        statuses.push(answer.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        5,
+        "{statuses:?}"
+    );
 }
 
 async fn sign_up_checks_every_field_and_keeps_the_policy(app: TestApp) {
@@ -100,7 +242,9 @@ async fn closed_and_invite_only_sign_up_refuse_strangers(app: TestApp) {
 }
 
 async fn an_invitation_fixes_email_and_role_and_works_once(app: TestApp) {
-    let (admin, _) = app.signed_in("root@example.com", Role::Admin).await;
+    let (admin, _, _) = app
+        .signed_in_with_mfa("root@example.com", Role::Admin)
+        .await;
     admin
         .call("update_settings", &[("signup_mode", "invite_only")])
         .await

@@ -4,7 +4,7 @@
 //! notification emails through a local SMTP sink.
 
 use crate::backends;
-use crate::helpers::{spawn_app_with, Backend, Client, TestApp};
+use crate::helpers::{Client, TestApp};
 use app::domain::Role;
 use std::sync::{Arc, Mutex};
 
@@ -1085,71 +1085,7 @@ async fn deprecation_needs_a_future_sunset_date(app: TestApp) {
     assert!(page.contains("will be retired on 2099-06-30"));
 }
 
-/// A minimal SMTP server that keeps each message's DATA.
-async fn smtp_sink() -> (String, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("smtp://{}", listener.local_addr().unwrap());
-    let inbox = Arc::new(Mutex::new(Vec::new()));
-    let kept = inbox.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let inbox = kept.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
-                let mut data: Option<String> = None;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(body) = data.as_mut() {
-                        if line == "." {
-                            // Undo quoted-printable soft line breaks for the assertions.
-                            let message = data.take().unwrap().replace("=\n", "");
-                            inbox.lock().unwrap().push(message);
-                            write.write_all(b"250 queued\r\n").await.unwrap();
-                        } else {
-                            body.push_str(&line);
-                            body.push('\n');
-                        }
-                        continue;
-                    }
-                    let verb = line
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" | "HELO" => b"250 sink\r\n",
-                        "DATA" => {
-                            data = Some(String::new());
-                            b"354 go ahead\r\n"
-                        }
-                        "QUIT" => {
-                            write.write_all(b"221 bye\r\n").await.unwrap();
-                            return;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    write.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    (url, inbox)
-}
-
-async fn with_smtp(backend: Backend) -> (TestApp, Arc<Mutex<Vec<String>>>) {
-    let (url, inbox) = smtp_sink().await;
-    let app = spawn_app_with(backend, |c| {
-        c.smtp_url = Some(app::state::Secret::new(url));
-        c.smtp_from = "Keyport <portal@example.com>".into();
-        c.public_url = Some("https://portal.example.com".into());
-    })
-    .await;
-    (app, inbox)
-}
-
-backends!(setup = crate::catalog::with_smtp; notifications_are_emailed_when_smtp_is_configured);
+backends!(setup = crate::helpers::with_smtp; notifications_are_emailed_when_smtp_is_configured);
 
 async fn notifications_are_emailed_when_smtp_is_configured(
     (app, inbox): (TestApp, Arc<Mutex<Vec<String>>>),

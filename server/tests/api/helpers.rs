@@ -384,3 +384,83 @@ impl Client {
             .map(|v| v.to_str().unwrap_or_default().to_string())
     }
 }
+
+/// The messages an [`smtp_sink`] received, each its DATA.
+pub type Inbox = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Waits (up to 5 s) until `inbox` holds a message that contains `needle`.
+pub async fn mail_with(inbox: &Inbox, needle: &str) -> String {
+    for _ in 0..100 {
+        if let Some(m) = inbox.lock().unwrap().iter().find(|m| m.contains(needle)) {
+            return m.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no mail containing {needle:?}: {:?}", inbox.lock().unwrap());
+}
+
+/// A minimal SMTP server that keeps each message's DATA.
+pub async fn smtp_sink() -> (String, Inbox) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let inbox = Inbox::default();
+    let kept = inbox.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let inbox = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            // Undo quoted-printable soft line breaks and `=` for the assertions.
+                            let message =
+                                data.take().unwrap().replace("=\n", "").replace("=3D", "=");
+                            inbox.lock().unwrap().push(message);
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 sink\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (url, inbox)
+}
+
+/// A Keyport that mails through a fresh [`smtp_sink`]; the sink's inbox.
+pub async fn with_smtp(backend: Backend) -> (TestApp, Inbox) {
+    let (url, inbox) = smtp_sink().await;
+    let app = spawn_app_with(backend, |c| {
+        c.smtp_url = Some(app::state::Secret::new(url));
+        c.smtp_from = "Keyport <portal@example.com>".into();
+        c.public_url = Some("https://portal.example.com".into());
+    })
+    .await;
+    (app, inbox)
+}

@@ -16,7 +16,46 @@ backends!(
     the_policy_sends_unenrolled_admins_to_enrol,
     secrets_and_recovery_codes_are_not_stored_in_plain_text,
     users_end_their_own_sessions_only,
+    a_parallel_burst_of_codes_gets_the_allowance_not_more,
+    adding_a_second_factor_to_an_old_session_needs_the_password,
 );
+
+/// A session that signed in longer ago than the step-up window (a laptop left open) must
+/// show the password before it can add an authenticator to the account.
+async fn adding_a_second_factor_to_an_old_session_needs_the_password(app: TestApp) {
+    let email = "late@example.com";
+    let (c, _) = app.signed_in(email, Role::Developer).await;
+    app.clock
+        .advance(app.state.config.step_up_window_secs as i64 * 1000 + 1_000);
+    let started = c.call("start_mfa_enrolment", &[]).await;
+    let base32 = started.ok()["secret_base32"].as_str().unwrap().to_string();
+    let secret = totp_rs::Secret::try_from_base32(&base32)
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let code = app.code(&secret, email, 0);
+    let refused = c.call("confirm_mfa_enrolment", &[("code", &code)]).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        !refused.field("current_password").is_empty(),
+        "{}",
+        refused.body
+    );
+    let wrong = c
+        .call(
+            "confirm_mfa_enrolment",
+            &[("code", &code), ("current_password", "not it at all")],
+        )
+        .await;
+    assert!(wrong.field("current_password")[0].contains("not your current password"));
+    let done = c
+        .call(
+            "confirm_mfa_enrolment",
+            &[("code", &code), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(done.ok().as_array().unwrap().len(), 10);
+}
 
 async fn enrolment_needs_a_correct_code_and_shows_recovery_codes_once(app: TestApp) {
     let (c, _) = app.signed_in("m@example.com", Role::Developer).await;
@@ -367,4 +406,54 @@ async fn users_end_their_own_sessions_only(app: TestApp) {
     );
     assert_eq!(phone.whoami().await, serde_json::Value::Null);
     assert_eq!(laptop.whoami().await["email"], "a@example.com");
+}
+
+/// Attempts are reserved before a code is checked: of a parallel burst of wrong codes, at
+/// most the allowance is checked and the rest are refused with 429.
+async fn a_parallel_burst_of_codes_gets_the_allowance_not_more(app: TestApp) {
+    let email = "burst@example.com";
+    let (c, _, secret) = app.signed_in_with_mfa(email, Role::Developer).await;
+    let right = app.code(&secret, email, 0);
+    let wrong = if right == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let http = c.http.clone();
+            let url = format!("{}/api/confirm_step_up", c.base);
+            tokio::spawn(async move {
+                http.post(url)
+                    .header("Accept", "application/json")
+                    .form(&[("code", wrong)])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 422).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!(checked <= 5, "{checked} codes were checked");
+    assert_eq!(checked + refused, 200, "{statuses:?}");
+    let wrong_codes = app
+        .audit("mfa.verify")
+        .await
+        .into_iter()
+        .filter(|e| e.details.contains("wrong_code"))
+        .count();
+    assert!(
+        wrong_codes <= 5,
+        "{wrong_codes} wrong codes audited as checked"
+    );
+    // Locked: even the right code waits.
+    let locked = c.call("confirm_step_up", &[("code", &right)]).await;
+    assert_eq!(locked.status, 429);
 }

@@ -100,16 +100,18 @@ async fn start_nginx(server_block: &str, upstreams: &str) -> Nginx {
         .arg(dir.path().join("nginx.conf"))
         .spawn()
         .unwrap();
+    // Dropping `Nginx` kills and waits for it, whatever happens below.
+    let nginx = Nginx {
+        child,
+        port,
+        _dir: dir,
+    };
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return Nginx {
-                child,
-                port,
-                _dir: dir,
-            };
+            return nginx;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -385,10 +385,8 @@ async fn identities_of(app: &TestApp, user_id: &str) -> Vec<app::auth::oidc::sto
 }
 
 async fn set_policy(app: &TestApp, policy: &str, domains: &str) {
-    let admin = app.client();
     let email = format!("root-{}@example.com", uuid::Uuid::new_v4().simple());
-    app.user(&email, Role::Admin).await;
-    admin.sign_in(&email, crate::helpers::PASSWORD).await.ok();
+    let (admin, _, _) = app.signed_in_with_mfa(&email, Role::Admin).await;
     admin
         .call(
             "update_sso_settings",
@@ -798,7 +796,13 @@ async fn link_and_unlink_an_identity((app, idp): (TestApp, Idp)) {
     let anon = app.client().get("/auth/oidc/test/start?link=1").await;
     assert_eq!(location(&anon), "/account?error=oidc_sign_in_first");
 
-    let (c, me) = app.signed_in("ada@example.com", Role::Developer).await;
+    // A new way into the account needs two-factor authentication, checked recently.
+    let (plain, _) = app.signed_in("plain@example.com", Role::Developer).await;
+    let res = plain.get("/auth/oidc/test/start?link=1").await;
+    assert_eq!(location(&res), "/account?error=oidc_mfa_first");
+    let (c, me, secret) = app
+        .signed_in_with_mfa("ada@example.com", Role::Developer)
+        .await;
     idp.set_claims(json!({ "sub": "ada-sub", "email": "ada.at.work@corp.example" }));
     let back = authorize_at_idp(&c, &idp, "/auth/oidc/test/start?link=1").await;
     assert_eq!(callback(&c, &back).await, "/account?linked=test");
@@ -816,11 +820,25 @@ async fn link_and_unlink_an_identity((app, idp): (TestApp, Idp)) {
 
     // The linked identity signs in as Ada.
     let elsewhere = app.client();
-    assert_eq!(sign_in_via_idp(&elsewhere, &idp).await, "/dashboard");
+    assert_eq!(
+        sign_in_via_idp(&elsewhere, &idp).await,
+        "/sign-in/mfa?next=/dashboard",
+        "Ada has MFA: her code comes next"
+    );
+    app.next_step();
+    elsewhere
+        .call(
+            "complete_sign_in",
+            &[("code", &app.code(&secret, "ada@example.com", 0))],
+        )
+        .await
+        .ok();
     assert_eq!(elsewhere.whoami().await["id"], me.as_str());
 
     // Bob cannot link Ada's identity, nor unlink it (BOLA).
-    let (bob, _) = app.signed_in("bob@example.com", Role::Developer).await;
+    let (bob, _, _) = app
+        .signed_in_with_mfa("bob@example.com", Role::Developer)
+        .await;
     let back = authorize_at_idp(&bob, &idp, "/auth/oidc/test/start?link=1").await;
     assert_eq!(
         callback(&bob, &back).await,
@@ -847,6 +865,38 @@ async fn link_and_unlink_an_identity((app, idp): (TestApp, Idp)) {
     assert_eq!(unlinks[1].outcome, "denied", "Bob's attempt is on record");
     let denied_links = app.audit("identity.link").await;
     assert_eq!(denied_links[0].outcome, "denied");
+
+    // Once the step-up is stale, linking asks for a code first (last: the test provider's
+    // tokens live in real time, the app clock jumps).
+    app.clock
+        .advance(app.state.config.step_up_window_secs as i64 * 1000 + 1_000);
+    let res = c.get("/auth/oidc/test/start?link=1").await;
+    assert_eq!(location(&res), "/account?error=oidc_step_up");
+    let page = c
+        .get("/account?error=oidc_step_up")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("link-step-up-code"),
+        "the page asks for a code"
+    );
+    let confirmed = c
+        .call(
+            "confirm_step_up",
+            &[
+                ("code", &app.code(&secret, "ada@example.com", 0)),
+                ("next", "/account?confirmed=1"),
+            ],
+        )
+        .await;
+    assert_eq!(confirmed.headers["location"], "/account?confirmed=1");
+    let res = c.get("/auth/oidc/test/start?link=1").await;
+    assert!(
+        location(&res).starts_with(&idp.issuer),
+        "linking may start now"
+    );
 }
 
 async fn unlink_never_removes_the_last_way_in((app, idp): (TestApp, Idp)) {
@@ -862,7 +912,10 @@ async fn unlink_never_removes_the_last_way_in((app, idp): (TestApp, Idp)) {
         .contains("only way into your account"));
     assert_eq!(identities_of(&app, &me).await.len(), 1);
 
-    // With a second identity linked, one of them can go.
+    // With a second identity linked (after turning on MFA, which linking needs), one of
+    // them can go.
+    let email = c.whoami().await["email"].as_str().unwrap().to_string();
+    c.enrol_mfa(&app, &email).await;
     idp.set_claims(json!({ "sub": "alice-second-sub" }));
     let back = authorize_at_idp(&c, &idp, "/auth/oidc/test/start?link=1").await;
     assert_eq!(callback(&c, &back).await, "/account?linked=test");

@@ -134,6 +134,27 @@ async fn begin(
         ),
         false => None,
     };
+    // A new way into the account, as sensitive as a role change: a stale session (a laptop
+    // left open) must not add the attacker's identity.
+    if let Some(user_id) = &link_user_id {
+        let mfa_enabled = crate::mfa::store::is_enabled(&ctx.state.db, user_id).await?;
+        match crate::auth::guard::check_recent_mfa(&ctx.state, &ctx.session, mfa_enabled).await {
+            Ok(()) => {}
+            Err(AppError::MfaRequired) => {
+                return Err(refused(
+                    OidcProblem::StepUpRequired,
+                    "link without a recent second factor",
+                ))
+            }
+            Err(AppError::MfaEnrolmentRequired) => {
+                return Err(refused(
+                    OidcProblem::MfaFirst,
+                    "link without two-factor authentication",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let client = provider
         .client(providers.http())
         .await

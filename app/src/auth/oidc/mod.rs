@@ -39,6 +39,10 @@ pub enum OidcProblem {
     Disabled,
     IdentityTaken,
     SignInFirst,
+    /// Linking needs a second-factor check within the step-up window.
+    StepUpRequired,
+    /// Linking needs two-factor authentication set up first.
+    MfaFirst,
     Internal,
 }
 
@@ -57,6 +61,8 @@ impl OidcProblem {
         OidcProblem::Disabled,
         OidcProblem::IdentityTaken,
         OidcProblem::SignInFirst,
+        OidcProblem::StepUpRequired,
+        OidcProblem::MfaFirst,
         OidcProblem::Internal,
     ];
 
@@ -75,6 +81,8 @@ impl OidcProblem {
             OidcProblem::Disabled => "oidc_disabled",
             OidcProblem::IdentityTaken => "oidc_identity_taken",
             OidcProblem::SignInFirst => "oidc_sign_in_first",
+            OidcProblem::StepUpRequired => "oidc_step_up",
+            OidcProblem::MfaFirst => "oidc_mfa_first",
             OidcProblem::Internal => "oidc_internal",
         }
     }
@@ -117,6 +125,12 @@ impl OidcProblem {
                 "This identity is already linked to another Keyport account."
             }
             OidcProblem::SignInFirst => "Sign in first to link an identity provider to your account.",
+            OidcProblem::StepUpRequired => {
+                "Linking a provider adds a way into your account: confirm it's you with a code from your authenticator app below, then link again."
+            }
+            OidcProblem::MfaFirst => {
+                "Linking a provider adds a way into your account: set up two-factor authentication (Security) first."
+            }
             OidcProblem::Internal => "Something went wrong on our side. Please try again.",
         }
     }
