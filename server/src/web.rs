@@ -11,12 +11,10 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{
-    generate_route_list, handle_server_fns_with_context, LeptosRoutes, ResponseOptions,
-};
+use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -69,10 +67,6 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(crate::oidc::routes())
         .merge(crate::verify::routes())
-        .route(
-            "/api/{*fn_name}",
-            post(move |req: Request| handle_server_fns_with_context(fn_context.clone(), req)),
-        )
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -81,6 +75,13 @@ pub fn router(state: AppState) -> Router {
             AppState,
             _,
         >(fallback_context, shell))
+        // Innermost: it renders pages with the request's session.
+        .layer(middleware::from_fn({
+            let options = state.leptos_options.clone();
+            move |req: Request, next: Next| {
+                secret_forms(fn_context.clone(), options.clone(), req, next)
+            }
+        }))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session_timeouts,
@@ -125,6 +126,91 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(config.request_timeout_secs),
         ))
         .with_state(state)
+}
+
+/// Server functions that answer with a secret shown once (an API key issued or rotated).
+const SHOWS_SECRET: &[&str] = &["/api/issue_key", "/api/rotate_key"];
+
+/// Server functions whose secret (shown once) only the hydrated page can show: without
+/// JavaScript they refuse before creating anything.
+const SECRET_NEEDS_JS: &[&str] = &[
+    "/api/start_mfa_enrolment",
+    "/api/confirm_mfa_enrolment",
+    "/api/regenerate_recovery_codes",
+    "/api/create_service_token",
+    "/api/create_invitation",
+];
+
+/// Server functions' answers are never cached. A form posted without JavaScript to one that
+/// creates a secret gets the page that shows it, rendered into the answer: otherwise the
+/// browser follows a redirect back to the form and the secret is lost. Those whose secret
+/// only the hydrated page can show refuse such a form before making anything.
+async fn secret_forms(
+    context: impl Fn() + Clone + Send + Sync + 'static,
+    options: LeptosOptions,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    if !path.starts_with("/api/") || req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let from_form = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if from_form && SECRET_NEEDS_JS.contains(&path.as_str()) {
+        let error = AppError::NotAllowed {
+            message: "This shows a secret only once, which needs JavaScript: turn it on and try again. Nothing was created.".into(),
+        };
+        return refuse(&req.into_parts().0, error);
+    }
+    if !(from_form && SHOWS_SECRET.contains(&path.as_str())) {
+        let mut res = next.run(req).await;
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return res;
+    }
+    // The page to render afterwards: the caller's applications, as the caller.
+    let mut page = Request::new(Body::empty());
+    *page.uri_mut() = http::Uri::from_static("/applications");
+    *page.headers_mut() = req.headers().clone();
+    *page.extensions_mut() = req.extensions().clone();
+    page.headers_mut().remove(header::CONTENT_TYPE);
+    page.headers_mut().remove(header::CONTENT_LENGTH);
+    let parts = {
+        let mut probe = Request::new(());
+        *probe.uri_mut() = req.uri().clone();
+        *probe.headers_mut() = req.headers().clone();
+        probe.into_parts().0
+    };
+    // Asked as the hydrated page asks: the answer is the key (or the error), not a redirect.
+    req.headers_mut()
+        .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    let (head, body) = next.run(req).await.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return AppError::internal("unreadable server function answer").into_response();
+    };
+    let issued = match serde_json::from_slice::<app::keys::IssuedKey>(&bytes) {
+        Ok(issued) if head.status.is_success() => issued,
+        _ => {
+            let error = serde_json::from_slice::<AppError>(&bytes)
+                .unwrap_or_else(|_| AppError::internal("unreadable server function error"));
+            return refuse(&parts, error);
+        }
+    };
+    let render = leptos_axum::render_app_async_with_context(
+        move || {
+            context();
+            provide_context(app::keys::JustIssued(issued.clone()));
+        },
+        move || shell(options.clone()),
+    );
+    let mut res = render(page).await;
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 fn page_csp(nonce: &str) -> String {

@@ -21,7 +21,8 @@ pub fn ApplicationsPage() -> impl IntoView {
             form.reset();
         }
     });
-    let issued = RwSignal::new(None::<crate::keys::IssuedKey>);
+    // Without JavaScript the key comes with the page that answers the form.
+    let issued = RwSignal::new(use_context::<crate::keys::JustIssued>().map(|j| j.0));
     let keys_changed = RwSignal::new(0u32);
     let data = Resource::new(
         move || {

@@ -281,6 +281,7 @@ fn LifecycleSection(
                     <ActionForm action=lifecycle>
                         <input type="hidden" name="api_id" value=id />
                         <input type="hidden" name="lifecycle" value="retired" />
+                        <crate::components::StepUpCode id="retire-step-up" />
                         <button type="submit" class="btn-danger w-full">"Yes, retire this API"</button>
                     </ActionForm>
                 </div>

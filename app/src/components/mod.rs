@@ -333,3 +333,19 @@ pub fn CopyField(#[prop(into)] label: String, #[prop(into)] value: String) -> im
         </div>
     }
 }
+
+/// The code field of a sensitive action's form. With JavaScript the step-up dialog asks for
+/// a code when one is due, so the field hides once the page is hydrated; without it, the
+/// code travels with the form (`step_up_code`) and a refused form can be sent again with it.
+#[component]
+pub fn StepUpCode(#[prop(into)] id: String) -> impl IntoView {
+    let hint_id = format!("{id}-hint");
+    view! {
+        <div class="nojs-only space-y-1">
+            <label for=id.clone() class="label">"Code from your authenticator app"</label>
+            <input id=id name="step_up_code" class="input" inputmode="numeric" autocomplete="one-time-code"
+                aria-describedby=hint_id.clone() />
+            <p id=hint_id class="text-xs text-slate-500">"Needed when Keyport asks you to confirm it's you (at most every few minutes)."</p>
+        </div>
+    }
+}

@@ -45,7 +45,11 @@ pub const EXPIRY_PRESETS: &[(&str, &str, i64)] = &[
 /// Grace periods offered when rotating: (value, label).
 pub const GRACE_PRESETS: &[(&str, &str)] = &[
     ("0", "None: the old key stops now"),
+    ("5m", "5 minutes"),
+    ("15m", "15 minutes"),
+    ("30m", "30 minutes"),
     ("1h", "1 hour"),
+    ("6h", "6 hours"),
     ("24h", "1 day"),
     ("3d", "3 days"),
     ("7d", "7 days"),
@@ -140,6 +144,11 @@ pub struct KeysPage {
     pub page: i64,
     pub per_page: i64,
 }
+
+/// A key issued (or rotated) by a form posted without JavaScript: the server renders the
+/// applications page with it, in the answer to the post (server only).
+#[derive(Debug, Clone)]
+pub struct JustIssued(pub IssuedKey);
 
 /// A key just issued: `key` is shown this once and stored nowhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

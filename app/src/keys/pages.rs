@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::components::{
-    action_error, field_errors, CopyField, Field, FieldMessages, FormError, Notice,
+    action_error, field_errors, CopyField, Field, FieldMessages, FormError, Notice, StepUpCode,
 };
 
 /// The key just issued, shown once at the top of the page.
@@ -17,7 +17,10 @@ pub fn IssuedKeyNotice(issued: RwSignal<Option<IssuedKey>>) -> impl IntoView {
                     <h2 id="new-key-heading" class="font-semibold text-amber-900">{format!("Your new key for {}: copy it now", k.application)}</h2>
                     <p class="text-sm text-amber-900">"This is the only time Keyport shows it: only a fingerprint is kept. If you lose it, revoke it and issue another."</p>
                     <CopyField label="API key" value=k.key />
-                    <button type="button" class="btn-secondary" on:click=move |_| issued.set(None)>"I have stored it"</button>
+                    // A link, so it also leaves the page without JavaScript (the page that
+                    // answered the form).
+                    <a href="/applications" class="btn-secondary inline-block"
+                        on:click=move |ev| { ev.prevent_default(); issued.set(None); }>"I have stored it"</a>
                 </section>
             }
         })
@@ -40,10 +43,20 @@ pub fn KeysSection(
     crate::mfa::pages_step_up(rotate);
     crate::mfa::pages_step_up(revoke);
     crate::mfa::pages_step_up(revoke_all);
+    // Once a key is shown, its panel closes and forgets what was typed: the list is where
+    // the new key (and Rotate/Revoke) is.
+    let issue_panel = NodeRef::<leptos::html::Details>::new();
+    let issue_form = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
         if let Some(Ok(key)) = issue.value().get() {
             issued.set(Some(key));
             refresh.update(|n| *n += 1);
+            if let Some(form) = issue_form.get_untracked() {
+                form.reset();
+            }
+            if let Some(panel) = issue_panel.get_untracked() {
+                panel.set_open(false);
+            }
         }
     });
     Effect::new(move |_| {
@@ -115,6 +128,7 @@ pub fn KeysSection(
                 <span class="flex-1"></span>
                 {(in_force > 1).then(|| {
                     let reason_id = fid("revoke-all-reason");
+                    let step_up_id = fid("revoke-all-step-up");
                     let application_id = application_id.clone();
                     view! {
                         <details class="relative">
@@ -125,6 +139,7 @@ pub fn KeysSection(
                                     <label for=reason_id.clone() class="label">"Reason"</label>
                                     <input id=reason_id name="reason" class="input" required placeholder="Compromised server, app retired…" />
                                     <p class="text-xs text-slate-600">{format!("All {in_force} keys in force stop working at once. You will be asked for a two-factor code.")}</p>
+                                    <StepUpCode id=step_up_id />
                                     <FieldMessages errors=field_errors(revoke_all, "reason") />
                                     <button type="submit" class="btn-danger w-full">"Revoke every key"</button>
                                 </ActionForm>
@@ -133,10 +148,12 @@ pub fn KeysSection(
                     }
                 })}
                 {can_issue.then(|| view! {
-                    <details class="relative">
+                    // Open again when the server refused the form (without JavaScript the
+                    // page reloads with the error).
+                    <details class="relative" node_ref=issue_panel open=move || matches!(issue.value().get(), Some(Err(_)))>
                         <summary class="btn cursor-pointer list-none py-1">"Issue a key…"</summary>
                         <div class="absolute right-0 z-10 mt-2 max-h-[80vh] w-96 max-w-[90vw] overflow-y-auto rounded-md border border-slate-200 bg-white p-4 shadow-lg">
-                            <ActionForm action=issue attr:class="space-y-3">
+                            <ActionForm action=issue node_ref=issue_form attr:class="space-y-3">
                                 <input type="hidden" name="application_id" value=application_id.clone() />
                                 <Field id=fid("name") label="Key name" name="name" required=true hint="Where it is used, such as \"CI\" or \"prod server\"" errors=field_errors(issue, "name") />
                                 <div class="grid grid-cols-2 gap-3">
@@ -188,6 +205,7 @@ pub fn KeysSection(
                                 </div>
                                 <Field id=fid("ip_allowlist") label="Allowed IP addresses" name="ip_allowlist" hint="Empty: anywhere. Addresses or CIDRs, such as 203.0.113.0/24 2001:db8::/32" errors=field_errors(issue, "ip_allowlist") />
                                 <p class="text-xs text-slate-500">"You will be asked for a two-factor code."</p>
+                                <StepUpCode id=fid("step-up") />
                                 <FormError error=action_error(issue) />
                                 <button type="submit" class="btn w-full">"Issue key"</button>
                             </ActionForm>
@@ -244,6 +262,10 @@ pub(super) fn KeyRowView(
         format!("revoke-{}-reason", key.id),
         format!("rotate-{}-grace", key.id),
     );
+    let (rotate_code_id, revoke_code_id) = (
+        format!("rotate-{}-step-up", key.id),
+        format!("revoke-{}-step-up", key.id),
+    );
     let id = key.id.clone();
     let details = [
         (!key.scopes.is_empty()).then(|| format!("scopes {}", key.scopes.join(" "))),
@@ -294,6 +316,7 @@ pub(super) fn KeyRowView(
                                         {GRACE_PRESETS.iter().map(|(v, l)| view! { <option value=*v selected=*v == "24h">{*l}</option> }).collect_view()}
                                     </select>
                                     <p class="text-xs text-slate-600">"You get a new key with the same settings; move your clients to it during the grace period. You will be asked for a two-factor code."</p>
+                                    <StepUpCode id=rotate_code_id />
                                     <FieldMessages errors=field_errors(rotate, "grace") />
                                     <button type="submit" class="btn w-full">"Rotate key"</button>
                                 </ActionForm>
@@ -310,6 +333,7 @@ pub(super) fn KeyRowView(
                                 <label for=reason_id.clone() class="label">"Reason"</label>
                                 <input id=reason_id name="reason" class="input" required placeholder="Rotated, leaked, no longer used…" />
                                 <p class="text-xs text-slate-600">"The key stops working at once. You will be asked for a two-factor code."</p>
+                                <StepUpCode id=revoke_code_id />
                                 <button type="submit" class="btn-danger w-full">"Revoke key"</button>
                             </ActionForm>
                         </div>

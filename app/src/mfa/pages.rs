@@ -123,7 +123,6 @@ pub fn SecurityPage() -> impl IntoView {
     let confirm = ServerAction::<ConfirmMfaEnrolment>::new();
     let disable = ServerAction::<DisableMfa>::new();
     let regenerate = ServerAction::<RegenerateRecoveryCodes>::new();
-    use_step_up(disable);
     use_step_up(regenerate);
     let status = Resource::new(
         move || (confirm.version().get(), disable.version().get()),

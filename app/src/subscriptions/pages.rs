@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::catalog::state_badge;
-use crate::components::{action_error, EmptyState, ErrorView, FormError, Loading, Notice, Pager};
+use crate::components::{
+    action_error, EmptyState, ErrorView, FormError, Loading, Notice, Pager, StepUpCode,
+};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -96,8 +98,10 @@ pub fn ApprovalsPage() -> impl IntoView {
 #[component]
 fn Request(sub: SubscriptionView, decide: ServerAction<DecideSubscription>) -> impl IntoView {
     let simple = move |decision: SubscriptionEvent, class: &'static str, id: String| {
+        let code_id = format!("code-{}-{}", decision.as_str(), id);
         view! {
             <ActionForm action=decide>
+                <StepUpCode id=code_id />
                 <input type="hidden" name="id" value=id />
                 <input type="hidden" name="decision" value=decision.as_str() />
                 <button type="submit" class=class>{decision.label()}</button>
@@ -106,6 +110,7 @@ fn Request(sub: SubscriptionView, decide: ServerAction<DecideSubscription>) -> i
     };
     let with_reason = move |decision: SubscriptionEvent, id: String| {
         let field = format!("reason-{}-{}", decision.as_str(), id);
+        let code_id = format!("code-{}-{}", decision.as_str(), id);
         view! {
             <details class="relative">
                 <summary class="btn-secondary cursor-pointer list-none">{format!("{}…", decision.label())}</summary>
@@ -115,6 +120,7 @@ fn Request(sub: SubscriptionView, decide: ServerAction<DecideSubscription>) -> i
                         <input type="hidden" name="decision" value=decision.as_str() />
                         <label for=field.clone() class="label">"Reason (the developer sees it)"</label>
                         <textarea id=field name="reason" rows="3" class="input" required></textarea>
+                        <StepUpCode id=code_id />
                         <button type="submit" class="btn-danger w-full">{decision.label()}</button>
                     </ActionForm>
                 </div>

@@ -118,7 +118,143 @@ backends!(
     scopes_and_lifetime_stay_within_the_plans,
     developers_never_touch_each_others_keys,
     revoking_needs_a_reason_and_admins_may_revoke_any_key,
+    without_javascript_a_key_is_shown_in_the_answer_and_step_up_takes_a_code,
+    without_javascript_other_secrets_are_refused_before_anything_is_made,
 );
+
+/// Posts `form` to a server function as a browser without JavaScript does (an HTML form
+/// from `page`).
+async fn form_post(c: &Client, name: &str, form: &[(&str, &str)], page: &str) -> reqwest::Response {
+    c.http
+        .post(format!("{}/api/{name}", c.base))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .header("Referer", format!("{}{page}", c.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The error a form posted without JavaScript was sent back with (`__err` in the URL).
+fn url_error(location: &str) -> serde_json::Value {
+    use base64::Engine;
+    let url = reqwest::Url::parse(location).unwrap();
+    let err = url
+        .query_pairs()
+        .find(|(k, _)| k == "__err")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no error in {location}"));
+    let json = base64::engine::general_purpose::URL_SAFE
+        .decode(err.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(&err))
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(err.trim_end_matches('='))
+        })
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+fn as_refs<'a>(f: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    f.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+async fn without_javascript_a_key_is_shown_in_the_answer_and_step_up_takes_a_code(app: TestApp) {
+    let (dev, secret, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let form = |code: &'static str| {
+        vec![
+            ("application_id", app_id.clone()),
+            ("name", "Server without JS".to_string()),
+            ("environment", "live".to_string()),
+            ("expires_in", "30d".to_string()),
+            ("scopes", "".to_string()),
+            ("step_up_code", code.to_string()),
+        ]
+    };
+    // Fresh step-up: the answer is the applications page with the key in it, never cached.
+    let res = form_post(&dev, "issue_key", &as_refs(&form("")), "/applications").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let page = res.text().await.unwrap();
+    let start = page.find("kp_live_").expect("the key is on the page");
+    let key: String = page[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    assert!(app::domain::ApiKey::parse(&key).is_ok(), "{key}");
+    assert!(page.contains("copy it now"));
+    // Step-up gone stale: refused before anything is made, back to the form with the error…
+    app.clock
+        .advance(app.state.config.step_up_window_secs as i64 * 1000 + 1_000);
+    let before = keys_of(&dev).await.as_array().unwrap().len();
+    let res = form_post(&dev, "issue_key", &as_refs(&form("")), "/applications").await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        back.starts_with(&format!("{}/applications", dev.base)),
+        "{back}"
+    );
+    assert_eq!(url_error(&back)["error"], "mfa_required");
+    let page = dev
+        .get(back.trim_start_matches(&dev.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"step_up_code\""),
+        "the form asks for a code"
+    );
+    assert_eq!(keys_of(&dev).await.as_array().unwrap().len(), before);
+    // …where a code in the form does the step-up.
+    let code = app.code(&secret, "dev@example.com", 0);
+    let with_code: Vec<(&str, String)> = form("")
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "step_up_code" {
+                (k, code.clone())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let res = form_post(&dev, "issue_key", &as_refs(&with_code), "/applications").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("kp_live_"));
+    assert_eq!(keys_of(&dev).await.as_array().unwrap().len(), before + 1);
+}
+
+async fn without_javascript_other_secrets_are_refused_before_anything_is_made(app: TestApp) {
+    let (admin, _, _) = app
+        .signed_in_with_mfa("admin@example.com", Role::Admin)
+        .await;
+    for (name, form) in [
+        ("create_service_token", vec![("name", "edge")]),
+        (
+            "create_invitation",
+            vec![("email", "x@example.com"), ("role", "developer")],
+        ),
+        ("regenerate_recovery_codes", vec![]),
+    ] {
+        let res = form_post(&admin, name, &form, "/admin/settings").await;
+        assert!(res.status().is_redirection(), "{name}: {}", res.status());
+        let back = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            url_error(&back)["message"]
+                .as_str()
+                .unwrap()
+                .contains("JavaScript"),
+            "{name}: {back}"
+        );
+    }
+    let tokens = admin.call("list_service_tokens", &[]).await;
+    assert_eq!(
+        tokens.ok().as_array().unwrap().len(),
+        0,
+        "no token was made"
+    );
+    let settings = admin.call("get_settings", &[]).await;
+    assert!(settings.ok()["invitations"].as_array().unwrap().is_empty());
+}
 
 async fn a_key_is_shown_once_and_only_its_digest_is_kept(app: TestApp) {
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
