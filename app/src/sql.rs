@@ -54,6 +54,30 @@ impl Where {
         self
     }
 
+    /// Text search: any of `targets` contains `text`, ignoring case, the same on both
+    /// backends (SQLite's `LIKE` ignores ASCII case and PostgreSQL's does not, so both sides
+    /// are lower-cased here; without ICU, SQLite folds only ASCII letters). A target is a
+    /// column, or a predicate with one `?` (an `EXISTS` over a child table) that takes the
+    /// lower-cased pattern. `%`, `_` and `\` in `text` are literal.
+    pub fn contains(&mut self, targets: &[&str], text: &str) -> &mut Self {
+        let clause = targets
+            .iter()
+            .map(|t| {
+                if t.contains('?') {
+                    t.to_string()
+                } else {
+                    format!("LOWER({t}) LIKE ? ESCAPE '\\'")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let pattern = Arg::contains(&text.to_lowercase());
+        self.and(
+            &format!("({clause})"),
+            std::iter::repeat_n(pattern, targets.len()),
+        )
+    }
+
     fn sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()

@@ -18,3 +18,7 @@ CREATE INDEX signup_requests_email_idx ON signup_requests (email);
 
 -- Guessing back-off: how many times the key was locked in its window (each lock doubles).
 ALTER TABLE throttle ADD COLUMN locks BIGINT NOT NULL DEFAULT 0;
+
+-- When a subscription was suspended (cleared when the publisher resumes it, kept when its
+-- owner cancels it): a new subscription after a suspension or a rejection needs approval.
+ALTER TABLE subscriptions ADD COLUMN suspended_at BIGINT;

@@ -2,7 +2,7 @@
 
 use crate::domain::{DisplayName, Email, Role, UserStatus};
 use crate::error::AppError;
-use crate::sql::{Arg, Where};
+use crate::sql::Where;
 use crate::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -192,13 +192,10 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<UserRow>, i64), AppError> {
-    let search = search.trim().to_lowercase();
+    let search = search.trim();
     let mut w = Where::default();
     if !search.is_empty() {
-        w.and(
-            "(email LIKE ? ESCAPE '\\' OR LOWER(display_name) LIKE ? ESCAPE '\\')",
-            [Arg::contains(&search), Arg::contains(&search)],
-        );
+        w.contains(&["email", "display_name"], search);
     }
     w.page(
         db,

@@ -236,13 +236,16 @@ pub async fn catalog(db: &Db, q: &CatalogQuery<'_>) -> Result<(Vec<CatalogRow>, 
             [Arg::Text(format!("%,{},%", q.role.as_str()))],
         );
     }
-    let text = q.text.trim().to_lowercase();
+    let text = q.text.trim();
     if !text.is_empty() {
-        w.and(
-            "(lower(a.name) LIKE ? ESCAPE '\\' OR a.slug LIKE ? ESCAPE '\\' \
-             OR lower(a.summary) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM api_tags t \
-             WHERE t.api_id = a.id AND t.tag LIKE ? ESCAPE '\\'))",
-            std::iter::repeat_with(|| Arg::contains(&text)).take(4),
+        w.contains(
+            &[
+                "a.name",
+                "a.slug",
+                "a.summary",
+                "EXISTS (SELECT 1 FROM api_tags t WHERE t.api_id = a.id AND LOWER(t.tag) LIKE ? ESCAPE '\\')",
+            ],
+            text,
         );
     }
     if !q.tag.is_empty() {

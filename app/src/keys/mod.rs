@@ -235,8 +235,18 @@ pub async fn all_keys(
 ) -> Result<KeysPage, AppError> {
     use crate::domain::Role;
     crate::auth::guard::require_role(&[Role::Admin], "keys.list").await?;
+    let state = match state.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s @ ("live" | "revoked" | "flagged")) => Some(s),
+        Some(_) => {
+            return Err(AppError::field(
+                "state",
+                "Choose live, revoked or flagged (or nothing for every key).",
+            ))
+        }
+    };
     let app = crate::state::app_state()?;
-    service::list_all(&app, search.as_deref(), state.as_deref(), page.unwrap_or(1)).await
+    service::list_all(&app, search.as_deref(), state, page.unwrap_or(1)).await
 }
 
 #[server(prefix = "/api", endpoint = "get_key_settings")]

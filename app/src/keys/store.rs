@@ -209,11 +209,14 @@ pub async fn list_all(
 ) -> Result<(Vec<KeyRow>, i64), AppError> {
     let mut w = Where::default();
     if let Some(s) = f.search.filter(|s| !s.trim().is_empty()) {
-        let like = Arg::contains(s.trim());
-        w.and(
-            "(k.name LIKE ? ESCAPE '\\' OR k.display_prefix || k.last4 LIKE ? ESCAPE '\\' \
-             OR ap.name LIKE ? ESCAPE '\\' OR o.email LIKE ? ESCAPE '\\')",
-            [like.clone(), like.clone(), like.clone(), like],
+        w.contains(
+            &[
+                "k.name",
+                "k.display_prefix || k.last4",
+                "ap.name",
+                "o.email",
+            ],
+            s.trim(),
         );
     }
     match f.state {

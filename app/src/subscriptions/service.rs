@@ -110,9 +110,12 @@ pub async fn subscribe(
             ),
         });
     }
+    // Only the publisher (or an admin) lifts a suspension or overrides a rejection: after
+    // either, a new subscription waits for approval whatever the plan says.
+    let refused_before = store::was_refused(db, &app.owner_id, &api.id).await?;
     let state = match plan.approval {
-        Approval::Automatic => SubscriptionState::Active,
-        Approval::Manual => SubscriptionState::Pending,
+        Approval::Automatic if !refused_before => SubscriptionState::Active,
+        _ => SubscriptionState::Pending,
     };
     let id = store::insert(db, &app.id, &api.id, &plan.id, state, &user.id, ctx.now)
         .await?
@@ -131,6 +134,7 @@ pub async fn subscribe(
             .target("subscription", &id)
             .details(serde_json::json!({
                 "application": app.name, "api": api.slug, "plan": plan.name, "state": state,
+                "refused_before": refused_before,
             })),
     )
     .await?;
@@ -142,8 +146,16 @@ pub async fn subscribe(
                 Notice {
                     title: format!("Approval needed: {} → {}", app.name, api.name),
                     body: format!(
-                        "{} asks for the {} plan of {} for the application {}.",
-                        user.email, plan.name, api.name, app.name
+                        "{} asks for the {} plan of {} for the application {}.{}",
+                        user.email,
+                        plan.name,
+                        api.name,
+                        app.name,
+                        if refused_before {
+                            " An earlier subscription of theirs to this API was rejected or suspended, so this one waits for you."
+                        } else {
+                            ""
+                        }
                     ),
                     link: Some("/approvals".into()),
                 },

@@ -146,8 +146,10 @@ pub async fn transition<'c>(
     decided_by: Option<&str>,
     now: i64,
 ) -> Result<bool, AppError> {
+    // A suspension is remembered until the publisher lifts it (not when the owner cancels).
     let done = sqlx::query(
-        "UPDATE subscriptions SET state = $1, reason = $2, decided_by = COALESCE($3, decided_by), updated_at = $4 \
+        "UPDATE subscriptions SET state = $1, reason = $2, decided_by = COALESCE($3, decided_by), updated_at = $4, \
+         suspended_at = CASE WHEN $1 = 'suspended' THEN $4 WHEN state = 'suspended' AND $1 = 'active' THEN NULL ELSE suspended_at END \
          WHERE id = $5 AND state = $6",
     )
     .bind(to.as_str())
@@ -159,6 +161,21 @@ pub async fn transition<'c>(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Whether any application of `owner_id` had a subscription to `api_id` rejected, or
+/// suspended without the suspension being lifted.
+pub async fn was_refused(db: &Db, owner_id: &str, api_id: &str) -> Result<bool, AppError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM subscriptions s JOIN applications a ON a.id = s.application_id \
+         WHERE a.owner_id = $1 AND s.api_id = $2 \
+         AND (s.state = 'rejected' OR s.suspended_at IS NOT NULL) LIMIT 1",
+    )
+    .bind(owner_id)
+    .bind(api_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.is_some())
 }
 
 /// What the approval queue shows.

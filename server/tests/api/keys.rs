@@ -120,7 +120,67 @@ backends!(
     revoking_needs_a_reason_and_admins_may_revoke_any_key,
     without_javascript_a_key_is_shown_in_the_answer_and_step_up_takes_a_code,
     without_javascript_other_secrets_are_refused_before_anything_is_made,
+    searches_ignore_case_alike_on_both_backends_and_filters_are_checked,
 );
+
+async fn searches_ignore_case_alike_on_both_backends_and_filters_are_checked(app: TestApp) {
+    let (dev, _, app_id) = subscribed_developer(&app, "devperson@example.com").await;
+    for name in ["K1 build", "deploy k1", "other"] {
+        dev.call(
+            "issue_key",
+            &[
+                ("application_id", &app_id),
+                ("name", name),
+                ("environment", "test"),
+                ("expires_in", "1d"),
+                ("scopes", ""),
+            ],
+        )
+        .await
+        .ok();
+    }
+    let (admin, _, _) = app
+        .signed_in_with_mfa("admin@example.com", Role::Admin)
+        .await;
+    for search in ["K1", "k1", " k1 "] {
+        let page = admin.call("all_keys", &[("search", search)]).await;
+        assert_eq!(page.ok()["total"], 2, "{search:?}");
+    }
+    assert_eq!(
+        admin.call("all_keys", &[("search", "SHOP")]).await.ok()["total"],
+        3
+    );
+    assert_eq!(
+        admin
+            .call("all_keys", &[("search", "DEVPERSON@")])
+            .await
+            .ok()["total"],
+        3
+    );
+    assert_eq!(
+        admin.call("list_users", &[("q", "ADMIN@")]).await.ok()["total"],
+        1
+    );
+    assert_eq!(
+        dev.call("catalog", &[("q", "API-DEVPERSON")]).await.ok()["total"],
+        1
+    );
+    assert_eq!(
+        dev.call("catalog", &[("q", "Api-DevPerson")]).await.ok()["total"],
+        1
+    );
+    // `%` and `_` are literal.
+    assert_eq!(
+        admin.call("all_keys", &[("search", "%")]).await.ok()["total"],
+        0
+    );
+    // Unknown filter values are refused, not ignored.
+    let bogus = admin.call("all_keys", &[("state", "bogus")]).await;
+    assert_eq!(bogus.status, 422);
+    assert!(!bogus.field("state").is_empty());
+    let bogus = admin.call("approval_queue", &[("state", "bogus")]).await;
+    assert_eq!(bogus.status, 422);
+}
 
 /// Posts `form` to a server function as a browser without JavaScript does (an HTML form
 /// from `page`).

@@ -35,8 +35,104 @@ backends!(
     the_openapi_document_describes_the_gateway_api,
     scopes_hold_only_on_the_api_whose_plan_grants_them,
     keys_of_a_disabled_owner_stop_until_re_enabled,
-    bad_fields_are_a_422_and_answers_are_never_cached
+    bad_fields_are_a_422_and_answers_are_never_cached,
+    a_suspension_is_not_undone_by_the_suspended_party
 );
+
+/// The owner of a suspended subscription cannot lift it by cancelling and subscribing
+/// again (nor with a new application): after a suspension or a rejection a subscription
+/// waits for the publisher, even on an automatic plan, and the old keys stay refused.
+async fn a_suspension_is_not_undone_by_the_suspended_party(app: TestApp) {
+    let token = service_token(&app).await;
+    let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
+    let plan_id = published_api(&p, "api-dev", "").await;
+    let (dev, _, _) = app
+        .signed_in_with_mfa("dev@example.com", Role::Developer)
+        .await;
+    let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
+    let key = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ask = json!({ "key": key, "api": "api-dev" });
+    let sub = dev.call("my_applications", &[]).await.ok()[0]["subscriptions"][0].clone();
+    let (admin, _, _) = app
+        .signed_in_with_mfa("admin@example.com", Role::Admin)
+        .await;
+    let sub_id = sub["id"].as_str().unwrap().to_string();
+    admin
+        .call(
+            "decide_subscription",
+            &[
+                ("id", &sub_id),
+                ("decision", "suspend"),
+                ("reason", "abuse"),
+            ],
+        )
+        .await
+        .ok();
+    // The owner may not resume it…
+    let resumed = dev
+        .call(
+            "decide_subscription",
+            &[("id", &sub_id), ("decision", "resume")],
+        )
+        .await;
+    assert!(
+        resumed.status == 403 || resumed.status == 404,
+        "{}",
+        resumed.status
+    );
+    // …nor cancel and subscribe again to an automatic plan.
+    dev.call("cancel_subscription", &[("id", &sub_id)])
+        .await
+        .ok();
+    let again = dev
+        .call(
+            "subscribe",
+            &[("application_id", &app_id), ("plan_id", &plan_id)],
+        )
+        .await;
+    assert_eq!(again.ok(), &json!("pending"));
+    assert_eq!(
+        verify(&app, &token, ask.clone()).await.1["code"],
+        "SUBSCRIPTION_INACTIVE"
+    );
+    // A fresh application of the same owner waits too.
+    let other = subscribed_application(&dev, "Shop 2", &plan_id).await;
+    let apps = dev.call("my_applications", &[]).await.ok().clone();
+    let state = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == other.as_str())
+        .unwrap()["subscriptions"][0]["state"]
+        .clone();
+    assert_eq!(state, "pending");
+    // The publisher decides: approved, the key works again.
+    let pending = admin
+        .call("approval_queue", &[("state", "pending")])
+        .await
+        .ok()
+        .clone();
+    let renewed = pending["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["application"] == "Shop")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin
+        .call(
+            "decide_subscription",
+            &[("id", &renewed), ("decision", "approve")],
+        )
+        .await
+        .ok();
+    assert_eq!(verify(&app, &token, ask).await.1["code"], "VALID");
+}
 
 async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
     let res = reqwest::get(app.url("/v1/openapi.json")).await.unwrap();
