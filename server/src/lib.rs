@@ -106,8 +106,20 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes expired sessions and stale throttle entries every five minutes.
+/// Deletes expired sessions and stale throttle entries every five minutes; checkpoints the
+/// SQLite write-ahead log every minute.
 fn spawn_cleanup(state: AppState) {
+    let wal = state.clone();
+    tokio::spawn(async move {
+        let url = wal.config.database_url.expose().to_string();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db::checkpoint(&wal.db, &url).await {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    });
     tokio::spawn(async move {
         let store = DbSessionStore::new(state.db.clone(), state.clock.clone());
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
@@ -125,6 +137,13 @@ fn spawn_cleanup(state: AppState) {
                     .await
             {
                 tracing::warn!(error = %e, "throttle cleanup failed");
+            }
+            if let Err(e) = sqlx::query("DELETE FROM signup_requests WHERE expires_at <= $1")
+                .bind(state.clock.now())
+                .execute(&state.db)
+                .await
+            {
+                tracing::warn!(error = %e, "sign-up request cleanup failed");
             }
         }
     });

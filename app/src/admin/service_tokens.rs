@@ -92,20 +92,34 @@ pub mod store {
     pub const CACHE_MS: i64 = 10_000;
 
     /// Service tokens recently found live, by digest: the verify hot path then does no
-    /// lookup of its own for the token.
+    /// lookup of its own for the token. Each revocation on this instance starts a new
+    /// generation: a lookup that began before it cannot put its (now revoked) token back.
     #[derive(Debug, Default)]
-    pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>);
+    pub struct TokenCache {
+        live: std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>,
+        generation: std::sync::atomic::AtomicU64,
+    }
 
     impl TokenCache {
         fn get(&self, digest: &str, now: i64) -> Option<String> {
-            let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let map = self.live.lock().unwrap_or_else(|e| e.into_inner());
             map.get(digest)
                 .filter(|(_, at)| now - at < CACHE_MS && now >= *at)
                 .map(|(id, _)| id.clone())
         }
 
-        fn put(&self, digest: String, id: String, now: i64) {
-            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        /// The generation a lookup starts in.
+        fn generation(&self) -> u64 {
+            self.generation.load(std::sync::atomic::Ordering::Acquire)
+        }
+
+        /// Keeps a token found live by a lookup that started in `generation`, unless a
+        /// revocation came since.
+        fn put(&self, digest: String, id: String, now: i64, generation: u64) {
+            let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            if self.generation() != generation {
+                return;
+            }
             if map.len() > 10_000 {
                 map.clear();
             }
@@ -113,7 +127,26 @@ pub mod store {
         }
 
         pub fn clear(&self) {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            map.clear();
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_lookup_that_began_before_a_revocation_is_not_cached() {
+            let cache = TokenCache::default();
+            let before = cache.generation();
+            cache.clear(); // a revocation while the lookup was reading the row
+            cache.put("d".into(), "id".into(), 1, before);
+            assert_eq!(cache.get("d", 2), None);
+            cache.put("d".into(), "id".into(), 1, cache.generation());
+            assert_eq!(cache.get("d", 2).as_deref(), Some("id"));
         }
     }
 
@@ -131,6 +164,7 @@ pub mod store {
         if let Some(id) = state.service_tokens.get(&digest, now) {
             return Ok(Some(id));
         }
+        let generation = state.service_tokens.generation();
         let db = &state.db;
         let row = sqlx::query(
             "SELECT id, last_used_at FROM service_tokens WHERE token_digest = $1 AND revoked_at IS NULL",
@@ -148,7 +182,9 @@ pub mod store {
                 .execute(db)
                 .await?;
         }
-        state.service_tokens.put(digest, id.clone(), now);
+        state
+            .service_tokens
+            .put(digest, id.clone(), now, generation);
         Ok(Some(id))
     }
 }

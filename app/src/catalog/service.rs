@@ -296,6 +296,16 @@ pub async fn save(
                     message: "A retired API cannot be changed.".into(),
                 });
             }
+            // Gateways and keys name the API by its slug: while anyone may call it, a new
+            // slug would free the old one for another API.
+            if api.slug != p.slug
+                && crate::subscriptions::store::live_count(&ctx.state.db, &api.id).await? > 0
+            {
+                return Err(AppError::field(
+                    "slug",
+                    "Subscribers' gateways and keys use this slug: it cannot change while the API has live subscriptions.",
+                ));
+            }
             Some(api)
         }
     };

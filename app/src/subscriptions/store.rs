@@ -163,6 +163,16 @@ pub async fn transition<'c>(
     Ok(done.rows_affected() == 1)
 }
 
+/// How many live (pending, active or suspended) subscriptions `api_id` has.
+pub async fn live_count(db: &Db, api_id: &str) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM subscriptions WHERE api_id = $1 AND state IN ('pending', 'active', 'suspended')",
+    )
+    .bind(api_id)
+    .fetch_one(db)
+    .await?)
+}
+
 /// Whether any application of `owner_id` had a subscription to `api_id` rejected, or
 /// suspended without the suspension being lifted.
 pub async fn was_refused(db: &Db, owner_id: &str, api_id: &str) -> Result<bool, AppError> {

@@ -83,3 +83,81 @@ async fn oversized_bodies_are_refused(app: TestApp) {
         .await;
     assert_eq!(res.status, 413);
 }
+
+backends!(
+    the_write_ahead_log_is_emptied_by_the_checkpoint,
+    a_slug_in_use_cannot_be_renamed_away
+);
+
+/// Under load SQLite's own checkpoints never finish while readers read: Keyport's
+/// minutely checkpoint empties the log whatever it holds (PostgreSQL: nothing to do).
+async fn the_write_ahead_log_is_emptied_by_the_checkpoint(app: TestApp) {
+    let url = app.state.config.database_url.expose().to_string();
+    for i in 0..2_000 {
+        sqlx::query(
+            "INSERT INTO throttle (key, failures, window_start, locked_until) VALUES ($1, 1, 0, 0)",
+        )
+        .bind(format!("fill:{i}:{}", "x".repeat(500)))
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    }
+    // A long reader holds the log open meanwhile, as a busy portal does.
+    let mut reader = app.state.db.begin().await.unwrap();
+    sqlx::query("SELECT COUNT(*) FROM throttle")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    let checkpoint = keyport::db::checkpoint(&app.state.db, &url);
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        reader.rollback().await.unwrap();
+    };
+    let (done, ()) = tokio::join!(checkpoint, release);
+    done.unwrap();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let wal = format!("{}-wal", path.split('?').next().unwrap());
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(size, 0, "{wal} holds {size} bytes after the checkpoint");
+    }
+}
+
+async fn a_slug_in_use_cannot_be_renamed_away(app: TestApp) {
+    // A publisher's API with one live subscription.
+    crate::keys::subscribed_developer(&app, "dev@example.com").await;
+    let p = app.client();
+    p.sign_in("pub-dev@example.com", crate::helpers::PASSWORD)
+        .await
+        .ok();
+    let api = p
+        .call("api_for_edit", &[("slug", "api-dev")])
+        .await
+        .ok()
+        .clone();
+    let rename = |slug: &'static str| {
+        let id = api["id"].as_str().unwrap().to_string();
+        let p = &p;
+        async move {
+            p.call(
+                "save_api",
+                &[
+                    ("id", id.as_str()),
+                    ("name", "api-dev"),
+                    ("slug", slug),
+                    ("version", "1"),
+                    ("summary", "x"),
+                    ("description", ""),
+                    ("tags", ""),
+                    ("upstream_url", "http://up.internal"),
+                    ("visibility", "public"),
+                ],
+            )
+            .await
+        }
+    };
+    let refused = rename("renamed-api").await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.field("slug")[0].contains("live subscriptions"));
+    // Other fields still change.
+    rename("api-dev").await.ok();
+}
