@@ -6,6 +6,7 @@
 //   global-setup.ts and the specs can find it (same folder, same database).
 // - The binary is <repo>/target/release/keyport (built by `cargo leptos build
 //   --release`); set KEYPORT_BIN to use another one.
+// - Its output is copied to end2end/test-results/server.log (see signUp in tests/fixtures.ts).
 // - SIGTERM/SIGINT are forwarded to the server; we exit with its exit code.
 //   The data folder is removed afterwards unless KEYPORT_E2E_KEEP_DATA=1.
 //
@@ -64,7 +65,16 @@ const env = {
 };
 
 console.error(`start-server: ${bin} serve (data: ${dataDir})`);
-const child = spawn(bin, ['serve'], { cwd: REPO_ROOT, env, stdio: 'inherit' });
+// The server's output goes to the console and to test-results/server.log, where the
+// specs find what it logs instead of mailing (no SMTP here), such as sign-up links.
+const log = fs.createWriteStream(path.join(RESULTS_DIR, 'server.log'));
+const child = spawn(bin, ['serve'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
+  from.on('data', (chunk) => {
+    to.write(chunk);
+    log.write(chunk);
+  });
+}
 
 function cleanup() {
   if (process.env.KEYPORT_E2E_KEEP_DATA === '1') {

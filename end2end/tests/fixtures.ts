@@ -44,6 +44,44 @@ export const SCREENSHOT_DIR = path.join(END2END_DIR, 'screenshots');
 /** Written by scripts/start-server.mjs: the server's fresh data folder. */
 export const DATA_DIR_FILE = path.join(END2END_DIR, 'test-results', '.e2e-data-dir');
 
+/** Written by scripts/start-server.mjs: everything the server printed. */
+export const SERVER_LOG = path.join(END2END_DIR, 'test-results', 'server.log');
+
+/**
+ * The link of the sign-up email for `email`. There is no SMTP server in these tests, so
+ * Keyport writes the email to its log, as it does on any portal without SMTP.
+ */
+export async function signUpLink(email: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const log = fs.existsSync(SERVER_LOG) ? fs.readFileSync(SERVER_LOG, 'utf8') : '';
+    const at = log.lastIndexOf(`to=${email}`);
+    if (at >= 0) {
+      const link = /(http:\/\/\S+\/sign-up\/confirm\?token=[A-Za-z0-9_-]+)/.exec(log.slice(at));
+      if (link) return link[1];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no sign-up link for ${email} in ${SERVER_LOG}`);
+}
+
+/** Signs up through the form and the emailed link; ends signed in on the dashboard. */
+export async function signUp(page: Page, name: string, email: string, password = PASSWORD) {
+  await page.goto('/sign-up');
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await confirmSignUp(page, email);
+}
+
+/** After the sign-up form: "check your inbox", then the link, then the account. */
+export async function confirmSignUp(page: Page, email: string) {
+  await expect(page.getByText('Check your inbox')).toBeVisible();
+  await page.goto(await signUpLink(email));
+  await page.getByRole('button', { name: 'Create my account' }).click();
+  await page.waitForURL('**/dashboard');
+}
+
 /** The server's data folder for this run (KEYPORT_DATA_DIR). */
 export function dataDir(): string {
   const dir = fs.readFileSync(DATA_DIR_FILE, 'utf8').trim();

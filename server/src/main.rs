@@ -79,6 +79,8 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log)),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: log files and collectors get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let state = keyport::build_state(config, app::state::Clock::default()).await?;
     match cli.command.unwrap_or(Command::Serve) {

@@ -143,17 +143,19 @@ pub async fn verify(
     }
 }
 
+/// How long after signing in a session may add a second factor without the password.
+pub const RECENT_SIGN_IN_MS: i64 = 15 * 60_000;
+
 /// Adding a second factor adds a way to pass every future check: a session that signed in
-/// longer ago than the step-up window (a laptop left open) must show the password again.
+/// longer ago than [`RECENT_SIGN_IN_MS`] (a laptop left open) must show the password again.
 /// Accounts without a password sign in again instead.
 async fn require_recent_sign_in(
     ctx: &Ctx,
     user: &CurrentUser,
     current_password: Option<&str>,
 ) -> Result<(), AppError> {
-    let window = ctx.state.config.step_up_window_secs as i64 * 1000;
     let signed_in = ctx.session.signed_in_at().await?.unwrap_or(0);
-    if ctx.now - signed_in <= window {
+    if ctx.now - signed_in <= RECENT_SIGN_IN_MS {
         return Ok(());
     }
     let has_password = crate::accounts::store::find_by_id(&ctx.state.db, &user.id)
