@@ -1,19 +1,14 @@
 // An admin changes a user's role and disables them (which signs them out);
 // a developer is refused the admin pages.
 import { expect, test } from '@playwright/test';
-import { PASSWORD, USERS, enrolMfa, shot, signIn, totpCode } from './fixtures';
+import { enrolMfa, PASSWORD, shot, signIn, signUp, totpCode, USERS } from './fixtures';
 
 test('admin changes a role and disables a user, who is signed out at once', async ({ page, browser }) => {
   // The victim signs up in their own browser.
   const email = `target-${Date.now()}@example.com`;
   const theirs = await browser.newContext();
   const them = await theirs.newPage();
-  await them.goto('/sign-up');
-  await them.getByLabel('Name').fill('Tom Target');
-  await them.getByLabel('Email').fill(email);
-  await them.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await them.getByRole('button', { name: 'Create account' }).click();
-  await them.waitForURL('**/dashboard');
+  await signUp(them, 'Tom Target', email);
 
   await signIn(page, USERS.admin.email, USERS.admin.password);
   // Role changes and disabling are sensitive: admins need MFA, and a fresh code for each.

@@ -4,7 +4,7 @@
 // Uses "Pet Store" (automatic "Free" plan) published by catalog.spec.ts, which runs first.
 import { spawnSync } from 'node:child_process';
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
-import { PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, serverEnv, shot, signIn } from './fixtures';
+import { currentStep, enrolMfa, keyportBin, nextCode, PASSWORD, REPO_ROOT, serverEnv, shot, signIn, signUp } from './fixtures';
 
 function serviceToken(): string {
   const res = spawnSync(keyportBin(), ['service-token', 'create', '--name', 'e2e gateway'], {
@@ -55,12 +55,7 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   const token = serviceToken();
 
   const email = `keys-${Date.now()}@example.com`;
-  await page.goto('/sign-up');
-  await page.getByLabel('Name').fill('Kay Keys');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.waitForURL('**/dashboard');
+  await signUp(page, 'Kay Keys', email);
   const { secret } = await enrolMfa(page);
   const last = { step: currentStep() };
 
@@ -94,7 +89,7 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
 
   expect(await verify(request, token, key)).toBe('VALID');
 
-  await reveal.getByRole('button', { name: 'I have stored it' }).click();
+  await reveal.getByRole('link', { name: 'I have stored it' }).click();
   await expect(reveal).toBeHidden();
   await page.reload();
   await expect(card.locator('li[data-key="CI"]').getByText(`${key.slice(0, 12)}…${key.slice(-4)}`)).toBeVisible();

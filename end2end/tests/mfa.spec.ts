@@ -1,7 +1,7 @@
 // TOTP MFA as a person uses it: enrol from the Security page, sign in with a code, confirm a
 // sensitive action in the step-up dialog, and sign in with a recovery code.
 import { expect, test, type Page } from '@playwright/test';
-import { PASSWORD, enrolMfa, shot, totpCode } from './fixtures';
+import { enrolMfa, PASSWORD, shot, signUp, totpCode } from './fixtures';
 
 /** Signs out, then passes the password step; the code step is next. */
 async function signOutAndEnterPassword(page: Page, email: string): Promise<void> {
@@ -15,12 +15,7 @@ async function signOutAndEnterPassword(page: Page, email: string): Promise<void>
 
 test('enrol, sign in with a code, step up, use a recovery code', async ({ page }) => {
   const email = `mfa-${Date.now()}@example.com`;
-  await page.goto('/sign-up');
-  await page.getByLabel('Name').fill('Margaret Hamilton');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.waitForURL('**/dashboard');
+  await signUp(page, 'Margaret Hamilton', email);
   await expect(page.getByText('2FA off')).toBeVisible();
 
   const { secret, recoveryCodes } = await enrolMfa(page);

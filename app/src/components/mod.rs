@@ -184,12 +184,19 @@ pub fn PasswordField(
 #[component]
 pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
     move || {
-        // `MfaRequired` is answered by the step-up dialog, not by a banner.
-        error.get().filter(|e| *e != AppError::MfaRequired).map(|e| {
+        error.get().map(|e| {
             let enrol = e == AppError::MfaEnrolmentRequired;
+            // `MfaRequired` is answered by the step-up dialog once hydrated; without
+            // JavaScript the banner sends the user to the form's code field.
+            let (class, extra) = if e == AppError::MfaRequired {
+                ("nojs-only", " Enter it in the form's code field and send the form again.")
+            } else {
+                ("", "")
+            };
             view! {
-                <div role="alert" class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">
+                <div role="alert" class=format!("{class} rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800")>
                     {e.to_string()}
+                    {extra}
                     {enrol.then(|| view! { " " <a class="link" href="/account/security">"Set it up now"</a> })}
                 </div>
             }
