@@ -134,22 +134,6 @@ pub mod store {
         }
     }
 
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn a_lookup_that_began_before_a_revocation_is_not_cached() {
-            let cache = TokenCache::default();
-            let before = cache.generation();
-            cache.clear(); // a revocation while the lookup was reading the row
-            cache.put("d".into(), "id".into(), 1, before);
-            assert_eq!(cache.get("d", 2), None);
-            cache.put("d".into(), "id".into(), 1, cache.generation());
-            assert_eq!(cache.get("d", 2).as_deref(), Some("id"));
-        }
-    }
-
     /// The id of the live token `token`, if any: from the cache, or looked up by digest.
     /// The last use is written at most once a minute, so verifications do not each write.
     pub async fn authenticate(
@@ -186,6 +170,22 @@ pub mod store {
             .service_tokens
             .put(digest, id.clone(), now, generation);
         Ok(Some(id))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_lookup_that_began_before_a_revocation_is_not_cached() {
+            let cache = TokenCache::default();
+            let before = cache.generation();
+            cache.clear(); // a revocation while the lookup was reading the row
+            cache.put("d".into(), "id".into(), 1, before);
+            assert_eq!(cache.get("d", 2), None);
+            cache.put("d".into(), "id".into(), 1, cache.generation());
+            assert_eq!(cache.get("d", 2).as_deref(), Some("id"));
+        }
     }
 }
 
