@@ -357,6 +357,7 @@ fn decision(status: StatusCode, code: &str, identity: &[(&'static str, String)])
         (status = 200, description = "One answer per finding, in order", body = Vec<LeakAnswer>),
         (status = 400, description = "The body is not a list of findings, or more than 1,000", body = ErrorBody),
         (status = 401, description = "Missing, wrong or revoked service token", body = ErrorBody),
+        (status = 422, description = "A text holds control characters (such as NUL)", body = FieldErrorBody),
     )
 )]
 async fn report_leaks(
