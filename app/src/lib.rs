@@ -22,9 +22,10 @@ pub mod state;
 pub mod subscriptions;
 
 use auth::{whoami, CurrentUser, SignOut};
+use components::PageTitle;
 use domain::Role;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
@@ -60,7 +61,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/keyport.css" />
         <Link rel="icon" href="data:," />
         <Meta name="description" content="Keyport: a self-hosted API portal for publishing APIs and self-serving API keys." />
-        <Title text="Keyport" />
+        <PageTitle text="Keyport" />
         <Router>
             <Layout />
         </Router>
@@ -216,7 +217,7 @@ fn Landing() -> impl IntoView {
         ("See usage", "Charts per key, application and API, from pre-aggregated usage, with a full audit trail."),
     ];
     view! {
-        <Title text="Keyport · self-hosted API portal" />
+        <PageTitle text="Keyport · self-hosted API portal" />
         <section class="space-y-12 py-8">
             <div class="max-w-3xl space-y-4">
                 <h1 class="text-4xl font-bold tracking-tight sm:text-5xl">"Your APIs, their keys, one portal."</h1>
@@ -247,7 +248,7 @@ fn NotFound() -> impl IntoView {
         res.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
-        <Title text="Not found · Keyport" />
+        <PageTitle text="Not found · Keyport" />
         <section class="card mx-auto max-w-lg space-y-3 text-center">
             <h1 class="text-xl font-semibold">"Page not found"</h1>
             <p class="text-slate-600">"There is nothing at this address. Check the link, or go back to the start."</p>

@@ -5,13 +5,13 @@ pub mod sso;
 #[cfg(feature = "ssr")]
 pub mod store;
 
+use crate::components::PageTitle;
 use crate::components::{
     action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Pager,
 };
 use crate::domain::{MfaPolicy, Role, SignupMode, UserStatus};
 use crate::error::AppError;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
@@ -335,7 +335,7 @@ pub fn UsersPageView() -> impl IntoView {
     let role_error = action_error(set_role);
     let status_error = action_error(set_status);
     view! {
-        <Title text="Users · Keyport" />
+        <PageTitle text="Users · Keyport" />
         <div class="space-y-6">
             <div class="flex flex-wrap items-end justify-between gap-4">
                 <h1 class="text-2xl font-semibold">"Users"</h1>
@@ -480,7 +480,7 @@ pub fn SettingsPageView() -> impl IntoView {
     );
     let iv = invite.value();
     view! {
-        <Title text="Settings · Keyport" />
+        <PageTitle text="Settings · Keyport" />
         <div class="mx-auto max-w-3xl space-y-8">
             <h1 class="text-2xl font-semibold">"Portal settings"</h1>
             <Transition fallback=Loading>

@@ -4,10 +4,10 @@
 #[cfg(feature = "ssr")]
 pub mod store;
 
+use crate::components::PageTitle;
 use crate::components::{EmptyState, ErrorView, Loading, Pager};
 use crate::error::AppError;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
@@ -237,7 +237,7 @@ pub fn AuditPageView() -> impl IntoView {
         format!("/admin/audit?{}", q.join("&"))
     };
     view! {
-        <Title text="Audit log · Keyport" />
+        <PageTitle text="Audit log · Keyport" />
         <div class="space-y-6">
             <h1 class="text-2xl font-semibold">"Audit log"</h1>
             <form method="get" action="/admin/audit" class="card grid gap-4 sm:grid-cols-5 sm:items-end">

@@ -1,12 +1,12 @@
 //! Sign-in, sign-up and first-run setup pages. All of them work without JavaScript.
 
 use super::{setup_status, signup_info, CompleteSetup, SignIn, SignUp, SignupContext};
+use crate::components::PageTitle;
 use crate::components::{
     action_error, field_errors, ErrorView, Field, FormError, Loading, PasswordField,
 };
 use crate::domain::{SignupMode, PASSWORD_MIN_CHARS};
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
@@ -33,7 +33,7 @@ pub fn SignInPage() -> impl IntoView {
     let next = move || query.read().get("next").unwrap_or_default();
     let problem = move || super::oidc::problem_message(query.read().get("error"));
     view! {
-        <Title text="Sign in · Keyport" />
+        <PageTitle text="Sign in · Keyport" />
         <AuthCard title="Sign in to Keyport">
             {move || problem().map(|m| view! {
                 <div role="alert" class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">{m}</div>
@@ -75,7 +75,7 @@ pub fn SignUpPage() -> impl IntoView {
     let invite = move || query.read().get("invite").filter(|t| !t.is_empty());
     let context = Resource::new(invite, signup_info);
     view! {
-        <Title text="Create an account · Keyport" />
+        <PageTitle text="Create an account · Keyport" />
         <AuthCard title="Create your Keyport account">
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
@@ -162,7 +162,7 @@ pub fn SetupPage() -> impl IntoView {
     let open = Resource::new(token, setup_status);
     let action = ServerAction::<CompleteSetup>::new();
     view! {
-        <Title text="Set up Keyport" />
+        <PageTitle text="Set up Keyport" />
         <AuthCard title="Create the first administrator">
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {

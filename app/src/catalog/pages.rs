@@ -3,11 +3,11 @@
 
 use super::openapi::{Content, Operation, Reference, SchemaNode};
 use super::*;
+use crate::components::PageTitle;
 use crate::components::{
     action_error, field_errors, EmptyState, ErrorView, FormError, Loading, Notice, Pager,
 };
 use crate::subscriptions::Subscribe;
-use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// The badge for a lifecycle state.
@@ -45,7 +45,7 @@ pub fn CatalogPage() -> impl IntoView {
         |(q, tag, page)| catalog(Some(q), Some(tag), page),
     );
     view! {
-        <Title text="API catalog · Keyport" />
+        <PageTitle text="API catalog · Keyport" />
         <div class="space-y-6">
             <div class="flex flex-wrap items-end justify-between gap-4">
                 <div>
@@ -175,7 +175,7 @@ fn ApiDetailView(api: ApiView, subscribe: ServerAction<Subscribe>) -> impl IntoV
     let apps = api.applications.clone();
     let listed = api.lifecycle.is_listed();
     view! {
-        <Title text=title />
+        <PageTitle text=title />
         <article class="space-y-8">
             <header class="space-y-3">
                 <nav aria-label="Breadcrumb" class="text-sm"><a class="link" href="/catalog">"Catalog"</a>" / "{api.name.clone()}</nav>

@@ -3,11 +3,11 @@
 
 use crate::audit::{AuditEventView, AuditTable};
 use crate::auth::CurrentUser;
+use crate::components::PageTitle;
 use crate::components::{ErrorView, Loading};
 use crate::domain::{Role, SignupMode};
 use crate::error::AppError;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
@@ -135,7 +135,7 @@ pub async fn load_dashboard() -> Result<Dashboard, AppError> {
 pub fn DashboardPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| load_dashboard());
     view! {
-        <Title text="Dashboard · Keyport" />
+        <PageTitle text="Dashboard · Keyport" />
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match data.await {

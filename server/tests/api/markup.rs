@@ -384,6 +384,23 @@ async fn developer_texts_stay_text_wherever_they_are_shown(app: TestApp) {
     let (_, manual, automatic) = evil_api(&publisher).await;
     let (dev, _) = user_named(&app, DEV_EMAIL, META, Role::Developer).await;
     let dev_email = Email::parse(DEV_EMAIL).unwrap().to_string();
+    // A session whose browser calls itself something nasty (signed in before MFA is on).
+    let agent = all();
+    let odd = reqwest::Client::builder()
+        .cookie_store(true)
+        .user_agent(agent.as_str())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed = odd
+        .post(app.url("/api/sign_in"))
+        .header("Accept", "application/json")
+        .form(&[("email", dev_email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(signed.status().is_success(), "{}", signed.status());
+
     dev.enrol_mfa(&app, &dev_email).await;
     let (admin, _, _) = app
         .signed_in_with_mfa("root@example.com", Role::Admin)
@@ -458,23 +475,6 @@ async fn developer_texts_stay_text_wherever_they_are_shown(app: TestApp) {
         .call("revoke_key", &[("id", &key_ids[1]), ("reason", META)])
         .await
         .ok();
-
-    // A session whose browser calls itself something nasty.
-    let agent = all();
-    let odd = reqwest::Client::builder()
-        .cookie_store(true)
-        .user_agent(agent.as_str())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let signed = odd
-        .post(app.url("/api/sign_in"))
-        .header("Accept", "application/json")
-        .form(&[("email", dev_email.as_str()), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert!(signed.status().is_success(), "{}", signed.status());
 
     let reason = format!("Reason: {}", lines());
     check(
