@@ -90,6 +90,20 @@ export async function signIn(page: Page, email: string, password: string): Promi
   await page.waitForURL(/\/dashboard(?:[?#]|$)/);
 }
 
+/**
+ * Opens the header's Admin menu (a <details> disclosure), so that its links (Users, Audit
+ * log, Keys, Settings) can be clicked. Does nothing when it is open already.
+ */
+export async function openAdminMenu(page: Page): Promise<void> {
+  const menu = page.getByRole('navigation', { name: 'Main' }).locator('details').filter({
+    has: page.locator('summary', { hasText: 'Admin' }),
+  });
+  if (!(await menu.evaluate((d) => (d as HTMLDetailsElement).open))) {
+    await menu.locator('summary').click();
+  }
+  await expect(menu.getByRole('list', { name: 'Admin' })).toBeVisible();
+}
+
 /** Saves a full-page screenshot to end2end/screenshots/<name>.png. */
 export async function shot(page: Page, name: string): Promise<string> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });

@@ -5,9 +5,9 @@ pub mod sign_in_methods;
 pub mod store;
 
 use crate::auth::whoami;
-use crate::components::PageTitle;
 use crate::components::{
-    action_error, field_errors, ErrorView, Field, FormError, Loading, Notice, PasswordField,
+    action_error, field_errors, ErrorView, Field, FormError, Loading, Notice, PageTitle,
+    PasswordField,
 };
 use crate::domain::PASSWORD_MIN_CHARS;
 use crate::error::AppError;

@@ -5,9 +5,9 @@ pub mod sso;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-use crate::components::PageTitle;
 use crate::components::{
-    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Pager,
+    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, PageTitle, Pager,
+    ScrollRegion,
 };
 use crate::domain::{MfaPolicy, Role, SignupMode, UserStatus};
 use crate::error::AppError;
@@ -364,7 +364,7 @@ pub fn UsersPageView() -> impl IntoView {
                             let me = p.me.clone();
                             view! {
                                 <section class="card space-y-4">
-                                    <div class="overflow-x-auto">
+                                    <ScrollRegion label="Users">
                                         <table class="min-w-full text-left text-sm">
                                             <thead class="border-b border-slate-200 text-xs uppercase text-slate-500">
                                                 <tr>
@@ -380,7 +380,7 @@ pub fn UsersPageView() -> impl IntoView {
                                                 {p.users.into_iter().map(|u| view! { <UserRow user=u set_role set_status me=me.clone() /> }).collect_view()}
                                             </tbody>
                                         </table>
-                                    </div>
+                                    </ScrollRegion>
                                     <Pager page=p.page per_page=USERS_PER_PAGE total=p.total href />
                                 </section>
                             }

@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::catalog::state_badge;
-use crate::components::PageTitle;
 use crate::components::{
-    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Notice, TextArea,
+    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Notice,
+    PageTitle, TextArea,
 };
 use crate::subscriptions::CancelSubscription;
 

@@ -1,9 +1,8 @@
 //! Sign-in, sign-up and first-run setup pages. All of them work without JavaScript.
 
 use super::{setup_status, signup_info, CompleteSetup, SignIn, SignUp, SignupContext};
-use crate::components::PageTitle;
 use crate::components::{
-    action_error, field_errors, ErrorView, Field, FormError, Loading, PasswordField,
+    action_error, field_errors, ErrorView, Field, FormError, Loading, PageTitle, PasswordField,
 };
 use crate::domain::{SignupMode, PASSWORD_MIN_CHARS};
 use leptos::prelude::*;

@@ -3,10 +3,9 @@
 
 use super::pages::lifecycle_badge;
 use super::*;
-use crate::components::PageTitle;
 use crate::components::{
     action_error, field_errors, EmptyState, ErrorView, Field, FieldMessages, FormError, Loading,
-    Notice, TextArea,
+    Notice, PageTitle, ScrollRegion, TextArea,
 };
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -36,7 +35,8 @@ pub fn PublishPage() -> impl IntoView {
                             </EmptyState>
                         }.into_any(),
                         Ok(list) => view! {
-                            <section class="card overflow-x-auto p-0">
+                            <section class="card p-0">
+                                <ScrollRegion label="Your APIs">
                                 <table class="min-w-full text-left text-sm">
                                     <thead class="border-b border-slate-200 text-xs uppercase text-slate-500">
                                         <tr>
@@ -67,6 +67,7 @@ pub fn PublishPage() -> impl IntoView {
                                         }).collect_view()}
                                     </tbody>
                                 </table>
+                                </ScrollRegion>
                             </section>
                         }.into_any(),
                         Err(error) => view! { <ErrorView error /> }.into_any(),

@@ -293,6 +293,23 @@ pub fn EmptyState(#[prop(into)] title: String, children: Children) -> impl IntoV
     }
 }
 
+/// A box that scrolls a wide table sideways. Keyboard users scroll it with the arrow keys
+/// once it has focus, so it takes focus and is a named region (axe:
+/// scrollable-region-focusable).
+#[component]
+pub fn ScrollRegion(
+    /// What the region holds, for screen readers ("Audit events").
+    #[prop(into)]
+    label: String,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="overflow-x-auto" tabindex="0" role="region" aria-label=label>
+            {children()}
+        </div>
+    }
+}
+
 /// Previous/next links for a list; `href(page)` builds a page's URL.
 #[component]
 pub fn Pager(

@@ -2,9 +2,9 @@
 //! sessions list, and the step-up dialog shared by every sensitive action.
 
 use super::*;
-use crate::components::PageTitle;
 use crate::components::{
     action_error, field_errors, CopyField, EmptyState, ErrorView, Field, FormError, Loading,
+    PageTitle,
 };
 use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;

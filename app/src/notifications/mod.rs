@@ -6,8 +6,9 @@ pub mod mail;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-use crate::components::PageTitle;
-use crate::components::{action_error, EmptyState, ErrorView, FormError, Loading, Pager};
+use crate::components::{
+    action_error, EmptyState, ErrorView, FormError, Loading, PageTitle, Pager,
+};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;

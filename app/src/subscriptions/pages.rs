@@ -3,9 +3,8 @@
 
 use super::*;
 use crate::catalog::state_badge;
-use crate::components::PageTitle;
 use crate::components::{
-    action_error, EmptyState, ErrorView, FormError, Loading, Notice, Pager, TextArea,
+    action_error, EmptyState, ErrorView, FormError, Loading, Notice, PageTitle, Pager, TextArea,
 };
 use leptos_router::hooks::use_query_map;
 

@@ -11,6 +11,7 @@ pub mod helpers;
 mod hygiene;
 mod key_lifecycle;
 mod keys;
+mod layout;
 mod markup;
 mod mfa;
 mod nginx;
