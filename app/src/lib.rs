@@ -231,7 +231,8 @@ fn Header(
 /// A group of header links behind one button, so the header keeps to one line on a desktop.
 /// A `<details>` disclosure: it opens without JavaScript, its summary is a button that
 /// assistive technology announces as expanded or collapsed, and Enter or Space toggles it.
-/// Once hydrated, Escape closes it (focus back on its button) and so does following a link.
+/// Once hydrated, Escape closes it (focus back on its button), and so do following a link,
+/// clicking elsewhere and moving the focus out of it.
 #[component]
 fn HeaderMenu(
     /// Names the list of links for screen readers.
@@ -269,8 +270,33 @@ fn HeaderMenu(
         #[cfg(not(feature = "hydrate"))]
         let _ = (refocus, details);
     };
+    // Closes the menu when a click or the focus lands outside it.
+    let close_unless_inside = move |target: Option<leptos::web_sys::EventTarget>| {
+        #[cfg(feature = "hydrate")]
+        if let Some(d) = details.get_untracked() {
+            use wasm_bindgen::JsCast;
+            let node = target.and_then(|t| t.dyn_into::<web_sys::Node>().ok());
+            if !node.is_some_and(|n| d.contains(Some(&n))) {
+                close(false);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = target;
+    };
+    #[cfg(feature = "hydrate")]
+    {
+        let outside = window_event_listener(leptos::ev::click, move |ev| {
+            close_unless_inside(ev.target())
+        });
+        on_cleanup(move || outside.remove());
+    }
     view! {
-        <details class="relative" node_ref=details on:keydown=move |ev| if ev.key() == "Escape" { close(true) }>
+        <details
+            class="relative"
+            node_ref=details
+            on:keydown=move |ev| if ev.key() == "Escape" { close(true) }
+            on:focusout=move |ev| close_unless_inside(ev.related_target())
+        >
             <summary
                 class=if active { "nav-link flex cursor-pointer list-none items-center gap-1 font-semibold text-brand-700" } else { "nav-link flex cursor-pointer list-none items-center gap-1" }
                 aria-controls=id.clone()
