@@ -191,6 +191,9 @@ pub fn AuditTable(
     #[prop(into)]
     label: String,
     #[prop(optional)] full: bool,
+    /// The reader's email: their own events say "You".
+    #[prop(into, optional)]
+    me: Option<String>,
 ) -> impl IntoView {
     view! {
         <ScrollRegion label>
@@ -220,7 +223,11 @@ pub fn AuditTable(
                             view! {
                                 <tr data-action=e.action.clone()>
                                     <td class="whitespace-nowrap py-2 pr-4 text-slate-500">{e.at}</td>
-                                    <td class="py-2 pr-4">{e.actor.unwrap_or_else(|| "—".into())}</td>
+                                    <td class="py-2 pr-4">{match e.actor {
+                                        Some(a) if me.as_ref() == Some(&a) => "You".to_string(),
+                                        Some(a) => a,
+                                        None => "—".to_string(),
+                                    }}</td>
                                     <td class="py-2 pr-4">
                                         {e.label}
                                         {full.then(|| view! { <span class="block font-mono text-xs text-slate-500">{code}</span> })}

@@ -219,7 +219,7 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
                 </section>
                 <section class="card space-y-3" aria-labelledby="activity-heading">
                     <h2 id="activity-heading" class="text-lg font-semibold">"Your recent activity"</h2>
-                    <AuditTable events=d.activity label="Your recent activity" />
+                    <AuditTable events=d.activity label="Your recent activity" me=d.user.email.clone() />
                 </section>
             </div>
         </div>

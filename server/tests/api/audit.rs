@@ -147,10 +147,12 @@ async fn dashboards_show_words_and_names_not_codes_and_ids(app: TestApp) {
 
     let mine = region_text(&dev, "/dashboard", "Your recent activity").await;
     for want in [
+        "You",
         "Signed in",
         "Created an application",
         "Shop window",
         "Changed a user's role",
+        "root@example.com",
         "dev@example.com",
     ] {
         assert!(mine.contains(want), "{want:?} not in {mine}");
