@@ -22,9 +22,10 @@ pub mod state;
 pub mod subscriptions;
 
 use auth::{whoami, CurrentUser, SignOut};
+use components::PageTitle;
 use domain::Role;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
@@ -60,7 +61,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/keyport.css" />
         <Link rel="icon" href="data:," />
         <Meta name="description" content="Keyport: a self-hosted API portal for publishing APIs and self-serving API keys." />
-        <Title text="Keyport" />
+        <PageTitle text="Keyport" />
         <Router>
             <Layout />
         </Router>
@@ -143,6 +144,7 @@ fn Header(
     unread: Resource<Result<i64, error::AppError>>,
     sign_out: ServerAction<SignOut>,
 ) -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
     view! {
         <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:p-2">
             "Skip to content"
@@ -161,8 +163,22 @@ fn Header(
                                 let publishes = matches!(u.role, Role::Admin | Role::Publisher);
                                 let unread = unread.await.unwrap_or(0);
                                 let bell_label = if unread == 0 { "Notifications".to_string() } else { format!("Notifications, {unread} unread") };
+                                let path = location.pathname.get_untracked();
+                                let on_admin_page = path.starts_with("/admin/");
+                                let on_account_page = path == "/account" || path.starts_with("/account/");
+                                // Phones show a short word; wider screens who is signed in (a long
+                                // name is cut, in full on hover).
+                                let who = format!("{} · {}", u.display_name, u.role.label());
+                                let who_title = who.clone();
+                                let account_button = view! {
+                                    <span class="sm:hidden">"Account"</span>
+                                    <span class="hidden max-w-[14rem] truncate sm:inline" title=who_title>{who}</span>
+                                }
+                                .into_any();
                                 view! {
-                                    <nav aria-label="Main" class="flex flex-1 flex-wrap items-center gap-x-4 gap-y-1 text-sm">
+                                    // On a phone the links get a line of their own, under the logo
+                                    // and the account's controls.
+                                    <nav aria-label="Main" class="order-last flex w-full flex-wrap items-center gap-x-4 gap-y-1 text-sm sm:order-none sm:w-auto sm:flex-1">
                                         <A href="/dashboard" attr:class="nav-link">"Dashboard"</A>
                                         <A href="/catalog" attr:class="nav-link">"Catalog"</A>
                                         <A href="/applications" attr:class="nav-link">"Applications"</A>
@@ -170,22 +186,27 @@ fn Header(
                                             <A href="/publish" attr:class="nav-link">"Publish"</A>
                                             <A href="/approvals" attr:class="nav-link">"Approvals"</A>
                                         })}
-                                        <A href="/account" exact=true attr:class="nav-link">"Account"</A>
-                                        <A href="/account/security" attr:class="nav-link">"Security"</A>
-                                        <A href="/account/sessions" attr:class="nav-link">"Sessions"</A>
                                         {admin.then(|| view! {
-                                            <A href="/admin/users" attr:class="nav-link">"Users"</A>
-                                            <A href="/admin/audit" attr:class="nav-link">"Audit log"</A>
-                                            <A href="/admin/keys" attr:class="nav-link">"Keys"</A>
-                                            <A href="/admin/settings" attr:class="nav-link">"Settings"</A>
+                                            <HeaderMenu label="Admin" id="admin-menu" active=on_admin_page opens_right=true button=view! { "Admin" }.into_any()>
+                                                <li><A href="/admin/users" attr:class="menu-link">"Users"</A></li>
+                                                <li><A href="/admin/audit" attr:class="menu-link">"Audit log"</A></li>
+                                                <li><A href="/admin/keys" attr:class="menu-link">"Keys"</A></li>
+                                                <li><A href="/admin/settings" attr:class="menu-link">"Settings"</A></li>
+                                            </HeaderMenu>
                                         })}
                                     </nav>
-                                    <div class="flex items-center gap-3 text-sm">
+                                    <div class="ml-auto flex items-center gap-3 text-sm sm:ml-0">
                                         <A href="/notifications" attr:class="nav-link relative" attr:aria-label=bell_label attr:data-unread=unread.to_string()>
                                             <svg aria-hidden="true" class="inline h-5 w-5" viewBox="0 0 20 20" fill="currentColor"><path d="M10 2a6 6 0 0 0-6 6v3.6l-1.7 2.6A.5.5 0 0 0 2.7 15h14.6a.5.5 0 0 0 .4-.8L16 11.6V8a6 6 0 0 0-6-6Zm0 16a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 10 18Z"/></svg>
                                             {(unread > 0).then(|| view! { <span aria-hidden="true" class="absolute -right-2 -top-1 rounded-full bg-red-600 px-1.5 text-[10px] font-bold text-white">{unread}</span> })}
                                         </A>
-                                        <span class="hidden text-slate-600 sm:inline">{u.display_name}" · "{u.role.label()}</span>
+                                        <nav aria-label="Account">
+                                            <HeaderMenu label="Your account" id="account-menu" active=on_account_page button=account_button>
+                                                <li><A href="/account" exact=true attr:class="menu-link">"Account"</A></li>
+                                                <li><A href="/account/security" attr:class="menu-link">"Security"</A></li>
+                                                <li><A href="/account/sessions" attr:class="menu-link">"Sessions"</A></li>
+                                            </HeaderMenu>
+                                        </nav>
                                         <ActionForm action=sign_out>
                                             <button type="submit" class="btn-secondary py-1">"Sign out"</button>
                                         </ActionForm>
@@ -208,6 +229,98 @@ fn Header(
     }
 }
 
+/// A group of header links behind one button, so the header keeps to one line on a desktop.
+/// A `<details>` disclosure: it opens without JavaScript, its summary is a button that
+/// assistive technology announces as expanded or collapsed, and Enter or Space toggles it.
+/// Once hydrated, Escape closes it (focus back on its button), and so do following a link,
+/// clicking elsewhere and moving the focus out of it.
+#[component]
+fn HeaderMenu(
+    /// Names the list of links for screen readers.
+    #[prop(into)]
+    label: String,
+    /// What the menu's button shows.
+    button: AnyView,
+    /// The id of the list, for `aria-controls`.
+    #[prop(into)]
+    id: String,
+    /// The current page is one of the menu's.
+    active: bool,
+    /// On a phone, the list opens to the right of its button (for a button that may stand
+    /// at the start of a line); on wider screens every menu opens to the left.
+    #[prop(optional)]
+    opens_right: bool,
+    children: Children,
+) -> impl IntoView {
+    let details = NodeRef::<leptos::html::Details>::new();
+    let close = move |refocus: bool| {
+        #[cfg(feature = "hydrate")]
+        if let Some(d) = details.get_untracked() {
+            use wasm_bindgen::JsCast;
+            if d.open() {
+                d.set_open(false);
+                let summary = d.query_selector("summary").ok().flatten();
+                if let (true, Some(s)) = (
+                    refocus,
+                    summary.and_then(|s| s.dyn_into::<web_sys::HtmlElement>().ok()),
+                ) {
+                    let _ = s.focus();
+                }
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (refocus, details);
+    };
+    // Closes the menu when a click or the focus lands outside it.
+    let close_unless_inside = move |target: Option<leptos::web_sys::EventTarget>| {
+        #[cfg(feature = "hydrate")]
+        if let Some(d) = details.get_untracked() {
+            use wasm_bindgen::JsCast;
+            let node = target.and_then(|t| t.dyn_into::<web_sys::Node>().ok());
+            if !node.is_some_and(|n| d.contains(Some(&n))) {
+                close(false);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = target;
+    };
+    #[cfg(feature = "hydrate")]
+    {
+        let outside = window_event_listener(leptos::ev::click, move |ev| {
+            close_unless_inside(ev.target())
+        });
+        on_cleanup(move || outside.remove());
+    }
+    view! {
+        <details
+            class="relative"
+            node_ref=details
+            on:keydown=move |ev| if ev.key() == "Escape" { close(true) }
+            on:focusout=move |ev| close_unless_inside(ev.related_target())
+        >
+            <summary
+                class=if active { "nav-link flex cursor-pointer list-none items-center gap-1 font-semibold text-brand-700" } else { "nav-link flex cursor-pointer list-none items-center gap-1" }
+                aria-controls=id.clone()
+            >
+                {button}
+                <svg aria-hidden="true" class="h-4 w-4" viewBox="0 0 20 20" fill="currentColor"><path d="M5.2 7.2a.75.75 0 0 1 1.06 0L10 10.94l3.74-3.74a.75.75 0 1 1 1.06 1.06l-4.27 4.27a.75.75 0 0 1-1.06 0L5.2 8.26a.75.75 0 0 1 0-1.06Z"/></svg>
+            </summary>
+            <ul
+                id=id
+                aria-label=label
+                class=if opens_right {
+                    "absolute left-0 z-20 mt-1 w-44 rounded-md border border-slate-200 bg-white py-1 shadow-lg sm:left-auto sm:right-0"
+                } else {
+                    "absolute right-0 z-20 mt-1 w-44 rounded-md border border-slate-200 bg-white py-1 shadow-lg"
+                }
+                on:click=move |_| close(false)
+            >
+                {children()}
+            </ul>
+        </details>
+    }
+}
+
 #[component]
 fn Landing() -> impl IntoView {
     let features = [
@@ -217,7 +330,7 @@ fn Landing() -> impl IntoView {
         ("See usage", "Charts per key, application and API, from pre-aggregated usage, with a full audit trail."),
     ];
     view! {
-        <Title text="Keyport · self-hosted API portal" />
+        <PageTitle text="Keyport · self-hosted API portal" />
         <section class="space-y-12 py-8">
             <div class="max-w-3xl space-y-4">
                 <h1 class="text-4xl font-bold tracking-tight sm:text-5xl">"Your APIs, their keys, one portal."</h1>
@@ -248,7 +361,7 @@ fn NotFound() -> impl IntoView {
         res.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
-        <Title text="Not found · Keyport" />
+        <PageTitle text="Not found · Keyport" />
         <section class="card mx-auto max-w-lg space-y-3 text-center">
             <h1 class="text-xl font-semibold">"Page not found"</h1>
             <p class="text-slate-600">"There is nothing at this address. Check the link, or go back to the start."</p>

@@ -3,7 +3,7 @@
 // and rejects another (with MFA step-up); the developer sees the states and the notifications.
 // An automatic plan starts at once.
 import { expect, test, type Page } from '@playwright/test';
-import { USERS, currentStep, enrolMfa, nextCode, shot, signIn } from './fixtures';
+import { BASE_URL, USERS, currentStep, enrolMfa, nextCode, shot, signIn } from './fixtures';
 
 const PETSTORE = `openapi: 3.0.3
 info: {title: Pet Store, version: '1.0'}
@@ -220,4 +220,44 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
   expect(scripts, 'no script from the description ran').toEqual([]);
   await devContext.close();
   await adminContext.close();
+});
+
+test('an API name with markup characters reads as text in the tab, served and after navigation', async ({ page }) => {
+  const slug = `marks-${Date.now()}`;
+  const name = `</title><b>Pets</b> & "Co"`;
+  await signIn(page, USERS.publisher.email, USERS.publisher.password);
+  // Set up through the server functions, as the hydrated forms call them.
+  const call = async (fn: string, form: Record<string, string>) => {
+    const res = await page.request.post(`/api/${fn}`, {
+      form,
+      headers: { Accept: 'application/json', Origin: BASE_URL },
+    });
+    expect(res.ok(), `${fn}: ${await res.text()}`).toBeTruthy();
+    return res.json();
+  };
+  await call('save_api', {
+    name, slug, version: 'v1', summary: 'Marks and ampersands', description: '', tags: '',
+    upstream_url: 'https://up.internal', visibility: 'public',
+  });
+  const api = await call('api_for_edit', { slug });
+  await call('save_plan', {
+    api_id: api.id, name: 'Free', description: '', rate_limit: '', rate_period: 'second', burst: '',
+    quota: '', quota_period: 'month', approval: 'automatic', scopes: '', max_key_lifetime_days: '',
+  });
+  await call('change_lifecycle', { api_id: api.id, lifecycle: 'published' });
+
+  // Rendered by the server, then hydrated: the same title, in words.
+  await page.goto(`/catalog/${slug}`);
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page).toHaveTitle(`${name} · Keyport`);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(name);
+
+  // Set by the browser after a client-side navigation: no entities in the tab either.
+  await page.goto('/catalog?q=ampersands');
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByRole('link', { name }).click();
+  await page.waitForURL(`**/catalog/${slug}`);
+  await expect(page).toHaveTitle(`${name} · Keyport`);
+  await page.getByRole('link', { name: 'Edit API' }).click();
+  await expect(page).toHaveTitle(`Edit ${name} · Keyport`);
 });

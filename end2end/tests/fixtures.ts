@@ -128,6 +128,24 @@ export async function signIn(page: Page, email: string, password: string): Promi
   await page.waitForURL(/\/dashboard(?:[?#]|$)/);
 }
 
+/**
+ * Opens a header menu (a <details> disclosure) so that its links can be clicked: the
+ * Admin menu (Users, Audit log, Keys, Settings) or the account menu (Account, Security,
+ * Sessions). Does nothing when it is open already.
+ */
+export async function openMenu(page: Page, menu: 'admin' | 'account'): Promise<void> {
+  const details = page.locator('header details').filter({
+    has: page.locator(`summary[aria-controls="${menu}-menu"]`),
+  });
+  if (!(await details.evaluate((d) => (d as HTMLDetailsElement).open))) {
+    await details.locator('summary').click();
+  }
+  await expect(details.locator(`#${menu}-menu`)).toBeVisible();
+}
+
+export const openAdminMenu = (page: Page) => openMenu(page, 'admin');
+export const openAccountMenu = (page: Page) => openMenu(page, 'account');
+
 /** Saves a full-page screenshot to end2end/screenshots/<name>.png. */
 export async function shot(page: Page, name: string): Promise<string> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });

@@ -4,7 +4,7 @@
 // Uses "Pet Store" (automatic "Free" plan) published by catalog.spec.ts, which runs first.
 import { spawnSync } from 'node:child_process';
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
-import { currentStep, enrolMfa, keyportBin, nextCode, PASSWORD, REPO_ROOT, serverEnv, shot, signIn, signUp } from './fixtures';
+import { PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, openAdminMenu, serverEnv, shot, signIn, signUp } from './fixtures';
 
 function serviceToken(): string {
   const res = spawnSync(keyportBin(), ['service-token', 'create', '--name', 'e2e gateway'], {
@@ -167,6 +167,7 @@ test('an admin finds keys across the portal and sets the key policy', async ({ p
   });
   if (res.status !== 0) throw new Error(`user create failed: ${res.stderr}`);
   await signIn(page, email, PASSWORD);
+  await openAdminMenu(page);
   await page.getByRole('link', { name: 'Keys', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'All API keys' })).toBeVisible();
   await page.getByLabel('Search').fill('keys-');

@@ -1,7 +1,7 @@
 // TOTP MFA as a person uses it: enrol from the Security page, sign in with a code, confirm a
 // sensitive action in the step-up dialog, and sign in with a recovery code.
 import { expect, test, type Page } from '@playwright/test';
-import { enrolMfa, PASSWORD, shot, signUp, totpCode } from './fixtures';
+import { PASSWORD, enrolMfa, openAccountMenu, shot, signUp, totpCode } from './fixtures';
 
 /** Signs out, then passes the password step; the code step is next. */
 async function signOutAndEnterPassword(page: Page, email: string): Promise<void> {
@@ -56,6 +56,7 @@ test('enrol, sign in with a code, step up, use a recovery code', async ({ page }
   await page.waitForURL('**/dashboard');
   await expect(page.getByText('9 recovery codes left', { exact: false })).toBeVisible();
 
+  await openAccountMenu(page);
   await page.getByRole('link', { name: 'Sessions' }).click();
   await expect(page.getByText('This session')).toBeVisible();
   await shot(page, 'sessions');

@@ -2,7 +2,7 @@
 // development login and consent pages). New users are provisioned with the role their
 // `groups` claim maps to. The round-trip time is printed for the issue's closing note.
 import { expect, test } from '@playwright/test';
-import { OIDC_ISSUER } from './fixtures';
+import { OIDC_ISSUER, openAdminMenu } from './fixtures';
 
 async function signInAtProvider(page: import('@playwright/test').Page, login: string) {
   await page.goto('/sign-in');
@@ -27,6 +27,7 @@ test('alice signs in through the provider and lands on the dashboard as an admin
       `${times.fromConsent} ms from consent to dashboard`,
   );
   await expect(page.getByText('Alice · Admin')).toBeVisible();
+  await openAdminMenu(page);
   await expect(page.getByRole('link', { name: 'Users', exact: true })).toBeVisible();
   await page.goto('/account');
   await expect(page.getByText('Test IdP (alice@idp.example.org)', { exact: false })).toBeVisible();

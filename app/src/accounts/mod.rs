@@ -6,12 +6,12 @@ pub mod store;
 
 use crate::auth::whoami;
 use crate::components::{
-    action_error, field_errors, ErrorView, Field, FormError, Loading, Notice, PasswordField,
+    action_error, field_errors, ErrorView, Field, FormError, Loading, Notice, PageTitle,
+    PasswordField,
 };
 use crate::domain::PASSWORD_MIN_CHARS;
 use crate::error::AppError;
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[cfg(feature = "ssr")]
 mod service {
@@ -143,7 +143,7 @@ pub fn AccountPage() -> impl IntoView {
     let password = ServerAction::<ChangePassword>::new();
     let me = Resource::new(move || profile.version().get(), |_| whoami());
     view! {
-        <Title text="Your account · Keyport" />
+        <PageTitle text="Your account · Keyport" />
         <div class="mx-auto max-w-2xl space-y-8">
             <h1 class="text-2xl font-semibold">"Your account"</h1>
             <section class="card space-y-4" aria-labelledby="profile-heading">

@@ -6,12 +6,12 @@ pub mod sso;
 pub mod store;
 
 use crate::components::{
-    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Pager,
+    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, PageTitle, Pager,
+    ScrollRegion,
 };
 use crate::domain::{MfaPolicy, Role, SignupMode, UserStatus};
 use crate::error::AppError;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
@@ -352,7 +352,7 @@ pub fn UsersPageView() -> impl IntoView {
     let role_error = action_error(set_role);
     let status_error = action_error(set_status);
     view! {
-        <Title text="Users · Keyport" />
+        <PageTitle text="Users · Keyport" />
         <div class="space-y-6">
             <div class="flex flex-wrap items-end justify-between gap-4">
                 <h1 class="text-2xl font-semibold">"Users"</h1>
@@ -381,7 +381,7 @@ pub fn UsersPageView() -> impl IntoView {
                             let me = p.me.clone();
                             view! {
                                 <section class="card space-y-4">
-                                    <div class="overflow-x-auto">
+                                    <ScrollRegion label="Users">
                                         <table class="min-w-full text-left text-sm">
                                             <thead class="border-b border-slate-200 text-xs uppercase text-slate-500">
                                                 <tr>
@@ -397,7 +397,7 @@ pub fn UsersPageView() -> impl IntoView {
                                                 {p.users.into_iter().map(|u| view! { <UserRow user=u set_role set_status me=me.clone() /> }).collect_view()}
                                             </tbody>
                                         </table>
-                                    </div>
+                                    </ScrollRegion>
                                     <Pager page=p.page per_page=USERS_PER_PAGE total=p.total href />
                                 </section>
                             }
@@ -497,7 +497,7 @@ pub fn SettingsPageView() -> impl IntoView {
     );
     let iv = invite.value();
     view! {
-        <Title text="Settings · Keyport" />
+        <PageTitle text="Settings · Keyport" />
         <div class="mx-auto max-w-3xl space-y-8">
             <h1 class="text-2xl font-semibold">"Portal settings"</h1>
             <Transition fallback=Loading>

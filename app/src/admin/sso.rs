@@ -2,7 +2,7 @@
 //! (just-in-time provisioning policy and its email domains).
 
 use crate::auth::oidc::ProviderButton;
-use crate::components::{action_error, field_errors, FormError, Loading, Notice};
+use crate::components::{action_error, field_errors, FormError, Loading, Notice, TextArea};
 use crate::domain::JitPolicy;
 #[cfg(feature = "ssr")]
 use crate::domain::Role;
@@ -127,13 +127,15 @@ pub fn SsoSettingsSection() -> impl IntoView {
                                         }
                                     }).collect_view()}
                                 </fieldset>
-                                <div class="space-y-1">
-                                    <label for="jit-domains" class="label">"Email domains (for the domain policy)"</label>
-                                    <textarea id="jit-domains" name="jit_domains" class="input" rows="3"
-                                        aria-describedby="jit-domains-hint">{s.domains.join("\n")}</textarea>
-                                    <p id="jit-domains-hint" class="text-xs text-slate-500">"One per line, e.g. example.com. Subdomains are not included."</p>
-                                    <p class="field-error">{move || field_errors(update, "jit_domains").get().join(" ")}</p>
-                                </div>
+                                <TextArea
+                                    id="jit-domains"
+                                    label="Email domains (for the domain policy)"
+                                    name="jit_domains"
+                                    value=s.domains.join("\n")
+                                    rows=3
+                                    hint="One per line, e.g. example.com. Subdomains are not included."
+                                    errors=field_errors(update, "jit_domains")
+                                />
                                 <button type="submit" class="btn">"Save"</button>
                             </div>
                         </ActionForm>

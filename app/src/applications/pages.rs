@@ -4,10 +4,10 @@
 use super::*;
 use crate::catalog::state_badge;
 use crate::components::{
-    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Notice, TextArea,
+    action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, Notice,
+    PageTitle, TextArea,
 };
 use crate::subscriptions::CancelSubscription;
-use leptos_meta::Title;
 
 #[component]
 pub fn ApplicationsPage() -> impl IntoView {
@@ -37,7 +37,7 @@ pub fn ApplicationsPage() -> impl IntoView {
         |_| my_applications(),
     );
     view! {
-        <Title text="Applications · Keyport" />
+        <PageTitle text="Applications · Keyport" />
         <div class="space-y-6">
             <div>
                 <h1 class="text-2xl font-semibold">"Your applications"</h1>

@@ -1,13 +1,14 @@
-//! The audit log: one mechanism ([`store::record`]) for every security-relevant action, and
-//! the admin page that searches it.
+//! The audit log: one mechanism ([`store::record`]) for every security-relevant action, the
+//! admin page that searches it, and the table the dashboards show it in, in words
+//! ([`labels`]).
 
+pub mod labels;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-use crate::components::{EmptyState, ErrorView, Loading, Pager};
+use crate::components::{EmptyState, ErrorView, Loading, PageTitle, Pager, ScrollRegion};
 use crate::error::AppError;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,8 @@ pub const ACTIONS: &[&str] = &[
     "mfa.recovery_codes_regenerate",
     "session.end",
     "session.end_others",
+    "identity.link",
+    "identity.unlink",
     "api.create",
     "api.update",
     "api.delete",
@@ -72,8 +75,14 @@ pub struct AuditEventView {
     pub id: i64,
     pub at: String,
     pub actor: Option<String>,
+    /// The action's code, such as `key.issue`.
     pub action: String,
+    /// The action in words, such as "Issued an API key".
+    pub label: String,
+    /// What it was done to, by name (an email, a key's name), never by id.
     pub target: Option<String>,
+    /// The target as stored (`api_key:<id>`), for the admin's audit log only.
+    pub target_ref: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub outcome: String,
@@ -83,15 +92,22 @@ pub struct AuditEventView {
 #[cfg(feature = "ssr")]
 impl From<store::EventRow> for AuditEventView {
     fn from(r: store::EventRow) -> Self {
+        let details = serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null);
         AuditEventView {
             id: r.id,
             at: crate::state::fmt_time(r.at),
             actor: r.actor_email,
+            label: labels::action_label(&r.action),
             action: r.action,
-            target: r.target_email.or_else(|| {
-                r.target_type
-                    .map(|t| format!("{t}:{}", r.target_id.unwrap_or_default()))
-            }),
+            target: labels::target_name(
+                r.target_type.as_deref(),
+                r.target_id.as_deref(),
+                r.target_email.as_deref(),
+                &details,
+            ),
+            target_ref: r
+                .target_type
+                .map(|t| format!("{t}:{}", r.target_id.unwrap_or_default())),
             ip: r.ip,
             user_agent: r.user_agent,
             outcome: r.outcome,
@@ -166,21 +182,31 @@ pub async fn list_audit(
     })
 }
 
-/// A table of audit events.
+/// A table of audit events, in words. `full` (the admin's audit log) adds what an
+/// investigation needs: the action's code, the target's id (on hover) and the raw details.
 #[component]
-pub fn AuditTable(events: Vec<AuditEventView>) -> impl IntoView {
+pub fn AuditTable(
+    events: Vec<AuditEventView>,
+    /// Names the table's scrolling region for screen readers.
+    #[prop(into)]
+    label: String,
+    #[prop(optional)] full: bool,
+    /// The reader's email: their own events say "You".
+    #[prop(into, optional)]
+    me: Option<String>,
+) -> impl IntoView {
     view! {
-        <div class="overflow-x-auto">
+        <ScrollRegion label>
             <table class="min-w-full text-left text-sm">
                 <thead class="border-b border-slate-200 text-xs uppercase text-slate-500">
                     <tr>
                         <th scope="col" class="py-2 pr-4">"Time"</th>
-                        <th scope="col" class="py-2 pr-4">"Actor"</th>
-                        <th scope="col" class="py-2 pr-4">"Action"</th>
-                        <th scope="col" class="py-2 pr-4">"Target"</th>
+                        <th scope="col" class="py-2 pr-4">"Who"</th>
+                        <th scope="col" class="py-2 pr-4">"What"</th>
+                        <th scope="col" class="py-2 pr-4">"On"</th>
                         <th scope="col" class="py-2 pr-4">"Outcome"</th>
                         <th scope="col" class="py-2 pr-4">"IP"</th>
-                        <th scope="col" class="py-2 pr-4">"Details"</th>
+                        {full.then(|| view! { <th scope="col" class="py-2 pr-4">"Details"</th> })}
                     </tr>
                 </thead>
                 <tbody class="divide-y divide-slate-100">
@@ -192,23 +218,36 @@ pub fn AuditTable(events: Vec<AuditEventView>) -> impl IntoView {
                                 "denied" => "badge bg-amber-100 text-amber-800",
                                 _ => "badge bg-red-100 text-red-800",
                             };
-                            let details_title = e.details.clone();
+                            let details = e.details.clone();
+                            let (code, target_ref) = (e.action.clone(), e.target_ref.clone());
                             view! {
-                                <tr>
+                                <tr data-action=e.action.clone()>
                                     <td class="whitespace-nowrap py-2 pr-4 text-slate-500">{e.at}</td>
-                                    <td class="py-2 pr-4">{e.actor.unwrap_or_else(|| "—".into())}</td>
-                                    <td class="py-2 pr-4 font-mono text-xs">{e.action}</td>
-                                    <td class="py-2 pr-4 text-xs">{e.target.unwrap_or_default()}</td>
-                                    <td class="py-2 pr-4"><span class=outcome_class>{e.outcome}</span></td>
+                                    <td class="py-2 pr-4">{match e.actor {
+                                        Some(a) if me.as_ref() == Some(&a) => "You".to_string(),
+                                        Some(a) => a,
+                                        None => "—".to_string(),
+                                    }}</td>
+                                    <td class="py-2 pr-4">
+                                        {e.label}
+                                        {full.then(|| view! { <span class="block font-mono text-xs text-slate-500">{code}</span> })}
+                                    </td>
+                                    // The stored id is there on hover, for an investigation.
+                                    <td class="py-2 pr-4" title=target_ref.filter(|_| full)>
+                                        {e.target.unwrap_or_else(|| "—".into())}
+                                    </td>
+                                    <td class="py-2 pr-4"><span class=outcome_class>{labels::outcome_label(&e.outcome)}</span></td>
                                     <td class="py-2 pr-4 font-mono text-xs" title=e.user_agent.unwrap_or_default()>{e.ip.unwrap_or_default()}</td>
-                                    <td class="max-w-xs truncate py-2 pr-4 font-mono text-xs" title=details_title>{e.details}</td>
+                                    {full.then(|| view! {
+                                        <td class="max-w-xs truncate py-2 pr-4 font-mono text-xs" title=details.clone()>{details.clone()}</td>
+                                    })}
                                 </tr>
                             }
                         })
                         .collect_view()}
                 </tbody>
             </table>
-        </div>
+        </ScrollRegion>
     }
 }
 
@@ -237,7 +276,7 @@ pub fn AuditPageView() -> impl IntoView {
         format!("/admin/audit?{}", q.join("&"))
     };
     view! {
-        <Title text="Audit log · Keyport" />
+        <PageTitle text="Audit log · Keyport" />
         <div class="space-y-6">
             <h1 class="text-2xl font-semibold">"Audit log"</h1>
             <form method="get" action="/admin/audit" class="card grid gap-4 sm:grid-cols-5 sm:items-end">
@@ -251,7 +290,7 @@ pub fn AuditPageView() -> impl IntoView {
                         <option value="">"Any action"</option>
                         {ACTIONS
                             .iter()
-                            .map(|a| view! { <option value=*a selected=move || get("action").as_deref() == Some(*a)>{*a}</option> })
+                            .map(|a| view! { <option value=*a selected=move || get("action").as_deref() == Some(*a)>{labels::action_label(a)}</option> })
                             .collect_view()}
                     </select>
                 </div>
@@ -276,7 +315,7 @@ pub fn AuditPageView() -> impl IntoView {
                         .into_any(),
                         Ok(page) => view! {
                             <section class="card space-y-4">
-                                <AuditTable events=page.events />
+                                <AuditTable events=page.events label="Audit events" full=true />
                                 <Pager page=page.page per_page=PER_PAGE total=page.total href=href />
                             </section>
                         }

@@ -4,11 +4,10 @@ use super::{
     setup_status, signup_info, CompleteSetup, ConfirmSignUp, SignIn, SignUp, SignupContext,
 };
 use crate::components::{
-    action_error, field_errors, ErrorView, Field, FormError, Loading, PasswordField,
+    action_error, field_errors, ErrorView, Field, FormError, Loading, PageTitle, PasswordField,
 };
 use crate::domain::{SignupMode, PASSWORD_MIN_CHARS};
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
@@ -35,7 +34,7 @@ pub fn SignInPage() -> impl IntoView {
     let next = move || query.read().get("next").unwrap_or_default();
     let problem = move || super::oidc::problem_message(query.read().get("error"));
     view! {
-        <Title text="Sign in · Keyport" />
+        <PageTitle text="Sign in · Keyport" />
         <AuthCard title="Sign in to Keyport">
             {move || problem().map(|m| view! {
                 <div role="alert" class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">{m}</div>
@@ -78,7 +77,7 @@ pub fn SignUpPage() -> impl IntoView {
     let context = Resource::new(invite, signup_info);
     let sent = move || query.read().get("sent").is_some();
     view! {
-        <Title text="Create an account · Keyport" />
+        <PageTitle text="Create an account · Keyport" />
         <AuthCard title="Create your Keyport account">
             <Show when=sent>
                 <div role="status" class="space-y-2 rounded-md border border-emerald-200 bg-emerald-50 p-4 text-sm text-emerald-900">
@@ -171,7 +170,7 @@ pub fn SetupPage() -> impl IntoView {
     let open = Resource::new(token, setup_status);
     let action = ServerAction::<CompleteSetup>::new();
     view! {
-        <Title text="Set up Keyport" />
+        <PageTitle text="Set up Keyport" />
         <AuthCard title="Create the first administrator">
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
@@ -218,7 +217,7 @@ pub fn ConfirmSignUpPage() -> impl IntoView {
     let query = use_query_map();
     let token = move || query.read().get("token").unwrap_or_default();
     view! {
-        <Title text="Confirm your email · Keyport" />
+        <PageTitle text="Confirm your email · Keyport" />
         <AuthCard title="Create your account">
             <p class="text-slate-700">"Your email address is confirmed. Create the account to sign in."</p>
             <ActionForm action=action>

@@ -4,10 +4,10 @@
 use super::openapi::{Content, Operation, Reference, SchemaNode};
 use super::*;
 use crate::components::{
-    action_error, field_errors, EmptyState, ErrorView, FormError, Loading, Notice, Pager,
+    action_error, field_errors, EmptyState, ErrorView, FormError, Loading, Notice, PageTitle,
+    Pager, ScrollRegion,
 };
 use crate::subscriptions::Subscribe;
-use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// The badge for a lifecycle state.
@@ -45,7 +45,7 @@ pub fn CatalogPage() -> impl IntoView {
         |(q, tag, page)| catalog(Some(q), Some(tag), page),
     );
     view! {
-        <Title text="API catalog · Keyport" />
+        <PageTitle text="API catalog · Keyport" />
         <div class="space-y-6">
             <div class="flex flex-wrap items-end justify-between gap-4">
                 <div>
@@ -175,7 +175,7 @@ fn ApiDetailView(api: ApiView, subscribe: ServerAction<Subscribe>) -> impl IntoV
     let apps = api.applications.clone();
     let listed = api.lifecycle.is_listed();
     view! {
-        <Title text=title />
+        <PageTitle text=title />
         <article class="space-y-8">
             <header class="space-y-3">
                 <nav aria-label="Breadcrumb" class="text-sm"><a class="link" href="/catalog">"Catalog"</a>" / "{api.name.clone()}</nav>
@@ -369,8 +369,9 @@ fn OperationView(op: Operation) -> impl IntoView {
                 <div class="space-y-4 border-t border-slate-200 p-4 text-sm">
                     {op.description_html.clone().map(|d| view! { <div class="prose text-slate-700" inner_html=d></div> })}
                     {(!op.parameters.is_empty()).then(|| view! {
-                        <div class="overflow-x-auto">
+                        <div>
                             <h4 class="mb-1 font-semibold">"Parameters"</h4>
+                            <ScrollRegion label=format!("Parameters of {} {}", op.method, op.path)>
                             <table class="min-w-full text-left">
                                 <thead class="text-xs uppercase text-slate-500">
                                     <tr><th scope="col" class="pr-4">"Name"</th><th scope="col" class="pr-4">"In"</th><th scope="col" class="pr-4">"Type"</th><th scope="col">"Description"</th></tr>
@@ -386,6 +387,7 @@ fn OperationView(op: Operation) -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            </ScrollRegion>
                         </div>
                     })}
                     {op.request.clone().map(|b| view! {

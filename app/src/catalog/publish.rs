@@ -5,16 +5,15 @@ use super::pages::lifecycle_badge;
 use super::*;
 use crate::components::{
     action_error, field_errors, EmptyState, ErrorView, Field, FieldMessages, FormError, Loading,
-    Notice, TextArea,
+    Notice, PageTitle, ScrollRegion, TextArea,
 };
-use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 #[component]
 pub fn PublishPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| managed_apis());
     view! {
-        <Title text="Publish · Keyport" />
+        <PageTitle text="Publish · Keyport" />
         <div class="space-y-6">
             <div class="flex flex-wrap items-center justify-between gap-4">
                 <div>
@@ -36,7 +35,8 @@ pub fn PublishPage() -> impl IntoView {
                             </EmptyState>
                         }.into_any(),
                         Ok(list) => view! {
-                            <section class="card overflow-x-auto p-0">
+                            <section class="card p-0">
+                                <ScrollRegion label="Your APIs">
                                 <table class="min-w-full text-left text-sm">
                                     <thead class="border-b border-slate-200 text-xs uppercase text-slate-500">
                                         <tr>
@@ -67,6 +67,7 @@ pub fn PublishPage() -> impl IntoView {
                                         }).collect_view()}
                                     </tbody>
                                 </table>
+                                </ScrollRegion>
                             </section>
                         }.into_any(),
                         Err(error) => view! { <ErrorView error /> }.into_any(),
@@ -87,7 +88,7 @@ pub fn NewApiPage() -> impl IntoView {
         }
     });
     view! {
-        <Title text="New API · Keyport" />
+        <PageTitle text="New API · Keyport" />
         <div class="mx-auto max-w-3xl space-y-6">
             <nav aria-label="Breadcrumb" class="text-sm"><a class="link" href="/publish">"Your APIs"</a>" / New"</nav>
             <h1 class="text-2xl font-semibold">"New API"</h1>
@@ -223,7 +224,7 @@ fn Editor(
     let catalog_href = format!("/catalog/{}", api.slug);
     let retired = api.lifecycle == Lifecycle::Retired;
     view! {
-        <Title text=title />
+        <PageTitle text=title />
         <div class="space-y-8">
             <header class="space-y-2">
                 <nav aria-label="Breadcrumb" class="text-sm"><a class="link" href="/publish">"Your APIs"</a>" / "{api.name.clone()}</nav>

@@ -1,5 +1,5 @@
-//! UI pieces shared by every area: form fields with their errors, error and empty states,
-//! pagination.
+//! UI pieces shared by every area: the page title, form fields with their errors, error
+//! and empty states, pagination, scrollable table regions.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -32,6 +32,23 @@ where
             .value()
             .with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned()))
     })
+}
+
+/// The page's `<title>`. Every page sets its title through this, never through
+/// `leptos_meta::Title` directly: on the server, leptos_meta writes the title's text into the
+/// HTML as is, so an API named `</title><meta http-equiv="refresh" …>` would end the title
+/// and put a real element in the head. The text is escaped for the server's HTML only; in
+/// the browser leptos_meta sets `document.title`, which is text already (escaped there, the
+/// tab would show `&lt;`).
+#[component]
+pub fn PageTitle(#[prop(into)] text: String) -> impl IntoView {
+    let writes_html = use_context::<leptos_meta::ServerMetaContext>().is_some();
+    let text = if writes_html {
+        escape_text(&text)
+    } else {
+        text
+    };
+    view! { <leptos_meta::Title text /> }
 }
 
 /// A labelled input with its hint and error messages, wired for screen readers.
@@ -85,6 +102,7 @@ pub fn TextArea(
     #[prop(into, optional)] errors: Signal<Vec<String>>,
     #[prop(default = 6)] rows: u32,
     #[prop(optional)] mono: bool,
+    #[prop(optional)] required: bool,
     #[prop(into, optional)] id: Option<String>,
 ) -> impl IntoView {
     let id = id.unwrap_or_else(|| format!("field-{name}"));
@@ -99,6 +117,7 @@ pub fn TextArea(
                 name=name
                 rows=rows
                 class=if mono { "input font-mono text-xs" } else { "input" }
+                required=required
                 aria-invalid=move || if errors.with(Vec::is_empty) { "false" } else { "true" }
                 aria-describedby=described_by
                 // Leptos writes a text area's children into the page unescaped (it treats
@@ -277,6 +296,23 @@ pub fn EmptyState(#[prop(into)] title: String, children: Children) -> impl IntoV
         <div class="rounded-lg border border-dashed border-slate-300 p-8 text-center">
             <p class="font-medium text-slate-700">{title}</p>
             <div class="mt-2 text-sm text-slate-500">{children()}</div>
+        </div>
+    }
+}
+
+/// A box that scrolls a wide table sideways. Keyboard users scroll it with the arrow keys
+/// once it has focus, so it takes focus and is a named region (axe:
+/// scrollable-region-focusable).
+#[component]
+pub fn ScrollRegion(
+    /// What the region holds, for screen readers ("Audit events").
+    #[prop(into)]
+    label: String,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="overflow-x-auto" tabindex="0" role="region" aria-label=label>
+            {children()}
         </div>
     }
 }

@@ -3,11 +3,10 @@
 
 use crate::audit::{AuditEventView, AuditTable};
 use crate::auth::CurrentUser;
-use crate::components::{ErrorView, Loading};
+use crate::components::{ErrorView, Loading, PageTitle};
 use crate::domain::{Role, SignupMode};
 use crate::error::AppError;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
@@ -135,7 +134,7 @@ pub async fn load_dashboard() -> Result<Dashboard, AppError> {
 pub fn DashboardPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| load_dashboard());
     view! {
-        <Title text="Dashboard · Keyport" />
+        <PageTitle text="Dashboard · Keyport" />
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match data.await {
@@ -220,7 +219,7 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
                 </section>
                 <section class="card space-y-3" aria-labelledby="activity-heading">
                     <h2 id="activity-heading" class="text-lg font-semibold">"Your recent activity"</h2>
-                    <AuditTable events=d.activity />
+                    <AuditTable events=d.activity label="Your recent activity" me=d.user.email.clone() />
                 </section>
             </div>
         </div>
@@ -255,7 +254,7 @@ fn AdminSection(a: AdminOverview) -> impl IntoView {
                     <h3 class="font-semibold">"Latest audit events"</h3>
                     <A href="/admin/audit" attr:class="link text-sm">"Full audit log"</A>
                 </div>
-                <AuditTable events=a.recent />
+                <AuditTable events=a.recent label="Latest audit events" />
             </div>
         </section>
     }

@@ -3,12 +3,12 @@
 
 use super::pages::KeyRowView;
 use super::*;
+use crate::components::PageTitle;
 use crate::components::{
     action_error, field_errors, EmptyState, ErrorView, FieldMessages, FormError, Loading, Notice,
     Pager,
 };
 use crate::domain::LeakAction;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 /// `/admin/keys`: every key, newest first.
@@ -44,7 +44,7 @@ pub fn AllKeysPage() -> impl IntoView {
         ("flagged", "Flagged by a leak report"),
     ];
     view! {
-        <Title text="All API keys · Keyport" />
+        <PageTitle text="All API keys · Keyport" />
         <div class="space-y-6">
             <h1 class="text-2xl font-semibold">"All API keys"</h1>
             <form method="get" action="/admin/keys" class="card grid gap-4 sm:grid-cols-3 sm:items-end">

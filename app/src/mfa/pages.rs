@@ -4,9 +4,9 @@
 use super::*;
 use crate::components::{
     action_error, field_errors, CopyField, EmptyState, ErrorView, Field, FormError, Loading,
+    PageTitle,
 };
 use leptos::server_fn::ServerFn;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 /// The action waiting for a step-up code, if any (provided by the layout).
@@ -133,7 +133,7 @@ pub fn SecurityPage() -> impl IntoView {
         _ => None,
     };
     view! {
-        <Title text="Security · Keyport" />
+        <PageTitle text="Security · Keyport" />
         <div class="mx-auto max-w-2xl space-y-6">
             <h1 class="text-2xl font-semibold">"Two-factor authentication"</h1>
             {move || new_codes().map(|codes| view! { <RecoveryCodes codes /> })}
@@ -237,7 +237,7 @@ pub fn MfaSignInPage() -> impl IntoView {
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
     view! {
-        <Title text="Two-factor sign-in · Keyport" />
+        <PageTitle text="Two-factor sign-in · Keyport" />
         <section class="mx-auto w-full max-w-md">
             <div class="card space-y-6">
                 <h1 class="text-2xl font-semibold tracking-tight">"Enter your code"</h1>
@@ -270,7 +270,7 @@ pub fn SessionsPage() -> impl IntoView {
         |_| list_sessions(),
     );
     view! {
-        <Title text="Sessions · Keyport" />
+        <PageTitle text="Sessions · Keyport" />
         <div class="mx-auto max-w-3xl space-y-6">
             <div class="flex flex-wrap items-center justify-between gap-4">
                 <h1 class="text-2xl font-semibold">"Where you're signed in"</h1>

@@ -6,10 +6,11 @@ pub mod mail;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-use crate::components::{action_error, EmptyState, ErrorView, FormError, Loading, Pager};
+use crate::components::{
+    action_error, EmptyState, ErrorView, FormError, Loading, PageTitle, Pager,
+};
 use crate::error::AppError;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
@@ -151,7 +152,7 @@ pub fn NotificationsPageView() -> impl IntoView {
         |(page, _)| list_notifications(page),
     );
     view! {
-        <Title text="Notifications · Keyport" />
+        <PageTitle text="Notifications · Keyport" />
         <div class="mx-auto max-w-3xl space-y-6">
             <div class="flex flex-wrap items-center justify-between gap-4">
                 <h1 class="text-2xl font-semibold">"Notifications"</h1>

@@ -4,9 +4,9 @@
 use super::*;
 use crate::catalog::state_badge;
 use crate::components::{
-    action_error, EmptyState, ErrorView, FormError, Loading, Notice, Pager, StepUpCode,
+    action_error, EmptyState, ErrorView, FormError, Loading, Notice, PageTitle, Pager, StepUpCode,
+    TextArea,
 };
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -28,7 +28,7 @@ pub fn ApprovalsPage() -> impl IntoView {
     );
     let state_now = move || get("state").unwrap_or_else(|| "pending".into());
     view! {
-        <Title text="Approvals · Keyport" />
+        <PageTitle text="Approvals · Keyport" />
         <div class="space-y-6">
             <div class="flex flex-wrap items-end justify-between gap-4">
                 <div>
@@ -118,8 +118,7 @@ fn Request(sub: SubscriptionView, decide: ServerAction<DecideSubscription>) -> i
                     <ActionForm action=decide attr:class="space-y-2">
                         <input type="hidden" name="id" value=id />
                         <input type="hidden" name="decision" value=decision.as_str() />
-                        <label for=field.clone() class="label">"Reason (the developer sees it)"</label>
-                        <textarea id=field name="reason" rows="3" class="input" required></textarea>
+                        <TextArea id=field label="Reason (the developer sees it)" name="reason" rows=3 required=true />
                         <StepUpCode id=code_id />
                         <button type="submit" class="btn-danger w-full">{decision.label()}</button>
                     </ActionForm>

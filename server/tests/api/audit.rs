@@ -4,7 +4,8 @@ use app::domain::Role;
 
 backends!(
     audit_log_filters_by_actor_action_and_time,
-    dashboard_shows_the_accounts_real_state
+    dashboard_shows_the_accounts_real_state,
+    dashboards_show_words_and_names_not_codes_and_ids
 );
 
 async fn audit_log_filters_by_actor_action_and_time(app: TestApp) {
@@ -74,4 +75,105 @@ async fn dashboard_shows_the_accounts_real_state(app: TestApp) {
         .unwrap();
     assert_eq!(devs["active"], 1);
     assert!(!overview["recent"].as_array().unwrap().is_empty());
+}
+
+/// Does `text` hold something shaped like a UUID (8-4-4-4-12 hex digits)?
+fn has_uuid(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(36).any(|w| {
+        w.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+    })
+}
+
+/// The text of the region named `label` on `path`, fetched as `c`.
+async fn region_text(c: &crate::helpers::Client, path: &str, label: &str) -> String {
+    let body = c.get(path).await.text().await.unwrap();
+    let doc = scraper::Html::parse_document(&body);
+    let sel = scraper::Selector::parse(&format!("[role=region][aria-label=\"{label}\"]")).unwrap();
+    let region = doc
+        .select(&sel)
+        .next()
+        .unwrap_or_else(|| panic!("no region {label:?} on {path}:\n{body}"));
+    region.text().collect::<Vec<_>>().join(" ")
+}
+
+async fn dashboards_show_words_and_names_not_codes_and_ids(app: TestApp) {
+    let (dev, dev_id) = app.signed_in("dev@example.com", Role::Developer).await;
+    let shop = dev
+        .call(
+            "save_application",
+            &[("name", "Shop front"), ("description", "")],
+        )
+        .await
+        .ok()
+        .as_str()
+        .unwrap()
+        .to_string();
+    dev.call(
+        "save_application",
+        &[("id", &shop), ("name", "Shop window"), ("description", "")],
+    )
+    .await
+    .ok();
+    let (admin, _, _) = app
+        .signed_in_with_mfa("root@example.com", Role::Admin)
+        .await;
+    admin
+        .call(
+            "set_user_role",
+            &[("user_id", &dev_id), ("role", "publisher")],
+        )
+        .await
+        .ok();
+
+    let d = dev.call("dashboard", &[]).await.ok().clone();
+    let labels: Vec<&str> = d["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    for want in [
+        "Signed in",
+        "Created an application",
+        "Updated an application",
+        "Changed a user's role",
+    ] {
+        assert!(labels.contains(&want), "{want:?} not in {labels:?}");
+    }
+
+    let mine = region_text(&dev, "/dashboard", "Your recent activity").await;
+    for want in [
+        "You",
+        "Signed in",
+        "Created an application",
+        "Shop window",
+        "Changed a user's role",
+        "root@example.com",
+        "dev@example.com",
+    ] {
+        assert!(mine.contains(want), "{want:?} not in {mine}");
+    }
+    let latest = region_text(&admin, "/dashboard", "Latest audit events").await;
+    assert!(
+        latest.contains("Turned on two-factor authentication"),
+        "{latest}"
+    );
+    for text in [&mine, &latest] {
+        for code in app::audit::ACTIONS {
+            assert!(!text.contains(code), "the code {code} is shown: {text}");
+        }
+        assert!(!has_uuid(text), "an id is shown: {text}");
+    }
+
+    // The full log leads with the words, keeps the code beside them and the id on hover.
+    let log = region_text(&admin, "/admin/audit", "Audit events").await;
+    let words = log.find("Changed a user's role").expect("the words");
+    let code = log.find("user.role_change").expect("the code");
+    assert!(words < code, "{log}");
+    let html = admin.get("/admin/audit").await.text().await.unwrap();
+    assert!(html.contains(&format!("title=\"user:{dev_id}\"")), "{html}");
 }

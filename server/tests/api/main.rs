@@ -11,6 +11,8 @@ pub mod helpers;
 mod hygiene;
 mod key_lifecycle;
 mod keys;
+mod layout;
+mod markup;
 mod mfa;
 mod nginx;
 mod oidc;
