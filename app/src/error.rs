@@ -101,13 +101,34 @@ impl AppError {
         }
     }
 
-    /// Logs an internal failure under a fresh reference and returns what the user may see.
+    /// Logs an internal failure and returns what the user may see: its reference is the
+    /// request's id (answered in `X-Request-Id`), or a fresh one outside a request.
     #[cfg(feature = "ssr")]
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let reference = REQUEST_ID
+            .try_with(Clone::clone)
+            .unwrap_or_else(|_| new_request_id());
         tracing::error!(%reference, %cause, "internal error");
         AppError::Internal { reference }
     }
+}
+
+#[cfg(feature = "ssr")]
+tokio::task_local! {
+    /// The id of the request being answered (set by the server's request-id middleware).
+    static REQUEST_ID: String;
+}
+
+/// Runs `work` as the request `id`: internal errors raised in it carry that reference.
+#[cfg(feature = "ssr")]
+pub async fn with_request_id<F: std::future::Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
+}
+
+/// A fresh request id: 16 hex digits.
+#[cfg(feature = "ssr")]
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_string()
 }
 
 /// Collects field errors while parsing a form, so every bad field is reported at once.

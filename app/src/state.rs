@@ -20,6 +20,17 @@ pub enum Mode {
     Production,
 }
 
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per event, with the fields of its spans (for log collectors).
+    Json,
+}
+
 /// A secret from configuration: never printed by `Debug`.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -68,6 +79,7 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// `tracing` filter, e.g. `info` or `keyport=debug`.
     pub log: String,
+    pub log_format: LogFormat,
     /// OpenID Connect providers users may sign in with (`[[oidc_providers]]`).
     pub oidc_providers: Vec<OidcProviderConfig>,
     /// Outgoing mail for notifications: `smtp://host:port`, `smtp://user:pass@host:587?tls=required`
@@ -127,6 +139,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             log: "info".into(),
+            log_format: LogFormat::Text,
             oidc_providers: Vec::new(),
             smtp_url: None,
             smtp_from: "Keyport <keyport@localhost>".into(),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod hygiene;
 pub mod oidc;
+pub mod trace;
 pub mod verify;
 pub mod web;
 
@@ -88,7 +89,10 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listen = state.config.listen;
     if let Some(link) = setup_link(&state).await? {
         tracing::warn!("no administrator yet: open {link} to create the first one (valid 24 hours; `keyport setup-link` makes a new one)");
-        eprintln!("\n  First run: create the first administrator at\n  {link}\n");
+        // The banner is for people at a terminal; JSON logs stay one object per line.
+        if state.config.log_format == app::state::LogFormat::Text {
+            eprintln!("\n  First run: create the first administrator at\n  {link}\n");
+        }
     }
     spawn_cleanup(state.clone());
     spawn_lifecycle_jobs(state.clone());

@@ -73,15 +73,7 @@ enum UserCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = keyport::config::load(cli.config.as_deref())?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log)),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only for a terminal: log files and collectors get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    keyport::trace::init_logging(&config.log, config.log_format);
     let state = keyport::build_state(config, app::state::Clock::default()).await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => keyport::serve(state).await,

@@ -1,6 +1,6 @@
 //! The HTTP surface: the Leptos portal and its server functions, health probes, and the
 //! middleware every request passes (input hygiene, client facts, sessions and their
-//! timeouts, CSRF, security headers, body and time limits).
+//! timeouts, CSRF, security headers, body and time limits, request ids and tracing).
 
 use app::auth::session::{AuthSession, DbSessionStore};
 use app::error::AppError;
@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes, ResponseOptions};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -31,9 +32,18 @@ pub fn cookie_name(secure: bool) -> &'static str {
     }
 }
 
+/// The portal's routes, listed once per process. Leptos lists them by rendering the app with
+/// resource loading switched off through a process-wide flag: a second listing while pages
+/// are being served (several routers in one process, as in the tests) would leave those
+/// pages' resources unloaded and the pages hanging.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context_state = state.clone();
     let context = move || {
         provide_context(context_state.clone());
@@ -125,6 +135,9 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),
         ))
+        // Outermost: the span and the request id cover everything above.
+        .layer(crate::trace::layer())
+        .layer(middleware::from_fn(crate::trace::request_id))
         .with_state(state)
 }
 

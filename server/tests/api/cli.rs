@@ -181,3 +181,61 @@ fn service_token_create_prints_a_token_kept_only_as_a_digest() {
         .unwrap();
     assert!(!empty.status.success());
 }
+
+#[tokio::test]
+async fn json_logs_carry_one_span_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = keyport(dir.path())
+        .env("KEYPORT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYPORT_LOG", "info")
+        .env("KEYPORT_LOG_FORMAT", "json")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let mut answered = None;
+    for _ in 0..200 {
+        if let Ok(res) = http
+            .get(&url)
+            .header("X-Request-Id", "json-log-test")
+            .send()
+            .await
+        {
+            answered = Some(res.status());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(answered, Some(reqwest::StatusCode::OK));
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let out = server.wait_with_output().unwrap();
+    let logs = String::from_utf8(out.stderr).unwrap();
+
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "keyport::http" && l["span"]["id"] == "json-log-test")
+        .unwrap_or_else(|| panic!("no access line for the request in:\n{logs}"));
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["span"]["name"], "request");
+    assert_eq!(access["span"]["method"], "GET");
+    assert_eq!(access["span"]["route"], "/healthz");
+    assert_eq!(access["span"]["status"], 200);
+    assert!(
+        access["span"]["latency_ms"].as_f64().unwrap() >= 0.0,
+        "{access}"
+    );
+}

@@ -6,7 +6,9 @@ backends!(
     probes_answer_200,
     pages_carry_security_headers_and_a_nonce_csp,
     unknown_pages_are_404,
-    api_errors_are_json_with_a_status
+    api_errors_are_json_with_a_status,
+    every_answer_names_its_request_and_internal_errors_refer_to_it,
+    pages_load_while_another_router_is_built
 );
 
 async fn probes_answer_200(app: TestApp) {
@@ -70,6 +72,42 @@ async fn api_errors_are_json_with_a_status(app: TestApp) {
     let missing = c.call("sign_in", &[]).await;
     assert_eq!(missing.status, 400, "{:?}", missing.body);
     assert_eq!(missing.error_kind(), "bad_request");
+}
+
+async fn every_answer_names_its_request_and_internal_errors_refer_to_it(app: TestApp) {
+    use app::domain::Role;
+    let c = app.client();
+    let id = |res: &reqwest::Response| res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let (first, second) = (c.get("/healthz").await, c.get("/sign-in").await);
+    let (first, second) = (id(&first), id(&second));
+    assert_eq!(first.len(), 16, "{first}");
+    assert!(first.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+    assert_ne!(first, second, "every request gets its own id");
+
+    // A proxy's id carries through; one that is not a short plain token is replaced.
+    let mine = |value: &'static str| {
+        c.http
+            .get(app.url("/healthz"))
+            .header("X-Request-Id", value)
+            .send()
+    };
+    assert_eq!(id(&mine("nginx-7f3a.1").await.unwrap()), "nginx-7f3a.1");
+    let forged = id(&mine("a b\"injected\"").await.unwrap());
+    assert_eq!(forged.len(), 16, "{forged}");
+
+    // An internal error (the audit log's table is gone) names the request it failed in.
+    let (admin, _) = app.signed_in("admin@example.com", Role::Admin).await;
+    sqlx::query("DROP TABLE audit_events")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let answer = admin.call("list_audit", &[]).await;
+    assert_eq!(answer.status, 500, "{:?}", answer.body);
+    assert_eq!(answer.error_kind(), "internal");
+    assert_eq!(
+        answer.body["reference"].as_str().unwrap(),
+        answer.headers["x-request-id"].to_str().unwrap()
+    );
 }
 
 async fn oversized_bodies_are_refused(app: TestApp) {
@@ -160,4 +198,29 @@ async fn a_slug_in_use_cannot_be_renamed_away(app: TestApp) {
     assert!(refused.field("slug")[0].contains("live subscriptions"));
     // Other fields still change.
     rename("api-dev").await.ok();
+}
+
+/// A second router built in the same process (as every test does) while pages are served:
+/// the pages still load their data and answer (listing the routes once per process).
+async fn pages_load_while_another_router_is_built(app: TestApp) {
+    use app::domain::Role;
+    let (admin, _) = app.signed_in("admin@example.com", Role::Admin).await;
+    let state = app.state.clone();
+    let builder = tokio::task::spawn_blocking(move || {
+        for _ in 0..200 {
+            drop(keyport::web::router(state.clone()));
+        }
+    });
+    for _ in 0..40 {
+        let res = admin
+            .http
+            .get(app.url("/admin/settings"))
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .expect("the page answers within 5 s");
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.unwrap().contains("Settings"));
+    }
+    builder.await.unwrap();
 }

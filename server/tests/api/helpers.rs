@@ -63,12 +63,31 @@ pub fn postgres_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// With `KEYPORT_TEST_TRACE=<file>`, every test server logs into that file (one access line
+/// per request with its span, warnings and errors): for finding what a failing test's server
+/// did, e.g. `KEYPORT_TEST_TRACE=/tmp/trace.log cargo test -p server --test api`.
+fn trace_to_file() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let Ok(path) = std::env::var("KEYPORT_TEST_TRACE") else {
+        return;
+    };
+    ONCE.call_once(|| {
+        let file = std::fs::File::create(path).unwrap();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info,sqlx=warn"))
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
 /// `spawn_app` with a configuration tweak.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    trace_to_file();
     let dir = tempfile::tempdir().unwrap();
     let (url, pg_database) = match backend {
         Backend::Sqlite => (

@@ -14,6 +14,7 @@ mod keys;
 mod layout;
 mod markup;
 mod mfa;
+mod migrations;
 mod nginx;
 mod oidc;
 mod oidc_provider;

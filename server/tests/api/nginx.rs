@@ -10,7 +10,7 @@ use crate::keys::{issue, published_api, subscribed_application};
 use app::domain::Role;
 use axum::extract::Request;
 use axum::routing::any;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -51,8 +51,16 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, as `nginx -s stop` sends it: the master stops its workers before it exits.
+    /// (SIGKILL would stop only the master and orphan the worker.)
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -98,6 +106,10 @@ async fn start_nginx(server_block: &str, upstreams: &str) -> Nginx {
         .arg(dir.path())
         .arg("-c")
         .arg(dir.path().join("nginx.conf"))
+        // nginx logs to error.log in its prefix; it must not hold the test's output open.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Dropping `Nginx` kills and waits for it, whatever happens below.
