@@ -22,11 +22,13 @@ test('browse, subscribe and cancel without JavaScript', async ({ page }) => {
   await expect(page.getByText('Request body (required)')).toBeVisible();
 
   // "Batch job" was rejected on Gold, so it may subscribe again: here to the automatic plan.
+  // After a rejection, a new subscription to the API waits for the publisher whatever the
+  // plan says.
   const free = page.locator('div[data-plan="Free"]');
   await free.getByLabel('Application').selectOption({ label: 'Batch job' });
   await free.getByRole('button', { name: 'Subscribe to Free' }).click();
   const mine = page.getByLabel('Your subscriptions');
-  await expect(mine.locator('li', { hasText: 'Batch job' }).getByText('Active')).toBeVisible();
+  await expect(mine.locator('li', { hasText: 'Batch job' }).getByText('Pending approval')).toBeVisible();
 
   await page.goto('/applications');
   const batch = page.locator('section[data-application="Batch job"]');

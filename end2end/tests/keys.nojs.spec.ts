@@ -39,11 +39,12 @@ test('issue a key and step up without JavaScript', async ({ browser }) => {
   await card.getByText('Issue a key…').click();
   await card.getByLabel('Key name').fill('No code');
   await card.getByRole('button', { name: 'Issue key' }).click();
-  await expect(page.getByText("Confirm it's you")).toBeVisible();
+  await expect(page.getByRole('alert').filter({ hasText: "Confirm it's you" })).toBeVisible();
   await expect(card.locator('li[data-key="No code"]')).toHaveCount(0);
 
-  // With the code from the authenticator in the form: the answer shows the key, once.
-  await card.getByText('Issue a key…').click();
+  // The refused form stays open. With the code from the authenticator in it: the answer
+  // shows the key, once.
+  await expect(card.getByLabel('Key name')).toBeVisible();
   await card.getByLabel('Key name').fill('Cron job');
   const { code, step } = await nextCode(secret, last.step);
   last.step = step;

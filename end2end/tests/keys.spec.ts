@@ -167,6 +167,9 @@ test('an admin finds keys across the portal and sets the key policy', async ({ p
   });
   if (res.status !== 0) throw new Error(`user create failed: ${res.stderr}`);
   await signIn(page, email, PASSWORD);
+  // Changing the key policy is a step-up action: it needs a second factor.
+  const { secret } = await enrolMfa(page);
+  const last = { step: currentStep() };
   await openAdminMenu(page);
   await page.getByRole('link', { name: 'Keys', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'All API keys' })).toBeVisible();
@@ -186,6 +189,7 @@ test('an admin finds keys across the portal and sets the key policy', async ({ p
   await policy.getByLabel('Remind owners (days ahead)').fill('10');
   await policy.getByLabel('Only flag it and tell the owner').check();
   await policy.getByRole('button', { name: 'Save' }).click();
+  await confirmIfAsked(page, secret, last);
   await expect(policy.getByText('Key policy saved.')).toBeVisible();
   await page.reload();
   await expect(policy.getByLabel('Maximum key lifetime (days)')).toHaveValue('365');

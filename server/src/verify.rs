@@ -29,7 +29,9 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Extension, Json, Router};
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::OpenApi;
 
 pub fn routes() -> Router<AppState> {
@@ -61,7 +63,7 @@ pub fn routes() -> Router<AppState> {
 )]
 pub struct ApiDoc;
 
-/// The two ways gateways present their service token.
+/// The two ways gateways present their service token; leak findings closed to other members.
 struct ServiceTokens;
 
 impl utoipa::Modify for ServiceTokens {
@@ -75,6 +77,11 @@ impl utoipa::Modify for ServiceTokens {
             "service_token_header",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Keyport-Token"))),
         );
+        // A finding has these four members. Others are ignored rather than refused (GitHub
+        // may add some), but a client should not send them.
+        if let Some(RefOr::T(Schema::Object(report))) = components.schemas.get_mut("LeakReport") {
+            report.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
     }
 }
 
@@ -232,11 +239,11 @@ pub fn canonical_path(uri: &str) -> Option<&str> {
     path = "/v1/auth_request",
     security(("service_token_header" = [])),
     params(
-        ("api" = Option<String>, Query, description = "The API slug this nginx location serves (written in nginx's configuration). Without it, the first segment of `X-Original-URI`."),
-        ("scope" = Option<String>, Query, description = "The scope calls to this location need (written in nginx's configuration)."),
+        ("api" = Option<String>, Query, min_length = 3, max_length = 64, pattern = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", description = "The API slug this nginx location serves (written in nginx's configuration). Without it, the first segment of `X-Original-URI`."),
+        ("scope" = Option<String>, Query, pattern = r"^[a-z][a-z0-9:._-]{0,63}$", description = "The scope calls to this location need (written in nginx's configuration)."),
         ("X-Api-Key" = Option<String>, Header, description = "The client's API key (or `Authorization: Bearer <key>`)"),
         ("X-Original-URI" = Option<String>, Header, description = "The original request URI (`$request_uri`). One with dot segments, `//`, or an encoded dot, slash or backslash is refused (403, `URI_NOT_CANONICAL`)."),
-        ("X-Real-IP" = Option<String>, Header, description = "The client's address (`$remote_addr`)"),
+        ("X-Real-IP" = Option<String>, Header, pattern = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4})$", description = "The client's address (`$remote_addr`): IPv4, or IPv6 (the pattern shows the full form; short forms such as `2001:db8::1` are accepted too)"),
     ),
     responses(
         (status = 204, description = "Valid: `X-Keyport-Code: VALID` and identity headers `X-Keyport-Key-Id`, `-Application`, `-Owner`, `-Environment`, `-Scopes`, `-Remaining`, `-Expires-At`, `-Rate-Limit`"),

@@ -1,6 +1,7 @@
 //! The HTTP surface: the Leptos portal and its server functions, health probes, and the
 //! middleware every request passes (input hygiene, client facts, sessions and their
-//! timeouts, CSRF, security headers, body and time limits, request ids and tracing).
+//! timeouts, CSRF, security headers, body and time limits, compression, request ids and
+//! tracing).
 
 use app::auth::session::{AuthSession, DbSessionStore};
 use app::error::AppError;
@@ -8,7 +9,7 @@ use app::state::{AppState, ClientInfo};
 use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +19,8 @@ use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes, ResponseO
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::SameSite;
@@ -135,10 +138,25 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),
         ))
+        .layer(compression())
         // Outermost: the span and the request id cover everything above.
         .layer(crate::trace::layer())
         .layer(middleware::from_fn(crate::trace::request_id))
         .with_state(state)
+}
+
+/// Marks an answer that carries a secret shown once: it is never compressed, so that its
+/// length tells nothing about the secret (BREACH).
+#[derive(Clone, Copy)]
+struct CarriesSecret;
+
+/// gzip for clients that accept it (pages, scripts, the WASM bundle, JSON), except answers
+/// that carry a secret.
+fn compression() -> CompressionLayer<impl Predicate> {
+    let no_secret = |_: StatusCode, _: Version, _: &HeaderMap, extensions: &Extensions| {
+        extensions.get::<CarriesSecret>().is_none()
+    };
+    CompressionLayer::new().compress_when(DefaultPredicate::new().and(no_secret))
 }
 
 /// Server functions that answer with a secret shown once (an API key issued or rotated).
@@ -179,10 +197,14 @@ async fn secret_forms(
         };
         return refuse(&req.into_parts().0, error);
     }
+    let secret = SHOWS_SECRET.contains(&path.as_str()) || SECRET_NEEDS_JS.contains(&path.as_str());
     if !(from_form && SHOWS_SECRET.contains(&path.as_str())) {
         let mut res = next.run(req).await;
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if secret {
+            res.extensions_mut().insert(CarriesSecret);
+        }
         return res;
     }
     // The page to render afterwards: the caller's applications, as the caller.
@@ -223,6 +245,7 @@ async fn secret_forms(
     let mut res = render(page).await;
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.extensions_mut().insert(CarriesSecret);
     res
 }
 

@@ -12,12 +12,20 @@ use serde::{Deserialize, Serialize};
 /// One finding, as GitHub posts it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct LeakReport {
+    /// The text found (a Keyport key, or not).
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub token: String,
+    /// The secret type GitHub matched (`keyport_api_key`).
     #[serde(rename = "type", default)]
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub kind: String,
+    /// Where it was found.
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub url: String,
+    /// `content`, `commit`, …
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub source: String,
 }
 

@@ -20,15 +20,26 @@ use std::net::IpAddr;
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The API key the client presented.
-    #[schema(example = "kp_live_…")]
+    #[schema(example = "kp_live_…", pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub key: String,
     /// The slug of the API being called.
-    #[schema(example = "pet-store")]
+    #[schema(
+        example = "pet-store",
+        min_length = 3,
+        max_length = 64,
+        pattern = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+    )]
     pub api: String,
     /// A scope the call needs (optional).
+    #[schema(example = "pets:read", pattern = r"^[a-z][a-z0-9:._-]{0,63}$")]
     pub scope: Option<String>,
     /// The client's IP address (an IPv4 or IPv6 address), checked against the key's
-    /// allowlist (optional; a key with an allowlist needs it).
+    /// allowlist (optional; a key with an allowlist needs it). The pattern describes IPv4 and
+    /// IPv6 in full form; the short IPv6 forms (`2001:db8::1`) are accepted too.
+    #[schema(
+        example = "203.0.113.9",
+        pattern = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4})$"
+    )]
     pub ip: Option<String>,
 }
 

@@ -8,7 +8,8 @@ backends!(
     unknown_pages_are_404,
     api_errors_are_json_with_a_status,
     every_answer_names_its_request_and_internal_errors_refer_to_it,
-    pages_load_while_another_router_is_built
+    pages_load_while_another_router_is_built,
+    answers_are_gzipped_for_clients_that_accept_it_except_secrets
 );
 
 async fn probes_answer_200(app: TestApp) {
@@ -223,4 +224,55 @@ async fn pages_load_while_another_router_is_built(app: TestApp) {
         assert!(res.text().await.unwrap().contains("Settings"));
     }
     builder.await.unwrap();
+}
+
+/// Pages and data go out gzipped to clients that accept it (a real API page is megabytes of
+/// HTML); an answer carrying a secret never is (its length must tell nothing, BREACH).
+async fn answers_are_gzipped_for_clients_that_accept_it_except_secrets(app: TestApp) {
+    use std::io::Read;
+    let c = app.client();
+    let get = |encoding: &'static str| {
+        c.http
+            .get(app.url("/sign-in"))
+            .header("Accept-Encoding", encoding)
+            .send()
+    };
+    let plain = get("identity").await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.text().await.unwrap();
+    let zipped = get("gzip").await.unwrap();
+    assert_eq!(zipped.status(), 200);
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let bytes = zipped.bytes().await.unwrap();
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut html)
+        .unwrap();
+    assert!(html.contains("Sign in"), "{html}");
+    assert!(
+        bytes.len() * 3 < plain.len(),
+        "{} bytes gzipped of {}",
+        bytes.len(),
+        plain.len()
+    );
+
+    let (dev, _, app_id) = crate::keys::subscribed_developer(&app, "gz@example.com").await;
+    let fields = [
+        ("application_id", app_id.as_str()),
+        ("name", "CI"),
+        ("environment", "live"),
+        ("expires_in", ""),
+        ("scopes", ""),
+    ];
+    let issued = dev
+        .call_with("issue_key", &fields, &[("Accept-Encoding", "gzip")])
+        .await;
+    assert!(issued.ok()["key"].as_str().is_some(), "{:?}", issued.body);
+    assert!(issued.headers.get("content-encoding").is_none());
+    // Other data is compressed.
+    let listed = dev
+        .call_with("my_applications", &[], &[("Accept-Encoding", "gzip")])
+        .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.headers["content-encoding"], "gzip");
 }
