@@ -58,7 +58,7 @@ pub fn routes() -> Router<AppState> {
         description = "Key verification for gateways (JSON, or nginx `auth_request` from headers) and leak reports in GitHub's secret-scanning format. Every endpoint needs a service token created by an admin (Settings → Service tokens) or with `keyport service-token create --name N`."
     ),
     paths(verify_key, auth_request, report_leaks),
-    components(schemas(VerifyRequest, VerifyAnswer, Code, KeyRate, LeakReport, LeakAnswer, LeakOutcome, ErrorBody, FieldErrorBody)),
+    components(schemas(ClientIp, VerifyRequest, VerifyAnswer, Code, KeyRate, LeakReport, LeakAnswer, LeakOutcome, ErrorBody, FieldErrorBody)),
     modifiers(&ServiceTokens)
 )]
 pub struct ApiDoc;
@@ -84,6 +84,17 @@ impl utoipa::Modify for ServiceTokens {
         }
     }
 }
+
+/// The client's address in the document: IPv4 or IPv6.
+struct ClientIp;
+
+impl utoipa::PartialSchema for ClientIp {
+    fn schema() -> RefOr<Schema> {
+        Schema::AnyOf(app::keys::verify::ip_address()).into()
+    }
+}
+
+impl utoipa::ToSchema for ClientIp {}
 
 /// Every 4xx and 5xx answer of these endpoints.
 #[derive(utoipa::ToSchema)]
@@ -194,8 +205,8 @@ struct Target {
 }
 
 impl Target {
-    /// `api` and `scope` from the subrequest's query; empty values count as absent (an
-    /// nginx variable that a location did not set); anything else is refused.
+    /// `api` and `scope` from the subrequest's query, exactly; empty values count as absent
+    /// (an nginx variable that a location did not set); anything else is refused.
     fn from_query(query: Option<&str>) -> Result<Target, AppError> {
         let mut target = Target::default();
         for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -209,7 +220,7 @@ impl Target {
                     ))
                 }
             };
-            *slot = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+            *slot = Some(value.into_owned()).filter(|v| !v.is_empty());
         }
         Ok(target)
     }
@@ -239,11 +250,11 @@ pub fn canonical_path(uri: &str) -> Option<&str> {
     path = "/v1/auth_request",
     security(("service_token_header" = [])),
     params(
-        ("api" = Option<String>, Query, min_length = 3, max_length = 64, pattern = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", description = "The API slug this nginx location serves (written in nginx's configuration). Without it, the first segment of `X-Original-URI`."),
-        ("scope" = Option<String>, Query, pattern = r"^[a-z][a-z0-9:._-]{0,63}$", description = "The scope calls to this location need (written in nginx's configuration)."),
+        ("api" = Option<String>, Query, min_length = 3, max_length = 64, pattern = r"^(?!new(?![\s\S]))[a-z][a-z0-9]*(-[a-z0-9]+)*(?![\s\S])", description = "The API slug this nginx location serves (written in nginx's configuration). Without it, the first segment of `X-Original-URI`."),
+        ("scope" = Option<String>, Query, pattern = r"^([a-z][a-z0-9:._-]{0,63})?(?![\s\S])", description = "The scope calls to this location need (written in nginx's configuration)."),
         ("X-Api-Key" = Option<String>, Header, description = "The client's API key (or `Authorization: Bearer <key>`)"),
         ("X-Original-URI" = Option<String>, Header, description = "The original request URI (`$request_uri`). One with dot segments, `//`, or an encoded dot, slash or backslash is refused (403, `URI_NOT_CANONICAL`)."),
-        ("X-Real-IP" = Option<String>, Header, pattern = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4})$", description = "The client's address (`$remote_addr`): IPv4, or IPv6 (the pattern shows the full form; short forms such as `2001:db8::1` are accepted too)"),
+        ("X-Real-IP" = Option<ClientIp>, Header, nullable = false, description = "The client's address (`$remote_addr`): IPv4 or IPv6"),
     ),
     responses(
         (status = 204, description = "Valid: `X-Keyport-Code: VALID` and identity headers `X-Keyport-Key-Id`, `-Application`, `-Owner`, `-Environment`, `-Scopes`, `-Remaining`, `-Expires-At`, `-Rate-Limit`"),

@@ -13,19 +13,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct LeakReport {
     /// The text found (a Keyport key, or not).
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*(?![\s\S])")]
     pub token: String,
     /// The secret type GitHub matched (`keyport_api_key`).
     #[serde(rename = "type", default)]
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*(?![\s\S])")]
     pub kind: String,
     /// Where it was found.
     #[serde(default)]
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*(?![\s\S])")]
     pub url: String,
     /// `content`, `commit`, …
     #[serde(default)]
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*(?![\s\S])")]
     pub source: String,
 }
 

@@ -20,26 +20,28 @@ use std::net::IpAddr;
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The API key the client presented.
-    #[schema(example = "kp_live_…", pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        example = "kp_live_…",
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*(?![\s\S])"
+    )]
     pub key: String,
     /// The slug of the API being called.
     #[schema(
         example = "pet-store",
         min_length = 3,
         max_length = 64,
-        pattern = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+        pattern = r"^(?!new(?![\s\S]))[a-z][a-z0-9]*(-[a-z0-9]+)*(?![\s\S])"
     )]
     pub api: String,
-    /// A scope the call needs (optional).
-    #[schema(example = "pets:read", pattern = r"^[a-z][a-z0-9:._-]{0,63}$")]
-    pub scope: Option<String>,
-    /// The client's IP address (an IPv4 or IPv6 address), checked against the key's
-    /// allowlist (optional; a key with an allowlist needs it). The pattern describes IPv4 and
-    /// IPv6 in full form; the short IPv6 forms (`2001:db8::1`) are accepted too.
+    /// A scope the call needs (optional; empty means none).
     #[schema(
-        example = "203.0.113.9",
-        pattern = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4})$"
+        example = "pets:read",
+        pattern = r"^([a-z][a-z0-9:._-]{0,63})?(?![\s\S])"
     )]
+    pub scope: Option<String>,
+    /// The client's IP address (IPv4 or IPv6), checked against the key's allowlist
+    /// (optional; a key with an allowlist needs it).
+    #[schema(schema_with = ip_address_or_null)]
     pub ip: Option<String>,
 }
 
@@ -58,7 +60,11 @@ impl VerifyRequest {
         let mut e = FormErrors::new();
         let api = e.check(
             "api",
-            Slug::parse(&self.api).map(|s| s.as_str().to_string()),
+            Slug::parse(&self.api).and_then(|slug| {
+                (slug.as_str() == self.api)
+                    .then(|| slug.as_str().to_string())
+                    .ok_or_else(|| "Send the slug without spaces around it.".to_string())
+            }),
         );
         let scope = e.check("scope", parse_scope(self.scope.as_deref().unwrap_or("")));
         let ip = e.check("ip", parse_ip(self.ip.as_deref()));
@@ -69,16 +75,18 @@ impl VerifyRequest {
     }
 }
 
-/// One scope, or none when empty.
+/// One scope, exactly (gateways send what their configuration says), or none when empty.
 pub fn parse_scope(input: &str) -> Result<Option<String>, String> {
+    if input.is_empty() {
+        return Ok(None);
+    }
     match parse_scopes(input)?.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(one.clone())),
-        _ => Err("Name one scope.".into()),
+        [one] if one == input => Ok(Some(one.clone())),
+        _ => Err("Name one scope, like orders:read, without spaces or commas.".into()),
     }
 }
 
-/// An IPv4 or IPv6 address, or none when absent or empty.
+/// An IPv4 or IPv6 address, or none when absent or empty (a gateway's unset variable).
 pub fn parse_ip(input: Option<&str>) -> Result<Option<IpAddr>, String> {
     match input.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
@@ -86,6 +94,35 @@ pub fn parse_ip(input: Option<&str>) -> Result<Option<IpAddr>, String> {
             "Send the client's IP address, such as 203.0.113.9 or 2001:db8::1.".into()
         }),
     }
+}
+
+/// The document's schema of an IP address: IPv4 or IPv6.
+pub fn ip_address() -> utoipa::openapi::schema::AnyOf {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let format = |known| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(known)))
+    };
+    AnyOfBuilder::new()
+        .item(format(KnownFormat::Ipv4))
+        .item(format(KnownFormat::Ipv6))
+        .build()
+}
+
+/// [`ip_address`], empty, or null (both meaning none).
+fn ip_address_or_null() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let mut any = ip_address();
+    any.items.push(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(0))
+            .into(),
+    );
+    any.items
+        .push(ObjectBuilder::new().schema_type(Type::Null).into());
+    utoipa::openapi::Schema::AnyOf(any)
 }
 
 /// Why a key is valid or not.
