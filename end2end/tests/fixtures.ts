@@ -183,6 +183,9 @@ export function totpCode(secret: string, offsetSeconds = 0): string {
  */
 export async function enrolMfa(page: Page): Promise<{ secret: string; recoveryCodes: string[] }> {
   await page.goto('/account/security');
+  // Enrolment shows a secret once, which needs the hydrated page (before it, the form is
+  // refused, as it is without JavaScript).
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
   const keyField = page.getByLabel('Or enter this key by hand');
   await expect(keyField).toBeVisible();
