@@ -13,12 +13,8 @@ pub mod dashboard;
 pub mod domain;
 pub mod error;
 pub mod keys;
-pub mod mfa;
 pub mod notifications;
-#[cfg(feature = "ssr")]
-pub mod sql;
-#[cfg(feature = "ssr")]
-pub mod state;
+pub mod platform;
 pub mod subscriptions;
 
 use auth::{whoami, CurrentUser, SignOut};
@@ -90,11 +86,11 @@ fn Layout() -> impl IntoView {
         },
         |_| notifications::unread_notifications(),
     );
-    mfa::StepUp::provide();
+    auth::mfa::StepUp::provide();
     view! {
         <div class="flex min-h-full flex-col">
             <Header user unread sign_out />
-            <mfa::StepUpDialog />
+            <auth::mfa::StepUpDialog />
             <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6">
                 <ErrorBoundary fallback=|errors| view! {
                     <section class="card mx-auto max-w-lg space-y-3 text-center" role="alert">
@@ -112,10 +108,10 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/sign-up/confirm") view=auth::ConfirmSignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
                     <Route path=path!("/dashboard") view=dashboard::DashboardPage ssr=SsrMode::Async />
-                    <Route path=path!("/sign-in/mfa") view=mfa::MfaSignInPage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-in/mfa") view=auth::mfa::MfaSignInPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=accounts::AccountPage ssr=SsrMode::Async />
-                    <Route path=path!("/account/security") view=mfa::SecurityPage ssr=SsrMode::Async />
-                    <Route path=path!("/account/sessions") view=mfa::SessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/account/security") view=auth::mfa::SecurityPage ssr=SsrMode::Async />
+                    <Route path=path!("/account/sessions") view=auth::mfa::SessionsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=admin::UsersPageView ssr=SsrMode::Async />
                     <Route path=path!("/admin/settings") view=admin::SettingsPageView ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=audit::AuditPageView ssr=SsrMode::Async />

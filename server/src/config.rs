@@ -2,7 +2,7 @@
 //! secret key (required in production; generated once and kept under the data folder in dev).
 
 use anyhow::{bail, Context};
-use app::state::{Config, Mode};
+use app::platform::state::{Config, Mode};
 use base64::Engine;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -86,7 +86,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::state::Secret;
+    use app::platform::state::Secret;
 
     #[test]
     fn production_without_secret_is_refused() {

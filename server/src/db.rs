@@ -2,7 +2,7 @@
 //! that backend. The dialect difference lives here and in `migrations/<backend>/`.
 
 use anyhow::Context;
-use app::state::Db;
+use app::platform::state::Db;
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::Executor;

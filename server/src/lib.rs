@@ -11,10 +11,10 @@ pub mod verify;
 pub mod web;
 
 use anyhow::Context;
-use app::accounts::store as users;
-use app::admin::store as settings;
-use app::auth::session::DbSessionStore;
-use app::state::{AppState, Clock, Config};
+use app::auth::users;
+use app::platform::session::DbSessionStore;
+use app::platform::settings;
+use app::platform::state::{AppState, Clock, Config};
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
 use tower_sessions::session_store::ExpiredDeletion;
@@ -31,9 +31,9 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
     let db = db::connect(&url).await?;
     db::migrate(&db, &url).await?;
     let oidc =
-        app::auth::oidc::client::Providers::from_config(&config.oidc_providers, &config.base_url())
+        app::platform::oidc::Providers::from_config(&config.oidc_providers, &config.base_url())
             .map_err(|e| anyhow::anyhow!("{e} (see the configuration table in README.md)"))?;
-    let mailer = app::notifications::mail::Mailer::from_config(&config)
+    let mailer = app::platform::mail::Mailer::from_config(&config)
         .map_err(|e| anyhow::anyhow!("{e} (see KEYPORT_SMTP_URL in README.md)"))?
         .map(Arc::new);
     let leptos_options = LeptosOptions::builder()
@@ -90,7 +90,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     if let Some(link) = setup_link(&state).await? {
         tracing::warn!("no administrator yet: open {link} to create the first one (valid 24 hours; `keyport setup-link` makes a new one)");
         // The banner is for people at a terminal; JSON logs stay one object per line.
-        if state.config.log_format == app::state::LogFormat::Text {
+        if state.config.log_format == app::platform::state::LogFormat::Text {
             eprintln!("\n  First run: create the first administrator at\n  {link}\n");
         }
     }

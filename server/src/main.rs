@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = keyport::config::load(cli.config.as_deref())?;
     keyport::trace::init_logging(&config.log, config.log_format);
-    let state = keyport::build_state(config, app::state::Clock::default()).await?;
+    let state = keyport::build_state(config, app::platform::state::Clock::default()).await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => keyport::serve(state).await,
         Command::Migrate => {
@@ -105,8 +105,11 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn create_service_token(state: &app::state::AppState, name: &str) -> anyhow::Result<()> {
-    use app::audit::store::{record, Event};
+async fn create_service_token(
+    state: &app::platform::state::AppState,
+    name: &str,
+) -> anyhow::Result<()> {
+    use app::platform::audit::{record, Event};
     let name = app::domain::line(name, "a name", 60).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let now = state.clock.now();
     let (id, token) = app::admin::service_tokens::store::create(&state.db, &name, None, now)
@@ -115,20 +118,25 @@ async fn create_service_token(state: &app::state::AppState, name: &str) -> anyho
     let event = Event::new("service_token.create")
         .target("service_token", &id)
         .details(serde_json::json!({ "name": name, "via": "cli" }));
-    record(&state.db, now, &app::state::ClientInfo::default(), event)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    record(
+        &state.db,
+        now,
+        &app::platform::state::ClientInfo::default(),
+        event,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{token}");
     Ok(())
 }
 
 async fn create_user(
-    state: &app::state::AppState,
+    state: &app::platform::state::AppState,
     email: &str,
     role: &str,
     name: Option<&str>,
 ) -> anyhow::Result<()> {
-    use app::audit::store::{record, Event};
+    use app::platform::audit::{record, Event};
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
     let name = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("user"));
@@ -144,9 +152,9 @@ async fn create_user(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = state.clock.now();
-    let user = app::accounts::store::create(
+    let user = app::auth::users::create(
         &state.db,
-        app::accounts::store::NewUser {
+        app::auth::users::NewUser {
             email: &email,
             display_name: &name,
             password_hash: Some(&hash),
@@ -159,9 +167,14 @@ async fn create_user(
     let event = Event::new("user.create")
         .target("user", &user.id)
         .details(serde_json::json!({ "email": user.email, "role": role, "via": "cli" }));
-    record(&state.db, now, &app::state::ClientInfo::default(), event)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    record(
+        &state.db,
+        now,
+        &app::platform::state::ClientInfo::default(),
+        event,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("created {} ({}) with id {}", user.email, role, user.id);
     Ok(())
 }

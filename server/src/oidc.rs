@@ -3,9 +3,9 @@
 //! so no provider answer, however broken, produces an error page from here.
 
 use app::auth::oidc::flow::{self, CallbackParams};
-use app::auth::service::Ctx;
-use app::auth::session::AuthSession;
-use app::state::{AppState, ClientInfo};
+use app::platform::session::AuthSession;
+use app::platform::state::{AppState, ClientInfo};
+use app::platform::Ctx;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};

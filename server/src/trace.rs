@@ -5,7 +5,7 @@
 //! (target `keyport::http`, INFO) is the access log.
 
 use app::error::{new_request_id, with_request_id};
-use app::state::LogFormat;
+use app::platform::state::LogFormat;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;

@@ -22,7 +22,7 @@ use app::keys::leaks::{self, LeakAnswer, LeakOutcome, LeakReport};
 use app::keys::verify::{
     parse_ip, parse_scope, verify, Ask, Code, KeyRate, VerifyAnswer, VerifyRequest,
 };
-use app::state::{AppState, ClientInfo};
+use app::platform::state::{AppState, ClientInfo};
 use axum::extract::{rejection::JsonRejection, RawQuery, State};
 use axum::http::Uri;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};

@@ -3,9 +3,9 @@
 //! timeouts, CSRF, security headers, body and time limits, compression, request ids and
 //! tracing).
 
-use app::auth::session::{AuthSession, DbSessionStore};
 use app::error::AppError;
-use app::state::{AppState, ClientInfo};
+use app::platform::session::{AuthSession, DbSessionStore};
+use app::platform::state::{AppState, ClientInfo};
 use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};

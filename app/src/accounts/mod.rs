@@ -1,8 +1,6 @@
 //! A user's own account: profile (name, email) and password.
 
 pub mod sign_in_methods;
-#[cfg(feature = "ssr")]
-pub mod store;
 
 use crate::auth::whoami;
 use crate::components::{
@@ -15,14 +13,14 @@ use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 mod service {
-    use super::store as users;
-    use crate::audit::store::Event;
     use crate::auth::password;
-    use crate::auth::service::Ctx;
-    use crate::auth::session;
+    use crate::auth::users;
     use crate::auth::CurrentUser;
     use crate::domain::{DisplayName, Email, Password};
     use crate::error::{AppError, FormErrors};
+    use crate::platform::audit::Event;
+    use crate::platform::session;
+    use crate::platform::Ctx;
 
     /// Name and email; changing the email needs the current password.
     pub async fn update_profile(
@@ -108,7 +106,7 @@ pub async fn update_profile(
     current_password: Option<String>,
 ) -> Result<(), AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::update_profile(
         &ctx,
         &user,
@@ -126,7 +124,7 @@ pub async fn change_password(
     confirm_password: String,
 ) -> Result<(), AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::change_password(
         &ctx,
         &user,

@@ -28,13 +28,13 @@ pub struct SignInMethodsView {
 #[cfg(feature = "ssr")]
 pub mod service {
     use super::*;
-    use crate::accounts::store as users;
-    use crate::audit::store::Event;
     use crate::auth::oidc::store as identities;
-    use crate::auth::service::Ctx;
+    use crate::auth::users;
     use crate::auth::CurrentUser;
     use crate::domain::Outcome;
-    use crate::state::fmt_time;
+    use crate::platform::audit::Event;
+    use crate::platform::state::fmt_time;
+    use crate::platform::Ctx;
 
     pub async fn list(ctx: &Ctx, user: &CurrentUser) -> Result<SignInMethodsView, AppError> {
         let db = &ctx.state.db;
@@ -59,7 +59,7 @@ pub mod service {
         Ok(SignInMethodsView {
             has_password,
             identities,
-            providers: ctx.state.oidc.buttons(),
+            providers: crate::auth::oidc::buttons(&ctx.state.oidc),
         })
     }
 
@@ -96,14 +96,14 @@ pub mod service {
 #[server(prefix = "/api", endpoint = "list_sign_in_methods")]
 pub async fn list_sign_in_methods() -> Result<SignInMethodsView, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::list(&ctx, &user).await
 }
 
 #[server(prefix = "/api", endpoint = "unlink_identity")]
 pub async fn unlink_identity(id: String) -> Result<(), AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::unlink(&ctx, &user, &id).await
 }
 
@@ -114,7 +114,7 @@ pub fn SignInMethods() -> impl IntoView {
     let data = Resource::new(move || unlink.version().get(), |_| list_sign_in_methods());
     let query = use_query_map();
     let problem = move || problem_message(query.read().get("error"));
-    let step_up = ServerAction::<crate::mfa::ConfirmStepUp>::new();
+    let step_up = ServerAction::<crate::auth::mfa::ConfirmStepUp>::new();
     let wants_step_up = move || query.read().get("error").as_deref() == Some("oidc_step_up");
     let stepped_up = move || query.read().get("confirmed").is_some();
     let linked = move || query.read().get("linked").is_some();

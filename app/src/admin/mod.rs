@@ -2,8 +2,6 @@
 
 pub mod service_tokens;
 pub mod sso;
-#[cfg(feature = "ssr")]
-pub mod store;
 
 use crate::components::{
     action_error, field_errors, EmptyState, ErrorView, Field, FormError, Loading, PageTitle, Pager,
@@ -11,6 +9,8 @@ use crate::components::{
 };
 use crate::domain::{MfaPolicy, Role, SignupMode, UserStatus};
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::platform::settings;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -62,10 +62,11 @@ pub struct CreatedInvitation {
 #[cfg(feature = "ssr")]
 pub mod service {
     use super::*;
-    use crate::accounts::store as users;
-    use crate::audit::store::Event;
-    use crate::auth::service::Ctx;
-    use crate::auth::{session, CurrentUser};
+    use crate::auth::users;
+    use crate::auth::CurrentUser;
+    use crate::platform::audit::Event;
+    use crate::platform::session;
+    use crate::platform::Ctx;
 
     pub fn summary(u: users::UserRow) -> UserSummary {
         UserSummary {
@@ -74,8 +75,8 @@ pub mod service {
             display_name: u.display_name,
             role: u.role,
             status: u.status,
-            created_at: crate::state::fmt_time(u.created_at),
-            last_sign_in_at: u.last_sign_in_at.map(crate::state::fmt_time),
+            created_at: crate::platform::state::fmt_time(u.created_at),
+            last_sign_in_at: u.last_sign_in_at.map(crate::platform::state::fmt_time),
         }
     }
 
@@ -170,9 +171,9 @@ fn parse_field<T: std::str::FromStr<Err = String>>(field: &str, raw: &str) -> Re
 #[server(prefix = "/api", endpoint = "list_users")]
 pub async fn list_users(q: Option<String>, page: Option<i64>) -> Result<UsersPage, AppError> {
     let admin = crate::auth::guard::require_role(&[Role::Admin], "user.list").await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     let page = page.unwrap_or(1).clamp(1, 1_000_000);
-    let (rows, total) = crate::accounts::store::list(
+    let (rows, total) = crate::auth::users::list(
         &state.db,
         q.as_deref().unwrap_or(""),
         USERS_PER_PAGE,
@@ -196,7 +197,7 @@ pub async fn set_user_role(
     let admin = crate::auth::guard::require_role(&[Role::Admin], "user.role_change").await?;
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let role: Role = parse_field("role", &role)?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::set_role(&ctx, &admin, &user_id, role).await
 }
 
@@ -209,28 +210,28 @@ pub async fn set_user_status(
     let admin = crate::auth::guard::require_role(&[Role::Admin], "user.status_change").await?;
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let status: UserStatus = parse_field("status", &status)?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::set_status(&ctx, &admin, &user_id, status).await
 }
 
 #[server(prefix = "/api", endpoint = "get_settings")]
 pub async fn get_settings() -> Result<SettingsView, AppError> {
     crate::auth::guard::require_role(&[Role::Admin], "settings.read").await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     let now = state.clock.now();
-    let invitations = store::pending_invitations(&state.db, now)
+    let invitations = settings::pending_invitations(&state.db, now)
         .await?
         .into_iter()
         .map(|i| InvitationSummary {
             id: i.id,
             email: i.email,
             role: i.role,
-            expires_at: crate::state::fmt_time(i.expires_at),
+            expires_at: crate::platform::state::fmt_time(i.expires_at),
         })
         .collect();
     Ok(SettingsView {
-        signup_mode: store::signup_mode(&state.db).await?,
-        mfa_policy: store::mfa_policy(&state.db).await?,
+        signup_mode: settings::signup_mode(&state.db).await?,
+        mfa_policy: settings::mfa_policy(&state.db).await?,
         invitations,
     })
 }
@@ -241,7 +242,7 @@ pub async fn update_settings(
     mfa_policy: Option<String>,
     step_up_code: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::audit::store::Event;
+    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
     let mode: SignupMode = parse_field("signup_mode", &signup_mode)?;
     let policy: Option<MfaPolicy> = mfa_policy
@@ -250,12 +251,12 @@ pub async fn update_settings(
         .transpose()?;
     // Sign-up and the MFA policy decide who gets in and how.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
-    let before = store::signup_mode(&ctx.state.db).await?;
-    store::set_signup_mode(&ctx.state.db, mode, &admin.id, ctx.now).await?;
-    let policy_before = store::mfa_policy(&ctx.state.db).await?;
+    let ctx = crate::platform::Ctx::current().await?;
+    let before = settings::signup_mode(&ctx.state.db).await?;
+    settings::set_signup_mode(&ctx.state.db, mode, &admin.id, ctx.now).await?;
+    let policy_before = settings::mfa_policy(&ctx.state.db).await?;
     if let Some(policy) = policy {
-        store::set_mfa_policy(&ctx.state.db, policy, &admin.id, ctx.now).await?;
+        settings::set_mfa_policy(&ctx.state.db, policy, &admin.id, ctx.now).await?;
     }
     ctx.audit(
         Event::new("settings.update")
@@ -275,9 +276,9 @@ pub async fn create_invitation(
     role: String,
     step_up_code: Option<String>,
 ) -> Result<CreatedInvitation, AppError> {
-    use crate::audit::store::Event;
     use crate::domain::Email;
     use crate::error::FormErrors;
+    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "invitation.create").await?;
     let mut errors = FormErrors::new();
     let email = errors.check("email", Email::parse(&email));
@@ -288,8 +289,8 @@ pub async fn create_invitation(
     };
     // An invitation grants a role, as a role change does.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
-    if crate::accounts::store::find_by_email(&ctx.state.db, &email)
+    let ctx = crate::platform::Ctx::current().await?;
+    if crate::auth::users::find_by_email(&ctx.state.db, &email)
         .await?
         .is_some()
     {
@@ -299,7 +300,7 @@ pub async fn create_invitation(
         ));
     }
     let (invitation, token) =
-        store::create_invitation(&ctx.state.db, &email, role, &admin.id, ctx.now).await?;
+        settings::create_invitation(&ctx.state.db, &email, role, &admin.id, ctx.now).await?;
     ctx.audit(
         Event::new("invitation.create")
             .actor(&admin.id, &admin.email)
@@ -315,10 +316,10 @@ pub async fn create_invitation(
 
 #[server(prefix = "/api", endpoint = "revoke_invitation")]
 pub async fn revoke_invitation(id: String) -> Result<(), AppError> {
-    use crate::audit::store::Event;
+    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "invitation.revoke").await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
-    if !store::delete_invitation(&ctx.state.db, &id).await? {
+    let ctx = crate::platform::Ctx::current().await?;
+    if !settings::delete_invitation(&ctx.state.db, &id).await? {
         return Err(AppError::NotFound);
     }
     ctx.audit(
@@ -347,8 +348,8 @@ pub fn UsersPageView() -> impl IntoView {
         },
         |(q, page, _, _)| list_users(Some(q), page),
     );
-    crate::mfa::pages_step_up(set_role);
-    crate::mfa::pages_step_up(set_status);
+    crate::auth::mfa::pages_step_up(set_role);
+    crate::auth::mfa::pages_step_up(set_status);
     let role_error = action_error(set_role);
     let status_error = action_error(set_status);
     view! {

@@ -30,7 +30,7 @@ pub struct CreatedServiceToken {
 #[cfg(feature = "ssr")]
 pub mod store {
     use super::*;
-    use crate::state::{fmt_time, new_id, new_token, token_digest, Db};
+    use crate::platform::state::{fmt_time, new_id, new_token, token_digest, Db};
     use sqlx::Row;
 
     /// Creates a token; returns (id, token). The token is not kept.
@@ -87,57 +87,10 @@ pub mod store {
         Ok(row.map(|r| r.try_get("name")).transpose()?)
     }
 
-    /// How long a positive answer is reused without a lookup: a revocation reaches this
-    /// instance at once and other instances within this time.
-    pub const CACHE_MS: i64 = 10_000;
-
-    /// Service tokens recently found live, by digest: the verify hot path then does no
-    /// lookup of its own for the token. Each revocation on this instance starts a new
-    /// generation: a lookup that began before it cannot put its (now revoked) token back.
-    #[derive(Debug, Default)]
-    pub struct TokenCache {
-        live: std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>,
-        generation: std::sync::atomic::AtomicU64,
-    }
-
-    impl TokenCache {
-        fn get(&self, digest: &str, now: i64) -> Option<String> {
-            let map = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            map.get(digest)
-                .filter(|(_, at)| now - at < CACHE_MS && now >= *at)
-                .map(|(id, _)| id.clone())
-        }
-
-        /// The generation a lookup starts in.
-        fn generation(&self) -> u64 {
-            self.generation.load(std::sync::atomic::Ordering::Acquire)
-        }
-
-        /// Keeps a token found live by a lookup that started in `generation`, unless a
-        /// revocation came since.
-        fn put(&self, digest: String, id: String, now: i64, generation: u64) {
-            let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            if self.generation() != generation {
-                return;
-            }
-            if map.len() > 10_000 {
-                map.clear();
-            }
-            map.insert(digest, (id, now));
-        }
-
-        pub fn clear(&self) {
-            let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            self.generation
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            map.clear();
-        }
-    }
-
     /// The id of the live token `token`, if any: from the cache, or looked up by digest.
     /// The last use is written at most once a minute, so verifications do not each write.
     pub async fn authenticate(
-        state: &crate::state::AppState,
+        state: &crate::platform::state::AppState,
         token: &str,
         now: i64,
     ) -> Result<Option<String>, AppError> {
@@ -171,28 +124,12 @@ pub mod store {
             .put(digest, id.clone(), now, generation);
         Ok(Some(id))
     }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn a_lookup_that_began_before_a_revocation_is_not_cached() {
-            let cache = TokenCache::default();
-            let before = cache.generation();
-            cache.clear(); // a revocation while the lookup was reading the row
-            cache.put("d".into(), "id".into(), 1, before);
-            assert_eq!(cache.get("d", 2), None);
-            cache.put("d".into(), "id".into(), 1, cache.generation());
-            assert_eq!(cache.get("d", 2).as_deref(), Some("id"));
-        }
-    }
 }
 
 #[server(prefix = "/api", endpoint = "list_service_tokens")]
 pub async fn list_service_tokens() -> Result<Vec<ServiceTokenView>, AppError> {
     crate::auth::guard::require_role(&[crate::domain::Role::Admin], "service_token.list").await?;
-    store::list(&crate::state::app_state()?.db).await
+    store::list(&crate::platform::state::app_state()?.db).await
 }
 
 /// Creates a service token for a gateway (step-up); the token is shown once.
@@ -201,14 +138,14 @@ pub async fn create_service_token(
     name: String,
     step_up_code: Option<String>,
 ) -> Result<CreatedServiceToken, AppError> {
-    use crate::audit::store::Event;
+    use crate::platform::audit::Event;
     let admin =
         crate::auth::guard::require_role(&[crate::domain::Role::Admin], "service_token.create")
             .await?;
     let name = crate::domain::line(&name, "a name, such as the gateway it is for", 60)
         .map_err(|e| AppError::field("name", e))?;
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let (id, token) = store::create(&ctx.state.db, &name, Some(&admin.id), ctx.now).await?;
     ctx.audit(
         Event::new("service_token.create")
@@ -225,12 +162,12 @@ pub async fn revoke_service_token(
     id: String,
     step_up_code: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::audit::store::Event;
+    use crate::platform::audit::Event;
     let admin =
         crate::auth::guard::require_role(&[crate::domain::Role::Admin], "service_token.revoke")
             .await?;
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let name = store::revoke(&ctx.state.db, &id, ctx.now)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -249,8 +186,8 @@ pub async fn revoke_service_token(
 pub fn ServiceTokensSection() -> impl IntoView {
     let create = ServerAction::<CreateServiceToken>::new();
     let revoke = ServerAction::<RevokeServiceToken>::new();
-    crate::mfa::pages_step_up(create);
-    crate::mfa::pages_step_up(revoke);
+    crate::auth::mfa::pages_step_up(create);
+    crate::auth::mfa::pages_step_up(revoke);
     let data = Resource::new(
         move || (create.version().get(), revoke.version().get()),
         |_| list_service_tokens(),

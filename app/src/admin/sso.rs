@@ -41,11 +41,11 @@ pub fn parse_domains(input: &str) -> Result<Vec<String>, String> {
 #[server(prefix = "/api", endpoint = "get_sso_settings")]
 pub async fn get_sso_settings() -> Result<SsoSettings, AppError> {
     crate::auth::guard::require_role(&[Role::Admin], "settings.read").await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     Ok(SsoSettings {
-        policy: super::store::jit_policy(&state.db).await?,
-        domains: super::store::jit_domains(&state.db).await?,
-        providers: state.oidc.buttons(),
+        policy: crate::platform::settings::jit_policy(&state.db).await?,
+        domains: crate::platform::settings::jit_domains(&state.db).await?,
+        providers: crate::auth::oidc::buttons(&state.oidc),
     })
 }
 
@@ -55,8 +55,8 @@ pub async fn update_sso_settings(
     jit_domains: String,
     step_up_code: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::audit::store::Event;
     use crate::error::FormErrors;
+    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
     let mut errors = FormErrors::new();
     let policy = errors.check("jit_policy", jit_policy.parse::<JitPolicy>());
@@ -70,13 +70,13 @@ pub async fn update_sso_settings(
     };
     // Who gets an account at a first IdP sign-in.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let db = &ctx.state.db;
     let before = (
-        super::store::jit_policy(db).await?,
-        super::store::jit_domains(db).await?,
+        crate::platform::settings::jit_policy(db).await?,
+        crate::platform::settings::jit_domains(db).await?,
     );
-    super::store::set_jit(db, policy, &domains, &admin.id, ctx.now).await?;
+    crate::platform::settings::set_jit(db, policy, &domains, &admin.id, ctx.now).await?;
     ctx.audit(
         Event::new("settings.update")
             .actor(&admin.id, &admin.email)

@@ -29,7 +29,7 @@ pub struct ApplicationView {
 #[server(prefix = "/api", endpoint = "my_applications")]
 pub async fn my_applications() -> Result<Vec<ApplicationView>, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     crate::subscriptions::service::my_applications(&state, &user).await
 }
 
@@ -40,8 +40,8 @@ pub async fn save_application(
     name: String,
     description: String,
 ) -> Result<String, AppError> {
-    use crate::audit::store::Event;
     use crate::error::FormErrors;
+    use crate::platform::audit::Event;
     let user = crate::auth::guard::require_user().await?;
     let mut e = FormErrors::new();
     let name = e.check(
@@ -52,7 +52,7 @@ pub async fn save_application(
     let (Some(name), Some(description)) = (name, description) else {
         return Err(e.into_error());
     };
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let owner = crate::subscriptions::service::owner_of(&user);
     let (id, action) = match id.filter(|s| !s.is_empty()) {
         Some(id) => {
@@ -95,6 +95,6 @@ pub async fn save_application(
 #[server(prefix = "/api", endpoint = "delete_application")]
 pub async fn delete_application(id: String) -> Result<usize, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     crate::subscriptions::service::delete_application(&ctx, &user, &id).await
 }

@@ -2,7 +2,7 @@
 //! applications only need a new `Owner` variant and a membership check.
 
 use crate::error::AppError;
-use crate::state::{new_id, Db};
+use crate::platform::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 

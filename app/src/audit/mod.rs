@@ -1,10 +1,8 @@
-//! The audit log: one mechanism ([`store::record`]) for every security-relevant action, the
+//! The audit log: one mechanism ([`crate::platform::audit::record`]) for every security-relevant action, the
 //! admin page that searches it, and the table the dashboards show it in, in words
 //! ([`labels`]).
 
 pub mod labels;
-#[cfg(feature = "ssr")]
-pub mod store;
 
 use crate::components::{EmptyState, ErrorView, Loading, PageTitle, Pager, ScrollRegion};
 use crate::error::AppError;
@@ -90,12 +88,12 @@ pub struct AuditEventView {
 }
 
 #[cfg(feature = "ssr")]
-impl From<store::EventRow> for AuditEventView {
-    fn from(r: store::EventRow) -> Self {
+impl From<crate::platform::audit::EventRow> for AuditEventView {
+    fn from(r: crate::platform::audit::EventRow) -> Self {
         let details = serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null);
         AuditEventView {
             id: r.id,
-            at: crate::state::fmt_time(r.at),
+            at: crate::platform::state::fmt_time(r.at),
             actor: r.actor_email,
             label: labels::action_label(&r.action),
             action: r.action,
@@ -158,7 +156,7 @@ pub async fn list_audit(
     use crate::domain::Role;
     use crate::error::FormErrors;
     crate::auth::guard::require_role(&[Role::Admin], "audit.list").await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let mut errors = FormErrors::new();
     let from_ms = nonempty(from).and_then(|d| errors.check("from", parse_day(&d)));
@@ -166,7 +164,7 @@ pub async fn list_audit(
         .and_then(|d| errors.check("to", parse_day(&d)))
         .map(|ms| ms + 86_400_000);
     errors.finish()?;
-    let filter = store::Filter {
+    let filter = crate::platform::audit::Filter {
         actor_email: nonempty(actor).map(|a| a.to_lowercase()),
         action: nonempty(action),
         involving_user: None,
@@ -174,7 +172,8 @@ pub async fn list_audit(
         to_ms,
     };
     let page = page.unwrap_or(1).clamp(1, 1_000_000);
-    let (rows, total) = store::list(&state.db, &filter, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    let (rows, total) =
+        crate::platform::audit::list(&state.db, &filter, PER_PAGE, (page - 1) * PER_PAGE).await?;
     Ok(AuditPage {
         events: rows.into_iter().map(Into::into).collect(),
         total,

@@ -1,13 +1,13 @@
 //! `require_user` / `require_role`: the explicit first line of every protected server
 //! function and handler.
 
-use super::session::AuthSession;
 use super::CurrentUser;
-use crate::accounts::store as users;
-use crate::audit::store::{record, Event};
+use crate::auth::users;
 use crate::domain::{Outcome, Role, UserStatus};
 use crate::error::AppError;
-use crate::state::{app_state, ClientInfo};
+use crate::platform::audit::{record, Event};
+use crate::platform::session::AuthSession;
+use crate::platform::state::{app_state, ClientInfo};
 
 /// The signed-in, active user of this request, or `Unauthorized`; `MfaEnrolmentRequired`
 /// when the portal's MFA policy asks them to enrol and they have not.
@@ -15,8 +15,8 @@ pub async fn require_user() -> Result<CurrentUser, AppError> {
     let user = require_signed_in().await?;
     if !user.mfa_enabled {
         let state = app_state()?;
-        let policy = crate::admin::store::mfa_policy(&state.db).await?;
-        if crate::mfa::service::policy_requires(policy, user.role) {
+        let policy = crate::platform::settings::mfa_policy(&state.db).await?;
+        if crate::auth::mfa::service::policy_requires(policy, user.role) {
             return Err(AppError::MfaEnrolmentRequired);
         }
     }
@@ -33,7 +33,7 @@ pub async fn require_signed_in() -> Result<CurrentUser, AppError> {
     };
     match users::find_by_id(&state.db, &user_id).await? {
         Some(user) if user.status == UserStatus::Active => Ok(CurrentUser {
-            mfa_enabled: crate::mfa::store::is_enabled(&state.db, &user.id).await?,
+            mfa_enabled: crate::auth::mfa::store::is_enabled(&state.db, &user.id).await?,
             id: user.id,
             email: user.email,
             display_name: user.display_name,
@@ -73,8 +73,8 @@ pub async fn require_role(
 pub async fn require_step_up(user: &CurrentUser, code: Option<&str>) -> Result<(), AppError> {
     if let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) {
         if user.mfa_enabled {
-            let ctx = super::service::Ctx::current().await?;
-            return crate::mfa::service::step_up(&ctx, user, code).await;
+            let ctx = crate::platform::Ctx::current().await?;
+            return crate::auth::mfa::service::step_up(&ctx, user, code).await;
         }
     }
     let state = app_state()?;
@@ -85,7 +85,7 @@ pub async fn require_step_up(user: &CurrentUser, code: Option<&str>) -> Result<(
 /// The step-up rule for a session, outside server functions too (the identity-provider
 /// link round trip).
 pub async fn check_recent_mfa(
-    state: &crate::state::AppState,
+    state: &crate::platform::state::AppState,
     session: &AuthSession,
     mfa_enabled: bool,
 ) -> Result<(), AppError> {

@@ -4,6 +4,7 @@
 mod pages;
 pub use pages::{ConfirmSignUpPage, SetupPage, SignInPage, SignUpPage};
 
+pub mod mfa;
 pub mod oidc;
 
 #[cfg(feature = "ssr")]
@@ -13,11 +14,11 @@ pub mod password;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
-pub mod session;
-#[cfg(feature = "ssr")]
 pub mod signup;
 #[cfg(feature = "ssr")]
 pub mod throttle;
+#[cfg(feature = "ssr")]
+pub mod users;
 
 use crate::domain::{Role, SignupMode};
 use crate::error::AppError;
@@ -64,12 +65,6 @@ fn is_same_origin_path(p: &str) -> bool {
         && p.bytes().all(|b| b.is_ascii_graphic())
 }
 
-#[cfg(feature = "ssr")]
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
 #[server(prefix = "/api", endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<CurrentUser>, AppError> {
     match guard::require_signed_in().await {
@@ -85,7 +80,7 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    let ctx = service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let (_, step) = service::sign_in(&ctx, &email, &password).await?;
     leptos_axum::redirect(&step.redirect(next.as_deref()));
     Ok(())
@@ -93,7 +88,7 @@ pub async fn sign_in(
 
 #[server(prefix = "/api", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
-    let ctx = service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::sign_out(&ctx).await?;
     leptos_axum::redirect("/");
     Ok(())
@@ -101,7 +96,7 @@ pub async fn sign_out() -> Result<(), AppError> {
 
 #[server(prefix = "/api", endpoint = "signup_info")]
 pub async fn signup_info(invite: Option<String>) -> Result<SignupContext, AppError> {
-    let ctx = service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::signup_context(&ctx, invite.as_deref()).await
 }
 
@@ -112,7 +107,7 @@ pub async fn sign_up(
     password: String,
     invite: Option<String>,
 ) -> Result<(), AppError> {
-    let ctx = service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let form = service::SignUpForm {
         display_name: &display_name,
         email: &email,
@@ -130,7 +125,7 @@ pub async fn sign_up(
 /// link opens: mail scanners that fetch links create nothing).
 #[server(prefix = "/api", endpoint = "confirm_sign_up")]
 pub async fn confirm_sign_up(token: String) -> Result<(), AppError> {
-    let ctx = service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::confirm_sign_up(&ctx, &token).await?;
     leptos_axum::redirect("/dashboard");
     Ok(())
@@ -139,7 +134,7 @@ pub async fn confirm_sign_up(token: String) -> Result<(), AppError> {
 /// Whether a first-run setup token is valid (and no admin exists yet).
 #[server(prefix = "/api", endpoint = "setup_status")]
 pub async fn setup_status(token: String) -> Result<bool, AppError> {
-    let ctx = service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::setup_open(&ctx, &token).await
 }
 
@@ -150,7 +145,7 @@ pub async fn complete_setup(
     email: String,
     password: String,
 ) -> Result<(), AppError> {
-    let ctx = service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let form = service::SignUpForm {
         display_name: &display_name,
         email: &email,

@@ -42,14 +42,14 @@ pub async fn verify(stored: &str, password: &str) -> Result<bool, AppError> {
 /// account's sign-in allowance first, so it is no side door for guessing; a match clears it.
 /// An account without a password (identity provider only) never matches.
 pub async fn check_current(
-    ctx: &super::service::Ctx,
+    ctx: &crate::platform::Ctx,
     user: &super::CurrentUser,
     given: &str,
 ) -> Result<bool, AppError> {
     let db = &ctx.state.db;
     let key = format!("account:{}", user.email);
     super::throttle::reserve(db, &key, super::throttle::ACCOUNT, ctx.now).await?;
-    let stored = crate::accounts::store::find_by_id(db, &user.id)
+    let stored = crate::auth::users::find_by_id(db, &user.id)
         .await?
         .and_then(|u| u.password_hash);
     let matches = match stored {

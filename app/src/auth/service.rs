@@ -1,38 +1,12 @@
 //! The sign-in, sign-up and setup flows behind the auth server functions.
 
-use super::session::AuthSession;
 use super::{password, throttle};
-use crate::accounts::store::{self as users, NewUser, UserRow};
-use crate::admin::store as settings;
-use crate::audit::store::{record, Event};
+use crate::auth::users::{self, NewUser, UserRow};
 use crate::domain::{DisplayName, Email, Outcome, Password, Role, SignupMode, UserStatus};
 use crate::error::{AppError, FormErrors};
-use crate::state::{app_state, AppState, ClientInfo};
-
-/// What a flow needs from its request: state, session, client and the time.
-pub struct Ctx {
-    pub state: AppState,
-    pub session: AuthSession,
-    pub client: ClientInfo,
-    pub now: i64,
-}
-
-impl Ctx {
-    pub async fn current() -> Result<Self, AppError> {
-        let state = app_state()?;
-        let now = state.clock.now();
-        Ok(Ctx {
-            state,
-            session: AuthSession::current().await?,
-            client: ClientInfo::current(),
-            now,
-        })
-    }
-
-    pub async fn audit(&self, event: Event) -> Result<(), AppError> {
-        record(&self.state.db, self.now, &self.client, event).await
-    }
-}
+use crate::platform::audit::Event;
+use crate::platform::settings;
+use crate::platform::Ctx;
 
 /// Checks email and password; one answer ("invalid email or password"), in the same time,
 /// whether or not the account exists. Failures count against the account and the client IP.
@@ -126,7 +100,7 @@ pub async fn complete_primary_auth(
     user: &UserRow,
     method: &'static str,
 ) -> Result<SignInStep, AppError> {
-    if crate::mfa::store::is_enabled(&ctx.state.db, &user.id).await? {
+    if crate::auth::mfa::store::is_enabled(&ctx.state.db, &user.id).await? {
         ctx.session.begin_pending(&user.id, method, ctx.now).await?;
         ctx.audit(
             Event::new("auth.first_factor")
@@ -156,7 +130,8 @@ pub async fn complete_second_factor(ctx: &Ctx, code: &str) -> Result<UserRow, Ap
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(expired)?;
     let factor =
-        crate::mfa::service::verify(ctx, &user.id, &user.email, code, "sign_in", true).await?;
+        crate::auth::mfa::service::verify(ctx, &user.id, &user.email, code, "sign_in", true)
+            .await?;
     let method = format!("{first}+{}", factor.as_str());
     start_session(ctx, &user, "auth.sign_in", &method).await?;
     ctx.session.mark_mfa(ctx.now).await?;

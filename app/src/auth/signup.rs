@@ -4,12 +4,12 @@
 //! address that has one already gets a note saying so. Nobody learns from the portal which
 //! addresses have accounts.
 
-use super::service::Ctx;
 use super::throttle;
 use crate::domain::{DisplayName, Email};
 use crate::error::AppError;
-use crate::notifications::mail::Mail;
-use crate::state::{new_id, new_token, token_digest, Db};
+use crate::platform::mail::Mail;
+use crate::platform::state::{new_id, new_token, token_digest, Db};
+use crate::platform::Ctx;
 
 /// How long a sign-up link works.
 pub const LINK_MS: i64 = 24 * 3_600_000;
@@ -106,7 +106,7 @@ pub async fn request(
 ) -> Result<(), AppError> {
     let db = &ctx.state.db;
     let base = ctx.state.config.base_url();
-    if crate::accounts::store::find_by_email(db, email)
+    if crate::auth::users::find_by_email(db, email)
         .await?
         .is_some()
     {

@@ -6,7 +6,7 @@
 //! its attempt back (a client address, where successes are not guesses).
 
 use crate::error::AppError;
-use crate::state::Db;
+use crate::platform::state::Db;
 use sqlx::Row;
 
 #[derive(Debug, Clone, Copy)]

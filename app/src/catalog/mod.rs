@@ -173,7 +173,7 @@ pub async fn catalog(
     page: Option<i64>,
 ) -> Result<CatalogView, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     service::catalog(
         &state,
         &user,
@@ -187,21 +187,21 @@ pub async fn catalog(
 #[server(prefix = "/api", endpoint = "api_detail")]
 pub async fn api_detail(slug: String) -> Result<ApiView, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     service::detail(&state, &user, &slug).await
 }
 
 #[server(prefix = "/api", endpoint = "managed_apis")]
 pub async fn managed_apis() -> Result<Vec<ManagedApi>, AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "api.list_managed").await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     service::managed(&state, &user).await
 }
 
 #[server(prefix = "/api", endpoint = "api_for_edit")]
 pub async fn api_for_edit(slug: String) -> Result<ApiEditView, AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "api.read_for_edit").await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     service::for_edit(&state, &user, &slug).await
 }
 
@@ -243,7 +243,7 @@ pub async fn save_api(
         roles,
     };
     let fields = service::parse_api(&input)?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::save(&ctx, &user, id.as_deref().filter(|s| !s.is_empty()), fields).await
 }
 
@@ -253,7 +253,7 @@ pub async fn save_api(
 #[server(prefix = "/api", endpoint = "upload_openapi")]
 pub async fn upload_openapi(api_id: String, document: String) -> Result<usize, AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "api.openapi_upload").await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::upload_openapi(&ctx, &user, &api_id, document).await
 }
 
@@ -268,7 +268,7 @@ pub const OPENAPI_UPLOAD_PATH: &str = "/api/upload_openapi_file";
 pub async fn upload_openapi_file(data: MultipartData) -> Result<usize, AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "api.openapi_upload").await?;
     let form = service::read_openapi_form(data).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::upload_openapi(&ctx, &user, &form.api_id, form.document).await
 }
 
@@ -292,14 +292,14 @@ pub async fn change_lifecycle(
         Some(day) => Some(crate::audit::parse_day(day).map_err(|e| AppError::field("sunset", e))?),
         None => None,
     };
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::change_lifecycle(&ctx, &user, &api_id, to, sunset).await
 }
 
 #[server(prefix = "/api", endpoint = "delete_api")]
 pub async fn delete_api(api_id: String) -> Result<(), AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "api.delete").await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::delete_draft(&ctx, &user, &api_id).await
 }
 
@@ -333,7 +333,7 @@ pub async fn save_plan(
         max_key_lifetime_days,
     };
     let fields = service::parse_plan(&input)?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::save_plan(
         &ctx,
         &user,
@@ -347,6 +347,6 @@ pub async fn save_plan(
 #[server(prefix = "/api", endpoint = "delete_plan")]
 pub async fn delete_plan(plan_id: String) -> Result<(), AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "plan.delete").await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::delete_plan(&ctx, &user, &plan_id).await
 }

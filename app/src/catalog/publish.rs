@@ -173,7 +173,7 @@ pub fn ApiEditorPage() -> impl IntoView {
     let lifecycle = ServerAction::<ChangeLifecycle>::new();
     let delete = ServerAction::<DeleteApi>::new();
     let plan_changes = RwSignal::new(0u32);
-    crate::mfa::pages_step_up(lifecycle);
+    crate::auth::mfa::pages_step_up(lifecycle);
     let data = Resource::new(
         move || {
             (

@@ -3,12 +3,12 @@
 
 use super::store::{self, ApiFields, ApiRow, By, PlanFields};
 use super::*;
-use crate::audit::store::Event;
-use crate::auth::service::Ctx;
 use crate::auth::CurrentUser;
 use crate::domain::{self as d, Slug};
 use crate::error::FormErrors;
-use crate::state::{fmt_time, AppState};
+use crate::platform::audit::Event;
+use crate::platform::state::{fmt_time, AppState};
+use crate::platform::Ctx;
 
 /// Admins manage every API; publishers the ones they own.
 pub fn can_manage(user: &CurrentUser, api: &ApiRow) -> bool {
@@ -604,7 +604,7 @@ pub async fn retire_at_sunset(state: &AppState, now: i64) -> Result<Vec<String>,
         let Some(api) = store::find(&state.db, By::Id(&id)).await? else {
             continue;
         };
-        let client = crate::state::ClientInfo::default();
+        let client = crate::platform::state::ClientInfo::default();
         let ended = match crate::subscriptions::service::retire_api(
             state,
             now,
@@ -620,7 +620,7 @@ pub async fn retire_at_sunset(state: &AppState, now: i64) -> Result<Vec<String>,
             Err(AppError::Conflict { .. }) => continue,
             Err(e) => return Err(e),
         };
-        crate::audit::store::record(
+        crate::platform::audit::record(
             &state.db,
             now,
             &client,

@@ -3,8 +3,8 @@
 use crate::catalog::PlanView;
 use crate::domain::{Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, Visibility};
 use crate::error::AppError;
-use crate::sql::{fetch_in, Arg, Where};
-use crate::state::{new_id, Db};
+use crate::platform::sql::{fetch_in, Arg, Where};
+use crate::platform::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 use std::collections::HashMap;

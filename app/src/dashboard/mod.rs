@@ -48,14 +48,14 @@ pub struct Dashboard {
 
 #[server(prefix = "/api", endpoint = "dashboard")]
 pub async fn load_dashboard() -> Result<Dashboard, AppError> {
-    use crate::audit::store::{list, Filter};
-    use crate::auth::session::{list_for_user, AuthSession};
-    use crate::state::fmt_time;
+    use crate::platform::audit::{list, Filter};
+    use crate::platform::session::{list_for_user, AuthSession};
+    use crate::platform::state::fmt_time;
     let user = crate::auth::guard::require_signed_in().await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     let now = state.clock.now();
     let current_id = AuthSession::current().await?.id();
-    let row = crate::accounts::store::find_by_id(&state.db, &user.id)
+    let row = crate::auth::users::find_by_id(&state.db, &user.id)
         .await?
         .ok_or(AppError::Unauthorized)?;
     let sessions = list_for_user(&state.db, &user.id, now)
@@ -88,7 +88,7 @@ pub async fn load_dashboard() -> Result<Dashboard, AppError> {
                 disabled: 0,
             })
             .collect();
-        for (role, status, n) in crate::accounts::store::counts(&state.db).await? {
+        for (role, status, n) in crate::auth::users::counts(&state.db).await? {
             if let Some(c) = counts.iter_mut().find(|c| c.role == role) {
                 match status {
                     crate::domain::UserStatus::Active => c.active = n,
@@ -98,8 +98,8 @@ pub async fn load_dashboard() -> Result<Dashboard, AppError> {
         }
         Some(AdminOverview {
             counts,
-            signup_mode: crate::admin::store::signup_mode(&state.db).await?,
-            open_invitations: crate::admin::store::pending_invitations(&state.db, now)
+            signup_mode: crate::platform::settings::signup_mode(&state.db).await?,
+            open_invitations: crate::platform::settings::pending_invitations(&state.db, now)
                 .await?
                 .len(),
             recent: list(&state.db, &Filter::default(), 10, 0)
@@ -121,7 +121,8 @@ pub async fn load_dashboard() -> Result<Dashboard, AppError> {
     };
     Ok(Dashboard {
         pending_approvals,
-        recovery_codes_left: crate::mfa::store::recovery_codes_left(&state.db, &user.id).await?,
+        recovery_codes_left: crate::auth::mfa::store::recovery_codes_left(&state.db, &user.id)
+            .await?,
         user,
         member_since: fmt_time(row.created_at),
         sessions,

@@ -17,7 +17,7 @@ pub fn AllKeysPage() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).filter(|v| !v.is_empty());
     let revoke = ServerAction::<RevokeKey>::new();
-    crate::mfa::pages_step_up(revoke);
+    crate::auth::mfa::pages_step_up(revoke);
     let data = Resource::new(
         move || {
             (

@@ -3,10 +3,10 @@
 //! audited. The answer never echoes a token: it names each by its SHA-256, as GitHub does.
 
 use super::store;
-use crate::audit::store::{record, Event};
 use crate::domain::{ApiKey, LeakAction};
 use crate::error::AppError;
-use crate::state::{token_digest, AppState, ClientInfo};
+use crate::platform::audit::{record, Event};
+use crate::platform::state::{token_digest, AppState, ClientInfo};
 use serde::{Deserialize, Serialize};
 
 /// One finding, as GitHub posts it.

@@ -3,10 +3,10 @@
 //! rotation age as a cap on every key's expiry, and reminds owners before keys expire.
 //! Each step is one conditional statement, so several instances can run it at once.
 
-use crate::audit::store::{record, Event};
 use crate::domain::QuotaPeriod;
 use crate::error::AppError;
-use crate::state::{fmt_time, AppState, ClientInfo};
+use crate::platform::audit::{record, Event};
+use crate::platform::state::{fmt_time, AppState, ClientInfo};
 use sqlx::Row;
 
 const DAY_MS: i64 = 24 * 3_600_000;

@@ -191,7 +191,7 @@ pub async fn issue_key(
     };
     let parsed = service::parse_issue(&input)?;
     crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::issue(&ctx, &user, &application_id, parsed).await
 }
 
@@ -206,7 +206,7 @@ pub async fn rotate_key(
     let user = crate::auth::guard::require_user().await?;
     let grace_ms = crate::domain::parse_grace(&grace).map_err(|e| AppError::field("grace", e))?;
     crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::rotate(&ctx, &user, &id, grace_ms).await
 }
 
@@ -222,7 +222,7 @@ pub async fn revoke_application_keys(
     let reason =
         crate::domain::line(&reason, "a reason", 200).map_err(|e| AppError::field("reason", e))?;
     crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::revoke_all(&ctx, &user, &application_id, &reason).await
 }
 
@@ -245,7 +245,7 @@ pub async fn all_keys(
             ))
         }
     };
-    let app = crate::state::app_state()?;
+    let app = crate::platform::state::app_state()?;
     service::list_all(&app, search.as_deref(), state, page.unwrap_or(1)).await
 }
 
@@ -253,7 +253,7 @@ pub async fn all_keys(
 pub async fn get_key_settings() -> Result<KeySettings, AppError> {
     use crate::domain::Role;
     crate::auth::guard::require_role(&[Role::Admin], "settings.read").await?;
-    settings::load(&crate::state::app_state()?.db).await
+    settings::load(&crate::platform::state::app_state()?.db).await
 }
 
 #[server(prefix = "/api", endpoint = "update_key_settings")]
@@ -264,8 +264,8 @@ pub async fn update_key_settings(
     leak_action: String,
     step_up_code: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::audit::store::Event;
     use crate::domain::Role;
+    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
     let new = settings::parse(
         &max_lifetime_days,
@@ -275,7 +275,7 @@ pub async fn update_key_settings(
     )?;
     // The policy decides how long keys live and what a leak does to them.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let before = settings::load(&ctx.state.db).await?;
     settings::save(&ctx.state.db, &new, &admin.id, ctx.now).await?;
     ctx.audit(
@@ -298,6 +298,6 @@ pub async fn revoke_key(
     let reason =
         crate::domain::line(&reason, "a reason", 200).map_err(|e| AppError::field("reason", e))?;
     crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::revoke(&ctx, &user, &id, &reason).await
 }

@@ -39,10 +39,10 @@ pub fn KeysSection(
     let rotate = ServerAction::<RotateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
     let revoke_all = ServerAction::<RevokeApplicationKeys>::new();
-    crate::mfa::pages_step_up(issue);
-    crate::mfa::pages_step_up(rotate);
-    crate::mfa::pages_step_up(revoke);
-    crate::mfa::pages_step_up(revoke_all);
+    crate::auth::mfa::pages_step_up(issue);
+    crate::auth::mfa::pages_step_up(rotate);
+    crate::auth::mfa::pages_step_up(revoke);
+    crate::auth::mfa::pages_step_up(revoke_all);
     // Once a key is shown, its panel closes and forgets what was typed: the list is where
     // the new key (and Rotate/Revoke) is.
     let issue_panel = NodeRef::<leptos::html::Details>::new();

@@ -4,14 +4,14 @@
 use super::store::{self, KeyRow, NewKey};
 use super::*;
 use crate::applications::store::{self as apps, AppRow};
-use crate::audit::store::Event;
-use crate::auth::service::Ctx;
 use crate::auth::CurrentUser;
 use crate::domain::{
     self as d, ApiKey, KeyEnvironment, QuotaPeriod, RatePeriod, Role, SubscriptionState,
 };
 use crate::error::FormErrors;
-use crate::state::{fmt_time, new_id, token_digest, AppState};
+use crate::platform::audit::Event;
+use crate::platform::state::{fmt_time, new_id, token_digest, AppState};
+use crate::platform::Ctx;
 
 /// API id → name, for showing the APIs a key is limited to.
 pub type ApiNames = std::collections::HashMap<String, String>;

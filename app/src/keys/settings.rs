@@ -4,7 +4,7 @@
 
 use super::{KeySettings, LeakAction};
 use crate::error::{AppError, FormErrors};
-use crate::state::Db;
+use crate::platform::state::Db;
 
 const KEY: &str = "key_policy";
 
@@ -20,7 +20,7 @@ impl Default for KeySettings {
 }
 
 pub async fn load(db: &Db) -> Result<KeySettings, AppError> {
-    Ok(crate::admin::store::get(db, KEY)
+    Ok(crate::platform::settings::get(db, KEY)
         .await?
         .and_then(|v| serde_json::from_str(&v).ok())
         .unwrap_or_default())
@@ -28,7 +28,7 @@ pub async fn load(db: &Db) -> Result<KeySettings, AppError> {
 
 pub async fn save(db: &Db, s: &KeySettings, by: &str, now: i64) -> Result<(), AppError> {
     let value = serde_json::to_string(s).map_err(AppError::internal)?;
-    crate::admin::store::put(db, KEY, &value, Some(by), now).await
+    crate::platform::settings::put(db, KEY, &value, Some(by), now).await
 }
 
 /// The settings form: days as whole numbers (empty: no limit), the leak action by name.

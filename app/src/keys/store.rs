@@ -3,8 +3,8 @@
 
 use crate::domain::{QuotaPeriod, RatePeriod};
 use crate::error::AppError;
-use crate::sql::{fetch_in, Arg, Where};
-use crate::state::Db;
+use crate::platform::sql::{fetch_in, Arg, Where};
+use crate::platform::state::Db;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 

@@ -10,7 +10,7 @@
 use super::store::words;
 use crate::domain::{parse_scopes, ApiKey, Slug, SubscriptionState, UserStatus};
 use crate::error::{AppError, FormErrors};
-use crate::state::{fmt_time, token_digest, AppState};
+use crate::platform::state::{fmt_time, token_digest, AppState};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::net::IpAddr;

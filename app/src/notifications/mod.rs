@@ -2,8 +2,6 @@
 //! requests), listed in the portal with an unread count and emailed when SMTP is set up.
 
 #[cfg(feature = "ssr")]
-pub mod mail;
-#[cfg(feature = "ssr")]
 pub mod store;
 
 use crate::components::{
@@ -47,7 +45,7 @@ pub struct Notice {
 /// background).
 #[cfg(feature = "ssr")]
 pub async fn notify(
-    state: &crate::state::AppState,
+    state: &crate::platform::state::AppState,
     user_id: &str,
     notice: Notice,
     now: i64,
@@ -62,12 +60,12 @@ pub async fn notify(
     )
     .await?;
     if let Some(mailer) = &state.mailer {
-        if let Some(user) = crate::accounts::store::find_by_id(&state.db, user_id).await? {
+        if let Some(user) = crate::auth::users::find_by_id(&state.db, user_id).await? {
             let link = notice
                 .link
                 .map(|l| format!("\n\n{}{l}", state.config.base_url()))
                 .unwrap_or_default();
-            mailer.send_later(mail::Mail {
+            mailer.send_later(crate::platform::mail::Mail {
                 to: user.email,
                 subject: notice.title,
                 body: format!("{}{link}\n\n— Keyport", notice.body),
@@ -80,7 +78,7 @@ pub async fn notify(
 #[server(prefix = "/api", endpoint = "list_notifications")]
 pub async fn list_notifications(page: Option<i64>) -> Result<NotificationsPage, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     let page = page.unwrap_or(1).clamp(1, 100_000);
     let (rows, total) = store::list(&state.db, &user.id, PER_PAGE, (page - 1) * PER_PAGE).await?;
     Ok(NotificationsPage {
@@ -91,7 +89,7 @@ pub async fn list_notifications(page: Option<i64>) -> Result<NotificationsPage, 
                 title: r.title,
                 body: r.body,
                 link: r.link,
-                at: crate::state::fmt_time(r.created_at),
+                at: crate::platform::state::fmt_time(r.created_at),
                 unread: r.read_at.is_none(),
             })
             .collect(),
@@ -109,7 +107,7 @@ pub async fn unread_notifications() -> Result<i64, AppError> {
         Err(AppError::Unauthorized) => return Ok(0),
         Err(e) => return Err(e),
     };
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     store::unread(&state.db, &user.id).await
 }
 
@@ -117,7 +115,7 @@ pub async fn unread_notifications() -> Result<i64, AppError> {
 #[server(prefix = "/api", endpoint = "mark_notifications_read")]
 pub async fn mark_notifications_read(id: Option<String>) -> Result<u64, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let state = crate::state::app_state()?;
+    let state = crate::platform::state::app_state()?;
     let id = id.filter(|s| !s.is_empty());
     // Only the caller's own rows match: someone else's id changes nothing.
     store::mark_read(&state.db, &user.id, id.as_deref(), state.clock.now()).await

@@ -1,7 +1,7 @@
 //! The `notifications` table: a user's in-portal messages, newest first, with read marks.
 
 use crate::error::AppError;
-use crate::state::{new_id, Db};
+use crate::platform::state::{new_id, Db};
 use sqlx::Row;
 
 pub struct NotificationRow {

@@ -56,7 +56,7 @@ pub async fn subscribe(
     plan_id: String,
 ) -> Result<SubscriptionState, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::subscribe(&ctx, &user, &application_id, &plan_id).await
 }
 
@@ -64,7 +64,7 @@ pub async fn subscribe(
 #[server(prefix = "/api", endpoint = "cancel_subscription")]
 pub async fn cancel_subscription(id: String) -> Result<SubscriptionState, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::apply(&ctx, &user, &id, SubscriptionEvent::Cancel, None).await
 }
 
@@ -81,7 +81,7 @@ pub async fn approval_queue(
         "subscription.queue",
     )
     .await?;
-    let app_state = crate::state::app_state()?;
+    let app_state = crate::platform::state::app_state()?;
     let state = match state.as_deref().unwrap_or("pending") {
         "" | "all" => None,
         s => Some(
@@ -127,6 +127,6 @@ pub async fn decide_subscription(
         ));
     }
     crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::apply(&ctx, &user, &id, event, reason.as_deref()).await
 }

@@ -14,7 +14,7 @@ pub fn ApprovalsPage() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k);
     let decide = ServerAction::<DecideSubscription>::new();
-    crate::mfa::pages_step_up(decide);
+    crate::auth::mfa::pages_step_up(decide);
     let data = Resource::new(
         move || {
             (

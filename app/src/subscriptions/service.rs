@@ -6,14 +6,14 @@ use super::store::{self, Live, SubRow};
 use super::*;
 use crate::applications::store::{self as apps, Owner};
 use crate::applications::ApplicationView;
-use crate::audit::store::{record, Event};
-use crate::auth::service::Ctx;
 use crate::auth::CurrentUser;
 use crate::catalog::store::{self as catalog, ApiRow, By};
 use crate::catalog::{AppChoice, SubscriptionBrief};
 use crate::domain::{Approval, Lifecycle, Role, SubscriptionEvent, SubscriptionState};
 use crate::notifications::{notify, Notice};
-use crate::state::{fmt_time, AppState, ClientInfo};
+use crate::platform::audit::{record, Event};
+use crate::platform::state::{fmt_time, AppState, ClientInfo};
+use crate::platform::Ctx;
 
 pub fn owner_of(user: &CurrentUser) -> Owner {
     Owner::User(user.id.clone())
@@ -171,7 +171,7 @@ pub async fn subscribe(
 async fn reviewers(state: &AppState, api: &ApiRow) -> Result<Vec<String>, AppError> {
     match &api.owner_id {
         Some(owner) => Ok(vec![owner.clone()]),
-        None => Ok(crate::accounts::store::active_admin_ids(&state.db).await?),
+        None => Ok(crate::auth::users::active_admin_ids(&state.db).await?),
     }
 }
 

@@ -4,8 +4,8 @@
 
 use crate::domain::SubscriptionState;
 use crate::error::AppError;
-use crate::sql::{fetch_in, Arg, Where};
-use crate::state::{new_id, Db};
+use crate::platform::sql::{fetch_in, Arg, Where};
+use crate::platform::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 

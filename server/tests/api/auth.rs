@@ -222,7 +222,7 @@ async fn sign_up_checks_every_field_and_keeps_the_policy(app: TestApp) {
 
 async fn closed_and_invite_only_sign_up_refuse_strangers(app: TestApp) {
     for mode in [SignupMode::Closed, SignupMode::InviteOnly] {
-        app::admin::store::set_signup_mode(&app.state.db, mode, "test", app.clock.now())
+        app::platform::settings::set_signup_mode(&app.state.db, mode, "test", app.clock.now())
             .await
             .unwrap();
         let res = app
@@ -359,7 +359,7 @@ async fn guessing_is_throttled_per_account_and_audited(app: TestApp) {
 
 async fn disabled_accounts_cannot_sign_in(app: TestApp) {
     let id = app.user("gone@example.com", Role::Developer).await;
-    app::accounts::store::set_status(
+    app::auth::users::set_status(
         &app.state.db,
         &id,
         app::domain::UserStatus::Disabled,

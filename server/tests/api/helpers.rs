@@ -2,7 +2,7 @@
 //! database) listening on a free port, and a cookie-keeping HTTP client.
 
 use app::domain::{DisplayName, Email, Role};
-use app::state::{AppState, Clock, Config, Secret};
+use app::platform::state::{AppState, Clock, Config, Secret};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -232,9 +232,9 @@ impl TestApp {
     /// Creates an active user straight in the store.
     pub async fn user(&self, email: &str, role: Role) -> String {
         let hash = app::auth::password::hash_blocking(PASSWORD).unwrap();
-        app::accounts::store::create(
+        app::auth::users::create(
             &self.state.db,
-            app::accounts::store::NewUser {
+            app::auth::users::NewUser {
                 email: &Email::parse(email).unwrap(),
                 display_name: &DisplayName::parse(email.split('@').next().unwrap()).unwrap(),
                 password_hash: Some(&hash),
@@ -275,7 +275,7 @@ impl TestApp {
     /// The TOTP code of `secret` for the app clock's time plus `steps` 30-second steps.
     pub fn code(&self, secret: &[u8], email: &str, steps: i64) -> String {
         let at = (self.clock.now() / 1000 + steps * 30) as u64;
-        app::mfa::totp::totp(secret, email)
+        app::auth::mfa::totp::totp(secret, email)
             .unwrap()
             .generate(at)
             .to_string()
@@ -287,12 +287,12 @@ impl TestApp {
     }
 
     /// Audit events with `action`, newest first.
-    pub async fn audit(&self, action: &str) -> Vec<app::audit::store::EventRow> {
-        let filter = app::audit::store::Filter {
+    pub async fn audit(&self, action: &str) -> Vec<app::platform::audit::EventRow> {
+        let filter = app::platform::audit::Filter {
             action: Some(action.to_string()),
             ..Default::default()
         };
-        app::audit::store::list(&self.state.db, &filter, 100, 0)
+        app::platform::audit::list(&self.state.db, &filter, 100, 0)
             .await
             .unwrap()
             .0
@@ -476,7 +476,7 @@ pub async fn smtp_sink() -> (String, Inbox) {
 pub async fn with_smtp(backend: Backend) -> (TestApp, Inbox) {
     let (url, inbox) = smtp_sink().await;
     let app = spawn_app_with(backend, |c| {
-        c.smtp_url = Some(app::state::Secret::new(url));
+        c.smtp_url = Some(app::platform::state::Secret::new(url));
         c.smtp_from = "Keyport <portal@example.com>".into();
         c.public_url = Some("https://portal.example.com".into());
     })

@@ -701,7 +701,10 @@ async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
             ("false_positive", "malformed")
         ]
     );
-    assert_eq!(answer[0]["token_hash"], app::state::token_digest(&key));
+    assert_eq!(
+        answer[0]["token_hash"],
+        app::platform::state::token_digest(&key)
+    );
     assert!(!answer.to_string().contains(&key), "tokens are not echoed");
     assert_eq!(code(&app, &token, &key, "api-dev").await, "REVOKED");
     let notes = dev.call("list_notifications", &[]).await.ok().to_string();

@@ -340,7 +340,7 @@ async fn a_key_is_shown_once_and_only_its_digest_is_kept(app: TestApp) {
         .unwrap();
     use sqlx::Row;
     let digest: String = rows[0].try_get("digest").unwrap();
-    assert_eq!(digest, app::state::token_digest(&key));
+    assert_eq!(digest, app::platform::state::token_digest(&key));
     for r in &rows {
         for col in ["digest", "display_prefix", "last4", "scopes"] {
             let v: String = r.try_get(col).unwrap();

@@ -209,9 +209,9 @@ fn is_keyports_script(script: ElementRef, nonce: &str) -> bool {
 /// A user created straight in the store with this display name, signed in; and their id.
 async fn user_named(app: &TestApp, email: &str, name: &str, role: Role) -> (Client, String) {
     let hash = app::auth::password::hash_blocking(PASSWORD).unwrap();
-    let id = app::accounts::store::create(
+    let id = app::auth::users::create(
         &app.state.db,
-        app::accounts::store::NewUser {
+        app::auth::users::NewUser {
             email: &Email::parse(email).unwrap(),
             display_name: &DisplayName::parse(name).unwrap(),
             password_hash: Some(&hash),
@@ -593,7 +593,7 @@ async fn admin_texts_stay_text_on_the_admin_pages(app: TestApp) {
     // Domains are checked when an admin saves them; what the page shows must not depend on
     // that check (a database restored from elsewhere, a future import).
     let domains = vec![SCRIPT.to_string(), REST.to_string(), IMG.to_string()];
-    app::admin::store::set_jit(
+    app::platform::settings::set_jit(
         &app.state.db,
         app::domain::JitPolicy::Domains,
         &domains,

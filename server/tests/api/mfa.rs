@@ -26,7 +26,7 @@ async fn adding_a_second_factor_to_an_old_session_needs_the_password(app: TestAp
     let email = "late@example.com";
     let (c, _) = app.signed_in(email, Role::Developer).await;
     app.clock
-        .advance(app::mfa::service::RECENT_SIGN_IN_MS + 1_000);
+        .advance(app::auth::mfa::service::RECENT_SIGN_IN_MS + 1_000);
     let started = c.call("start_mfa_enrolment", &[]).await;
     let base32 = started.ok()["secret_base32"].as_str().unwrap().to_string();
     let secret = totp_rs::Secret::try_from_base32(&base32)

@@ -5,7 +5,7 @@
 use crate::backends;
 use crate::helpers::{spawn_app_with, Backend, Client, TestApp};
 use app::domain::Role;
-use app::state::{OidcProviderConfig, Secret};
+use app::platform::state::{OidcProviderConfig, Secret};
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -950,14 +950,14 @@ async fn the_role_follows_the_claim_at_each_sign_in((app, idp): (TestApp, Idp)) 
         json!({ "sub": "solo-sub", "email": "solo@corp.example", "groups": ["keyport-admins"] }),
     );
     sign_in_via_idp(&app.client(), &idp).await;
-    let root = app::accounts::store::find_by_email(
+    let root = app::auth::users::find_by_email(
         &app.state.db,
         &app::domain::Email::parse("root@example.com").unwrap(),
     )
     .await
     .unwrap()
     .unwrap();
-    app::accounts::store::set_status(
+    app::auth::users::set_status(
         &app.state.db,
         &root.id,
         app::domain::UserStatus::Disabled,
@@ -976,7 +976,7 @@ async fn disabled_users_are_refused((app, idp): (TestApp, Idp)) {
     let c = app.client();
     sign_in_via_idp(&c, &idp).await;
     let me = c.whoami().await["id"].as_str().unwrap().to_string();
-    app::accounts::store::set_status(&app.state.db, &me, app::domain::UserStatus::Disabled, 0)
+    app::auth::users::set_status(&app.state.db, &me, app::domain::UserStatus::Disabled, 0)
         .await
         .unwrap();
     let again = app.client();

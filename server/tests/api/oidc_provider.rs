@@ -6,7 +6,7 @@
 
 use crate::backends;
 use crate::helpers::{spawn_app_with, Backend, Client, TestApp};
-use app::state::{OidcProviderConfig, Secret};
+use app::platform::state::{OidcProviderConfig, Secret};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;

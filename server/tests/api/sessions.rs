@@ -79,7 +79,7 @@ async fn session_ids_are_stored_as_digests(app: TestApp) {
         .fetch_all(&app.state.db)
         .await
         .unwrap();
-    assert_eq!(stored, vec![app::state::token_digest(&id)]);
+    assert_eq!(stored, vec![app::platform::state::token_digest(&id)]);
     // Whoever reads the table cannot take a session over with what is stored.
     let forged = app.client_with_cookie(&format!("keyport_session={}", stored[0]));
     assert_eq!(forged.whoami().await, serde_json::Value::Null);
@@ -208,7 +208,7 @@ async fn expired_sessions_are_cleaned_up(app: TestApp) {
     };
     assert_eq!(count().await, 1);
     app.clock.advance(31 * 60_000);
-    app::auth::session::DbSessionStore::new(app.state.db.clone(), app.clock.clone())
+    app::platform::session::DbSessionStore::new(app.state.db.clone(), app.clock.clone())
         .delete_expired()
         .await
         .unwrap();

@@ -191,8 +191,7 @@ async fn gateways_need_a_live_service_token(app: TestApp) {
     app::admin::service_tokens::store::revoke(&app.state.db, &id, app.clock.now())
         .await
         .unwrap();
-    app.clock
-        .advance(app::admin::service_tokens::store::CACHE_MS);
+    app.clock.advance(app::platform::token_cache::CACHE_MS);
     assert_eq!(
         verify(&app, &token, body).await.0,
         401,

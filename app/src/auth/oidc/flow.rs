@@ -5,16 +5,18 @@
 //! next, never with an error page: a refusal is audited and becomes `?error=<code>` on the
 //! sign-in or account page.
 
-use super::client::{OidcClient, OtherClaims, Provider, ALLOWED_ALGS};
 use super::{store as identities, OidcProblem};
-use crate::accounts::store::{self as users, NewUser, UserRow};
-use crate::admin::store as settings;
-use crate::audit::store::Event;
-use crate::auth::service::{complete_primary_auth, Ctx};
-use crate::auth::session::OidcPending;
-use crate::auth::{constant_time_eq, safe_next};
+use crate::auth::safe_next;
+use crate::auth::service::complete_primary_auth;
+use crate::auth::users::{self, NewUser, UserRow};
 use crate::domain::{DisplayName, Email, JitPolicy, Outcome, Role, UserStatus};
 use crate::error::AppError;
+use crate::platform::audit::Event;
+use crate::platform::oidc::{OidcClient, OtherClaims, Provider, ALLOWED_ALGS};
+use crate::platform::session::OidcPending;
+use crate::platform::settings;
+use crate::platform::state::constant_time_eq;
+use crate::platform::Ctx;
 use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim};
 use openidconnect::{
     AccessToken, AuthorizationCode, ClaimsVerificationError, CsrfToken, Nonce,
@@ -137,7 +139,7 @@ async fn begin(
     // A new way into the account, as sensitive as a role change: a stale session (a laptop
     // left open) must not add the attacker's identity.
     if let Some(user_id) = &link_user_id {
-        let mfa_enabled = crate::mfa::store::is_enabled(&ctx.state.db, user_id).await?;
+        let mfa_enabled = crate::auth::mfa::store::is_enabled(&ctx.state.db, user_id).await?;
         match crate::auth::guard::check_recent_mfa(&ctx.state, &ctx.session, mfa_enabled).await {
             Ok(()) => {}
             Err(AppError::MfaRequired) => {

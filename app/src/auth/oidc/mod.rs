@@ -3,8 +3,6 @@
 //! `identities` table that keys users by (issuer, subject).
 
 #[cfg(feature = "ssr")]
-pub mod client;
-#[cfg(feature = "ssr")]
 pub mod flow;
 #[cfg(feature = "ssr")]
 pub mod store;
@@ -139,7 +137,19 @@ impl OidcProblem {
 /// The providers shown on the sign-in page.
 #[server(prefix = "/api", endpoint = "sign_in_providers")]
 pub async fn sign_in_providers() -> Result<Vec<ProviderButton>, AppError> {
-    Ok(crate::state::app_state()?.oidc.buttons())
+    Ok(buttons(&crate::platform::state::app_state()?.oidc))
+}
+
+/// A sign-in button for each configured provider.
+#[cfg(feature = "ssr")]
+pub fn buttons(providers: &crate::platform::oidc::Providers) -> Vec<ProviderButton> {
+    providers
+        .iter()
+        .map(|p| ProviderButton {
+            id: p.config.id.clone(),
+            label: p.config.label.clone(),
+        })
+        .collect()
 }
 
 /// One plain link per provider (works without JavaScript), carrying `next` along.

@@ -1,7 +1,7 @@
 //! The `identities` table: which (issuer, subject) pairs sign in as which user.
 
 use crate::error::AppError;
-use crate::state::{new_id, Db};
+use crate::platform::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 

@@ -3,8 +3,8 @@
 
 use crate::domain::Outcome;
 use crate::error::AppError;
-use crate::sql::{Arg, Where};
-use crate::state::{ClientInfo, Db};
+use crate::platform::sql::{Arg, Where};
+use crate::platform::state::{ClientInfo, Db};
 use sqlx::Row;
 
 /// Who did it, to what, and how it ended.

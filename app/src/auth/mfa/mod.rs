@@ -47,8 +47,8 @@ pub struct SessionItem {
 #[server(prefix = "/api", endpoint = "mfa_status")]
 pub async fn get_mfa_status() -> Result<MfaStatus, AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
-    let state = crate::state::app_state()?;
-    let policy = crate::admin::store::mfa_policy(&state.db).await?;
+    let state = crate::platform::state::app_state()?;
+    let policy = crate::platform::settings::mfa_policy(&state.db).await?;
     Ok(MfaStatus {
         enabled: store::is_enabled(&state.db, &user.id).await?,
         recovery_codes_left: store::recovery_codes_left(&state.db, &user.id).await?,
@@ -59,7 +59,7 @@ pub async fn get_mfa_status() -> Result<MfaStatus, AppError> {
 #[server(prefix = "/api", endpoint = "start_mfa_enrolment")]
 pub async fn start_mfa_enrolment() -> Result<EnrolmentView, AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let e = service::start_enrolment(&ctx, &user).await?;
     Ok(EnrolmentView {
         secret_base32: e.secret_base32,
@@ -75,7 +75,7 @@ pub async fn confirm_mfa_enrolment(
     current_password: Option<String>,
 ) -> Result<Vec<String>, AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::confirm_enrolment(&ctx, &user, &code, current_password.as_deref()).await
 }
 
@@ -84,7 +84,7 @@ pub async fn confirm_mfa_enrolment(
 #[server(prefix = "/api", endpoint = "disable_mfa")]
 pub async fn disable_mfa(code: String) -> Result<(), AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::disable(&ctx, &user, &code).await
 }
 
@@ -94,7 +94,7 @@ pub async fn regenerate_recovery_codes(
 ) -> Result<Vec<String>, AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
     crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::regenerate_recovery_codes(&ctx, &user).await
 }
 
@@ -103,7 +103,7 @@ pub async fn regenerate_recovery_codes(
 #[server(prefix = "/api", endpoint = "confirm_step_up")]
 pub async fn confirm_step_up(code: String, next: Option<String>) -> Result<(), AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     service::step_up(&ctx, &user, &code).await?;
     if let Some(next) = next.filter(|n| !n.is_empty()) {
         leptos_axum::redirect(&crate::auth::safe_next(Some(&next)));
@@ -114,7 +114,7 @@ pub async fn confirm_step_up(code: String, next: Option<String>) -> Result<(), A
 /// The second step of signing in, for accounts with MFA.
 #[server(prefix = "/api", endpoint = "complete_sign_in")]
 pub async fn complete_sign_in(code: String, next: Option<String>) -> Result<(), AppError> {
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     crate::auth::service::complete_second_factor(&ctx, &code).await?;
     leptos_axum::redirect(&crate::auth::safe_next(next.as_deref()));
     Ok(())
@@ -123,16 +123,17 @@ pub async fn complete_sign_in(code: String, next: Option<String>) -> Result<(), 
 #[server(prefix = "/api", endpoint = "list_sessions")]
 pub async fn list_sessions() -> Result<Vec<SessionItem>, AppError> {
     let user = crate::auth::guard::require_signed_in().await?;
-    let state = crate::state::app_state()?;
-    let current = crate::auth::session::AuthSession::current().await?.id();
-    let rows = crate::auth::session::list_for_user(&state.db, &user.id, state.clock.now()).await?;
+    let state = crate::platform::state::app_state()?;
+    let current = crate::platform::session::AuthSession::current().await?.id();
+    let rows =
+        crate::platform::session::list_for_user(&state.db, &user.id, state.clock.now()).await?;
     Ok(rows
         .into_iter()
         .map(|s| SessionItem {
-            handle: crate::auth::session::handle(&s.id),
+            handle: crate::platform::session::handle(&s.id),
             current: current.as_deref() == Some(s.id.as_str()),
-            created_at: crate::state::fmt_time(s.created_at),
-            last_seen_at: crate::state::fmt_time(s.last_seen_at),
+            created_at: crate::platform::state::fmt_time(s.created_at),
+            last_seen_at: crate::platform::state::fmt_time(s.last_seen_at),
             ip: s.ip,
             user_agent: s.user_agent,
         })
@@ -142,10 +143,12 @@ pub async fn list_sessions() -> Result<Vec<SessionItem>, AppError> {
 /// Signs out one of the caller's own sessions (never anyone else's).
 #[server(prefix = "/api", endpoint = "end_session")]
 pub async fn end_session(handle: String) -> Result<(), AppError> {
-    use crate::audit::store::Event;
+    use crate::platform::audit::Event;
     let user = crate::auth::guard::require_signed_in().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
-    if !crate::auth::session::delete_by_handle(&ctx.state.db, &user.id, &handle, ctx.now).await? {
+    let ctx = crate::platform::Ctx::current().await?;
+    if !crate::platform::session::delete_by_handle(&ctx.state.db, &user.id, &handle, ctx.now)
+        .await?
+    {
         return Err(AppError::NotFound);
     }
     ctx.audit(
@@ -158,12 +161,12 @@ pub async fn end_session(handle: String) -> Result<(), AppError> {
 
 #[server(prefix = "/api", endpoint = "end_other_sessions")]
 pub async fn end_other_sessions() -> Result<u64, AppError> {
-    use crate::audit::store::Event;
+    use crate::platform::audit::Event;
     let user = crate::auth::guard::require_signed_in().await?;
-    let ctx = crate::auth::service::Ctx::current().await?;
+    let ctx = crate::platform::Ctx::current().await?;
     let keep = ctx.session.id();
     let ended =
-        crate::auth::session::delete_for_user(&ctx.state.db, &user.id, keep.as_deref()).await?;
+        crate::platform::session::delete_for_user(&ctx.state.db, &user.id, keep.as_deref()).await?;
     ctx.audit(
         Event::new("session.end_others")
             .actor(&user.id, &user.email)

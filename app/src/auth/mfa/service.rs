@@ -2,12 +2,12 @@
 //! once, guesses throttled, everything audited), step-up, and the MFA policy.
 
 use super::{store, totp};
-use crate::audit::store::Event;
-use crate::auth::service::Ctx;
 use crate::auth::throttle;
 use crate::auth::CurrentUser;
 use crate::domain::{MfaPolicy, Outcome, Role};
 use crate::error::AppError;
+use crate::platform::audit::Event;
+use crate::platform::Ctx;
 
 /// Per account: 5 wrong codes in 15 minutes, then 30 s, 1 min, … up to 15 minutes.
 const GUESSES: throttle::Policy = throttle::ACCOUNT;
@@ -158,7 +158,7 @@ async fn require_recent_sign_in(
     if ctx.now - signed_in <= RECENT_SIGN_IN_MS {
         return Ok(());
     }
-    let has_password = crate::accounts::store::find_by_id(&ctx.state.db, &user.id)
+    let has_password = crate::auth::users::find_by_id(&ctx.state.db, &user.id)
         .await?
         .is_some_and(|u| u.password_hash.is_some());
     if !has_password {

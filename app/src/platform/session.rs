@@ -6,7 +6,7 @@
 //! was ended (sign-out, "other sessions", a password change) cannot write it back.
 
 use crate::error::AppError;
-use crate::state::{ClientInfo, Clock, Db};
+use crate::platform::state::{ClientInfo, Clock, Db};
 use async_trait::async_trait;
 use sqlx::Row;
 use tower_sessions::session::{Id, Record};
@@ -216,7 +216,7 @@ pub async fn list_for_user(db: &Db, user_id: &str, now: i64) -> Result<Vec<Sessi
 
 /// The key of a session's row: the digest of its id.
 fn stored_id(id: &Id) -> String {
-    crate::state::token_digest(&id.to_string())
+    crate::platform::state::token_digest(&id.to_string())
 }
 
 /// A stable public name for a session, from its stored id (a digest already).
@@ -232,7 +232,7 @@ pub async fn delete_by_handle(
     now: i64,
 ) -> Result<bool, AppError> {
     for s in list_for_user(db, user_id, now).await? {
-        if crate::auth::constant_time_eq(&handle(&s.id), handle_) {
+        if crate::platform::state::constant_time_eq(&handle(&s.id), handle_) {
             sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
                 .bind(&s.id)
                 .bind(user_id)

@@ -3,9 +3,8 @@
 //! a failed discovery is retried on the next sign-in, and a successful one is refreshed
 //! hourly so that rotated signing keys are picked up.
 
-use super::ProviderButton;
 use crate::domain::Role;
-use crate::state::OidcProviderConfig;
+use crate::platform::state::OidcProviderConfig;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
@@ -142,6 +141,10 @@ impl Providers {
         &self.http
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &Provider> {
+        self.list.iter()
+    }
+
     pub fn get(&self, id: &str) -> Option<&Provider> {
         self.list.iter().find(|p| p.config.id == id)
     }
@@ -151,16 +154,6 @@ impl Providers {
         self.list
             .iter()
             .find(|p| p.issuer.as_str().trim_end_matches('/') == issuer.trim_end_matches('/'))
-    }
-
-    pub fn buttons(&self) -> Vec<ProviderButton> {
-        self.list
-            .iter()
-            .map(|p| ProviderButton {
-                id: p.config.id.clone(),
-                label: p.config.label.clone(),
-            })
-            .collect()
     }
 }
 
@@ -247,7 +240,7 @@ pub fn mapped_role(config: &OidcProviderConfig, claims: &OtherClaims) -> Role {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Secret;
+    use crate::platform::state::Secret;
 
     fn config(id: &str) -> OidcProviderConfig {
         OidcProviderConfig {
@@ -332,7 +325,7 @@ mod tests {
         bad_issuer.issuer = "not a url".into();
         assert!(Providers::from_config(&[bad_issuer], "http://x").is_err());
         let ok = Providers::from_config(&[config("corp")], "http://x").unwrap();
-        assert_eq!(ok.buttons()[0].id, "corp");
+        assert_eq!(ok.iter().next().map(|p| p.config.id.as_str()), Some("corp"));
         assert!(ok.by_issuer("https://idp.example.com/").is_some());
     }
 

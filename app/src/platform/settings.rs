@@ -2,7 +2,7 @@
 
 use crate::domain::{Email, JitPolicy, MfaPolicy, Role, SignupMode};
 use crate::error::AppError;
-use crate::state::{new_id, new_token, token_digest, Db};
+use crate::platform::state::{new_id, new_token, token_digest, Db};
 use sqlx::Row;
 
 const SIGNUP_MODE: &str = "signup_mode";
@@ -94,7 +94,7 @@ pub async fn setup_token_valid(db: &Db, token: &str, now: i64) -> Result<bool, A
     let value: serde_json::Value = serde_json::from_str(&value).map_err(AppError::internal)?;
     let digest = value["digest"].as_str().unwrap_or_default();
     let expires_at = value["expires_at"].as_i64().unwrap_or(0);
-    Ok(expires_at > now && crate::auth::constant_time_eq(digest, &token_digest(token)))
+    Ok(expires_at > now && crate::platform::state::constant_time_eq(digest, &token_digest(token)))
 }
 
 pub async fn clear_setup_token(db: &Db) -> Result<(), AppError> {

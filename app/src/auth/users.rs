@@ -2,8 +2,8 @@
 
 use crate::domain::{DisplayName, Email, Role, UserStatus};
 use crate::error::AppError;
-use crate::sql::Where;
-use crate::state::{new_id, Db};
+use crate::platform::sql::Where;
+use crate::platform::state::{new_id, Db};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 

@@ -2,7 +2,7 @@
 //! SQLite and PostgreSQL), one WHERE clause shared by a page of rows and their count.
 
 use crate::error::AppError;
-use crate::state::Db;
+use crate::platform::state::Db;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};

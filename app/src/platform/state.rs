@@ -199,11 +199,11 @@ pub struct AppState {
     /// Encrypts secrets at rest (from `KEYPORT_SECRET_KEY`, or generated in dev mode).
     pub secret_key: Arc<[u8; 32]>,
     /// The configured OpenID Connect providers and their discovered metadata.
-    pub oidc: Arc<crate::auth::oidc::client::Providers>,
+    pub oidc: Arc<crate::platform::oidc::Providers>,
     /// Sends notification emails when SMTP is configured.
-    pub mailer: Option<Arc<crate::notifications::mail::Mailer>>,
+    pub mailer: Option<Arc<crate::platform::mail::Mailer>>,
     /// Service tokens recently found live (the verify API's hot path).
-    pub service_tokens: Arc<crate::admin::service_tokens::store::TokenCache>,
+    pub service_tokens: Arc<super::token_cache::TokenCache>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -256,6 +256,12 @@ pub fn new_token(bytes: usize) -> (String, String) {
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     let digest = token_digest(&token);
     (token, digest)
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 pub fn token_digest(token: &str) -> String {

@@ -1,7 +1,7 @@
 //! Notification emails over SMTP (lettre). Sending happens after the change is committed, on
 //! a background task: a slow or broken mail server never fails or delays the action.
 
-use crate::state::Config;
+use crate::platform::state::Config;
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 

@@ -1,7 +1,7 @@
 //! The `mfa_totp` and `mfa_recovery_codes` tables.
 
 use crate::error::AppError;
-use crate::state::{new_id, Db};
+use crate::platform::state::{new_id, Db};
 use sqlx::Row;
 
 pub struct TotpRow {
