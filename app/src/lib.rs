@@ -118,7 +118,7 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/admin/keys") view=keys::AllKeysPage ssr=SsrMode::Async />
                     <Route path=path!("/catalog") view=catalog::CatalogPage ssr=SsrMode::Async />
                     <Route path=path!("/catalog/:slug") view=catalog::ApiPage ssr=SsrMode::Async />
-                    <Route path=path!("/applications") view=applications::ApplicationsPage ssr=SsrMode::Async />
+                    <Route path=path!("/applications") view=dashboard::ApplicationsPage ssr=SsrMode::Async />
                     <Route path=path!("/publish") view=catalog::PublishPage ssr=SsrMode::Async />
                     <Route path=path!("/publish/new") view=catalog::NewApiPage ssr=SsrMode::Async />
                     <Route path=path!("/publish/:slug") view=catalog::ApiEditorPage ssr=SsrMode::Async />

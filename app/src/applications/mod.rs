@@ -1,37 +1,20 @@
-//! Applications: what a developer's keys belong to. "My applications" lists them with
-//! their subscriptions; deleting one cancels its subscriptions.
+//! Applications: what a developer's subscriptions and keys belong to, and who owns each.
+//! The "My applications" page, which shows them with their subscriptions and keys, is the
+//! dashboard's.
 
-mod pages;
+#[cfg(feature = "ssr")]
+pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-pub use pages::ApplicationsPage;
+#[cfg(feature = "ssr")]
+pub use service::owner_of;
 
 use crate::error::AppError;
-use crate::subscriptions::SubscriptionView;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 /// How many applications one owner may have.
 pub const MAX_APPLICATIONS: usize = 200;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApplicationView {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub created: String,
-    pub subscriptions: Vec<SubscriptionView>,
-    pub keys: Vec<crate::keys::KeyView>,
-    pub key_policy: crate::keys::KeyPolicy,
-}
-
-#[server(prefix = "/api", endpoint = "my_applications")]
-pub async fn my_applications() -> Result<Vec<ApplicationView>, AppError> {
-    let user = crate::auth::guard::require_user().await?;
-    let state = crate::platform::state::app_state()?;
-    crate::subscriptions::service::my_applications(&state, &user).await
-}
 
 /// Creates (no `id`) or renames/describes one of the caller's applications; returns its id.
 #[server(prefix = "/api", endpoint = "save_application")]
@@ -53,7 +36,7 @@ pub async fn save_application(
         return Err(e.into_error());
     };
     let ctx = crate::platform::Ctx::current().await?;
-    let owner = crate::subscriptions::service::owner_of(&user);
+    let owner = crate::applications::owner_of(&user);
     let (id, action) = match id.filter(|s| !s.is_empty()) {
         Some(id) => {
             if !store::update(&ctx.state.db, &id, &owner, &name, &description, ctx.now).await? {
@@ -89,12 +72,4 @@ pub async fn save_application(
     )
     .await?;
     Ok(id)
-}
-
-/// Deletes one of the caller's applications and cancels its live subscriptions.
-#[server(prefix = "/api", endpoint = "delete_application")]
-pub async fn delete_application(id: String) -> Result<usize, AppError> {
-    let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::platform::Ctx::current().await?;
-    crate::subscriptions::service::delete_application(&ctx, &user, &id).await
 }

@@ -54,10 +54,6 @@ pub struct NewUser<'a> {
     pub role: Role,
 }
 
-fn email_taken(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 /// Creates an active user; a taken email is a field error on `email`.
 pub async fn create(db: &Db, user: NewUser<'_>, now: i64) -> Result<UserRow, AppError> {
     let id = new_id();
@@ -74,7 +70,7 @@ pub async fn create(db: &Db, user: NewUser<'_>, now: i64) -> Result<UserRow, App
     .execute(db)
     .await;
     match result {
-        Err(e) if email_taken(&e) => Err(AppError::field(
+        Err(e) if crate::platform::sql::is_unique_violation(&e) => Err(AppError::field(
             "email",
             "An account with this email already exists.",
         )),
@@ -115,7 +111,7 @@ pub async fn update_profile(
     .execute(db)
     .await;
     match result {
-        Err(e) if email_taken(&e) => Err(AppError::field(
+        Err(e) if crate::platform::sql::is_unique_violation(&e) => Err(AppError::field(
             "email",
             "An account with this email already exists.",
         )),

@@ -15,13 +15,14 @@ pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-pub use pages::{lifecycle_badge, state_badge, ApiPage, CatalogPage};
+pub use pages::{lifecycle_badge, ApiPage, CatalogPage};
 pub use publish::{ApiEditorPage, NewApiPage, PublishPage};
 
 use crate::domain::{
     Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, SubscriptionState, Visibility,
 };
 use crate::error::AppError;
+use crate::subscriptions::AppChoice;
 use leptos::prelude::*;
 use leptos::server_fn::codec::{MultipartData, MultipartFormData};
 use serde::{Deserialize, Serialize};
@@ -90,22 +91,6 @@ impl PlanView {
             None => "Keys may live until revoked".into(),
         }
     }
-}
-
-/// One of the caller's applications, with its subscription to the API being viewed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppChoice {
-    pub id: String,
-    pub name: String,
-    pub subscription: Option<SubscriptionBrief>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SubscriptionBrief {
-    pub id: String,
-    pub state: SubscriptionState,
-    pub plan: String,
-    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -349,4 +334,16 @@ pub async fn delete_plan(plan_id: String) -> Result<(), AppError> {
     let user = crate::auth::guard::require_role(PUBLISHERS, "plan.delete").await?;
     let ctx = crate::platform::Ctx::current().await?;
     service::delete_plan(&ctx, &user, &plan_id).await
+}
+
+/// Subscribes one of the caller's applications to a plan. Returns the new state (active on
+/// automatic plans, pending on manual ones).
+#[server(prefix = "/api", endpoint = "subscribe")]
+pub async fn subscribe(
+    application_id: String,
+    plan_id: String,
+) -> Result<SubscriptionState, AppError> {
+    let user = crate::auth::guard::require_user().await?;
+    let ctx = crate::platform::Ctx::current().await?;
+    service::subscribe(&ctx, &user, &application_id, &plan_id).await
 }

@@ -4,10 +4,9 @@
 use super::openapi::{Content, Operation, Reference, SchemaNode};
 use super::*;
 use crate::components::{
-    action_error, field_errors, EmptyState, ErrorView, FormError, Loading, Notice, PageTitle,
-    Pager, ScrollRegion,
+    action_error, field_errors, state_badge, EmptyState, ErrorView, FormError, Loading, Notice,
+    PageTitle, Pager, ScrollRegion,
 };
-use crate::subscriptions::Subscribe;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// The badge for a lifecycle state.
@@ -19,20 +18,6 @@ pub fn lifecycle_badge(l: Lifecycle) -> impl IntoView {
         Lifecycle::Retired => "badge bg-slate-300 text-slate-700",
     };
     view! { <span class=class>{l.label()}</span> }
-}
-
-/// The badge for a subscription state.
-pub fn state_badge(s: SubscriptionState) -> impl IntoView {
-    let class = match s {
-        SubscriptionState::Active => "badge bg-emerald-100 text-emerald-800",
-        SubscriptionState::Pending => "badge bg-amber-100 text-amber-800",
-        SubscriptionState::Suspended => "badge bg-orange-100 text-orange-800",
-        SubscriptionState::Rejected => "badge bg-red-100 text-red-800",
-        SubscriptionState::Cancelled | SubscriptionState::Ended => {
-            "badge bg-slate-200 text-slate-700"
-        }
-    };
-    view! { <span class=class data-state=s.as_str()>{s.label()}</span> }
 }
 
 #[component]

@@ -3,12 +3,14 @@
 
 use super::store::{self, ApiFields, ApiRow, By, PlanFields};
 use super::*;
+use crate::applications;
 use crate::auth::CurrentUser;
 use crate::domain::{self as d, Slug};
 use crate::error::FormErrors;
 use crate::platform::audit::Event;
-use crate::platform::state::{fmt_time, AppState};
+use crate::platform::state::{fmt_time, AppState, ClientInfo};
 use crate::platform::Ctx;
+use crate::subscriptions::service as subscriptions;
 
 /// Admins manage every API; publishers the ones they own.
 pub fn can_manage(user: &CurrentUser, api: &ApiRow) -> bool {
@@ -95,7 +97,7 @@ pub async fn detail(state: &AppState, user: &CurrentUser, slug: &str) -> Result<
     let plans = store::plans(&state.db, &api.id).await?;
     let tags = store::tags_of(&state.db, std::slice::from_ref(&api.id)).await?;
     let reference = stored_reference(state, &api).await?;
-    let applications = crate::subscriptions::service::choices_for(state, user, &api.id).await?;
+    let applications = subscriptions::choices_for(state, user, &api.id).await?;
     Ok(ApiView {
         can_manage: can_manage(user, &api),
         sunset: sunset(&api),
@@ -557,7 +559,7 @@ pub async fn change_lifecycle(
         _ => None,
     };
     let ended = if to == Lifecycle::Retired {
-        crate::subscriptions::service::retire_api(
+        retire(
             &ctx.state,
             ctx.now,
             &ctx.client,
@@ -595,6 +597,81 @@ pub async fn change_lifecycle(
     .await
 }
 
+/// Retires `api` and ends its live subscriptions in one transaction; tells each
+/// application's owner. `actor` is `None` when Keyport does it (the sunset date passed).
+/// Returns how many subscriptions ended.
+async fn retire(
+    state: &AppState,
+    now: i64,
+    client: &ClientInfo,
+    actor: Option<&CurrentUser>,
+    api: &ApiRow,
+    sunset_at: Option<i64>,
+) -> Result<usize, AppError> {
+    let mut tx = state.db.begin().await?;
+    if !store::set_lifecycle(
+        &mut *tx,
+        &api.id,
+        api.lifecycle,
+        Lifecycle::Retired,
+        sunset_at,
+        now,
+    )
+    .await?
+    {
+        return Err(AppError::Conflict {
+            message: "The API changed meanwhile; reload and try again.".into(),
+        });
+    }
+    let ended = subscriptions::end_for_api(&mut tx, &api.id, actor, now).await?;
+    tx.commit().await?;
+    subscriptions::tell_ended(state, now, client, actor, &ended).await?;
+    Ok(ended.len())
+}
+
+/// Subscribes one of the caller's applications to a plan of an API they can see that takes
+/// new subscriptions. Returns the new state (active on automatic plans, pending on manual
+/// ones, and after an earlier rejection or suspension).
+pub async fn subscribe(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    application_id: &str,
+    plan_id: &str,
+) -> Result<SubscriptionState, AppError> {
+    let db = &ctx.state.db;
+    let app = applications::store::find_owned(db, application_id, &applications::owner_of(user))
+        .await?
+        .ok_or_else(|| AppError::field("application_id", "Choose one of your applications."))?;
+    let plan = store::find_plan(db, plan_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let api = store::find(db, By::Id(&plan.api_id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !can_see(user, &api) {
+        return Err(AppError::NotFound);
+    }
+    if !api.lifecycle.is_listed() {
+        return Err(AppError::Conflict {
+            message: format!(
+                "{} is {} and takes no new subscriptions.",
+                api.name,
+                api.lifecycle.label().to_lowercase()
+            ),
+        });
+    }
+    let target = subscriptions::Target {
+        api_id: &api.id,
+        api_slug: &api.slug,
+        api_name: &api.name,
+        api_owner: api.owner_id.as_deref(),
+        plan_id: &plan.id,
+        plan_name: &plan.name,
+        approval: plan.approval,
+    };
+    subscriptions::subscribe(ctx, user, &app, &target).await
+}
+
 /// Retires every deprecated API whose sunset date has passed (run by the server's minute
 /// job, and by tests with the time passed in), as if its publisher had; ends its
 /// subscriptions and tells the publisher. Returns the slugs retired.
@@ -604,17 +681,8 @@ pub async fn retire_at_sunset(state: &AppState, now: i64) -> Result<Vec<String>,
         let Some(api) = store::find(&state.db, By::Id(&id)).await? else {
             continue;
         };
-        let client = crate::platform::state::ClientInfo::default();
-        let ended = match crate::subscriptions::service::retire_api(
-            state,
-            now,
-            &client,
-            None,
-            &api,
-            api.sunset_at,
-        )
-        .await
-        {
+        let client = ClientInfo::default();
+        let ended = match retire(state, now, &client, None, &api, api.sunset_at).await {
             Ok(n) => n,
             // Retired meanwhile by its publisher or another instance.
             Err(AppError::Conflict { .. }) => continue,

@@ -97,10 +97,6 @@ pub struct ApiFields<'a> {
     pub tags: &'a [String],
 }
 
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 /// Creates a draft owned by `owner_id` (no `id`) or saves an API's fields, with its tags.
 /// Returns the API's id, or `Ok(None)` when the slug is taken.
 pub async fn save_api(
@@ -137,7 +133,7 @@ pub async fn save_api(
         query = query.bind(owner_id);
     }
     match query.execute(&mut *tx).await {
-        Err(e) if is_unique_violation(&e) => return Ok(None),
+        Err(e) if crate::platform::sql::is_unique_violation(&e) => return Ok(None),
         Err(e) => return Err(e.into()),
         Ok(done) if done.rows_affected() == 0 => return Err(AppError::NotFound),
         Ok(_) => {}
@@ -516,7 +512,7 @@ pub async fn save_plan(
         .execute(db)
         .await;
     match done {
-        Err(e) if is_unique_violation(&e) => Ok(None),
+        Err(e) if crate::platform::sql::is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e.into()),
         Ok(d) if d.rows_affected() == 0 => Err(AppError::NotFound),
         Ok(_) => Ok(Some(plan_id)),

@@ -392,3 +392,17 @@ pub fn StepUpCode(#[prop(into)] id: String) -> impl IntoView {
         </div>
     }
 }
+
+/// The badge for a subscription state.
+pub fn state_badge(s: crate::domain::SubscriptionState) -> impl IntoView {
+    let class = match s {
+        crate::domain::SubscriptionState::Active => "badge bg-emerald-100 text-emerald-800",
+        crate::domain::SubscriptionState::Pending => "badge bg-amber-100 text-amber-800",
+        crate::domain::SubscriptionState::Suspended => "badge bg-orange-100 text-orange-800",
+        crate::domain::SubscriptionState::Rejected => "badge bg-red-100 text-red-800",
+        crate::domain::SubscriptionState::Cancelled | crate::domain::SubscriptionState::Ended => {
+            "badge bg-slate-200 text-slate-700"
+        }
+    };
+    view! { <span class=class data-state=s.as_str()>{s.label()}</span> }
+}

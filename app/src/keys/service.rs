@@ -282,13 +282,9 @@ pub fn parse_issue(input: &IssueInput) -> Result<ParsedIssue, AppError> {
 }
 
 async fn owned_app(ctx: &Ctx, user: &CurrentUser, app_id: &str) -> Result<AppRow, AppError> {
-    apps::find_owned(
-        &ctx.state.db,
-        app_id,
-        &crate::subscriptions::service::owner_of(user),
-    )
-    .await?
-    .ok_or(AppError::NotFound)
+    apps::find_owned(&ctx.state.db, app_id, &crate::applications::owner_of(user))
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// The checks an issued key's attributes must pass against the application's policy.
@@ -510,7 +506,7 @@ pub async fn rotate(
 
 /// The application of `key`, if the caller owns it or is an admin.
 async fn app_for_revoke(ctx: &Ctx, user: &CurrentUser, app_id: &str) -> Result<AppRow, AppError> {
-    let owner = crate::subscriptions::service::owner_of(user);
+    let owner = crate::applications::owner_of(user);
     match apps::find_owned(&ctx.state.db, app_id, &owner).await? {
         Some(app) => Ok(app),
         None if user.role == Role::Admin => apps::find_any(&ctx.state.db, app_id)

@@ -7,6 +7,11 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
+/// Whether `e` is a unique-constraint violation (a taken name, slug or email).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
 /// A bind value.
 #[derive(Debug, Clone)]
 pub enum Arg {

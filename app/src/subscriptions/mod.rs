@@ -17,6 +17,22 @@ use serde::{Deserialize, Serialize};
 
 pub const QUEUE_PER_PAGE: i64 = 25;
 
+/// One of the caller's applications, with its subscription to the API being viewed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppChoice {
+    pub id: String,
+    pub name: String,
+    pub subscription: Option<SubscriptionBrief>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionBrief {
+    pub id: String,
+    pub state: SubscriptionState,
+    pub plan: String,
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubscriptionView {
     pub id: String,
@@ -46,18 +62,6 @@ pub struct QueueQuery {
     pub state: Option<SubscriptionState>,
     pub api: Option<String>,
     pub page: i64,
-}
-
-/// Subscribes one of the caller's applications to a plan. Returns the new state (active on
-/// automatic plans, pending on manual ones).
-#[server(prefix = "/api", endpoint = "subscribe")]
-pub async fn subscribe(
-    application_id: String,
-    plan_id: String,
-) -> Result<SubscriptionState, AppError> {
-    let user = crate::auth::guard::require_user().await?;
-    let ctx = crate::platform::Ctx::current().await?;
-    service::subscribe(&ctx, &user, &application_id, &plan_id).await
 }
 
 /// The application's owner ends a subscription (pending, active or suspended).

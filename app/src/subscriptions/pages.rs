@@ -2,10 +2,9 @@
 //! approve, reject (with a reason), suspend (with a reason) and resume, each after step-up.
 
 use super::*;
-use crate::catalog::state_badge;
 use crate::components::{
-    action_error, EmptyState, ErrorView, FormError, Loading, Notice, PageTitle, Pager, StepUpCode,
-    TextArea,
+    action_error, state_badge, EmptyState, ErrorView, FormError, Loading, Notice, PageTitle, Pager,
+    StepUpCode, TextArea,
 };
 use leptos_router::hooks::use_query_map;
 

@@ -4,20 +4,15 @@
 
 use super::store::{self, Live, SubRow};
 use super::*;
-use crate::applications::store::{self as apps, Owner};
-use crate::applications::ApplicationView;
+use super::{AppChoice, SubscriptionBrief};
+use crate::applications::owner_of;
+use crate::applications::store::{self as apps, AppRow};
 use crate::auth::CurrentUser;
-use crate::catalog::store::{self as catalog, ApiRow, By};
-use crate::catalog::{AppChoice, SubscriptionBrief};
-use crate::domain::{Approval, Lifecycle, Role, SubscriptionEvent, SubscriptionState};
+use crate::domain::{Approval, Role, SubscriptionEvent, SubscriptionState};
 use crate::notifications::{notify, Notice};
 use crate::platform::audit::{record, Event};
 use crate::platform::state::{fmt_time, AppState, ClientInfo};
 use crate::platform::Ctx;
-
-pub fn owner_of(user: &CurrentUser) -> Owner {
-    Owner::User(user.id.clone())
-}
 
 fn owns(user: &CurrentUser, sub: &SubRow) -> bool {
     let owner = owner_of(user);
@@ -80,76 +75,75 @@ pub async fn choices_for(
         .collect())
 }
 
+/// The plan a subscription asks for, as the catalog found it: visible to the caller and
+/// taking new subscriptions.
+pub struct Target<'a> {
+    pub api_id: &'a str,
+    pub api_slug: &'a str,
+    pub api_name: &'a str,
+    pub api_owner: Option<&'a str>,
+    pub plan_id: &'a str,
+    pub plan_name: &'a str,
+    pub approval: Approval,
+}
+
 /// Subscribes one of the caller's applications to a plan: active at once on automatic
 /// plans, pending (and the publisher told) on manual ones.
 pub async fn subscribe(
     ctx: &Ctx,
     user: &CurrentUser,
-    application_id: &str,
-    plan_id: &str,
+    app: &AppRow,
+    target: &Target<'_>,
 ) -> Result<SubscriptionState, AppError> {
     let db = &ctx.state.db;
-    let app = apps::find_owned(db, application_id, &owner_of(user))
-        .await?
-        .ok_or_else(|| AppError::field("application_id", "Choose one of your applications."))?;
-    let plan = catalog::find_plan(db, plan_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let api = catalog::find(db, By::Id(&plan.api_id))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if !crate::catalog::service::can_see(user, &api) {
-        return Err(AppError::NotFound);
-    }
-    if !api.lifecycle.is_listed() {
-        return Err(AppError::Conflict {
-            message: format!(
-                "{} is {} and takes no new subscriptions.",
-                api.name,
-                api.lifecycle.label().to_lowercase()
-            ),
-        });
-    }
     // Only the publisher (or an admin) lifts a suspension or overrides a rejection: after
     // either, a new subscription waits for approval whatever the plan says.
-    let refused_before = store::was_refused(db, &app.owner_id, &api.id).await?;
-    let state = match plan.approval {
+    let refused_before = store::was_refused(db, &app.owner_id, target.api_id).await?;
+    let state = match target.approval {
         Approval::Automatic if !refused_before => SubscriptionState::Active,
         _ => SubscriptionState::Pending,
     };
-    let id = store::insert(db, &app.id, &api.id, &plan.id, state, &user.id, ctx.now)
-        .await?
-        .ok_or_else(|| {
-            AppError::field(
-                "application_id",
-                format!(
-                    "{} already has a subscription to {}. Cancel it first to change plans.",
-                    app.name, api.name
-                ),
-            )
-        })?;
+    let id = store::insert(
+        db,
+        &app.id,
+        target.api_id,
+        target.plan_id,
+        state,
+        &user.id,
+        ctx.now,
+    )
+    .await?
+    .ok_or_else(|| {
+        AppError::field(
+            "application_id",
+            format!(
+                "{} already has a subscription to {}. Cancel it first to change plans.",
+                app.name, target.api_name
+            ),
+        )
+    })?;
     ctx.audit(
         Event::new("subscription.request")
             .actor(&user.id, &user.email)
             .target("subscription", &id)
             .details(serde_json::json!({
-                "application": app.name, "api": api.slug, "plan": plan.name, "state": state,
+                "application": app.name, "api": target.api_slug, "plan": target.plan_name, "state": state,
                 "refused_before": refused_before,
             })),
     )
     .await?;
     if state == SubscriptionState::Pending {
-        for reviewer in reviewers(&ctx.state, &api).await? {
+        for reviewer in reviewers(&ctx.state, target.api_owner).await? {
             notify(
                 &ctx.state,
                 &reviewer,
                 Notice {
-                    title: format!("Approval needed: {} → {}", app.name, api.name),
+                    title: format!("Approval needed: {} → {}", app.name, target.api_name),
                     body: format!(
                         "{} asks for the {} plan of {} for the application {}.{}",
                         user.email,
-                        plan.name,
-                        api.name,
+                        target.plan_name,
+                        target.api_name,
                         app.name,
                         if refused_before {
                             " An earlier subscription of theirs to this API was rejected or suspended, so this one waits for you."
@@ -168,9 +162,9 @@ pub async fn subscribe(
 }
 
 /// Who is told about a new request: the API's publisher, or the admins when it has none.
-async fn reviewers(state: &AppState, api: &ApiRow) -> Result<Vec<String>, AppError> {
-    match &api.owner_id {
-        Some(owner) => Ok(vec![owner.clone()]),
+async fn reviewers(state: &AppState, api_owner: Option<&str>) -> Result<Vec<String>, AppError> {
+    match api_owner {
+        Some(owner) => Ok(vec![owner.to_string()]),
         None => Ok(crate::auth::users::active_admin_ids(&state.db).await?),
     }
 }
@@ -298,33 +292,15 @@ async fn tell_owner(
     .await
 }
 
-/// Retires `api` and ends its live subscriptions in one transaction; tells each
-/// application's owner. `actor` is `None` when Keyport does it (the sunset date passed).
-/// Returns how many subscriptions ended.
-pub async fn retire_api(
-    state: &AppState,
-    now: i64,
-    client: &ClientInfo,
+/// Ends the live subscriptions of an API being retired, in the caller's transaction (the
+/// one that retires it). Returns them for [`tell_ended`] once that transaction commits.
+pub async fn end_for_api(
+    tx: &mut sqlx::AnyConnection,
+    api_id: &str,
     actor: Option<&CurrentUser>,
-    api: &ApiRow,
-    sunset_at: Option<i64>,
-) -> Result<usize, AppError> {
-    let mut tx = state.db.begin().await?;
-    if !catalog::set_lifecycle(
-        &mut *tx,
-        &api.id,
-        api.lifecycle,
-        Lifecycle::Retired,
-        sunset_at,
-        now,
-    )
-    .await?
-    {
-        return Err(AppError::Conflict {
-            message: "The API changed meanwhile; reload and try again.".into(),
-        });
-    }
-    let live = store::live_of(&mut *tx, Live::Api, &api.id).await?;
+    now: i64,
+) -> Result<Vec<SubRow>, AppError> {
+    let live = store::live_of(&mut *tx, Live::Api, api_id).await?;
     for sub in &live {
         store::transition(
             &mut *tx,
@@ -337,8 +313,19 @@ pub async fn retire_api(
         )
         .await?;
     }
-    tx.commit().await?;
-    for sub in &live {
+    Ok(live)
+}
+
+/// Audits each subscription [`end_for_api`] ended and tells its application's owner.
+/// `actor` is `None` when Keyport did it (the sunset date passed).
+pub async fn tell_ended(
+    state: &AppState,
+    now: i64,
+    client: &ClientInfo,
+    actor: Option<&CurrentUser>,
+    ended: &[SubRow],
+) -> Result<(), AppError> {
+    for sub in ended {
         let mut event = Event::new("subscription.end")
             .target("subscription", &sub.id)
             .details(serde_json::json!({ "application": sub.application_name, "api": sub.api_slug, "from": sub.state, "to": "ended" }));
@@ -348,86 +335,7 @@ pub async fn retire_api(
         record(&state.db, now, client, event).await?;
         tell_owner(state, sub, SubscriptionEvent::End, None, now).await?;
     }
-    Ok(live.len())
-}
-
-/// Deletes one of the caller's applications, cancelling its live subscriptions in the same
-/// transaction. Returns how many were cancelled.
-pub async fn delete_application(
-    ctx: &Ctx,
-    user: &CurrentUser,
-    application_id: &str,
-) -> Result<usize, AppError> {
-    let mut tx = ctx.state.db.begin().await?;
-    let app = apps::find_owned(&mut *tx, application_id, &owner_of(user))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let live = store::live_of(&mut *tx, Live::Application, &app.id).await?;
-    for sub in &live {
-        store::transition(
-            &mut *tx,
-            &sub.id,
-            sub.state,
-            SubscriptionState::Cancelled,
-            Some("The application was deleted."),
-            Some(&user.id),
-            ctx.now,
-        )
-        .await?;
-    }
-    apps::mark_deleted(&mut *tx, &app.id, ctx.now).await?;
-    tx.commit().await?;
-    ctx.audit(
-        Event::new("application.delete")
-            .actor(&user.id, &user.email)
-            .target("application", &app.id)
-            .details(
-                serde_json::json!({ "name": app.name, "subscriptions_cancelled": live.len() }),
-            ),
-    )
-    .await?;
-    Ok(live.len())
-}
-
-/// The caller's applications with every subscription, newest first.
-pub async fn my_applications(
-    state: &AppState,
-    user: &CurrentUser,
-) -> Result<Vec<ApplicationView>, AppError> {
-    let owned = apps::list_owned(&state.db, &owner_of(user)).await?;
-    let ids: Vec<String> = owned.iter().map(|a| a.id.clone()).collect();
-    let subs = store::of_applications(&state.db, &ids).await?;
-    let keys = crate::keys::store::of_applications(&state.db, &ids).await?;
-    let names: crate::keys::service::ApiNames = subs
-        .iter()
-        .map(|s| (s.api_id.clone(), s.api_name.clone()))
-        .collect();
-    let portal = crate::keys::settings::load(&state.db).await?;
-    let plans = crate::keys::service::plans_of(state, &subs).await?;
-    let now = state.clock.now();
-    let mut out = Vec::with_capacity(owned.len());
-    for a in owned {
-        let mine: Vec<SubRow> = subs
-            .iter()
-            .filter(|s| s.application_id == a.id)
-            .cloned()
-            .collect();
-        out.push(ApplicationView {
-            key_policy: crate::keys::service::policy_of(&mine, &plans, &portal),
-            subscriptions: mine.into_iter().map(view).collect(),
-            keys: keys
-                .iter()
-                .filter(|k| k.application_id == a.id)
-                .cloned()
-                .map(|k| crate::keys::service::view(k, now, &names))
-                .collect(),
-            id: a.id,
-            name: a.name,
-            description: a.description,
-            created: fmt_time(a.created_at),
-        });
-    }
-    Ok(out)
+    Ok(())
 }
 
 pub async fn queue(
@@ -448,11 +356,7 @@ pub async fn queue(
         },
     )
     .await?;
-    let apis = catalog::managed(&state.db, owner)
-        .await?
-        .into_iter()
-        .map(|m| (m.api.slug, m.api.name))
-        .collect();
+    let apis = store::decided_apis(&state.db, owner).await?;
     Ok(QueuePage {
         items: rows.into_iter().map(view).collect(),
         total,

@@ -95,7 +95,7 @@ pub async fn insert(
     .execute(db)
     .await;
     match done {
-        Err(e) if crate::catalog::store::is_unique_violation(&e) => Ok(None),
+        Err(e) if crate::platform::sql::is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e.into()),
         Ok(_) => Ok(Some(id)),
     }
@@ -230,4 +230,19 @@ pub async fn pending_count(db: &Db, api_owner: Option<&str>) -> Result<i64, AppE
     .fetch_one(db)
     .await?;
     Ok(row.try_get("n")?)
+}
+
+/// (slug, name) of the APIs `owner` publishes (every API when `None`), newest first: the
+/// approval queue's filter.
+pub async fn decided_apis(db: &Db, owner: Option<&str>) -> Result<Vec<(String, String)>, AppError> {
+    let rows = sqlx::query(
+        "SELECT slug, name FROM apis WHERE ($1 = '' OR owner_id = $1) ORDER BY updated_at DESC LIMIT 500",
+    )
+    .bind(owner.unwrap_or(""))
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get("slug")?, r.try_get("name")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
 }

@@ -92,7 +92,7 @@ pub async fn insert(
     .await;
     match result {
         Ok(_) => Ok(Some(id)),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+        Err(e) if crate::platform::sql::is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
