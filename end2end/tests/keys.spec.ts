@@ -72,6 +72,24 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
 
   await page.waitForTimeout(6_000); // past the (5 s, for tests) step-up window
   await page.goto('/applications');
+  // The issue form shows the server's own messages while it is filled in, before anything
+  // is sent; a field not yet edited shows nothing.
+  const sent: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/api/issue_key')) sent.push(r.url());
+  });
+  await card.getByText('Issue a key…').click();
+  await card.getByLabel('Scopes').fill('Pets:Read');
+  await expect(card.getByText('"Pets:Read" is not a scope: start with a letter and use a-z, 0-9, : . _ - (like orders:read).')).toBeVisible();
+  await card.getByLabel('Allowed IP addresses').fill('10.0.0.0/33');
+  await expect(card.getByText('"10.0.0.0/33" is not an IP address or CIDR (like 203.0.113.0/24 or 2001:db8::/32).')).toBeVisible();
+  await expect(card.getByLabel('Allowed IP addresses')).toHaveAttribute('aria-invalid', 'true');
+  await card.getByLabel('Allowed IP addresses').fill('203.0.113.0/24');
+  await expect(card.getByText('is not an IP address or CIDR')).toHaveCount(0);
+  await expect(card.getByText('Enter a name')).toHaveCount(0);
+  expect(sent).toEqual([]);
+  await card.getByLabel('Allowed IP addresses').fill('');
+  await card.getByText('Issue a key…').click(); // closes the panel
   await issueKey(page, 'CI', async (form) => {
     await form.getByLabel('Environment').selectOption('live');
     await form.getByLabel('Expires after').selectOption({ label: '1 hour' });

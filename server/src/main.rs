@@ -112,7 +112,7 @@ async fn create_service_token(
     use app::platform::audit::{record, Event};
     let name = app::domain::line(name, "a name", 60).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let now = state.clock.now();
-    let (id, token) = app::admin::service_tokens::store::create(&state.db, &name, None, now)
+    let (id, token) = app::admin::store::create_service_token(&state.db, &name, None, now)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let event = Event::new("service_token.create")

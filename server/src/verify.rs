@@ -131,7 +131,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Checks the service token; the refusal to send when it is missing or wrong.
 async fn gateway(state: &AppState, token: Option<&str>, now: i64) -> Result<(), Response> {
-    match app::admin::service_tokens::store::authenticate(state, token.unwrap_or(""), now).await {
+    match app::admin::service::authenticate_service_token(state, token.unwrap_or(""), now).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(no_service_token()),
         Err(e) => Err(e.into_response()),

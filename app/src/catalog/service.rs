@@ -768,7 +768,10 @@ pub fn parse_plan(input: &PlanInput) -> Result<PlanFields, AppError> {
     );
     let quota_period = e.check("quota_period", input.quota_period.parse::<QuotaPeriod>());
     let approval = e.check("approval", input.approval.parse::<Approval>());
-    let scopes = e.check("scopes", d::parse_scopes(&input.scopes));
+    let scopes = e.check(
+        "scopes",
+        d::Scope::parse_list(&input.scopes).map(|l| l.into_iter().map(String::from).collect()),
+    );
     let lifetime = e.check(
         "max_key_lifetime_days",
         d::optional_count(&input.max_key_lifetime_days, 1, 3650),

@@ -406,3 +406,102 @@ pub fn state_badge(s: crate::domain::SubscriptionState) -> impl IntoView {
     };
     view! { <span class=class data-state=s.as_str()>{s.label()}</span> }
 }
+
+/// A form's values by field name, as the browser would send them.
+pub struct FormValues<'a>(pub &'a dyn Fn(&str) -> Vec<String>);
+
+impl FormValues<'_> {
+    pub fn get(&self, name: &str) -> String {
+        (self.0)(name).into_iter().next().unwrap_or_default()
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        (self.0)(name)
+    }
+}
+
+/// Checks a form while it is filled in, with the parser the server runs, so the same
+/// messages show before anything is sent. A field shows its live messages once it has been
+/// edited since the last submission, and the server's answer otherwise.
+#[derive(Clone, Copy)]
+pub struct LiveCheck {
+    errors: RwSignal<Option<AppError>>,
+    touched: RwSignal<Vec<String>>,
+}
+
+impl LiveCheck {
+    pub fn new() -> Self {
+        LiveCheck {
+            errors: RwSignal::new(None),
+            touched: RwSignal::new(Vec::new()),
+        }
+    }
+
+    /// The form's `input` handler: remembers the edited field and parses the whole form.
+    pub fn on_input(
+        self,
+        parse: impl Fn(&FormValues) -> Option<AppError> + 'static,
+    ) -> impl Fn(leptos::ev::Event) + 'static {
+        move |ev| {
+            #[cfg(feature = "hydrate")]
+            {
+                use wasm_bindgen::JsCast;
+                let edited = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .and_then(|e| e.get_attribute("name"));
+                let Some(form) = ev
+                    .current_target()
+                    .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+                else {
+                    return;
+                };
+                let Ok(data) = web_sys::FormData::new_with_form(&form) else {
+                    return;
+                };
+                let read = |name: &str| -> Vec<String> {
+                    data.get_all(name)
+                        .iter()
+                        .filter_map(|v| v.as_string())
+                        .collect()
+                };
+                if let Some(name) = edited {
+                    self.touched.update(|t| {
+                        if !t.contains(&name) {
+                            t.push(name);
+                        }
+                    });
+                }
+                self.errors.set(parse(&FormValues(&read)));
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (ev, &parse);
+        }
+    }
+
+    /// The messages `field` shows: live once edited, else what the server answered.
+    pub fn messages(self, field: &'static str, server: Signal<Vec<String>>) -> Signal<Vec<String>> {
+        Signal::derive(move || {
+            if self.touched.with(|t| t.iter().any(|n| n == field)) {
+                self.errors.with(|e| {
+                    e.as_ref()
+                        .map(|e| e.field_messages(field))
+                        .unwrap_or_default()
+                })
+            } else {
+                server.get()
+            }
+        })
+    }
+
+    /// Forgets what was edited (on submission: the server's answer shows again).
+    pub fn reset(self) {
+        self.touched.set(Vec::new());
+    }
+}
+
+impl Default for LiveCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -169,32 +169,56 @@ pub fn parse_upstream(input: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_string())
 }
 
-/// Scopes from a space- or comma-separated list: `a-z` first, then `a-z 0-9 : . _ -`, up to
-/// 64 characters each, at most 32, deduplicated in order.
-pub fn parse_scopes(input: &str) -> Result<Vec<String>, String> {
-    let mut scopes: Vec<String> = Vec::new();
-    for s in input.split([' ', ',', '\n', '\t', '\r']) {
-        if s.is_empty() {
-            continue;
-        }
+/// A permission an API's operation asks for and a key may carry (`orders:read`): `a-z`
+/// first, then `a-z 0-9 : . _ -`, up to 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scope(String);
+
+impl Scope {
+    pub const MAX_PER_LIST: usize = 32;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
         let ok = s.len() <= 64
             && s.starts_with(|c: char| c.is_ascii_lowercase())
             && s.chars().all(|c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '.' | '_' | '-')
             });
-        if !ok {
-            return Err(format!(
+        if ok {
+            Ok(Scope(s.to_string()))
+        } else {
+            Err(format!(
                 "\"{s}\" is not a scope: start with a letter and use a-z, 0-9, : . _ - (like orders:read)."
-            ));
-        }
-        if !scopes.iter().any(|x| x == s) {
-            scopes.push(s.to_string());
+            ))
         }
     }
-    if scopes.len() > 32 {
-        return Err("Use at most 32 scopes.".into());
+
+    /// Scopes from a space- or comma-separated list, at most 32, deduplicated in order.
+    pub fn parse_list(input: &str) -> Result<Vec<Self>, String> {
+        let mut scopes: Vec<Scope> = Vec::new();
+        for s in input
+            .split([' ', ',', '\n', '\t', '\r'])
+            .filter(|s| !s.is_empty())
+        {
+            let scope = Scope::parse(s)?;
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.len() > Self::MAX_PER_LIST {
+            return Err("Use at most 32 scopes.".into());
+        }
+        Ok(scopes)
     }
-    Ok(scopes)
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Scope> for String {
+    fn from(s: Scope) -> String {
+        s.0
+    }
 }
 
 /// An optional whole number in `min..=max` ("" means none).
@@ -433,12 +457,16 @@ mod tests {
         )
         .is_err());
         assert_eq!(
-            parse_scopes("orders:read, orders:write orders:read").unwrap(),
+            Scope::parse_list("orders:read, orders:write orders:read")
+                .unwrap()
+                .iter()
+                .map(Scope::as_str)
+                .collect::<Vec<_>>(),
             vec!["orders:read", "orders:write"]
         );
-        assert!(parse_scopes("Orders").is_err());
-        assert!(parse_scopes("1x").is_err());
-        assert!(parse_scopes("").unwrap().is_empty());
+        assert!(Scope::parse_list("Orders").is_err());
+        assert!(Scope::parse_list("1x").is_err());
+        assert!(Scope::parse_list("").unwrap().is_empty());
     }
 
     #[test]
@@ -529,10 +557,27 @@ mod tests {
         }
 
         #[test]
+        fn a_scope_reads_back_as_written(s in "[a-z][a-z0-9:._-]{0,63}") {
+            let scope = Scope::parse(&s).unwrap();
+            prop_assert_eq!(scope.as_str(), s.as_str());
+            let list = Scope::parse_list(&format!("{s}, {s}\n{s}")).unwrap();
+            prop_assert_eq!(list.len(), 1);
+        }
+
+        #[test]
+        fn a_scope_never_holds_a_separator_or_capital(s in ".{1,70}") {
+            if let Ok(scope) = Scope::parse(&s) {
+                prop_assert!(scope.as_str().len() <= 64);
+                prop_assert!(!scope.as_str().contains([' ', ',', '\n']));
+                prop_assert!(!scope.as_str().chars().any(|c| c.is_ascii_uppercase()));
+            }
+        }
+
+        #[test]
         fn parsers_never_panic(s in ".*") {
             let _ = Slug::parse(&s);
             let _ = parse_upstream(&s);
-            let _ = parse_scopes(&s);
+            let _ = Scope::parse_list(&s);
             let _ = parse_tags(&s);
         }
     }

@@ -132,39 +132,79 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// An IP allowlist from a space- or comma-separated list of addresses and CIDRs
-/// (`203.0.113.0/24`, `2001:db8::/32`, `198.51.100.7`), normalised to CIDRs; at most 50.
-pub fn parse_allowlist(input: &str) -> Result<Vec<String>, String> {
-    use std::net::IpAddr;
-    let mut out: Vec<String> = Vec::new();
-    for item in input
-        .split([' ', ',', '\n', '\t', '\r'])
-        .filter(|s| !s.is_empty())
-    {
-        let (addr, len) = match item.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (item, None),
-        };
+/// An IPv4 or IPv6 network a key may be used from: `203.0.113.0/24`, `2001:db8::/32`, or
+/// one address (`198.51.100.7`, read as `/32` or `/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: std::net::IpAddr,
+    len: u8,
+}
+
+impl Cidr {
+    pub const MAX_PER_LIST: usize = 50;
+
+    pub fn parse(item: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "\"{item}\" is not an IP address or CIDR (like 203.0.113.0/24 or 2001:db8::/32)."
             )
         };
-        let ip: IpAddr = addr.parse().map_err(|_| bad())?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let (addr, len) = match item.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (item, None),
+        };
+        let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
         let len = match len {
-            Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(bad)?,
+            Some(l) if l.bytes().all(|b| b.is_ascii_digit()) => {
+                l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(bad)?
+            }
+            Some(_) => return Err(bad()),
             None => max,
         };
-        let cidr = format!("{ip}/{len}");
-        if !out.contains(&cidr) {
-            out.push(cidr);
+        Ok(Cidr { addr, len })
+    }
+
+    /// An allowlist from a space- or comma-separated list, at most 50, deduplicated in order.
+    pub fn parse_list(input: &str) -> Result<Vec<Self>, String> {
+        let mut out: Vec<Cidr> = Vec::new();
+        for item in input
+            .split([' ', ',', '\n', '\t', '\r'])
+            .filter(|s| !s.is_empty())
+        {
+            let cidr = Cidr::parse(item)?;
+            if !out.contains(&cidr) {
+                out.push(cidr);
+            }
         }
+        if out.len() > Self::MAX_PER_LIST {
+            return Err("Use at most 50 addresses or ranges.".into());
+        }
+        Ok(out)
     }
-    if out.len() > 50 {
-        return Err("Use at most 50 addresses or ranges.".into());
+
+    /// Whether `ip` is in this network (an IPv4 address is never in an IPv6 network).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let (net, ip, bits) = match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let host_bits = bits - u32::from(self.len);
+        let mask = if host_bits >= 128 {
+            0
+        } else {
+            !0u128 << host_bits
+        };
+        net & mask == ip & mask
     }
-    Ok(out)
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
 }
 
 string_enum!(
@@ -262,10 +302,14 @@ mod tests {
     #[test]
     fn allowlists_are_normalised_cidrs() {
         assert_eq!(
-            parse_allowlist("203.0.113.0/24, 198.51.100.7 2001:db8::/32").unwrap(),
+            Cidr::parse_list("203.0.113.0/24, 198.51.100.7 2001:db8::/32")
+                .unwrap()
+                .iter()
+                .map(Cidr::to_string)
+                .collect::<Vec<_>>(),
             vec!["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"]
         );
-        assert!(parse_allowlist("").unwrap().is_empty());
+        assert!(Cidr::parse_list("").unwrap().is_empty());
         for bad in [
             "10.0.0.0/33",
             "::/129",
@@ -273,7 +317,7 @@ mod tests {
             "10.0.0",
             "10.0.0.1/x",
         ] {
-            assert!(parse_allowlist(bad).is_err(), "{bad} accepted");
+            assert!(Cidr::parse_list(bad).is_err(), "{bad} accepted");
         }
     }
 
@@ -299,6 +343,35 @@ mod tests {
         #[test]
         fn parse_never_panics(s in ".*") {
             let _ = ApiKey::parse(&s);
+            let _ = Cidr::parse_list(&s);
+        }
+
+        #[test]
+        fn a_cidr_reads_back_and_contains_as_ipnet_does(
+            v4 in any::<u32>(), v6 in any::<u128>(), len4 in 0u8..=32, len6 in 0u8..=128,
+            probe4 in any::<u32>(), probe6 in any::<u128>(),
+        ) {
+            use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+            let cases = [
+                (IpAddr::V4(Ipv4Addr::from(v4)), len4, IpAddr::V4(Ipv4Addr::from(probe4))),
+                (IpAddr::V6(Ipv6Addr::from(v6)), len6, IpAddr::V6(Ipv6Addr::from(probe6))),
+            ];
+            for (addr, len, probe) in cases {
+                let text = format!("{addr}/{len}");
+                let cidr = Cidr::parse(&text).unwrap();
+                prop_assert_eq!(cidr.to_string(), text.clone());
+                let net: ipnet::IpNet = text.parse().unwrap();
+                prop_assert_eq!(cidr.contains(probe), net.contains(&probe), "{} {}", text, probe);
+                let other_family = match probe {
+                    IpAddr::V4(v) => IpAddr::V6(v.to_ipv6_mapped()),
+                    IpAddr::V6(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                };
+                prop_assert!(!cidr.contains(other_family));
+            }
+            // Changing only host bits stays inside.
+            let host_mask = u32::MAX.checked_shr(u32::from(len4)).unwrap_or(0);
+            let cidr = Cidr::parse(&format!("{}/{len4}", Ipv4Addr::from(v4))).unwrap();
+            prop_assert!(cidr.contains(IpAddr::V4(Ipv4Addr::from(v4 ^ (probe4 & host_mask)))));
         }
     }
 }

@@ -23,9 +23,9 @@ pub mod verify;
 pub use admin::{AllKeysPage, KeySettingsSection};
 pub use pages::{IssuedKeyNotice, KeysSection};
 
-use crate::domain::LeakAction;
+use crate::domain::{Cidr, KeyEnvironment, LeakAction, QuotaPeriod, RatePeriod, Scope};
 
-use crate::error::AppError;
+use crate::error::{AppError, FormErrors};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,165 @@ pub const EXPIRY_PRESETS: &[(&str, &str, i64)] = &[
     ("never", "No expiry", 0),
     ("at", "At a date and time…", -1),
 ];
+
+/// What the issue form sends, as typed: the server parses it, and so does the browser while
+/// the form is filled in (the same messages, before anything is sent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IssueForm {
+    pub name: String,
+    pub environment: String,
+    pub expires_in: String,
+    /// With `expires_in = "at"`: `YYYY-MM-DDTHH:MM[:SS]`, UTC.
+    pub expires_at: String,
+    pub scopes: String,
+    pub max_uses: String,
+    pub ip_allowlist: String,
+    pub apis: Vec<String>,
+    pub rate_limit: String,
+    pub rate_period: String,
+    pub refill: String,
+}
+
+/// When a key stops working.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expiry {
+    Never,
+    /// This long after it is issued, in milliseconds.
+    After(i64),
+    /// At this instant (unix milliseconds).
+    At(i64),
+}
+
+impl Expiry {
+    pub fn at(self, now: i64) -> Option<i64> {
+        match self {
+            Expiry::Never => None,
+            Expiry::After(ms) => Some(now + ms),
+            Expiry::At(t) => Some(t),
+        }
+    }
+}
+
+/// `2026-12-01T09:30` or `2026-12-01T09:30:15` (a `datetime-local` value), read as UTC.
+fn parse_utc(input: &str) -> Result<i64, String> {
+    use time::macros::format_description;
+    let input = input.trim();
+    let with_seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let without = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    time::PrimitiveDateTime::parse(input, with_seconds)
+        .or_else(|_| time::PrimitiveDateTime::parse(input, without))
+        .map(|t| t.assume_utc().unix_timestamp() * 1000)
+        .map_err(|_| "Enter a date and time, such as 2026-12-31T18:00 (UTC).".to_string())
+}
+
+/// A key's attributes, checked: scopes and networks in their canonical form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyIssue {
+    pub name: String,
+    pub environment: KeyEnvironment,
+    pub expiry: Expiry,
+    pub scopes: Vec<String>,
+    pub max_uses: Option<i64>,
+    pub ip_allowlist: Vec<String>,
+    pub api_ids: Vec<String>,
+    pub rate_limit: Option<(i64, RatePeriod)>,
+    pub refill: Option<QuotaPeriod>,
+}
+
+impl IssueForm {
+    /// The form's values checked one by one: every field's message at once.
+    pub fn parse(&self) -> Result<KeyIssue, AppError> {
+        let input = self;
+        let mut e = FormErrors::new();
+        let name = e.check(
+            "name",
+            crate::domain::line(&input.name, "a name for the key", 60),
+        );
+        let environment = e.check("environment", KeyEnvironment::parse(&input.environment));
+        let lifetime = if input.expires_in == "at" {
+            e.check("expires_at", parse_utc(&input.expires_at).map(Expiry::At))
+        } else {
+            e.check(
+                "expires_in",
+                EXPIRY_PRESETS
+                    .iter()
+                    .find(|(value, ..)| *value == input.expires_in)
+                    .map(|(_, _, hours)| match *hours {
+                        0 => Expiry::Never,
+                        h => Expiry::After(h * 3_600_000),
+                    })
+                    .ok_or_else(|| "Choose how long the key lives.".to_string()),
+            )
+        };
+        let scopes = e.check(
+            "scopes",
+            Scope::parse_list(&input.scopes).map(|l| l.into_iter().map(String::from).collect()),
+        );
+        let max_uses = e.check(
+            "max_uses",
+            crate::domain::optional_count(&input.max_uses, 1, 1_000_000_000),
+        );
+        let ip_allowlist = e.check(
+            "ip_allowlist",
+            Cidr::parse_list(&input.ip_allowlist).map(|l| l.iter().map(Cidr::to_string).collect()),
+        );
+        let rate = e.check(
+            "rate_limit",
+            crate::domain::optional_count(&input.rate_limit, 1, 1_000_000),
+        );
+        let period = e.check("rate_limit", input.rate_period.parse::<RatePeriod>());
+        let refill = e.check(
+            "refill",
+            match input.refill.as_str() {
+                "" | "none" => Ok(None),
+                other => other.parse::<QuotaPeriod>().map(Some),
+            },
+        );
+        if matches!((&refill, &max_uses), (Some(Some(_)), Some(None))) {
+            e.add("refill", "Refills need a maximum number of uses.");
+        }
+        let mut api_ids: Vec<String> = Vec::new();
+        for id in &input.apis {
+            if !api_ids.contains(id) {
+                api_ids.push(id.clone());
+            }
+        }
+        match (
+            name,
+            environment,
+            lifetime,
+            scopes,
+            max_uses,
+            ip_allowlist,
+            rate,
+            period,
+            refill,
+        ) {
+            (
+                Some(name),
+                Some(environment),
+                Some(expiry),
+                Some(scopes),
+                Some(max_uses),
+                Some(ip_allowlist),
+                Some(rate),
+                Some(period),
+                Some(refill),
+            ) if e.is_empty() => Ok(KeyIssue {
+                name,
+                environment,
+                expiry,
+                scopes,
+                max_uses,
+                ip_allowlist,
+                api_ids,
+                rate_limit: rate.map(|n| (n, period)),
+                refill,
+            }),
+            _ => Err(e.into_error()),
+        }
+    }
+}
 
 /// Grace periods offered when rotating: (value, label).
 pub const GRACE_PRESETS: &[(&str, &str)] = &[
@@ -176,7 +335,7 @@ pub async fn issue_key(
     step_up_code: Option<String>,
 ) -> Result<IssuedKey, AppError> {
     let user = crate::auth::guard::require_user().await?;
-    let input = service::IssueInput {
+    let input = IssueForm {
         name,
         environment,
         expires_in,
@@ -189,7 +348,7 @@ pub async fn issue_key(
         rate_period: rate_period.unwrap_or_else(|| "second".into()),
         refill: refill.unwrap_or_default(),
     };
-    let parsed = service::parse_issue(&input)?;
+    let parsed = input.parse()?;
     crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::platform::Ctx::current().await?;
     service::issue(&ctx, &user, &application_id, parsed).await
@@ -300,4 +459,69 @@ pub async fn revoke_key(
     crate::auth::guard::require_step_up(&user, step_up_code.as_deref()).await?;
     let ctx = crate::platform::Ctx::current().await?;
     service::revoke(&ctx, &user, &id, &reason).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> IssueForm {
+        IssueForm {
+            name: "CI".into(),
+            environment: "live".into(),
+            expires_in: "30d".into(),
+            rate_period: "second".into(),
+            ..IssueForm::default()
+        }
+    }
+
+    #[test]
+    fn an_issue_form_parses_into_canonical_scopes_and_networks() {
+        let parsed = IssueForm {
+            scopes: "pets:read, pets:write pets:read".into(),
+            ip_allowlist: "198.51.100.7 2001:db8::/32".into(),
+            max_uses: "1_000".into(),
+            refill: "day".into(),
+            ..form()
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(parsed.scopes, ["pets:read", "pets:write"]);
+        assert_eq!(parsed.ip_allowlist, ["198.51.100.7/32", "2001:db8::/32"]);
+        assert_eq!(parsed.max_uses, Some(1_000));
+        assert_eq!(parsed.expiry, Expiry::After(30 * 24 * 3_600_000));
+    }
+
+    #[test]
+    fn every_bad_field_of_an_issue_form_has_its_message_at_once() {
+        let error = IssueForm {
+            name: " ".into(),
+            expires_in: "at".into(),
+            expires_at: "tomorrow".into(),
+            scopes: "Pets".into(),
+            ip_allowlist: "10.0.0.0/33".into(),
+            refill: "day".into(),
+            ..form()
+        }
+        .parse()
+        .unwrap_err();
+        for field in ["name", "expires_at", "scopes", "ip_allowlist", "refill"] {
+            assert!(!error.field_messages(field).is_empty(), "{field}");
+        }
+        assert_eq!(
+            error.field_messages("refill"),
+            ["Refills need a maximum number of uses."]
+        );
+        assert_eq!(
+            IssueForm {
+                expires_in: "at".into(),
+                expires_at: "2026-12-31T18:00".into(),
+                ..form()
+            }
+            .parse()
+            .unwrap()
+            .expiry,
+            Expiry::At(1_798_740_000_000)
+        );
+    }
 }

@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::components::{
-    action_error, field_errors, CopyField, Field, FieldMessages, FormError, Notice, StepUpCode,
+    action_error, field_errors, CopyField, Field, FieldMessages, FormError, LiveCheck, Notice,
+    StepUpCode,
 };
 
 /// The key just issued, shown once at the top of the page.
@@ -46,6 +47,13 @@ pub fn KeysSection(
     // Once a key is shown, its panel closes and forgets what was typed: the list is where
     // the new key (and Rotate/Revoke) is.
     let issue_panel = NodeRef::<leptos::html::Details>::new();
+    // The form checks itself as it is filled in; on submission the server's answer shows.
+    let live = LiveCheck::new();
+    Effect::new(move |_| {
+        if issue.pending().get() {
+            live.reset();
+        }
+    });
     let issue_form = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
         if let Some(Ok(key)) = issue.value().get() {
@@ -153,9 +161,25 @@ pub fn KeysSection(
                     <details class="relative" node_ref=issue_panel open=move || matches!(issue.value().get(), Some(Err(_)))>
                         <summary class="btn cursor-pointer list-none py-1">"Issue a key…"</summary>
                         <div class="absolute right-0 z-10 mt-2 max-h-[80vh] w-96 max-w-[90vw] overflow-y-auto rounded-md border border-slate-200 bg-white p-4 shadow-lg">
-                            <ActionForm action=issue node_ref=issue_form attr:class="space-y-3">
+                            <ActionForm action=issue node_ref=issue_form attr:class="space-y-3" on:input=live.on_input(|v| {
+                                IssueForm {
+                                    name: v.get("name"),
+                                    environment: v.get("environment"),
+                                    expires_in: v.get("expires_in"),
+                                    expires_at: v.get("expires_at"),
+                                    scopes: v.get("scopes"),
+                                    max_uses: v.get("max_uses"),
+                                    ip_allowlist: v.get("ip_allowlist"),
+                                    apis: v.all("apis"),
+                                    rate_limit: v.get("rate_limit"),
+                                    rate_period: v.get("rate_period"),
+                                    refill: v.get("refill"),
+                                }
+                                .parse()
+                                .err()
+                            })>
                                 <input type="hidden" name="application_id" value=application_id.clone() />
-                                <Field id=fid("name") label="Key name" name="name" required=true hint="Where it is used, such as \"CI\" or \"prod server\"" errors=field_errors(issue, "name") />
+                                <Field id=fid("name") label="Key name" name="name" required=true hint="Where it is used, such as \"CI\" or \"prod server\"" errors=live.messages("name", field_errors(issue, "name")) />
                                 <div class="grid grid-cols-2 gap-3">
                                     <div class="space-y-1">
                                         <label for=env_id.clone() class="label">"Environment"</label>
@@ -171,18 +195,18 @@ pub fn KeysSection(
                                         </select>
                                     </div>
                                 </div>
-                                <FieldMessages errors=field_errors(issue, "expires_in") />
+                                <FieldMessages errors=live.messages("expires_in", field_errors(issue, "expires_in")) />
                                 <div class="when-at space-y-1">
                                     <label for=at_id.clone() class="label">"Expiry date and time (UTC)"</label>
                                     <input id=at_id.clone() name="expires_at" type="datetime-local" step="1" class="input" aria-describedby=format!("{at_id}-hint") />
                                     <p id=format!("{at_id}-hint") class="text-xs text-slate-500">"A temporary key stops working at this moment."</p>
                                 </div>
-                                <FieldMessages errors=field_errors(issue, "expires_at") />
+                                <FieldMessages errors=live.messages("expires_at", field_errors(issue, "expires_at")) />
                                 {lifetime_note.map(|n| view! { <p class="text-xs text-slate-500">{n}</p> })}
-                                <Field id=fid("scopes") label="Scopes" name="scopes" hint=scopes_hint errors=field_errors(issue, "scopes") />
+                                <Field id=fid("scopes") label="Scopes" name="scopes" hint=scopes_hint errors=live.messages("scopes", field_errors(issue, "scopes")) />
                                 {api_choices}
                                 <div class="grid grid-cols-2 gap-3">
-                                    <Field id=fid("max_uses") label="Maximum uses" name="max_uses" hint="Empty: unlimited." errors=field_errors(issue, "max_uses") />
+                                    <Field id=fid("max_uses") label="Maximum uses" name="max_uses" hint="Empty: unlimited." errors=live.messages("max_uses", field_errors(issue, "max_uses")) />
                                     <div class="space-y-1">
                                         <label for=refill_id.clone() class="label">"Refill uses"</label>
                                         <select id=refill_id name="refill" class="input">
@@ -190,11 +214,11 @@ pub fn KeysSection(
                                             <option value="day">"Every day"</option>
                                             <option value="month">"Every month"</option>
                                         </select>
-                                        <FieldMessages errors=field_errors(issue, "refill") />
+                                        <FieldMessages errors=live.messages("refill", field_errors(issue, "refill")) />
                                     </div>
                                 </div>
                                 <div class="grid grid-cols-2 gap-3">
-                                    <Field id=fid("rate_limit") label="Own rate limit" name="rate_limit" hint=rate_hint errors=field_errors(issue, "rate_limit") />
+                                    <Field id=fid("rate_limit") label="Own rate limit" name="rate_limit" hint=rate_hint errors=live.messages("rate_limit", field_errors(issue, "rate_limit")) />
                                     <div class="space-y-1">
                                         <label for=period_id.clone() class="label">"Per"</label>
                                         <select id=period_id name="rate_period" class="input">
@@ -203,7 +227,7 @@ pub fn KeysSection(
                                         </select>
                                     </div>
                                 </div>
-                                <Field id=fid("ip_allowlist") label="Allowed IP addresses" name="ip_allowlist" hint="Empty: anywhere. Addresses or CIDRs, such as 203.0.113.0/24 2001:db8::/32" errors=field_errors(issue, "ip_allowlist") />
+                                <Field id=fid("ip_allowlist") label="Allowed IP addresses" name="ip_allowlist" hint="Empty: anywhere. Addresses or CIDRs, such as 203.0.113.0/24 2001:db8::/32" errors=live.messages("ip_allowlist", field_errors(issue, "ip_allowlist")) />
                                 <p class="text-xs text-slate-500">"You will be asked for a two-factor code."</p>
                                 <StepUpCode id=fid("step-up") />
                                 <FormError error=action_error(issue) />

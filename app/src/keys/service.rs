@@ -5,9 +5,7 @@ use super::store::{self, KeyRow, NewKey};
 use super::*;
 use crate::applications::store::{self as apps, AppRow};
 use crate::auth::CurrentUser;
-use crate::domain::{
-    self as d, ApiKey, KeyEnvironment, QuotaPeriod, RatePeriod, Role, SubscriptionState,
-};
+use crate::domain::{ApiKey, KeyEnvironment, RatePeriod, Role, SubscriptionState};
 use crate::error::FormErrors;
 use crate::platform::audit::Event;
 use crate::platform::state::{fmt_time, new_id, token_digest, AppState};
@@ -140,147 +138,6 @@ fn per_minute((n, period): (i64, RatePeriod)) -> i64 {
     }
 }
 
-pub struct IssueInput {
-    pub name: String,
-    pub environment: String,
-    pub expires_in: String,
-    /// With `expires_in = "at"`: `YYYY-MM-DDTHH:MM[:SS]`, UTC.
-    pub expires_at: String,
-    pub scopes: String,
-    pub max_uses: String,
-    pub ip_allowlist: String,
-    pub apis: Vec<String>,
-    pub rate_limit: String,
-    pub rate_period: String,
-    pub refill: String,
-}
-
-/// When a key stops working.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Expiry {
-    Never,
-    /// This long after it is issued, in milliseconds.
-    After(i64),
-    /// At this instant (unix milliseconds).
-    At(i64),
-}
-
-impl Expiry {
-    fn at(self, now: i64) -> Option<i64> {
-        match self {
-            Expiry::Never => None,
-            Expiry::After(ms) => Some(now + ms),
-            Expiry::At(t) => Some(t),
-        }
-    }
-}
-
-/// `2026-12-01T09:30` or `2026-12-01T09:30:15` (a `datetime-local` value), read as UTC.
-fn parse_utc(input: &str) -> Result<i64, String> {
-    use time::macros::format_description;
-    let input = input.trim();
-    let with_seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    let without = format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    time::PrimitiveDateTime::parse(input, with_seconds)
-        .or_else(|_| time::PrimitiveDateTime::parse(input, without))
-        .map(|t| t.assume_utc().unix_timestamp() * 1000)
-        .map_err(|_| "Enter a date and time, such as 2026-12-31T18:00 (UTC).".to_string())
-}
-
-pub struct ParsedIssue {
-    name: String,
-    environment: KeyEnvironment,
-    expiry: Expiry,
-    scopes: Vec<String>,
-    max_uses: Option<i64>,
-    ip_allowlist: Vec<String>,
-    api_ids: Vec<String>,
-    rate_limit: Option<(i64, RatePeriod)>,
-    refill: Option<QuotaPeriod>,
-}
-
-pub fn parse_issue(input: &IssueInput) -> Result<ParsedIssue, AppError> {
-    let mut e = FormErrors::new();
-    let name = e.check("name", d::line(&input.name, "a name for the key", 60));
-    let environment = e.check("environment", KeyEnvironment::parse(&input.environment));
-    let lifetime = if input.expires_in == "at" {
-        e.check("expires_at", parse_utc(&input.expires_at).map(Expiry::At))
-    } else {
-        e.check(
-            "expires_in",
-            EXPIRY_PRESETS
-                .iter()
-                .find(|(value, ..)| *value == input.expires_in)
-                .map(|(_, _, hours)| match *hours {
-                    0 => Expiry::Never,
-                    h => Expiry::After(h * 3_600_000),
-                })
-                .ok_or_else(|| "Choose how long the key lives.".to_string()),
-        )
-    };
-    let scopes = e.check("scopes", d::parse_scopes(&input.scopes));
-    let max_uses = e.check(
-        "max_uses",
-        d::optional_count(&input.max_uses, 1, 1_000_000_000),
-    );
-    let ip_allowlist = e.check("ip_allowlist", d::parse_allowlist(&input.ip_allowlist));
-    let rate = e.check(
-        "rate_limit",
-        d::optional_count(&input.rate_limit, 1, 1_000_000),
-    );
-    let period = e.check("rate_limit", input.rate_period.parse::<RatePeriod>());
-    let refill = e.check(
-        "refill",
-        match input.refill.as_str() {
-            "" | "none" => Ok(None),
-            other => other.parse::<QuotaPeriod>().map(Some),
-        },
-    );
-    if matches!((&refill, &max_uses), (Some(Some(_)), Some(None))) {
-        e.add("refill", "Refills need a maximum number of uses.");
-    }
-    let mut api_ids: Vec<String> = Vec::new();
-    for id in &input.apis {
-        if !api_ids.contains(id) {
-            api_ids.push(id.clone());
-        }
-    }
-    match (
-        name,
-        environment,
-        lifetime,
-        scopes,
-        max_uses,
-        ip_allowlist,
-        rate,
-        period,
-        refill,
-    ) {
-        (
-            Some(name),
-            Some(environment),
-            Some(expiry),
-            Some(scopes),
-            Some(max_uses),
-            Some(ip_allowlist),
-            Some(rate),
-            Some(period),
-            Some(refill),
-        ) if e.is_empty() => Ok(ParsedIssue {
-            name,
-            environment,
-            expiry,
-            scopes,
-            max_uses,
-            ip_allowlist,
-            api_ids,
-            rate_limit: rate.map(|n| (n, period)),
-            refill,
-        }),
-        _ => Err(e.into_error()),
-    }
-}
-
 async fn owned_app(ctx: &Ctx, user: &CurrentUser, app_id: &str) -> Result<AppRow, AppError> {
     apps::find_owned(&ctx.state.db, app_id, &crate::applications::owner_of(user))
         .await?
@@ -288,7 +145,7 @@ async fn owned_app(ctx: &Ctx, user: &CurrentUser, app_id: &str) -> Result<AppRow
 }
 
 /// The checks an issued key's attributes must pass against the application's policy.
-fn check_against(policy: &KeyPolicy, p: &ParsedIssue, now: i64) -> Result<(), AppError> {
+fn check_against(policy: &KeyPolicy, p: &KeyIssue, now: i64) -> Result<(), AppError> {
     let mut e = FormErrors::new();
     let expires_at = p.expiry.at(now);
     let field = match p.expiry {
@@ -353,7 +210,7 @@ async fn create<'c>(
     ctx: &Ctx,
     user: &CurrentUser,
     app_id: &str,
-    p: &ParsedIssue,
+    p: &KeyIssue,
     expires_at: Option<i64>,
     replaces: Option<&str>,
 ) -> Result<(String, ApiKey), AppError> {
@@ -401,7 +258,7 @@ pub async fn issue(
     ctx: &Ctx,
     user: &CurrentUser,
     app_id: &str,
-    p: ParsedIssue,
+    p: KeyIssue,
 ) -> Result<IssuedKey, AppError> {
     let app = owned_app(ctx, user, app_id).await?;
     let policy = policy(&ctx.state, &app.id).await?;
@@ -464,7 +321,7 @@ pub async fn rotate(
         (Some(l), Some(m)) => Some(l.min(m)),
         (l, m) => l.or(m),
     };
-    let p = ParsedIssue {
+    let p = KeyIssue {
         name: old.name.clone(),
         environment: KeyEnvironment::parse(&old.environment).map_err(AppError::internal)?,
         expiry: Expiry::Never,

@@ -8,7 +8,7 @@
 //! Only a key that passes is counted, in one atomic update (`EXHAUSTED` when no use is left).
 
 use super::store::words;
-use crate::domain::{parse_scopes, ApiKey, Slug, SubscriptionState, UserStatus};
+use crate::domain::{ApiKey, Cidr, Scope, Slug, SubscriptionState, UserStatus};
 use crate::error::{AppError, FormErrors};
 use crate::platform::state::{fmt_time, token_digest, AppState};
 use serde::{Deserialize, Serialize};
@@ -80,8 +80,8 @@ pub fn parse_scope(input: &str) -> Result<Option<String>, String> {
     if input.is_empty() {
         return Ok(None);
     }
-    match parse_scopes(input)?.as_slice() {
-        [one] if one == input => Ok(Some(one.clone())),
+    match Scope::parse_list(input)?.as_slice() {
+        [one] if one.as_str() == input => Ok(Some(one.as_str().to_string())),
         _ => Err("Name one scope, like orders:read, without spaces or commas.".into()),
     }
 }
@@ -236,7 +236,7 @@ pub struct KeyFacts {
     /// `None` when the owner no longer exists.
     pub owner_status: Option<UserStatus>,
     /// CIDRs, empty: anywhere.
-    pub ip_allowlist: Vec<ipnet::IpNet>,
+    pub ip_allowlist: Vec<Cidr>,
     /// The APIs (ids) it is limited to, empty: all of its application's.
     pub api_ids: Vec<String>,
     pub scopes: Vec<String>,
@@ -258,7 +258,7 @@ pub fn decide(key: &KeyFacts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> 
     if !key.ip_allowlist.is_empty()
         && !ask
             .ip
-            .is_some_and(|ip| key.ip_allowlist.iter().any(|net| net.contains(&ip)))
+            .is_some_and(|ip| key.ip_allowlist.iter().any(|net| net.contains(ip)))
     {
         return Err(Code::IpNotAllowed);
     }
@@ -334,7 +334,7 @@ pub async fn verify(
             .and_then(|s| s.parse().ok()),
         ip_allowlist: words(&row, "ip_allowlist")?
             .iter()
-            .filter_map(|c| c.parse().ok())
+            .filter_map(|c| Cidr::parse(c).ok())
             .collect(),
         api_ids: words(&row, "api_ids")?,
         scopes: words(&row, "scopes")?,
@@ -472,19 +472,19 @@ mod tests {
             ),
             (
                 "allowlist, address inside",
-                with(&|k| k.ip_allowlist = vec!["203.0.113.0/24".parse().unwrap()]),
+                with(&|k| k.ip_allowlist = vec![Cidr::parse("203.0.113.0/24").unwrap()]),
                 ask(None, Some("203.0.113.9")),
                 Ok(valid.scopes.clone()),
             ),
             (
                 "allowlist, address outside",
-                with(&|k| k.ip_allowlist = vec!["203.0.113.0/24".parse().unwrap()]),
+                with(&|k| k.ip_allowlist = vec![Cidr::parse("203.0.113.0/24").unwrap()]),
                 ask(None, Some("198.51.100.1")),
                 Err(Code::IpNotAllowed),
             ),
             (
                 "allowlist, no address",
-                with(&|k| k.ip_allowlist = vec!["2001:db8::/32".parse().unwrap()]),
+                with(&|k| k.ip_allowlist = vec![Cidr::parse("2001:db8::/32").unwrap()]),
                 ask(None, None),
                 Err(Code::IpNotAllowed),
             ),

@@ -163,7 +163,7 @@ async fn the_write_ahead_log_is_emptied_by_the_checkpoint(app: TestApp) {
 
 async fn a_slug_in_use_cannot_be_renamed_away(app: TestApp) {
     // A publisher's API with one live subscription.
-    crate::keys::subscribed_developer(&app, "dev@example.com").await;
+    crate::helpers::subscribed_developer(&app, "dev@example.com").await;
     let p = app.client();
     p.sign_in("pub-dev@example.com", crate::helpers::PASSWORD)
         .await
@@ -256,7 +256,7 @@ async fn answers_are_gzipped_for_clients_that_accept_it_except_secrets(app: Test
         plain.len()
     );
 
-    let (dev, _, app_id) = crate::keys::subscribed_developer(&app, "gz@example.com").await;
+    let (dev, _, app_id) = crate::helpers::subscribed_developer(&app, "gz@example.com").await;
     let fields = [
         ("application_id", app_id.as_str()),
         ("name", "CI"),

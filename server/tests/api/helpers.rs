@@ -483,3 +483,238 @@ pub async fn with_smtp(backend: Backend) -> (TestApp, Inbox) {
     .await;
     (app, inbox)
 }
+
+// Catalog, applications, subscriptions and keys, made through the server functions as the
+// pages do.
+
+/// Creates a draft API as `c`; returns its id.
+pub async fn draft(c: &Client, slug: &str, extra: &[(&str, &str)]) -> String {
+    let mut form = vec![
+        ("name", slug),
+        ("slug", slug),
+        ("version", "v1"),
+        ("summary", "Things, as a service"),
+        ("description", "# Hello"),
+        ("tags", "pets, store"),
+        ("upstream_url", "https://upstream.internal/v1"),
+        ("visibility", "public"),
+    ];
+    for (k, v) in extra {
+        form.retain(|(key, _)| key != k);
+        form.push((k, v));
+    }
+    let saved = c.call("save_api", &form).await;
+    assert_eq!(saved.ok().as_str(), Some(slug));
+    edit_view(c, slug).await["id"].as_str().unwrap().to_string()
+}
+
+pub async fn edit_view(c: &Client, slug: &str) -> serde_json::Value {
+    c.call("api_for_edit", &[("slug", slug)]).await.ok().clone()
+}
+
+/// Adds a plan; returns its id.
+pub async fn plan(c: &Client, api_id: &str, name: &str, approval: &str) -> String {
+    c.call(
+        "save_plan",
+        &[
+            ("api_id", api_id),
+            ("name", name),
+            ("description", ""),
+            ("rate_limit", "10"),
+            ("rate_period", "second"),
+            ("burst", "5"),
+            ("quota", "1000"),
+            ("quota_period", "month"),
+            ("approval", approval),
+            ("scopes", "pets:read pets:write"),
+            ("max_key_lifetime_days", "90"),
+        ],
+    )
+    .await
+    .ok();
+    let plans = edit_view(c, &slug_of(c, api_id).await).await["plans"].clone();
+    plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+pub async fn slug_of(c: &Client, api_id: &str) -> String {
+    let list = c.call("managed_apis", &[]).await.ok().clone();
+    let all = list.as_array().unwrap();
+    for a in all {
+        let v = edit_view(c, a["slug"].as_str().unwrap()).await;
+        if v["id"] == api_id {
+            return a["slug"].as_str().unwrap().to_string();
+        }
+    }
+    panic!("no API {api_id}")
+}
+
+pub async fn publish(c: &Client, api_id: &str) {
+    c.call(
+        "change_lifecycle",
+        &[("api_id", api_id), ("lifecycle", "published")],
+    )
+    .await
+    .ok();
+}
+
+/// A published API with one plan of `approval`, by a new publisher. Returns (publisher
+/// client, api id, plan id).
+pub async fn publisher_with_api(
+    app: &TestApp,
+    slug: &str,
+    approval: &str,
+) -> (Client, String, String) {
+    let (p, _) = app
+        .signed_in(&format!("pub-{slug}@example.com"), Role::Publisher)
+        .await;
+    let api = draft(&p, slug, &[]).await;
+    let plan_id = plan(&p, &api, "Standard", approval).await;
+    publish(&p, &api).await;
+    (p, api, plan_id)
+}
+
+pub async fn new_application(c: &Client, name: &str) -> String {
+    c.call("save_application", &[("name", name), ("description", "")])
+        .await
+        .ok()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A new application of `dev` subscribed to `plan_id`: (application id, subscription id).
+pub async fn subscribed(dev: &Client, name: &str, plan_id: &str) -> (String, String) {
+    let app_id = new_application(dev, name).await;
+    dev.call(
+        "subscribe",
+        &[("application_id", &app_id), ("plan_id", plan_id)],
+    )
+    .await
+    .ok();
+    let sub_id = subscription_of(dev, &app_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (app_id, sub_id)
+}
+
+pub async fn subscription_of(c: &Client, app_id: &str) -> serde_json::Value {
+    let apps = c.call("my_applications", &[]).await.ok().clone();
+    apps.as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == app_id)
+        .unwrap()["subscriptions"][0]
+        .clone()
+}
+
+/// Publishes an API `slug` with one automatic plan (scopes `pets:read pets:write`, keys
+/// ≤ 90 days, `rate_limit` requests per second or unlimited); returns the plan's id.
+pub async fn published_api(p: &Client, slug: &str, rate_limit: &str) -> String {
+    p.call(
+        "save_api",
+        &[
+            ("name", slug),
+            ("slug", slug),
+            ("version", "1"),
+            ("summary", "x"),
+            ("description", ""),
+            ("tags", ""),
+            ("upstream_url", "http://up.internal"),
+            ("visibility", "public"),
+        ],
+    )
+    .await
+    .ok();
+    let api_id = p.call("api_for_edit", &[("slug", slug)]).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.call(
+        "save_plan",
+        &[
+            ("api_id", &api_id),
+            ("name", "Std"),
+            ("description", ""),
+            ("rate_limit", rate_limit),
+            ("rate_period", "second"),
+            ("burst", ""),
+            ("quota", ""),
+            ("quota_period", "day"),
+            ("approval", "automatic"),
+            ("scopes", "pets:read pets:write"),
+            ("max_key_lifetime_days", "90"),
+        ],
+    )
+    .await
+    .ok();
+    let plan_id = p.call("api_for_edit", &[("slug", slug)]).await.ok()["plans"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.call(
+        "change_lifecycle",
+        &[("api_id", &api_id), ("lifecycle", "published")],
+    )
+    .await
+    .ok();
+    plan_id
+}
+
+/// A published API (see [`published_api`]) and a developer with MFA whose application
+/// "Shop" subscribes to it. Returns (developer client, TOTP secret, application id).
+pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, String) {
+    let (p, _) = app
+        .signed_in(&format!("pub-{email}"), Role::Publisher)
+        .await;
+    let slug = format!("api-{}", email.split('@').next().unwrap());
+    let plan_id = published_api(&p, &slug, "").await;
+    let (dev, _, secret) = app.signed_in_with_mfa(email, Role::Developer).await;
+    let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
+    (dev, secret, app_id)
+}
+
+/// Creates the application `name` for `dev` and subscribes it to `plan_id`; its id.
+pub async fn subscribed_application(dev: &Client, name: &str, plan_id: &str) -> String {
+    let app_id = dev
+        .call("save_application", &[("name", name), ("description", "")])
+        .await
+        .ok()
+        .as_str()
+        .unwrap()
+        .to_string();
+    dev.call(
+        "subscribe",
+        &[("application_id", &app_id), ("plan_id", plan_id)],
+    )
+    .await
+    .ok();
+    app_id
+}
+
+pub async fn issue_key(
+    c: &Client,
+    app_id: &str,
+    expires_in: &str,
+    scopes: &str,
+) -> crate::helpers::Answer {
+    c.call(
+        "issue_key",
+        &[
+            ("application_id", app_id),
+            ("name", "CI"),
+            ("environment", "live"),
+            ("expires_in", expires_in),
+            ("scopes", scopes),
+        ],
+    )
+    .await
+}

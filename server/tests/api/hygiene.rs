@@ -91,7 +91,7 @@ async fn a_line_break_in_next_is_refused_not_a_panic(app: TestApp) {
 
 async fn gateway_and_page_input_with_control_characters_is_a_4xx(app: TestApp) {
     let token =
-        app::admin::service_tokens::store::create(&app.state.db, "edge", None, app.clock.now())
+        app::admin::store::create_service_token(&app.state.db, "edge", None, app.clock.now())
             .await
             .unwrap()
             .1;
@@ -183,7 +183,7 @@ async fn throttled_answers_say_when_to_retry(app: TestApp) {
 async fn a_database_outage_is_a_503_and_heals(app: TestApp) {
     let (c, _) = app.signed_in("o@example.com", Role::Developer).await;
     let token =
-        app::admin::service_tokens::store::create(&app.state.db, "edge", None, app.clock.now())
+        app::admin::store::create_service_token(&app.state.db, "edge", None, app.clock.now())
             .await
             .unwrap()
             .1;

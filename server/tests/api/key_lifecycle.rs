@@ -3,8 +3,8 @@
 //! (rotation age, reminders), leak reports and nginx `auth_request`, on both backends.
 
 use crate::backends;
+use crate::helpers::{issue_key, published_api, subscribed_application, subscribed_developer};
 use crate::helpers::{Client, TestApp};
-use crate::keys::{issue, published_api, subscribed_application, subscribed_developer};
 use app::domain::Role;
 use serde_json::{json, Value};
 
@@ -12,7 +12,7 @@ const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
 async fn service_token(app: &TestApp) -> String {
-    app::admin::service_tokens::store::create(&app.state.db, "edge", None, app.clock.now())
+    app::admin::store::create_service_token(&app.state.db, "edge", None, app.clock.now())
         .await
         .unwrap()
         .1
@@ -64,7 +64,7 @@ async fn apis_past_their_sunset_date_retire_and_their_keys_stop(app: TestApp) {
         .signed_in_with_mfa("dev@example.com", Role::Developer)
         .await;
     let app_id = subscribed_application(&dev, "Solar", &plan).await;
-    let key = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+    let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -139,7 +139,10 @@ async fn apis_past_their_sunset_date_retire_and_their_keys_stop(app: TestApp) {
 async fn rotation_keeps_the_old_key_for_the_grace_period(app: TestApp) {
     let token = service_token(&app).await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let old = issue(&dev, &app_id, "30d", "pets:read").await.ok().clone();
+    let old = issue_key(&dev, &app_id, "30d", "pets:read")
+        .await
+        .ok()
+        .clone();
     let old_key = old["key"].as_str().unwrap().to_string();
     assert_eq!(code(&app, &token, &old_key, "api-dev").await, "VALID");
 
@@ -253,7 +256,7 @@ async fn rotation_grace_never_outlives_the_old_key(app: TestApp) {
     let token = service_token(&app).await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     // Grace 0: the old key stops at once.
-    let first = issue(&dev, &app_id, "30d", "").await.ok().clone();
+    let first = issue_key(&dev, &app_id, "30d", "").await.ok().clone();
     let next = dev
         .call(
             "rotate_key",
@@ -279,7 +282,7 @@ async fn rotation_grace_never_outlives_the_old_key(app: TestApp) {
     );
     // A 1-hour key rotated with 7 days of grace still stops after its hour, and its
     // successor lives one hour too.
-    let short = issue(&dev, &app_id, "1h", "").await.ok().clone();
+    let short = issue_key(&dev, &app_id, "1h", "").await.ok().clone();
     let successor = dev
         .call(
             "rotate_key",
@@ -439,11 +442,11 @@ async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
 async fn revoke_all_and_the_admins_list_of_every_key(app: TestApp) {
     let token = service_token(&app).await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let a = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+    let a = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
-    let b = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+    let b = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -480,7 +483,7 @@ async fn revoke_all_and_the_admins_list_of_every_key(app: TestApp) {
     assert_eq!(app.audit("key.revoke_all").await.len(), 1);
 
     // The admin's list: every key, searchable, filterable; refused to others.
-    let c = issue(&dev, &app_id, "1d", "").await.ok().clone();
+    let c = issue_key(&dev, &app_id, "1d", "").await.ok().clone();
     let (admin, _, _) = app
         .signed_in_with_mfa("admin@example.com", Role::Admin)
         .await;
@@ -545,8 +548,8 @@ async fn the_lifecycle_job_caps_rotation_age_and_reminds_once(app: TestApp) {
         assert!(!bad.field(f).is_empty(), "{f}: {}", bad.body);
     }
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let old = issue(&dev, &app_id, "90d", "").await.ok().clone();
-    let temporary = issue(&dev, &app_id, "1d", "").await.ok().clone();
+    let old = issue_key(&dev, &app_id, "90d", "").await.ok().clone();
+    let temporary = issue_key(&dev, &app_id, "1d", "").await.ok().clone();
     admin
         .call(
             "update_key_settings",
@@ -563,7 +566,7 @@ async fn the_lifecycle_job_caps_rotation_age_and_reminds_once(app: TestApp) {
     let settings = admin.call("get_key_settings", &[]).await.ok().clone();
     assert_eq!(settings["rotation_days"], 60);
     // The portal's maximum now caps what developers choose.
-    let refused = issue(&dev, &app_id, "90d", "").await;
+    let refused = issue_key(&dev, &app_id, "90d", "").await;
     assert!(
         refused.field("expires_in").join(" ").contains("30 days"),
         "{}",
@@ -653,7 +656,7 @@ async fn post_leaks(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
 async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
     let token = service_token(&app).await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let key = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+    let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -735,7 +738,7 @@ async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
         )
         .await
         .ok();
-    let second = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+    let second = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -757,7 +760,7 @@ async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
 async fn nginx_auth_request_answers_with_status_and_headers(app: TestApp) {
     let token = service_token(&app).await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let key = issue(&dev, &app_id, "1d", "pets:read").await.ok()["key"]
+    let key = issue_key(&dev, &app_id, "1d", "pets:read").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();

@@ -2,111 +2,8 @@
 //! and lifetime, digests only at rest, BOLA between developers, admins revoking any key.
 
 use crate::backends;
-use crate::helpers::{Client, TestApp};
+use crate::helpers::*;
 use app::domain::{ApiKey, Role};
-
-/// Publishes an API `slug` with one automatic plan (scopes `pets:read pets:write`, keys
-/// ≤ 90 days, `rate_limit` requests per second or unlimited); returns the plan's id.
-pub async fn published_api(p: &Client, slug: &str, rate_limit: &str) -> String {
-    p.call(
-        "save_api",
-        &[
-            ("name", slug),
-            ("slug", slug),
-            ("version", "1"),
-            ("summary", "x"),
-            ("description", ""),
-            ("tags", ""),
-            ("upstream_url", "http://up.internal"),
-            ("visibility", "public"),
-        ],
-    )
-    .await
-    .ok();
-    let api_id = p.call("api_for_edit", &[("slug", slug)]).await.ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    p.call(
-        "save_plan",
-        &[
-            ("api_id", &api_id),
-            ("name", "Std"),
-            ("description", ""),
-            ("rate_limit", rate_limit),
-            ("rate_period", "second"),
-            ("burst", ""),
-            ("quota", ""),
-            ("quota_period", "day"),
-            ("approval", "automatic"),
-            ("scopes", "pets:read pets:write"),
-            ("max_key_lifetime_days", "90"),
-        ],
-    )
-    .await
-    .ok();
-    let plan_id = p.call("api_for_edit", &[("slug", slug)]).await.ok()["plans"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    p.call(
-        "change_lifecycle",
-        &[("api_id", &api_id), ("lifecycle", "published")],
-    )
-    .await
-    .ok();
-    plan_id
-}
-
-/// A published API (see [`published_api`]) and a developer with MFA whose application
-/// "Shop" subscribes to it. Returns (developer client, TOTP secret, application id).
-pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, String) {
-    let (p, _) = app
-        .signed_in(&format!("pub-{email}"), Role::Publisher)
-        .await;
-    let slug = format!("api-{}", email.split('@').next().unwrap());
-    let plan_id = published_api(&p, &slug, "").await;
-    let (dev, _, secret) = app.signed_in_with_mfa(email, Role::Developer).await;
-    let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
-    (dev, secret, app_id)
-}
-
-/// Creates the application `name` for `dev` and subscribes it to `plan_id`; its id.
-pub async fn subscribed_application(dev: &Client, name: &str, plan_id: &str) -> String {
-    let app_id = dev
-        .call("save_application", &[("name", name), ("description", "")])
-        .await
-        .ok()
-        .as_str()
-        .unwrap()
-        .to_string();
-    dev.call(
-        "subscribe",
-        &[("application_id", &app_id), ("plan_id", plan_id)],
-    )
-    .await
-    .ok();
-    app_id
-}
-
-pub async fn issue(
-    c: &Client,
-    app_id: &str,
-    expires_in: &str,
-    scopes: &str,
-) -> crate::helpers::Answer {
-    c.call(
-        "issue_key",
-        &[
-            ("application_id", app_id),
-            ("name", "CI"),
-            ("environment", "live"),
-            ("expires_in", expires_in),
-            ("scopes", scopes),
-        ],
-    )
-    .await
-}
 
 async fn keys_of(c: &Client) -> serde_json::Value {
     c.call("my_applications", &[]).await.ok()[0]["keys"].clone()
@@ -319,7 +216,7 @@ async fn without_javascript_other_secrets_are_refused_before_anything_is_made(ap
 
 async fn a_key_is_shown_once_and_only_its_digest_is_kept(app: TestApp) {
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let issued = issue(&dev, &app_id, "30d", "pets:read").await;
+    let issued = issue_key(&dev, &app_id, "30d", "pets:read").await;
     let key = issued.ok()["key"].as_str().unwrap().to_string();
     let parsed = ApiKey::parse(&key).expect("a well-formed key");
     assert!(key.starts_with("kp_live_"));
@@ -379,7 +276,7 @@ fn sqlite_file(app: &TestApp) -> Option<String> {
 async fn issuing_needs_step_up_and_an_active_subscription(app: TestApp) {
     let (dev, secret, app_id) = subscribed_developer(&app, "dev@example.com").await;
     app.clock.advance(10 * 60_000);
-    let stale = issue(&dev, &app_id, "1d", "").await;
+    let stale = issue_key(&dev, &app_id, "1d", "").await;
     assert_eq!((stale.status, stale.error_kind()), (403, "mfa_required"));
     assert!(keys_of(&dev).await.as_array().unwrap().is_empty());
     dev.call(
@@ -388,7 +285,7 @@ async fn issuing_needs_step_up_and_an_active_subscription(app: TestApp) {
     )
     .await
     .ok();
-    issue(&dev, &app_id, "1d", "").await.ok();
+    issue_key(&dev, &app_id, "1d", "").await.ok();
     // Without MFA a developer is sent to enrol first.
     let (plain, _) = app.signed_in("plain@example.com", Role::Developer).await;
     let own = plain
@@ -399,7 +296,7 @@ async fn issuing_needs_step_up_and_an_active_subscription(app: TestApp) {
         .unwrap()
         .to_string();
     assert_eq!(
-        issue(&plain, &own, "1d", "").await.error_kind(),
+        issue_key(&plain, &own, "1d", "").await.error_kind(),
         "mfa_enrolment_required"
     );
     // An application without an active subscription gets no key.
@@ -419,7 +316,7 @@ async fn issuing_needs_step_up_and_an_active_subscription(app: TestApp) {
         .as_str()
         .unwrap()
         .to_string();
-    let refused = issue(&dev, &lonely, "1d", "").await;
+    let refused = issue_key(&dev, &lonely, "1d", "").await;
     assert_eq!(refused.status, 409);
     assert!(refused.body["message"]
         .as_str()
@@ -430,12 +327,12 @@ async fn issuing_needs_step_up_and_an_active_subscription(app: TestApp) {
 
 async fn scopes_and_lifetime_stay_within_the_plans(app: TestApp) {
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let bad_scope = issue(&dev, &app_id, "1d", "pets:read admin:all").await;
+    let bad_scope = issue_key(&dev, &app_id, "1d", "pets:read admin:all").await;
     assert_eq!(bad_scope.status, 422);
     assert!(bad_scope.field("scopes")[0].contains("admin:all"));
-    let forever = issue(&dev, &app_id, "never", "").await;
+    let forever = issue_key(&dev, &app_id, "never", "").await;
     assert!(forever.field("expires_in")[0].contains("at most 90 days"));
-    let too_long = issue(&dev, &app_id, "365d", "").await;
+    let too_long = issue_key(&dev, &app_id, "365d", "").await;
     assert_eq!(too_long.status, 422);
     let bad_input = dev
         .call(
@@ -456,7 +353,7 @@ async fn scopes_and_lifetime_stay_within_the_plans(app: TestApp) {
             bad_input.body
         );
     }
-    let ok = issue(&dev, &app_id, "90d", "pets:write").await;
+    let ok = issue_key(&dev, &app_id, "90d", "pets:write").await;
     let expires = ok.ok()["view"]["expires"].as_str().unwrap().to_string();
     assert!(!expires.is_empty());
     assert!(keys_of(&dev).await.as_array().unwrap().len() == 1);
@@ -464,12 +361,12 @@ async fn scopes_and_lifetime_stay_within_the_plans(app: TestApp) {
 
 async fn developers_never_touch_each_others_keys(app: TestApp) {
     let (alice, _, alice_app) = subscribed_developer(&app, "alice@example.com").await;
-    let key_id = issue(&alice, &alice_app, "1d", "").await.ok()["view"]["id"]
+    let key_id = issue_key(&alice, &alice_app, "1d", "").await.ok()["view"]["id"]
         .as_str()
         .unwrap()
         .to_string();
     let (mallory, _, _) = subscribed_developer(&app, "mallory@example.com").await;
-    let steal = issue(&mallory, &alice_app, "1d", "").await;
+    let steal = issue_key(&mallory, &alice_app, "1d", "").await;
     assert_eq!(steal.status, 404);
     let revoke = mallory
         .call("revoke_key", &[("id", &key_id), ("reason", "mine now")])
@@ -492,7 +389,7 @@ async fn developers_never_touch_each_others_keys(app: TestApp) {
 
 async fn revoking_needs_a_reason_and_admins_may_revoke_any_key(app: TestApp) {
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let first = issue(&dev, &app_id, "1d", "").await.ok()["view"]["id"]
+    let first = issue_key(&dev, &app_id, "1d", "").await.ok()["view"]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -513,7 +410,7 @@ async fn revoking_needs_a_reason_and_admins_may_revoke_any_key(app: TestApp) {
         409
     );
 
-    let second = issue(&dev, &app_id, "1d", "").await.ok()["view"]["id"]
+    let second = issue_key(&dev, &app_id, "1d", "").await.ok()["view"]["id"]
         .as_str()
         .unwrap()
         .to_string();

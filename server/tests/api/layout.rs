@@ -3,7 +3,7 @@
 //! pages and the account's pages in menus that open without JavaScript.
 
 use crate::backends;
-use crate::catalog::{draft, plan, publish};
+use crate::helpers::{draft, plan, publish};
 use crate::helpers::{Client, TestApp};
 use app::domain::Role;
 use scraper::{ElementRef, Html, Selector};

@@ -2,6 +2,7 @@
 
 mod access;
 mod admin;
+mod applications;
 mod audit;
 mod auth;
 mod catalog;
@@ -16,8 +17,10 @@ mod markup;
 mod mfa;
 mod migrations;
 mod nginx;
+mod notifications;
 mod oidc;
 mod oidc_provider;
 mod openapi;
 mod sessions;
+mod subscriptions;
 mod verify;

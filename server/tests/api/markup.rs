@@ -4,7 +4,7 @@
 //! and in the body. Each page is parsed with a real HTML parser, as a browser would.
 
 use crate::backends;
-use crate::catalog::{draft, edit_view, plan, publish};
+use crate::helpers::{draft, edit_view, plan, publish};
 use crate::helpers::{Client, TestApp, PASSWORD};
 use app::domain::{DisplayName, Email, Role};
 use scraper::{ElementRef, Html, Selector};

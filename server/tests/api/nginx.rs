@@ -6,7 +6,7 @@
 
 use crate::backends;
 use crate::helpers::TestApp;
-use crate::keys::{issue, published_api, subscribed_application};
+use crate::helpers::{issue_key, published_api, subscribed_application};
 use app::domain::Role;
 use axum::extract::Request;
 use axum::routing::any;
@@ -190,12 +190,12 @@ async fn through_nginx_the_operator_alone_chooses_api_and_scope(app: TestApp) {
         .signed_in_with_mfa("dev@example.com", Role::Developer)
         .await;
     let app_id = subscribed_application(&dev, "Shop", &free_plan).await;
-    let key = issue(&dev, &app_id, "1d", "pets:read").await.ok()["key"]
+    let key = issue_key(&dev, &app_id, "1d", "pets:read").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
     let token =
-        app::admin::service_tokens::store::create(&app.state.db, "nginx", None, app.clock.now())
+        app::admin::store::create_service_token(&app.state.db, "nginx", None, app.clock.now())
             .await
             .unwrap()
             .1;

@@ -4,7 +4,7 @@
 //! the Markdown of descriptions rendered safely.
 
 use crate::backends;
-use crate::catalog::{draft, edit_view, plan, publish};
+use crate::helpers::{draft, edit_view, plan, publish};
 use crate::helpers::{Answer, Client, TestApp};
 use app::domain::Role;
 use serde_json::Value;

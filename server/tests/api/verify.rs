@@ -3,12 +3,12 @@
 
 use crate::backends;
 use crate::helpers::TestApp;
-use crate::keys::{issue, published_api, subscribed_application, subscribed_developer};
+use crate::helpers::{issue_key, published_api, subscribed_application, subscribed_developer};
 use app::domain::{ApiKey, KeyEnvironment, Role};
 use serde_json::{json, Value};
 
 async fn service_token(app: &TestApp) -> String {
-    app::admin::service_tokens::store::create(&app.state.db, "edge", None, app.clock.now())
+    app::admin::store::create_service_token(&app.state.db, "edge", None, app.clock.now())
         .await
         .unwrap()
         .1
@@ -50,7 +50,7 @@ async fn a_suspension_is_not_undone_by_the_suspended_party(app: TestApp) {
         .signed_in_with_mfa("dev@example.com", Role::Developer)
         .await;
     let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
-    let key = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+    let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -188,7 +188,7 @@ async fn gateways_need_a_live_service_token(app: TestApp) {
     // Revoked by another instance (straight in the database): this instance's cache of
     // live tokens keeps it at most CACHE_MS longer. Revoking here clears it at once (below,
     // admins_create_service_tokens_with_step_up).
-    app::admin::service_tokens::store::revoke(&app.state.db, &id, app.clock.now())
+    app::admin::store::revoke_service_token(&app.state.db, &id, app.clock.now())
         .await
         .unwrap();
     app.clock.advance(app::platform::token_cache::CACHE_MS);
@@ -207,7 +207,10 @@ async fn gateways_need_a_live_service_token(app: TestApp) {
 async fn one_answer_per_code(app: TestApp) {
     let token = service_token(&app).await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let issued = issue(&dev, &app_id, "1d", "pets:read").await.ok().clone();
+    let issued = issue_key(&dev, &app_id, "1d", "pets:read")
+        .await
+        .ok()
+        .clone();
     let key = issued["key"].as_str().unwrap().to_string();
     let api = "api-dev";
     let ask = |key: &str, api: &str, scope: Option<&str>| json!({ "key": key, "api": api, "scope": scope, "ip": "203.0.113.9" });
@@ -292,7 +295,7 @@ async fn one_answer_per_code(app: TestApp) {
         "REVOKED"
     );
     // Expiry, with time passed in (last: sessions time out too).
-    let short = issue(&dev, &app_id, "1h", "").await.ok()["key"]
+    let short = issue_key(&dev, &app_id, "1h", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -546,7 +549,7 @@ async fn scopes_hold_only_on_the_api_whose_plan_grants_them(app: TestApp) {
     .await
     .ok();
     // The key may carry pets:write: plan A grants it.
-    let issued = issue(&dev, &app_id, "1d", "pets:read pets:write")
+    let issued = issue_key(&dev, &app_id, "1d", "pets:read pets:write")
         .await
         .ok()
         .clone();
@@ -592,7 +595,7 @@ async fn keys_of_a_disabled_owner_stop_until_re_enabled(app: TestApp) {
     let token = service_token(&app).await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let dev_id = dev.whoami().await["id"].as_str().unwrap().to_string();
-    let key = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+    let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -635,7 +638,7 @@ async fn keys_of_a_disabled_owner_stop_until_re_enabled(app: TestApp) {
 async fn bad_fields_are_a_422_and_answers_are_never_cached(app: TestApp) {
     let token = service_token(&app).await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
-    let key = issue(&dev, &app_id, "1d", "").await.ok()["key"]
+    let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
         .unwrap()
         .to_string();

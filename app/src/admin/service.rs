@@ -1,0 +1,129 @@
+//! Administration rules: changing a user's role or status (never the last active admin),
+//! and recognising the service tokens gateways present.
+
+use super::*;
+use crate::auth::users;
+use crate::auth::CurrentUser;
+use crate::platform::audit::Event;
+use crate::platform::session;
+use crate::platform::state::{token_digest, AppState};
+use crate::platform::Ctx;
+
+pub fn summary(u: users::UserRow) -> UserSummary {
+    UserSummary {
+        id: u.id,
+        email: u.email,
+        display_name: u.display_name,
+        role: u.role,
+        status: u.status,
+        created_at: crate::platform::state::fmt_time(u.created_at),
+        last_sign_in_at: u.last_sign_in_at.map(crate::platform::state::fmt_time),
+    }
+}
+
+async fn target(ctx: &Ctx, user_id: &str) -> Result<users::UserRow, AppError> {
+    users::find_by_id(&ctx.state.db, user_id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Refuses changes that would leave no active admin.
+async fn keep_an_admin(ctx: &Ctx, target: &users::UserRow) -> Result<(), AppError> {
+    if target.role == Role::Admin
+        && target.status == UserStatus::Active
+        && users::count_active_admins(&ctx.state.db).await? <= 1
+    {
+        return Err(AppError::Conflict {
+            message: "This is the last active admin. Make someone else admin first.".into(),
+        });
+    }
+    Ok(())
+}
+
+pub async fn set_role(
+    ctx: &Ctx,
+    admin: &CurrentUser,
+    user_id: &str,
+    role: Role,
+) -> Result<(), AppError> {
+    let target = target(ctx, user_id).await?;
+    if target.role == role {
+        return Ok(());
+    }
+    if role != Role::Admin {
+        keep_an_admin(ctx, &target).await?;
+    }
+    users::set_role(&ctx.state.db, user_id, role, ctx.now).await?;
+    ctx.audit(
+        Event::new("user.role_change")
+            .actor(&admin.id, &admin.email)
+            .target("user", user_id)
+            .details(serde_json::json!({ "email": target.email, "from": target.role, "to": role })),
+    )
+    .await
+}
+
+/// Disabling also ends every session of the user.
+pub async fn set_status(
+    ctx: &Ctx,
+    admin: &CurrentUser,
+    user_id: &str,
+    status: UserStatus,
+) -> Result<(), AppError> {
+    let target = target(ctx, user_id).await?;
+    if target.status == status {
+        return Ok(());
+    }
+    if status == UserStatus::Disabled {
+        if target.id == admin.id {
+            return Err(AppError::Conflict {
+                message: "You cannot disable your own account.".into(),
+            });
+        }
+        keep_an_admin(ctx, &target).await?;
+    }
+    users::set_status(&ctx.state.db, user_id, status, ctx.now).await?;
+    let ended = if status == UserStatus::Disabled {
+        session::delete_for_user(&ctx.state.db, user_id, None).await?
+    } else {
+        0
+    };
+    let action = match status {
+        UserStatus::Disabled => "user.disable",
+        UserStatus::Active => "user.enable",
+    };
+    ctx.audit(
+        Event::new(action)
+            .actor(&admin.id, &admin.email)
+            .target("user", user_id)
+            .details(serde_json::json!({ "email": target.email, "sessions_ended": ended })),
+    )
+    .await
+}
+
+/// The id of the live token `token`, if any: from the cache, or looked up by digest.
+/// The last use is written at most once a minute, so verifications do not each write.
+pub async fn authenticate_service_token(
+    state: &AppState,
+    token: &str,
+    now: i64,
+) -> Result<Option<String>, AppError> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
+        return Ok(None);
+    }
+    let digest = token_digest(token);
+    if let Some(id) = state.service_tokens.get(&digest, now) {
+        return Ok(Some(id));
+    }
+    let generation = state.service_tokens.generation();
+    let Some((id, last_used)) = store::live_service_token(&state.db, &digest).await? else {
+        return Ok(None);
+    };
+    if last_used.is_none_or(|t| now - t >= 60_000) {
+        store::service_token_used(&state.db, &id, now).await?;
+    }
+    state
+        .service_tokens
+        .put(digest, id.clone(), now, generation);
+    Ok(Some(id))
+}

@@ -1,0 +1,85 @@
+//! SQL for what administration keeps: service tokens (only their digests).
+
+use super::{ServiceTokenView, TOKEN_PREFIX};
+use crate::error::AppError;
+use crate::platform::state::{fmt_time, new_id, new_token, token_digest, Db};
+use sqlx::Row;
+
+/// Creates a token; returns (id, token). The token is not kept.
+pub async fn create_service_token(
+    db: &Db,
+    name: &str,
+    created_by: Option<&str>,
+    now: i64,
+) -> Result<(String, String), AppError> {
+    let (raw, _) = new_token(32);
+    let token = format!("{TOKEN_PREFIX}{raw}");
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO service_tokens (id, name, token_digest, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(token_digest(&token))
+    .bind(created_by)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok((id, token))
+}
+
+pub async fn list_service_tokens(db: &Db) -> Result<Vec<ServiceTokenView>, AppError> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.name, t.created_at, t.last_used_at, t.revoked_at, u.email FROM service_tokens t \
+         LEFT JOIN users u ON u.id = t.created_by ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC LIMIT 200",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok(ServiceTokenView {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                created: fmt_time(r.try_get("created_at")?),
+                created_by: r.try_get("email")?,
+                last_used: r.try_get::<Option<i64>, _>("last_used_at")?.map(fmt_time),
+                revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+pub async fn revoke_service_token(db: &Db, id: &str, now: i64) -> Result<Option<String>, AppError> {
+    let row = sqlx::query("UPDATE service_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING name")
+        .bind(now)
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| r.try_get("name")).transpose()?)
+}
+
+/// The id and last use of the live (not revoked) token with this digest.
+pub async fn live_service_token(
+    db: &Db,
+    digest: &str,
+) -> Result<Option<(String, Option<i64>)>, AppError> {
+    let row = sqlx::query(
+        "SELECT id, last_used_at FROM service_tokens WHERE token_digest = $1 AND revoked_at IS NULL",
+    )
+    .bind(digest)
+    .fetch_optional(db)
+    .await?;
+    Ok(row
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("last_used_at")?)))
+        .transpose()?)
+}
+
+pub async fn service_token_used(db: &Db, id: &str, now: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE service_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
