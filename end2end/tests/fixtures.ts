@@ -1,5 +1,5 @@
 // Shared constants and helpers for the Keyport browser tests.
-import { expect, type Page } from '@playwright/test';
+import { expect, request, type Page } from '@playwright/test';
 import * as OTPAuth from 'otpauth';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +27,8 @@ export const USERS = {
   apiPublisher: { email: 'apis@example.com', role: 'publisher', password: PASSWORD },
   apiDeveloper: { email: 'builder@example.com', role: 'developer', password: PASSWORD },
   approver: { email: 'approver@example.com', role: 'admin', password: PASSWORD },
+  // Publishes the APIs specs make for themselves (publishedApi); no other spec signs in as it.
+  fixturePublisher: { email: 'fixtures@example.com', role: 'publisher', password: PASSWORD },
 } as const satisfies Record<string, SeedUser>;
 
 export const ALL_USERS: readonly SeedUser[] = Object.values(USERS);
@@ -197,4 +199,38 @@ export async function enrolMfa(page: Page): Promise<{ secret: string; recoveryCo
   const recoveryCodes = (await list.getByRole('listitem').allTextContents()).map((s) => s.trim());
   expect(recoveryCodes).toHaveLength(10);
   return { secret, recoveryCodes };
+}
+
+/**
+ * Publishes an API `slug` with one automatic plan "Free" (scopes `pets:read pets:write`,
+ * no limits) through the server functions, as the hydrated forms call them, so that a spec
+ * has an API of its own whatever ran before it.
+ */
+export async function publishedApi(slug: string, name: string): Promise<void> {
+  const ctx = await request.newContext({ baseURL: BASE_URL });
+  try {
+    const call = async (fn: string, form: Record<string, string>) => {
+      const res = await ctx.post(`/api/${fn}`, {
+        form,
+        headers: { Accept: 'application/json', Origin: BASE_URL },
+      });
+      if (!res.ok()) throw new Error(`${fn}: HTTP ${res.status()} ${await res.text()}`);
+      return res.json();
+    };
+    const who = USERS.fixturePublisher;
+    await call('sign_in', { email: who.email, password: who.password });
+    await call('save_api', {
+      name, slug, version: 'v1', summary: `${name}, for one spec`, description: '', tags: '',
+      upstream_url: 'https://up.internal', visibility: 'public',
+    });
+    const api = await call('api_for_edit', { slug });
+    await call('save_plan', {
+      api_id: api.id, name: 'Free', description: '', rate_limit: '', rate_period: 'second', burst: '',
+      quota: '', quota_period: 'month', approval: 'automatic', scopes: 'pets:read pets:write',
+      max_key_lifetime_days: '',
+    });
+    await call('change_lifecycle', { api_id: api.id, lifecycle: 'published' });
+  } finally {
+    await ctx.dispose();
+  }
 }

@@ -1,14 +1,16 @@
 // Keys without JavaScript: the issue form answers with the page that shows the key (a
 // secret created but never shown would be lost), and a step-up that is due takes the code
 // from the form itself (no dialog without JavaScript). Set-up that needs JavaScript (the
-// QR-code enrolment) runs in a hydrated context first. Uses "Pet Store" (automatic "Free"
-// plan) published by catalog.spec.ts, which runs first.
+// QR-code enrolment) runs in a hydrated context first. Publishes its own API (automatic
+// "Free" plan) first.
 import { expect, test } from '@playwright/test';
-import { currentStep, enrolMfa, nextCode, shot, signUp } from './fixtures';
+import { currentStep, enrolMfa, nextCode, publishedApi, shot, signUp } from './fixtures';
 
 test('issue a key and step up without JavaScript', async ({ browser }) => {
   test.setTimeout(120_000);
   const email = `nojs-${Date.now()}@example.com`;
+  const api = `plain-store-${Date.now()}`;
+  await publishedApi(api, 'Plain Store');
   const hydrated = await browser.newContext({ javaScriptEnabled: true });
   const setup = await hydrated.newPage();
   await signUp(setup, 'Nora NoJS', email);
@@ -18,7 +20,7 @@ test('issue a key and step up without JavaScript', async ({ browser }) => {
   await setup.getByLabel('Name').first().fill('Plain shop');
   await setup.getByRole('button', { name: 'Create application' }).click();
   await expect(setup.locator('section[data-application="Plain shop"]')).toBeVisible();
-  await setup.goto('/catalog/pet-store');
+  await setup.goto(`/catalog/${api}`);
   const free = setup.locator('div[data-plan="Free"]');
   await free.getByLabel('Application').selectOption({ label: 'Plain shop' });
   await free.getByRole('button', { name: 'Subscribe to Free' }).click();

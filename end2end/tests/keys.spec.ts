@@ -1,10 +1,12 @@
 // A developer issues an API key with step-up MFA, copies it, and a gateway verifies it
 // through the verify API; a use-limited key runs out; rotating with a grace period keeps
 // both keys valid; a temporary key expires; a revoked key is refused at once.
-// Uses "Pet Store" (automatic "Free" plan) published by catalog.spec.ts, which runs first.
+// Publishes its own API (automatic "Free" plan) first.
 import { spawnSync } from 'node:child_process';
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
-import { PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, openAdminMenu, serverEnv, shot, signIn, signUp } from './fixtures';
+import { PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, openAdminMenu, publishedApi, serverEnv, shot, signIn, signUp } from './fixtures';
+
+const API = `key-store-${Date.now()}`;
 
 function serviceToken(): string {
   const res = spawnSync(keyportBin(), ['service-token', 'create', '--name', 'e2e gateway'], {
@@ -20,7 +22,7 @@ function serviceToken(): string {
 async function verify(request: APIRequestContext, token: string, key: string): Promise<string> {
   const res = await request.post('/v1/keys/verify', {
     headers: { Authorization: `Bearer ${token}` },
-    data: { key, api: 'pet-store', scope: 'pets:read' },
+    data: { key, api: API, scope: 'pets:read' },
   });
   expect(res.status()).toBe(200);
   return (await res.json()).code;
@@ -53,6 +55,7 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   test.setTimeout(240_000);
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   const token = serviceToken();
+  await publishedApi(API, 'Key Store');
 
   const email = `keys-${Date.now()}@example.com`;
   await signUp(page, 'Kay Keys', email);
@@ -64,7 +67,7 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   await page.getByRole('button', { name: 'Create application' }).click();
   const card = page.locator('section[data-application="Key demo"]');
   await expect(card.getByText('Keys need an active subscription')).toBeVisible();
-  await page.goto('/catalog/pet-store');
+  await page.goto(`/catalog/${API}`);
   const free = page.locator('div[data-plan="Free"]');
   await free.getByLabel('Application').selectOption({ label: 'Key demo' });
   await free.getByRole('button', { name: 'Subscribe to Free' }).click();
