@@ -52,8 +52,6 @@ export default defineConfig({
     {
       name: 'no-js',
       testMatch: NOJS_SPEC,
-      // catalog.nojs.spec.ts reads what the hydrated catalog journey published.
-      dependencies: ['chromium'],
       use: { javaScriptEnabled: false },
     },
   ],

@@ -29,6 +29,8 @@ export const USERS = {
   approver: { email: 'approver@example.com', role: 'admin', password: PASSWORD },
   // Publishes the APIs specs make for themselves (publishedApi); no other spec signs in as it.
   fixturePublisher: { email: 'fixtures@example.com', role: 'publisher', password: PASSWORD },
+  // The no-JavaScript catalog journey's developer.
+  plainDeveloper: { email: 'plain@example.com', role: 'developer', password: PASSWORD },
 } as const satisfies Record<string, SeedUser>;
 
 export const ALL_USERS: readonly SeedUser[] = Object.values(USERS);
@@ -201,12 +203,20 @@ export async function enrolMfa(page: Page): Promise<{ secret: string; recoveryCo
   return { secret, recoveryCodes };
 }
 
+/** What `publishedApi` can add to the API it publishes. */
+export interface ApiExtras {
+  description?: string;
+  tags?: string;
+  /** An OpenAPI document (YAML or JSON). */
+  openapi?: string;
+}
+
 /**
  * Publishes an API `slug` with one automatic plan "Free" (scopes `pets:read pets:write`,
  * no limits) through the server functions, as the hydrated forms call them, so that a spec
- * has an API of its own whatever ran before it.
+ * has an API of its own whatever ran before it. Its publisher is `USERS.fixturePublisher`.
  */
-export async function publishedApi(slug: string, name: string): Promise<void> {
+export async function publishedApi(slug: string, name: string, extras: ApiExtras = {}): Promise<void> {
   const ctx = await request.newContext({ baseURL: BASE_URL });
   try {
     const call = async (fn: string, form: Record<string, string>) => {
@@ -220,10 +230,12 @@ export async function publishedApi(slug: string, name: string): Promise<void> {
     const who = USERS.fixturePublisher;
     await call('sign_in', { email: who.email, password: who.password });
     await call('save_api', {
-      name, slug, version: 'v1', summary: `${name}, for one spec`, description: '', tags: '',
+      name, slug, version: 'v1', summary: `${name}, for one spec`,
+      description: extras.description ?? '', tags: extras.tags ?? '',
       upstream_url: 'https://up.internal', visibility: 'public',
     });
     const api = await call('api_for_edit', { slug });
+    if (extras.openapi) await call('upload_openapi', { api_id: api.id, document: extras.openapi });
     await call('save_plan', {
       api_id: api.id, name: 'Free', description: '', rate_limit: '', rate_period: 'second', burst: '',
       quota: '', quota_period: 'month', approval: 'automatic', scopes: 'pets:read pets:write',

@@ -140,7 +140,6 @@ pub async fn update_settings(
     mfa_policy: Option<String>,
     step_up_code: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
     let mode: SignupMode = parse_field("signup_mode", &signup_mode)?;
     let policy: Option<MfaPolicy> = mfa_policy
@@ -150,22 +149,7 @@ pub async fn update_settings(
     // Sign-up and the MFA policy decide who gets in and how.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::platform::Ctx::current().await?;
-    let before = settings::signup_mode(&ctx.state.db).await?;
-    settings::set_signup_mode(&ctx.state.db, mode, &admin.id, ctx.now).await?;
-    let policy_before = settings::mfa_policy(&ctx.state.db).await?;
-    if let Some(policy) = policy {
-        settings::set_mfa_policy(&ctx.state.db, policy, &admin.id, ctx.now).await?;
-    }
-    ctx.audit(
-        Event::new("settings.update")
-            .actor(&admin.id, &admin.email)
-            .target("setting", "portal")
-            .details(serde_json::json!({
-                "signup_mode": { "from": before, "to": mode },
-                "mfa_policy": { "from": policy_before, "to": policy.unwrap_or(policy_before) },
-            })),
-    )
-    .await
+    service::update_settings(&ctx, &admin, mode, policy).await
 }
 
 #[server(prefix = "/api", endpoint = "create_invitation")]
@@ -176,7 +160,6 @@ pub async fn create_invitation(
 ) -> Result<CreatedInvitation, AppError> {
     use crate::domain::Email;
     use crate::error::FormErrors;
-    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "invitation.create").await?;
     let mut errors = FormErrors::new();
     let email = errors.check("email", Email::parse(&email));
@@ -188,28 +171,7 @@ pub async fn create_invitation(
     // An invitation grants a role, as a role change does.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::platform::Ctx::current().await?;
-    if crate::auth::users::find_by_email(&ctx.state.db, &email)
-        .await?
-        .is_some()
-    {
-        return Err(AppError::field(
-            "email",
-            "This person already has an account.",
-        ));
-    }
-    let (invitation, token) =
-        settings::create_invitation(&ctx.state.db, &email, role, &admin.id, ctx.now).await?;
-    ctx.audit(
-        Event::new("invitation.create")
-            .actor(&admin.id, &admin.email)
-            .target("invitation", &invitation.id)
-            .details(serde_json::json!({ "email": invitation.email, "role": role })),
-    )
-    .await?;
-    Ok(CreatedInvitation {
-        email: invitation.email,
-        link: format!("{}/sign-up?invite={token}", ctx.state.config.base_url()),
-    })
+    service::create_invitation(&ctx, &admin, &email, role).await
 }
 
 #[server(prefix = "/api", endpoint = "revoke_invitation")]
@@ -250,7 +212,8 @@ pub struct CreatedServiceToken {
 #[server(prefix = "/api", endpoint = "list_service_tokens")]
 pub async fn list_service_tokens() -> Result<Vec<ServiceTokenView>, AppError> {
     crate::auth::guard::require_role(&[crate::domain::Role::Admin], "service_token.list").await?;
-    store::list_service_tokens(&crate::platform::state::app_state()?.db).await
+    let rows = store::list_service_tokens(&crate::platform::state::app_state()?.db).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }
 
 /// Creates a service token for a gateway (step-up); the token is shown once.

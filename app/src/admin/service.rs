@@ -4,6 +4,7 @@
 use super::*;
 use crate::auth::users;
 use crate::auth::CurrentUser;
+use crate::domain::{Email, JitPolicy};
 use crate::platform::audit::Event;
 use crate::platform::session;
 use crate::platform::state::{token_digest, AppState};
@@ -126,4 +127,86 @@ pub async fn authenticate_service_token(
         .service_tokens
         .put(digest, id.clone(), now, generation);
     Ok(Some(id))
+}
+
+/// Sets who may sign up and who must use a second factor; audited with the values before.
+pub async fn update_settings(
+    ctx: &Ctx,
+    admin: &CurrentUser,
+    mode: SignupMode,
+    policy: Option<MfaPolicy>,
+) -> Result<(), AppError> {
+    let before = settings::signup_mode(&ctx.state.db).await?;
+    settings::set_signup_mode(&ctx.state.db, mode, &admin.id, ctx.now).await?;
+    let policy_before = settings::mfa_policy(&ctx.state.db).await?;
+    if let Some(policy) = policy {
+        settings::set_mfa_policy(&ctx.state.db, policy, &admin.id, ctx.now).await?;
+    }
+    ctx.audit(
+        Event::new("settings.update")
+            .actor(&admin.id, &admin.email)
+            .target("setting", "portal")
+            .details(serde_json::json!({
+                "signup_mode": { "from": before, "to": mode },
+                "mfa_policy": { "from": policy_before, "to": policy.unwrap_or(policy_before) },
+            })),
+    )
+    .await
+}
+
+/// Invites `email` with `role` (not someone who already has an account); the link carries
+/// a one-time token.
+pub async fn create_invitation(
+    ctx: &Ctx,
+    admin: &CurrentUser,
+    email: &Email,
+    role: Role,
+) -> Result<CreatedInvitation, AppError> {
+    if crate::auth::users::find_by_email(&ctx.state.db, email)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::field(
+            "email",
+            "This person already has an account.",
+        ));
+    }
+    let (invitation, token) =
+        settings::create_invitation(&ctx.state.db, email, role, &admin.id, ctx.now).await?;
+    ctx.audit(
+        Event::new("invitation.create")
+            .actor(&admin.id, &admin.email)
+            .target("invitation", &invitation.id)
+            .details(serde_json::json!({ "email": invitation.email, "role": role })),
+    )
+    .await?;
+    Ok(CreatedInvitation {
+        email: invitation.email,
+        link: format!("{}/sign-up?invite={token}", ctx.state.config.base_url()),
+    })
+}
+
+/// Sets who gets an account at a first sign-in with an identity provider.
+pub async fn update_sso(
+    ctx: &Ctx,
+    admin: &CurrentUser,
+    policy: JitPolicy,
+    domains: Vec<String>,
+) -> Result<(), AppError> {
+    let db = &ctx.state.db;
+    let before = (
+        crate::platform::settings::jit_policy(db).await?,
+        crate::platform::settings::jit_domains(db).await?,
+    );
+    crate::platform::settings::set_jit(db, policy, &domains, &admin.id, ctx.now).await?;
+    ctx.audit(
+        Event::new("settings.update")
+            .actor(&admin.id, &admin.email)
+            .target("setting", "oidc_jit")
+            .details(serde_json::json!({
+                "from": { "policy": before.0, "domains": before.1 },
+                "to": { "policy": policy, "domains": domains },
+            })),
+    )
+    .await
 }

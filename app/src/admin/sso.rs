@@ -56,7 +56,6 @@ pub async fn update_sso_settings(
     step_up_code: Option<String>,
 ) -> Result<(), AppError> {
     use crate::error::FormErrors;
-    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
     let mut errors = FormErrors::new();
     let policy = errors.check("jit_policy", jit_policy.parse::<JitPolicy>());
@@ -71,22 +70,7 @@ pub async fn update_sso_settings(
     // Who gets an account at a first IdP sign-in.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::platform::Ctx::current().await?;
-    let db = &ctx.state.db;
-    let before = (
-        crate::platform::settings::jit_policy(db).await?,
-        crate::platform::settings::jit_domains(db).await?,
-    );
-    crate::platform::settings::set_jit(db, policy, &domains, &admin.id, ctx.now).await?;
-    ctx.audit(
-        Event::new("settings.update")
-            .actor(&admin.id, &admin.email)
-            .target("setting", "oidc_jit")
-            .details(serde_json::json!({
-                "from": { "policy": before.0, "domains": before.1 },
-                "to": { "policy": policy, "domains": domains },
-            })),
-    )
-    .await
+    super::service::update_sso(&ctx, &admin, policy, domains).await
 }
 
 /// The "Single sign-on" card of the settings page.

@@ -28,26 +28,37 @@ pub async fn create_service_token(
     Ok((id, token))
 }
 
-pub async fn list_service_tokens(db: &Db) -> Result<Vec<ServiceTokenView>, AppError> {
-    let rows = sqlx::query(
+#[derive(sqlx::FromRow)]
+pub struct ServiceTokenRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// Who created it (none for the command line, or a deleted user).
+    pub email: Option<String>,
+}
+
+impl From<ServiceTokenRow> for ServiceTokenView {
+    fn from(r: ServiceTokenRow) -> Self {
+        ServiceTokenView {
+            id: r.id,
+            name: r.name,
+            created: fmt_time(r.created_at),
+            created_by: r.email,
+            last_used: r.last_used_at.map(fmt_time),
+            revoked: r.revoked_at.is_some(),
+        }
+    }
+}
+
+pub async fn list_service_tokens(db: &Db) -> Result<Vec<ServiceTokenRow>, AppError> {
+    Ok(sqlx::query_as(
         "SELECT t.id, t.name, t.created_at, t.last_used_at, t.revoked_at, u.email FROM service_tokens t \
          LEFT JOIN users u ON u.id = t.created_by ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC LIMIT 200",
     )
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            Ok(ServiceTokenView {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                created: fmt_time(r.try_get("created_at")?),
-                created_by: r.try_get("email")?,
-                last_used: r.try_get::<Option<i64>, _>("last_used_at")?.map(fmt_time),
-                revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?)
+    .await?)
 }
 
 pub async fn revoke_service_token(db: &Db, id: &str, now: i64) -> Result<Option<String>, AppError> {

@@ -5,7 +5,7 @@
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
-pub mod store;
+mod store;
 
 #[cfg(feature = "ssr")]
 pub use service::owner_of;
@@ -24,7 +24,6 @@ pub async fn save_application(
     description: String,
 ) -> Result<String, AppError> {
     use crate::error::FormErrors;
-    use crate::platform::audit::Event;
     let user = crate::auth::guard::require_user().await?;
     let mut e = FormErrors::new();
     let name = e.check(
@@ -36,40 +35,5 @@ pub async fn save_application(
         return Err(e.into_error());
     };
     let ctx = crate::platform::Ctx::current().await?;
-    let owner = crate::applications::owner_of(&user);
-    let (id, action) = match id.filter(|s| !s.is_empty()) {
-        Some(id) => {
-            if !store::update(&ctx.state.db, &id, &owner, &name, &description, ctx.now).await? {
-                return Err(AppError::NotFound);
-            }
-            (id, "application.update")
-        }
-        None => {
-            if store::list_owned(&ctx.state.db, &owner).await?.len() >= MAX_APPLICATIONS {
-                return Err(AppError::Conflict {
-                    message: format!(
-                        "You have {MAX_APPLICATIONS} applications, the most one person may have."
-                    ),
-                });
-            }
-            let id = store::insert(
-                &ctx.state.db,
-                &owner,
-                &name,
-                &description,
-                &user.id,
-                ctx.now,
-            )
-            .await?;
-            (id, "application.create")
-        }
-    };
-    ctx.audit(
-        Event::new(action)
-            .actor(&user.id, &user.email)
-            .target("application", &id)
-            .details(serde_json::json!({ "name": name })),
-    )
-    .await?;
-    Ok(id)
+    service::save(&ctx, &user, id.as_deref(), &name, &description).await
 }

@@ -3,8 +3,8 @@
 
 use crate::error::AppError;
 use crate::platform::state::{new_id, Db};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::FromRow;
+use sqlx::{Any, Executor};
 
 /// Who owns an application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ impl Owner {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AppRow {
     pub id: String,
     pub name: String,
@@ -34,19 +34,6 @@ pub struct AppRow {
     pub owner_kind: String,
     pub owner_id: String,
     pub created_at: i64,
-}
-
-impl AppRow {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(AppRow {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            description: r.try_get("description")?,
-            owner_kind: r.try_get("owner_kind")?,
-            owner_id: r.try_get("owner_id")?,
-            created_at: r.try_get("created_at")?,
-        })
-    }
 }
 
 const COLUMNS: &str = "id, name, description, owner_kind, owner_id, created_at";

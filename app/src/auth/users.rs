@@ -4,16 +4,18 @@ use crate::domain::{DisplayName, Email, Role, UserStatus};
 use crate::error::AppError;
 use crate::platform::sql::Where;
 use crate::platform::state::{new_id, Db};
-use sqlx::any::AnyRow;
+use sqlx::FromRow;
 use sqlx::Row;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: String,
     pub email: String,
     pub display_name: String,
     pub password_hash: Option<String>,
+    #[sqlx(try_from = "String")]
     pub role: Role,
+    #[sqlx(try_from = "String")]
     pub status: UserStatus,
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
@@ -24,27 +26,6 @@ const COLUMNS: &str =
 
 fn decode_err(e: String) -> sqlx::Error {
     sqlx::Error::Decode(e.into())
-}
-
-impl UserRow {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(UserRow {
-            id: r.try_get("id")?,
-            email: r.try_get("email")?,
-            display_name: r.try_get("display_name")?,
-            password_hash: r.try_get("password_hash")?,
-            role: r
-                .try_get::<String, _>("role")?
-                .parse()
-                .map_err(decode_err)?,
-            status: r
-                .try_get::<String, _>("status")?
-                .parse()
-                .map_err(decode_err)?,
-            created_at: r.try_get("created_at")?,
-            last_sign_in_at: r.try_get("last_sign_in_at")?,
-        })
-    }
 }
 
 pub struct NewUser<'a> {
@@ -161,24 +142,20 @@ pub async fn touch_sign_in(db: &Db, id: &str, now: i64) -> Result<(), AppError> 
 
 /// Active admins: the last one can be neither demoted nor disabled.
 pub async fn count_active_admins(db: &Db) -> Result<i64, AppError> {
-    let row =
-        sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND status = 'active'")
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND status = 'active'")
             .fetch_one(db)
-            .await?;
-    Ok(row.try_get("n")?)
+            .await?,
+    )
 }
 
 /// The ids of the active admins (who hear about requests for APIs without a publisher).
 pub async fn active_admin_ids(db: &Db) -> Result<Vec<String>, AppError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id LIMIT 50",
     )
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, sqlx::Error>>()?)
+    .await?)
 }
 
 /// Users whose email or name contains `search` (case-insensitive), newest first.
@@ -199,7 +176,7 @@ pub async fn list(
         "ORDER BY created_at DESC, id",
         "FROM users",
         (limit, offset),
-        UserRow::from_row,
+        |r| UserRow::from_row(r),
     )
     .await
 }

@@ -13,7 +13,7 @@ mod publish;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
-pub mod store;
+mod store;
 
 pub use pages::{lifecycle_badge, ApiPage, CatalogPage};
 pub use publish::{ApiEditorPage, NewApiPage, PublishPage};

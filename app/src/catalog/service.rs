@@ -300,9 +300,7 @@ pub async fn save(
             }
             // Gateways and keys name the API by its slug: while anyone may call it, a new
             // slug would free the old one for another API.
-            if api.slug != p.slug
-                && crate::subscriptions::store::live_count(&ctx.state.db, &api.id).await? > 0
-            {
+            if api.slug != p.slug && subscriptions::live_count(&ctx.state.db, &api.id).await? > 0 {
                 return Err(AppError::field(
                     "slug",
                     "Subscribers' gateways and keys use this slug: it cannot change while the API has live subscriptions.",
@@ -639,7 +637,7 @@ pub async fn subscribe(
     plan_id: &str,
 ) -> Result<SubscriptionState, AppError> {
     let db = &ctx.state.db;
-    let app = applications::store::find_owned(db, application_id, &applications::owner_of(user))
+    let app = applications::service::owned(db, user, application_id)
         .await?
         .ok_or_else(|| AppError::field("application_id", "Choose one of your applications."))?;
     let plan = store::find_plan(db, plan_id)
@@ -882,4 +880,22 @@ pub async fn delete_plan(ctx: &Ctx, user: &CurrentUser, plan_id: &str) -> Result
             .details(serde_json::json!({ "api": api.slug, "name": plan.name })),
     )
     .await
+}
+
+pub use store::PlanRow;
+
+/// Plans by id.
+pub async fn plans(
+    db: &crate::platform::state::Db,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, PlanRow>, AppError> {
+    store::find_plans(db, ids).await
+}
+
+/// API names by id.
+pub async fn api_names(
+    db: &crate::platform::state::Db,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    store::api_names(db, ids).await
 }

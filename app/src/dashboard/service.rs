@@ -2,16 +2,13 @@
 //! application (which cancels its live subscriptions in the same transaction).
 
 use super::*;
-use crate::applications::owner_of;
-use crate::applications::store as apps;
+use crate::applications::service as apps;
 use crate::auth::CurrentUser;
-use crate::domain::SubscriptionState;
 use crate::platform::audit::{list, Event, Filter};
 use crate::platform::session::list_for_user;
 use crate::platform::state::{fmt_time, AppState};
 use crate::platform::Ctx;
-use crate::subscriptions::service::view;
-use crate::subscriptions::store::{self as store, Live, SubRow};
+use crate::subscriptions::service::{self as subscriptions, SubRow};
 
 /// The signed-in home of `user`: their sessions (`current` marks this one), recent
 /// activity, and what their role looks after.
@@ -79,15 +76,13 @@ pub async fn dashboard(
         None
     };
     let pending_approvals = match user.role {
-        Role::Admin => Some(crate::subscriptions::store::pending_count(&state.db, None).await?),
-        Role::Publisher => {
-            Some(crate::subscriptions::store::pending_count(&state.db, Some(&user.id)).await?)
-        }
+        Role::Admin => Some(subscriptions::pending_count(&state.db, None).await?),
+        Role::Publisher => Some(subscriptions::pending_count(&state.db, Some(&user.id)).await?),
         Role::Developer => None,
     };
     Ok(Dashboard {
         pending_approvals,
-        recovery_codes_left: crate::auth::mfa::store::recovery_codes_left(&state.db, &user.id)
+        recovery_codes_left: crate::auth::mfa::service::recovery_codes_left(&state.db, &user.id)
             .await?,
         user,
         member_since: fmt_time(row.created_at),
@@ -105,22 +100,10 @@ pub async fn delete_application(
     application_id: &str,
 ) -> Result<usize, AppError> {
     let mut tx = ctx.state.db.begin().await?;
-    let app = apps::find_owned(&mut *tx, application_id, &owner_of(user))
+    let app = apps::owned(&mut *tx, user, application_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let live = store::live_of(&mut *tx, Live::Application, &app.id).await?;
-    for sub in &live {
-        store::transition(
-            &mut *tx,
-            &sub.id,
-            sub.state,
-            SubscriptionState::Cancelled,
-            Some("The application was deleted."),
-            Some(&user.id),
-            ctx.now,
-        )
-        .await?;
-    }
+    let live = subscriptions::cancel_for_application(&mut tx, &app.id, user, ctx.now).await?;
     apps::mark_deleted(&mut *tx, &app.id, ctx.now).await?;
     tx.commit().await?;
     ctx.audit(
@@ -140,10 +123,10 @@ pub async fn my_applications(
     state: &AppState,
     user: &CurrentUser,
 ) -> Result<Vec<ApplicationView>, AppError> {
-    let owned = apps::list_owned(&state.db, &owner_of(user)).await?;
+    let owned = apps::mine(&state.db, user).await?;
     let ids: Vec<String> = owned.iter().map(|a| a.id.clone()).collect();
-    let subs = store::of_applications(&state.db, &ids).await?;
-    let keys = crate::keys::store::of_applications(&state.db, &ids).await?;
+    let subs = subscriptions::of_applications(&state.db, &ids).await?;
+    let keys = crate::keys::service::of_applications(&state.db, &ids).await?;
     let names: crate::keys::service::ApiNames = subs
         .iter()
         .map(|s| (s.api_id.clone(), s.api_name.clone()))
@@ -160,7 +143,7 @@ pub async fn my_applications(
             .collect();
         out.push(ApplicationView {
             key_policy: crate::keys::service::policy_of(&mine, &plans, &portal),
-            subscriptions: mine.into_iter().map(view).collect(),
+            subscriptions: mine.into_iter().map(subscriptions::view).collect(),
             keys: keys
                 .iter()
                 .filter(|k| k.application_id == a.id)

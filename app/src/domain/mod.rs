@@ -146,6 +146,12 @@ macro_rules! string_enum {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
         }
+
+        /// Rows decode the stored text through this (`#[sqlx(try_from = "String")]`).
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> { s.parse() }
+        }
     };
 }
 

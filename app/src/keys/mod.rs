@@ -16,7 +16,7 @@ pub mod service;
 #[cfg(feature = "ssr")]
 pub mod settings;
 #[cfg(feature = "ssr")]
-pub mod store;
+mod store;
 #[cfg(feature = "ssr")]
 pub mod verify;
 

@@ -3,12 +3,12 @@
 
 use super::store::{self, KeyRow, NewKey};
 use super::*;
-use crate::applications::store::{self as apps, AppRow};
+use crate::applications::service::{self as apps, AppRow};
 use crate::auth::CurrentUser;
 use crate::domain::{ApiKey, KeyEnvironment, RatePeriod, Role, SubscriptionState};
 use crate::error::FormErrors;
 use crate::platform::audit::Event;
-use crate::platform::state::{fmt_time, new_id, token_digest, AppState};
+use crate::platform::state::{fmt_time, new_id, token_digest, AppState, Db};
 use crate::platform::Ctx;
 
 /// API id → name, for showing the APIs a key is limited to.
@@ -80,7 +80,7 @@ pub fn view(k: KeyRow, now: i64, names: &ApiNames) -> KeyView {
 /// What keys of `app` may carry, from its active subscriptions' plans and the portal policy.
 pub async fn policy(state: &AppState, app_id: &str) -> Result<KeyPolicy, AppError> {
     let subs =
-        crate::subscriptions::store::of_applications(&state.db, &[app_id.to_string()]).await?;
+        crate::subscriptions::service::of_applications(&state.db, &[app_id.to_string()]).await?;
     let plans = plans_of(state, &subs).await?;
     let portal = super::settings::load(&state.db).await?;
     Ok(policy_of(&subs, &plans, &portal))
@@ -89,16 +89,16 @@ pub async fn policy(state: &AppState, app_id: &str) -> Result<KeyPolicy, AppErro
 /// The plans of `subs`, by id, in one query.
 pub async fn plans_of(
     state: &AppState,
-    subs: &[crate::subscriptions::store::SubRow],
-) -> Result<std::collections::HashMap<String, crate::catalog::store::PlanRow>, AppError> {
+    subs: &[crate::subscriptions::service::SubRow],
+) -> Result<std::collections::HashMap<String, crate::catalog::service::PlanRow>, AppError> {
     let ids: Vec<String> = subs.iter().map(|s| s.plan_id.clone()).collect();
-    crate::catalog::store::find_plans(&state.db, &ids).await
+    crate::catalog::service::plans(&state.db, &ids).await
 }
 
 /// The policy from subscriptions and plans already loaded (`subs` of one application).
 pub fn policy_of(
-    subs: &[crate::subscriptions::store::SubRow],
-    plans: &std::collections::HashMap<String, crate::catalog::store::PlanRow>,
+    subs: &[crate::subscriptions::service::SubRow],
+    plans: &std::collections::HashMap<String, crate::catalog::service::PlanRow>,
     portal: &KeySettings,
 ) -> KeyPolicy {
     let mut policy = KeyPolicy {
@@ -139,7 +139,7 @@ fn per_minute((n, period): (i64, RatePeriod)) -> i64 {
 }
 
 async fn owned_app(ctx: &Ctx, user: &CurrentUser, app_id: &str) -> Result<AppRow, AppError> {
-    apps::find_owned(&ctx.state.db, app_id, &crate::applications::owner_of(user))
+    apps::owned(&ctx.state.db, user, app_id)
         .await?
         .ok_or(AppError::NotFound)
 }
@@ -246,7 +246,7 @@ async fn issued(ctx: &Ctx, app: AppRow, id: &str, key: ApiKey) -> Result<IssuedK
     let row = store::find(&ctx.state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let names = crate::catalog::store::api_names(&ctx.state.db, &row.api_ids).await?;
+    let names = crate::catalog::service::api_names(&ctx.state.db, &row.api_ids).await?;
     Ok(IssuedKey {
         key: key.expose().to_string(),
         application: app.name,
@@ -363,10 +363,9 @@ pub async fn rotate(
 
 /// The application of `key`, if the caller owns it or is an admin.
 async fn app_for_revoke(ctx: &Ctx, user: &CurrentUser, app_id: &str) -> Result<AppRow, AppError> {
-    let owner = crate::applications::owner_of(user);
-    match apps::find_owned(&ctx.state.db, app_id, &owner).await? {
+    match apps::owned(&ctx.state.db, user, app_id).await? {
         Some(app) => Ok(app),
-        None if user.role == Role::Admin => apps::find_any(&ctx.state.db, app_id)
+        None if user.role == Role::Admin => apps::any(&ctx.state.db, app_id)
             .await?
             .ok_or(AppError::NotFound),
         None => Err(AppError::NotFound),
@@ -493,7 +492,7 @@ pub async fn list_all(
     )
     .await?;
     let ids: Vec<String> = rows.iter().flat_map(|k| k.api_ids.clone()).collect();
-    let names = crate::catalog::store::api_names(&state.db, &ids).await?;
+    let names = crate::catalog::service::api_names(&state.db, &ids).await?;
     Ok(KeysPage {
         items: rows
             .into_iter()
@@ -503,4 +502,9 @@ pub async fn list_all(
         page,
         per_page: KEYS_PER_PAGE,
     })
+}
+
+/// The keys of these applications, newest first.
+pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<KeyRow>, AppError> {
+    store::of_applications(db, app_ids).await
 }

@@ -3,9 +3,13 @@
 
 mod pages;
 #[cfg(feature = "ssr")]
-pub mod store;
+pub mod service;
+#[cfg(feature = "ssr")]
+mod store;
 
 pub use pages::NotificationsPageView;
+#[cfg(feature = "ssr")]
+pub use service::{notify, Notice};
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -29,49 +33,6 @@ pub struct NotificationsPage {
     pub total: i64,
     pub unread: i64,
     pub page: i64,
-}
-
-/// What to tell a user.
-#[cfg(feature = "ssr")]
-pub struct Notice {
-    pub title: String,
-    pub body: String,
-    /// A portal path (`/applications`), made absolute in emails.
-    pub link: Option<String>,
-}
-
-/// Stores the notice for `user_id` and, when SMTP is configured, emails it (in the
-/// background).
-#[cfg(feature = "ssr")]
-pub async fn notify(
-    state: &crate::platform::state::AppState,
-    user_id: &str,
-    notice: Notice,
-    now: i64,
-) -> Result<(), AppError> {
-    store::insert(
-        &state.db,
-        user_id,
-        &notice.title,
-        &notice.body,
-        notice.link.as_deref(),
-        now,
-    )
-    .await?;
-    if let Some(mailer) = &state.mailer {
-        if let Some(user) = crate::auth::users::find_by_id(&state.db, user_id).await? {
-            let link = notice
-                .link
-                .map(|l| format!("\n\n{}{l}", state.config.base_url()))
-                .unwrap_or_default();
-            mailer.send_later(crate::platform::mail::Mail {
-                to: user.email,
-                subject: notice.title,
-                body: format!("{}{link}\n\n— Keyport", notice.body),
-            });
-        }
-    }
-    Ok(())
 }
 
 #[server(prefix = "/api", endpoint = "list_notifications")]

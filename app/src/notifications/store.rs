@@ -2,8 +2,8 @@
 
 use crate::error::AppError;
 use crate::platform::state::{new_id, Db};
-use sqlx::Row;
 
+#[derive(sqlx::FromRow)]
 pub struct NotificationRow {
     pub id: String,
     pub title: String,
@@ -41,7 +41,7 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<NotificationRow>, i64), AppError> {
-    let rows = sqlx::query(
+    let list = sqlx::query_as(
         "SELECT id, title, body, link, created_at, read_at FROM notifications WHERE user_id = $1 \
          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
     )
@@ -50,35 +50,20 @@ pub async fn list(
     .bind(offset)
     .fetch_all(db)
     .await?;
-    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE user_id = $1")
+    let total = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE user_id = $1")
         .bind(user_id)
         .fetch_one(db)
-        .await?
-        .try_get("n")?;
-    let list = rows
-        .iter()
-        .map(|r| {
-            Ok(NotificationRow {
-                id: r.try_get("id")?,
-                title: r.try_get("title")?,
-                body: r.try_get("body")?,
-                link: r.try_get("link")?,
-                created_at: r.try_get("created_at")?,
-                read_at: r.try_get("read_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .await?;
     Ok((list, total))
 }
 
 pub async fn unread(db: &Db, user_id: &str) -> Result<i64, AppError> {
-    Ok(sqlx::query(
-        "SELECT COUNT(*) AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL",
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL",
     )
     .bind(user_id)
     .fetch_one(db)
-    .await?
-    .try_get("n")?)
+    .await?)
 }
 
 /// Marks one notification (or all, with `id` None) of `user_id` read; returns how many.

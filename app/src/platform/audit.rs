@@ -5,7 +5,7 @@ use crate::domain::Outcome;
 use crate::error::AppError;
 use crate::platform::sql::{Arg, Where};
 use crate::platform::state::{ClientInfo, Db};
-use sqlx::Row;
+use sqlx::FromRow;
 
 /// Who did it, to what, and how it ended.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ pub async fn record(db: &Db, now: i64, client: &ClientInfo, event: Event) -> Res
 }
 
 /// One stored event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     pub id: i64,
     pub at: i64,
@@ -141,22 +141,7 @@ pub async fn list(
         "ORDER BY a.id DESC",
         "FROM audit_events",
         (limit, offset),
-        |r| {
-            Ok(EventRow {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                actor_id: r.try_get("actor_id")?,
-                actor_email: r.try_get("actor_email")?,
-                action: r.try_get("action")?,
-                target_type: r.try_get("target_type")?,
-                target_email: r.try_get("target_email")?,
-                target_id: r.try_get("target_id")?,
-                ip: r.try_get("ip")?,
-                user_agent: r.try_get("user_agent")?,
-                outcome: r.try_get("outcome")?,
-                details: r.try_get("details")?,
-            })
-        },
+        |r| EventRow::from_row(r),
     )
     .await
 }

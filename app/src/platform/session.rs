@@ -181,7 +181,7 @@ impl AuthSession {
 }
 
 /// One signed-in session, as listed to its owner.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
     pub id: String,
     pub created_at: i64,
@@ -192,26 +192,14 @@ pub struct SessionRow {
 
 /// The live sessions of a user, most recent first.
 pub async fn list_for_user(db: &Db, user_id: &str, now: i64) -> Result<Vec<SessionRow>, AppError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, created_at, last_seen_at, ip, user_agent FROM sessions \
          WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC LIMIT 100",
     )
     .bind(user_id)
     .bind(now)
     .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SessionRow {
-                id: r.try_get("id")?,
-                created_at: r.try_get("created_at")?,
-                last_seen_at: r.try_get("last_seen_at")?,
-                ip: r.try_get("ip")?,
-                user_agent: r.try_get("user_agent")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(AppError::from)
+    .await?)
 }
 
 /// The key of a session's row: the digest of its id.

@@ -105,10 +105,11 @@ pub async fn clear_setup_token(db: &Db) -> Result<(), AppError> {
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvitationRow {
     pub id: String,
     pub email: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub created_at: i64,
     pub expires_at: i64,
@@ -146,34 +147,20 @@ pub async fn create_invitation(
     Ok((row, token))
 }
 
-fn invitation_from_row(r: &sqlx::any::AnyRow) -> Result<InvitationRow, sqlx::Error> {
-    Ok(InvitationRow {
-        id: r.try_get("id")?,
-        email: r.try_get("email")?,
-        role: r
-            .try_get::<String, _>("role")?
-            .parse()
-            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-    })
-}
-
 /// The open invitation a token belongs to (not accepted, not expired).
 pub async fn find_invitation(
     db: &Db,
     token: &str,
     now: i64,
 ) -> Result<Option<InvitationRow>, AppError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, email, role, created_at, expires_at FROM invitations \
          WHERE token_digest = $1 AND accepted_at IS NULL AND expires_at > $2",
     )
     .bind(token_digest(token))
     .bind(now)
     .fetch_optional(db)
-    .await?;
-    Ok(row.as_ref().map(invitation_from_row).transpose()?)
+    .await?)
 }
 
 /// Marks an invitation used; false when someone else used it first.
@@ -195,17 +182,13 @@ pub async fn accept_invitation(
 }
 
 pub async fn pending_invitations(db: &Db, now: i64) -> Result<Vec<InvitationRow>, AppError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, email, role, created_at, expires_at FROM invitations \
          WHERE accepted_at IS NULL AND expires_at > $1 ORDER BY created_at DESC LIMIT 200",
     )
     .bind(now)
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(invitation_from_row)
-        .collect::<Result<Vec<_>, _>>()?)
+    .await?)
 }
 
 pub async fn delete_invitation(db: &Db, id: &str) -> Result<bool, AppError> {

@@ -6,7 +6,7 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
-pub mod store;
+mod store;
 
 pub use pages::ApprovalsPage;
 

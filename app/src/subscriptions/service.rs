@@ -2,16 +2,17 @@
 //! compare-and-set; notifications and audit for every change. Retiring an API ends its live
 //! subscriptions in the same transaction as the lifecycle change.
 
-use super::store::{self, Live, SubRow};
+pub use super::store::SubRow;
+use super::store::{self, Live};
 use super::*;
 use super::{AppChoice, SubscriptionBrief};
 use crate::applications::owner_of;
-use crate::applications::store::{self as apps, AppRow};
+use crate::applications::service::{self as apps, AppRow};
 use crate::auth::CurrentUser;
 use crate::domain::{Approval, Role, SubscriptionEvent, SubscriptionState};
 use crate::notifications::{notify, Notice};
 use crate::platform::audit::{record, Event};
-use crate::platform::state::{fmt_time, AppState, ClientInfo};
+use crate::platform::state::{fmt_time, AppState, ClientInfo, Db};
 use crate::platform::Ctx;
 
 fn owns(user: &CurrentUser, sub: &SubRow) -> bool {
@@ -48,7 +49,7 @@ pub async fn choices_for(
     user: &CurrentUser,
     api_id: &str,
 ) -> Result<Vec<AppChoice>, AppError> {
-    let owned = apps::list_owned(&state.db, &owner_of(user)).await?;
+    let owned = apps::mine(&state.db, user).await?;
     let ids: Vec<String> = owned.iter().map(|a| a.id.clone()).collect();
     let subs = store::of_applications(&state.db, &ids).await?;
     Ok(owned
@@ -363,4 +364,43 @@ pub async fn queue(
         page,
         apis,
     })
+}
+
+/// The subscriptions of these applications, newest first.
+pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<SubRow>, AppError> {
+    store::of_applications(db, app_ids).await
+}
+
+/// Requests waiting for a decision, on the APIs `api_owner` publishes (all when `None`).
+pub async fn pending_count(db: &Db, api_owner: Option<&str>) -> Result<i64, AppError> {
+    store::pending_count(db, api_owner).await
+}
+
+/// Subscriptions of an API that are pending, active or suspended.
+pub async fn live_count(db: &Db, api_id: &str) -> Result<i64, AppError> {
+    store::live_count(db, api_id).await
+}
+
+/// Cancels the live subscriptions of an application being deleted, in the caller's
+/// transaction (the one that deletes it). Returns them.
+pub async fn cancel_for_application(
+    tx: &mut sqlx::AnyConnection,
+    app_id: &str,
+    actor: &CurrentUser,
+    now: i64,
+) -> Result<Vec<SubRow>, AppError> {
+    let live = store::live_of(&mut *tx, Live::Application, app_id).await?;
+    for sub in &live {
+        store::transition(
+            &mut *tx,
+            &sub.id,
+            sub.state,
+            SubscriptionState::Cancelled,
+            Some("The application was deleted."),
+            Some(&actor.id),
+            now,
+        )
+        .await?;
+    }
+    Ok(live)
 }

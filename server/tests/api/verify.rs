@@ -170,6 +170,20 @@ async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
             ["schema"]["$ref"],
         "#/components/schemas/ErrorBody"
     );
+    // The body (POST /v1/keys/verify) and the query (GET /v1/auth_request) state the same
+    // slug and scope rules, written in two places (utoipa takes only literals).
+    let body = &doc["components"]["schemas"]["VerifyRequest"]["properties"];
+    let query = doc["paths"]["/v1/auth_request"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let param =
+        |name: &str| query.iter().find(|p| p["name"] == name).unwrap()["schema"]["pattern"].clone();
+    assert_eq!(body["api"]["pattern"], param("api"));
+    assert_eq!(body["scope"]["pattern"], param("scope"));
+    assert!(body["api"]["pattern"]
+        .as_str()
+        .unwrap()
+        .starts_with("^(?!new"));
 }
 
 async fn gateways_need_a_live_service_token(app: TestApp) {

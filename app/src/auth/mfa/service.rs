@@ -260,6 +260,14 @@ pub fn policy_requires(policy: MfaPolicy, role: Role) -> bool {
     }
 }
 
+/// How many unused recovery codes `user_id` has left.
+pub async fn recovery_codes_left(
+    db: &crate::platform::state::Db,
+    user_id: &str,
+) -> Result<i64, AppError> {
+    super::store::recovery_codes_left(db, user_id).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

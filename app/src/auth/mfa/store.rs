@@ -2,26 +2,20 @@
 
 use crate::error::AppError;
 use crate::platform::state::{new_id, Db};
-use sqlx::Row;
 
+#[derive(sqlx::FromRow)]
 pub struct TotpRow {
     pub secret_enc: String,
     pub enabled_at: Option<i64>,
 }
 
 pub async fn get(db: &Db, user_id: &str) -> Result<Option<TotpRow>, AppError> {
-    let row = sqlx::query("SELECT secret_enc, enabled_at FROM mfa_totp WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(db)
-        .await?;
-    Ok(row
-        .map(|r| -> Result<TotpRow, sqlx::Error> {
-            Ok(TotpRow {
-                secret_enc: r.try_get("secret_enc")?,
-                enabled_at: r.try_get("enabled_at")?,
-            })
-        })
-        .transpose()?)
+    Ok(
+        sqlx::query_as("SELECT secret_enc, enabled_at FROM mfa_totp WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 pub async fn is_enabled(db: &Db, user_id: &str) -> Result<bool, AppError> {
@@ -126,11 +120,10 @@ pub async fn use_recovery_code(
 }
 
 pub async fn recovery_codes_left(db: &Db, user_id: &str) -> Result<i64, AppError> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
     )
     .bind(user_id)
     .fetch_one(db)
-    .await?;
-    Ok(row.try_get("n")?)
+    .await?)
 }

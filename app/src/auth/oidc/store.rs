@@ -2,10 +2,9 @@
 
 use crate::error::AppError;
 use crate::platform::state::{new_id, Db};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IdentityRow {
     pub id: String,
     pub user_id: String,
@@ -17,20 +16,6 @@ pub struct IdentityRow {
 }
 
 const COLUMNS: &str = "id, user_id, issuer, subject, email, created_at, last_used_at";
-
-impl IdentityRow {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(IdentityRow {
-            id: r.try_get("id")?,
-            user_id: r.try_get("user_id")?,
-            issuer: r.try_get("issuer")?,
-            subject: r.try_get("subject")?,
-            email: r.try_get("email")?,
-            created_at: r.try_get("created_at")?,
-            last_used_at: r.try_get("last_used_at")?,
-        })
-    }
-}
 
 pub async fn find(db: &Db, issuer: &str, subject: &str) -> Result<Option<IdentityRow>, AppError> {
     let sql = format!("SELECT {COLUMNS} FROM identities WHERE issuer = $1 AND subject = $2");
