@@ -592,13 +592,7 @@ pub async fn new_application(c: &Client, name: &str) -> String {
 
 /// A new application of `dev` subscribed to `plan_id`: (application id, subscription id).
 pub async fn subscribed(dev: &Client, name: &str, plan_id: &str) -> (String, String) {
-    let app_id = new_application(dev, name).await;
-    dev.call(
-        "subscribe",
-        &[("application_id", &app_id), ("plan_id", plan_id)],
-    )
-    .await
-    .ok();
+    let app_id = subscribed_application(dev, name, plan_id).await;
     let sub_id = subscription_of(dev, &app_id).await["id"]
         .as_str()
         .unwrap()
@@ -684,13 +678,7 @@ pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8
 
 /// Creates the application `name` for `dev` and subscribes it to `plan_id`; its id.
 pub async fn subscribed_application(dev: &Client, name: &str, plan_id: &str) -> String {
-    let app_id = dev
-        .call("save_application", &[("name", name), ("description", "")])
-        .await
-        .ok()
-        .as_str()
-        .unwrap()
-        .to_string();
+    let app_id = new_application(dev, name).await;
     dev.call(
         "subscribe",
         &[("application_id", &app_id), ("plan_id", plan_id)],

@@ -4,7 +4,7 @@
 //! and in the body. Each page is parsed with a real HTML parser, as a browser would.
 
 use crate::backends;
-use crate::helpers::{draft, edit_view, plan, publish};
+use crate::helpers::{draft, edit_view, plan, publish, subscribed_application};
 use crate::helpers::{Client, TestApp, PASSWORD};
 use app::domain::{DisplayName, Email, Role};
 use scraper::{ElementRef, Html, Selector};
@@ -408,19 +408,7 @@ async fn developer_texts_stay_text_wherever_they_are_shown(app: TestApp) {
 
     // An application with keys (subscribed before the rejection below: after a rejection,
     // the owner's next subscription to the API waits for approval).
-    let keyed = dev
-        .call("save_application", &[("name", SCRIPT), ("description", "")])
-        .await
-        .ok()
-        .as_str()
-        .unwrap()
-        .to_string();
-    dev.call(
-        "subscribe",
-        &[("application_id", &keyed), ("plan_id", &automatic)],
-    )
-    .await
-    .ok();
+    let keyed = subscribed_application(&dev, SCRIPT, &automatic).await;
 
     // A request the admin rejects, with a reason.
     let (name, description) = (app_name(), lines());
