@@ -21,19 +21,25 @@ use auth::{whoami, CurrentUser, SignOut};
 use components::PageTitle;
 use domain::Role;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet};
+use leptos_meta::{provide_meta_context, Link, Meta};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
-/// The HTML document around the app (server side only).
+/// The HTML document around the app (server side only). Scripts, the WASM bundle and the
+/// stylesheet load under their version (`/v/<version>/pkg/…`), so they can be cached for good.
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    use leptos_meta::MetaTags;
+    let root = format!("/v/{}", platform::assets::version(&options));
+    let stylesheet = format!("{root}/{}/keyport.css", options.site_pkg_dir);
     view! {
         <!DOCTYPE html>
         <html lang="en" class="h-full bg-slate-50">
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <HydrationScripts options />
+                <link rel="stylesheet" id="leptos" href=stylesheet />
+                <HydrationScripts options root />
                 <MetaTags />
             </head>
             <body class="h-full text-slate-900 antialiased">
@@ -54,7 +60,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/keyport.css" />
         <Link rel="icon" href="data:," />
         <Meta name="description" content="Keyport: a self-hosted API portal for publishing APIs and self-serving API keys." />
         <PageTitle text="Keyport" />

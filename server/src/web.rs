@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/v/{version}/pkg/{*file}", get(versioned_asset))
         .merge(crate::oidc::routes())
         .merge(crate::verify::routes())
         .leptos_routes_with_context(&state, routes, context, {
@@ -255,6 +256,41 @@ fn page_csp(nonce: &str) -> String {
          style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
+}
+
+/// A browser asset under its version (`/v/<version>/pkg/…`, see `app::platform::assets`):
+/// cached for good when the version is this build's; an old page asking after a new build
+/// gets today's file, revalidated each time.
+async fn versioned_asset(
+    State(state): State<AppState>,
+    axum::extract::Path((version, file)): axum::extract::Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let options = &state.leptos_options;
+    let mut inner = Request::new(Body::empty());
+    *inner.headers_mut() = req.headers().clone();
+    *inner.uri_mut() = match format!("/{file}").parse() {
+        Ok(uri) => uri,
+        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let mut res = match tower_http::services::ServeDir::new(app::platform::assets::dir(options))
+        .try_call(inner)
+        .await
+    {
+        Ok(res) => res.map(Body::new),
+        Err(e) => {
+            tracing::error!(error = %e, file, "reading an asset failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let cache = if version == app::platform::assets::version(options) && res.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    res
 }
 
 async fn healthz() -> impl IntoResponse {

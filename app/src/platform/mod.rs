@@ -1,9 +1,11 @@
 //! The layer every area stands on and that imports no area: the shared state and
 //! configuration ([`state`]), the clock and the id and token helpers, SQL helpers ([`sql`]),
 //! sessions ([`session`]), the audit log writer ([`audit`]), portal settings ([`settings`]),
-//! the mailer ([`mail`]), OpenID Connect clients ([`oidc`]) and the per-request context
-//! ([`Ctx`]) every service takes.
+//! the mailer ([`mail`]), OpenID Connect clients ([`oidc`]), the browser assets' version
+//! ([`assets`]) and the per-request context ([`Ctx`]) every service takes.
 
+#[cfg(feature = "ssr")]
+pub mod assets;
 #[cfg(feature = "ssr")]
 pub mod audit;
 #[cfg(feature = "ssr")]

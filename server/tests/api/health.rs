@@ -9,7 +9,8 @@ backends!(
     api_errors_are_json_with_a_status,
     every_answer_names_its_request_and_internal_errors_refer_to_it,
     pages_load_while_another_router_is_built,
-    answers_are_gzipped_for_clients_that_accept_it_except_secrets
+    answers_are_gzipped_for_clients_that_accept_it_except_secrets,
+    browser_assets_load_under_their_version_and_are_cached_for_good
 );
 
 async fn probes_answer_200(app: TestApp) {
@@ -275,4 +276,45 @@ async fn answers_are_gzipped_for_clients_that_accept_it_except_secrets(app: Test
         .await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.headers["content-encoding"], "gzip");
+}
+
+async fn browser_assets_load_under_their_version_and_are_cached_for_good(app: TestApp) {
+    let page = app.client().get("/sign-in").await.text().await.unwrap();
+    let at = page.find("/v/").expect("a versioned asset") + 3;
+    let version = &page[at..at + 16];
+    assert!(version.chars().all(|c| c.is_ascii_hexdigit()), "{version}");
+    for asset in ["keyport.js", "keyport.css"] {
+        assert!(
+            page.contains(&format!("/v/{version}/pkg/{asset}")),
+            "{asset}"
+        );
+    }
+    // A file in the folder the assets are served from (the tests have no build of their own).
+    let dir = app::platform::assets::dir(&app.state.leptos_options);
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = format!("probe-{}.css", app::platform::state::new_id());
+    std::fs::write(dir.join(&name), "body { margin: 0 }").unwrap();
+    let get = |path: String| {
+        let url = app.url(&path);
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    let cache =
+        |res: &reqwest::Response| res.headers()["cache-control"].to_str().unwrap().to_string();
+
+    let current = get(format!("/v/{version}/pkg/{name}")).await;
+    assert_eq!(current.status(), 200);
+    assert_eq!(cache(&current), "public, max-age=31536000, immutable");
+    assert_eq!(current.text().await.unwrap(), "body { margin: 0 }");
+    // A page from before a new build gets today's file, revalidated.
+    let old = get(format!("/v/0000000000000000/pkg/{name}")).await;
+    assert_eq!(
+        (old.status().as_u16(), cache(&old)),
+        (200, "no-cache".to_string())
+    );
+    let missing = get(format!("/v/{version}/pkg/missing-{name}")).await;
+    assert_eq!(
+        (missing.status().as_u16(), cache(&missing)),
+        (404, "no-cache".to_string())
+    );
+    std::fs::remove_file(dir.join(&name)).unwrap();
 }

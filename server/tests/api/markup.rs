@@ -101,7 +101,15 @@ async fn check(c: &Client, path: &str, expect: Expect) {
     }
     for link in doc.select(&sel("link")) {
         let href = link.value().attr("href").unwrap_or_default();
-        if !(href.starts_with("/pkg/") || href.starts_with("data:")) {
+        let versioned_asset = href
+            .strip_prefix("/v/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(version, path)| {
+                version.len() == 16
+                    && version.chars().all(|c| c.is_ascii_hexdigit())
+                    && path.starts_with("pkg/")
+            });
+        if !(versioned_asset || href.starts_with("data:")) {
             fail(format!("a <link> Keyport did not write: {}", link.html()));
         }
     }
