@@ -267,14 +267,13 @@ async fn versioned_asset(
     req: Request,
 ) -> Response {
     let options = &state.leptos_options;
-    let mut inner = Request::new(Body::empty());
-    *inner.headers_mut() = req.headers().clone();
-    *inner.uri_mut() = match format!("/{file}").parse() {
+    let (mut parts, body) = req.into_parts();
+    parts.uri = match format!("/{file}").parse() {
         Ok(uri) => uri,
         Err(_) => return StatusCode::NOT_FOUND.into_response(),
     };
     let mut res = match tower_http::services::ServeDir::new(app::platform::assets::dir(options))
-        .try_call(inner)
+        .try_call(Request::from_parts(parts, body))
         .await
     {
         Ok(res) => res.map(Body::new),

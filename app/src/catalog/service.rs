@@ -1,6 +1,7 @@
 //! Catalog rules: who sees and who manages an API, input parsing, lifecycle moves (retiring
 //! ends every live subscription), OpenAPI uploads and plans. Every change is audited.
 
+pub use super::store::PlanRow;
 use super::store::{self, ApiFields, ApiRow, By, PlanFields};
 use super::*;
 use crate::applications;
@@ -8,7 +9,7 @@ use crate::auth::CurrentUser;
 use crate::domain::{self as d, Slug};
 use crate::error::FormErrors;
 use crate::platform::audit::Event;
-use crate::platform::state::{fmt_time, AppState, ClientInfo};
+use crate::platform::state::{fmt_time, AppState, ClientInfo, Db};
 use crate::platform::Ctx;
 use crate::subscriptions::service as subscriptions;
 
@@ -882,11 +883,9 @@ pub async fn delete_plan(ctx: &Ctx, user: &CurrentUser, plan_id: &str) -> Result
     .await
 }
 
-pub use store::PlanRow;
-
 /// Plans by id.
 pub async fn plans(
-    db: &crate::platform::state::Db,
+    db: &Db,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, PlanRow>, AppError> {
     store::find_plans(db, ids).await
@@ -894,7 +893,7 @@ pub async fn plans(
 
 /// API names by id.
 pub async fn api_names(
-    db: &crate::platform::state::Db,
+    db: &Db,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, String>, AppError> {
     store::api_names(db, ids).await

@@ -109,21 +109,20 @@ pub struct KeyIssue {
 impl IssueForm {
     /// The form's values checked one by one: every field's message at once.
     pub fn parse(&self) -> Result<KeyIssue, AppError> {
-        let input = self;
         let mut e = FormErrors::new();
         let name = e.check(
             "name",
-            crate::domain::line(&input.name, "a name for the key", 60),
+            crate::domain::line(&self.name, "a name for the key", 60),
         );
-        let environment = e.check("environment", KeyEnvironment::parse(&input.environment));
-        let lifetime = if input.expires_in == "at" {
-            e.check("expires_at", parse_utc(&input.expires_at).map(Expiry::At))
+        let environment = e.check("environment", KeyEnvironment::parse(&self.environment));
+        let lifetime = if self.expires_in == "at" {
+            e.check("expires_at", parse_utc(&self.expires_at).map(Expiry::At))
         } else {
             e.check(
                 "expires_in",
                 EXPIRY_PRESETS
                     .iter()
-                    .find(|(value, ..)| *value == input.expires_in)
+                    .find(|(value, ..)| *value == self.expires_in)
                     .map(|(_, _, hours)| match *hours {
                         0 => Expiry::Never,
                         h => Expiry::After(h * 3_600_000),
@@ -133,24 +132,24 @@ impl IssueForm {
         };
         let scopes = e.check(
             "scopes",
-            Scope::parse_list(&input.scopes).map(|l| l.into_iter().map(String::from).collect()),
+            Scope::parse_list(&self.scopes).map(|l| l.into_iter().map(String::from).collect()),
         );
         let max_uses = e.check(
             "max_uses",
-            crate::domain::optional_count(&input.max_uses, 1, 1_000_000_000),
+            crate::domain::optional_count(&self.max_uses, 1, 1_000_000_000),
         );
         let ip_allowlist = e.check(
             "ip_allowlist",
-            Cidr::parse_list(&input.ip_allowlist).map(|l| l.iter().map(Cidr::to_string).collect()),
+            Cidr::parse_list(&self.ip_allowlist).map(|l| l.iter().map(Cidr::to_string).collect()),
         );
         let rate = e.check(
             "rate_limit",
-            crate::domain::optional_count(&input.rate_limit, 1, 1_000_000),
+            crate::domain::optional_count(&self.rate_limit, 1, 1_000_000),
         );
-        let period = e.check("rate_limit", input.rate_period.parse::<RatePeriod>());
+        let period = e.check("rate_limit", self.rate_period.parse::<RatePeriod>());
         let refill = e.check(
             "refill",
-            match input.refill.as_str() {
+            match self.refill.as_str() {
                 "" | "none" => Ok(None),
                 other => other.parse::<QuotaPeriod>().map(Some),
             },
@@ -159,7 +158,7 @@ impl IssueForm {
             e.add("refill", "Refills need a maximum number of uses.");
         }
         let mut api_ids: Vec<String> = Vec::new();
-        for id in &input.apis {
+        for id in &self.apis {
             if !api_ids.contains(id) {
                 api_ids.push(id.clone());
             }
