@@ -130,8 +130,12 @@ components:
   await expect(page.getByText(/^3 operations in the reference/)).toBeVisible();
   await page.goto(`/catalog/${slug}`);
   await page.getByText("A pet's family tree").click();
-  // Only this operation is open: look for the marker inside it (GET /pets has one too, folded).
+  // The page carries each operation's line; its details come from a link (the address
+  // names the operation, which the server renders open).
   const family = page.locator('details', { hasText: "A pet's family tree" });
+  await family.getByRole('link', { name: /^Show the details of GET / }).click();
+  await expect(page).toHaveURL(/\?op=op-get-/);
+  // Only this operation is open: look for the marker inside it (GET /pets has one too, folded).
   await expect(family.getByRole('cell', { name: 'The pet, by id' })).toBeVisible();
   await expect(family.getByText('(recursive: Pet)').first()).toBeVisible();
 });

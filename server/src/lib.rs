@@ -167,7 +167,7 @@ fn spawn_lifecycle_jobs(state: AppState) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sunset job failed"),
             }
-            match app::keys::lifecycle::run(&state, state.clock.now()).await {
+            match app::keys::service::lifecycle::run(&state, state.clock.now()).await {
                 Ok(report) if report != Default::default() => {
                     tracing::info!(?report, "key lifecycle job")
                 }

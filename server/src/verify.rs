@@ -18,7 +18,7 @@
 //! is served at `/v1/openapi.json` (utoipa).
 
 use app::error::AppError;
-use app::keys::leaks::{self, LeakAnswer, LeakOutcome, LeakReport};
+use app::keys::service::leaks::{self, LeakAnswer, LeakOutcome, LeakReport};
 use app::keys::verify::{
     parse_ip, parse_scope, verify, Ask, Code, KeyRate, VerifyAnswer, VerifyRequest,
 };

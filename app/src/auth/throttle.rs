@@ -7,7 +7,6 @@
 
 use crate::error::AppError;
 use crate::platform::state::Db;
-use sqlx::Row;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -54,7 +53,7 @@ fn refused(until: i64, now: i64) -> AppError {
 /// key is locked or when this attempt is one too many (which locks it). When a lock ends,
 /// one more attempt is allowed; if that one is wasted too, the next lock is twice as long.
 pub async fn reserve(db: &Db, key: &str, policy: Policy, now: i64) -> Result<(), AppError> {
-    let row = sqlx::query(
+    let (attempts, locked_until, locks): (i64, i64, i64) = sqlx::query_as(
         "INSERT INTO throttle (key, failures, window_start, locked_until, locks) VALUES ($1, 1, $2, 0, 0) \
          ON CONFLICT (key) DO UPDATE SET \
          failures = CASE WHEN throttle.locked_until > $2 THEN throttle.failures \
@@ -74,9 +73,6 @@ pub async fn reserve(db: &Db, key: &str, policy: Policy, now: i64) -> Result<(),
     .bind(policy.max_attempts)
     .fetch_one(db)
     .await?;
-    let attempts: i64 = row.try_get("failures")?;
-    let locked_until: i64 = row.try_get("locked_until")?;
-    let locks: i64 = row.try_get("locks")?;
     if locked_until > now {
         return Err(refused(locked_until, now));
     }

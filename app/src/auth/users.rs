@@ -5,7 +5,6 @@ use crate::error::AppError;
 use crate::platform::sql::Where;
 use crate::platform::state::{new_id, Db};
 use sqlx::FromRow;
-use sqlx::Row;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -183,17 +182,16 @@ pub async fn list(
 
 /// Number of users per (role, status).
 pub async fn counts(db: &Db) -> Result<Vec<(Role, UserStatus, i64)>, AppError> {
-    let rows = sqlx::query("SELECT role, status, COUNT(*) AS n FROM users GROUP BY role, status")
-        .fetch_all(db)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let role: String = r.try_get("role")?;
-            let status: String = r.try_get("status")?;
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT role, status, COUNT(*) FROM users GROUP BY role, status")
+            .fetch_all(db)
+            .await?;
+    rows.into_iter()
+        .map(|(role, status, n)| {
             Ok((
                 role.parse().map_err(decode_err)?,
                 status.parse().map_err(decode_err)?,
-                r.try_get("n")?,
+                n,
             ))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()

@@ -105,7 +105,11 @@ pub struct ApiView {
     pub lifecycle: Lifecycle,
     pub sunset: Option<String>,
     pub plans: Vec<PlanView>,
-    pub reference: Option<openapi::Reference>,
+    /// The reference's outline; each operation's details come from [`api_operation`].
+    pub reference: Option<openapi::Outline>,
+    /// The operation named in the address (`?op=<anchor>`), shown open: how a browser
+    /// without JavaScript reads an operation's details.
+    pub open_operation: Option<openapi::Operation>,
     pub can_manage: bool,
     pub applications: Vec<AppChoice>,
 }
@@ -170,10 +174,18 @@ pub async fn catalog(
 }
 
 #[server(prefix = "/api", endpoint = "api_detail")]
-pub async fn api_detail(slug: String) -> Result<ApiView, AppError> {
+pub async fn api_detail(slug: String, op: Option<String>) -> Result<ApiView, AppError> {
     let user = crate::auth::guard::require_user().await?;
     let state = crate::platform::state::app_state()?;
-    service::detail(&state, &user, &slug).await
+    service::detail(&state, &user, &slug, op.as_deref()).await
+}
+
+/// One operation of an API's reference, by its anchor (`op-get-pets-id`).
+#[server(prefix = "/api", endpoint = "api_operation")]
+pub async fn api_operation(slug: String, anchor: String) -> Result<openapi::Operation, AppError> {
+    let user = crate::auth::guard::require_user().await?;
+    let state = crate::platform::state::app_state()?;
+    service::operation(&state, &user, &slug, &anchor).await
 }
 
 #[server(prefix = "/api", endpoint = "managed_apis")]

@@ -68,6 +68,77 @@ impl Reference {
     pub fn operation_count(&self) -> usize {
         self.groups.iter().map(|g| g.operations.len()).sum()
     }
+
+    /// Every operation's one line, without its details (a tenth of the size or less).
+    pub fn outline(&self) -> Outline {
+        Outline {
+            openapi: self.openapi.clone(),
+            servers: self.servers.clone(),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| GroupOutline {
+                    tag: g.tag.clone(),
+                    description_html: g.description_html.clone(),
+                    operations: g
+                        .operations
+                        .iter()
+                        .map(|op| OperationLine {
+                            anchor: op.anchor.clone(),
+                            method: op.method.clone(),
+                            path: op.path.clone(),
+                            summary_html: op.summary_html.clone(),
+                            deprecated: op.deprecated,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The operation with this anchor.
+    pub fn into_operation(self, anchor: &str) -> Option<Operation> {
+        self.groups
+            .into_iter()
+            .flat_map(|g| g.operations)
+            .find(|op| op.anchor == anchor)
+    }
+}
+
+/// What the API page sends first: the reference without the operations' details, which
+/// are fetched one operation at a time as they are opened. A real 97-operation document
+/// is 1.7 MB as a whole reference; its outline is a few dozen kilobytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outline {
+    pub openapi: String,
+    pub servers: Vec<String>,
+    pub groups: Vec<GroupOutline>,
+}
+
+impl Outline {
+    pub fn operation_count(&self) -> usize {
+        self.groups.iter().map(|g| g.operations.len()).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupOutline {
+    pub tag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description_html: Option<String>,
+    pub operations: Vec<OperationLine>,
+}
+
+/// An operation's summary line: what the API page lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationLine {
+    pub anchor: String,
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_html: Option<String>,
+    #[serde(default)]
+    pub deprecated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! The developer side of the catalog: browsing and searching APIs, and an API's page with
 //! its documentation, plans, reference and the "Subscribe" action.
 
-use super::openapi::{Content, Operation, Reference, SchemaNode};
+use super::openapi::{Content, Operation, OperationLine, Outline, SchemaNode};
 use super::*;
 use crate::components::{
     action_error, field_errors, state_badge, EmptyState, ErrorView, FormError, Loading, Notice,
@@ -118,11 +118,13 @@ fn ApiCardView(api: ApiCard) -> impl IntoView {
 #[component]
 pub fn ApiPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let slug = move || params.read().get("slug").unwrap_or_default();
+    let open = move || query.read().get("op");
     let subscribe = ServerAction::<Subscribe>::new();
     let data = Resource::new(
-        move || (slug(), subscribe.version().get()),
-        |(slug, _)| api_detail(slug),
+        move || (slug(), open(), subscribe.version().get()),
+        |(slug, open, _)| api_detail(slug, open),
     );
     view! {
         <Transition fallback=Loading>
@@ -208,7 +210,11 @@ fn ApiDetailView(api: ApiView, subscribe: ServerAction<Subscribe>) -> impl IntoV
                     }.into_any()
                 }}
             </section>
-            {api.reference.clone().map(|r| view! { <ReferenceView reference=r /> })}
+            {api.reference.clone().map(|outline| {
+                let slug = api.slug.clone();
+                let open = api.open_operation.clone();
+                view! { <ReferenceView outline slug open /> }
+            })}
         </article>
     }
 }
@@ -304,27 +310,32 @@ fn PlanCard(
     }
 }
 
-/// The OpenAPI reference: operations grouped by tag, each expandable. Every `*_html` value
-/// was rendered from Markdown and sanitized by ammonia when the document was uploaded
-/// (`openapi::parse`), so it goes in with `inner_html` as is.
+/// The OpenAPI reference: operations grouped by tag, each expandable. The page carries only
+/// each operation's line; its details are fetched when it is opened (with JavaScript), or
+/// follow a link that opens it in the page (without). Every `*_html` value was rendered from
+/// Markdown and sanitized by ammonia when the document was uploaded (`openapi::parse`), so
+/// it goes in with `inner_html` as is.
 #[component]
-pub fn ReferenceView(reference: Reference) -> impl IntoView {
-    let count = reference.operation_count();
+pub fn ReferenceView(outline: Outline, slug: String, open: Option<Operation>) -> impl IntoView {
+    let count = outline.operation_count();
     view! {
         <section aria-labelledby="reference-heading" class="space-y-4">
             <div class="flex flex-wrap items-baseline gap-3">
                 <h2 id="reference-heading" class="text-xl font-semibold">"API reference"</h2>
-                <span class="text-sm text-slate-500">{format!("OpenAPI {} · {count} operations", reference.openapi)}</span>
+                <span class="text-sm text-slate-500">{format!("OpenAPI {} · {count} operations", outline.openapi)}</span>
             </div>
-            {(!reference.servers.is_empty()).then(|| view! {
-                <p class="text-sm text-slate-600">"Servers: "{reference.servers.iter().map(|s| view! { <code class="badge font-mono">{s.clone()}</code>" " }).collect_view()}</p>
+            {(!outline.servers.is_empty()).then(|| view! {
+                <p class="text-sm text-slate-600">"Servers: "{outline.servers.iter().map(|s| view! { <code class="badge font-mono">{s.clone()}</code>" " }).collect_view()}</p>
             })}
-            {reference.groups.into_iter().map(|g| view! {
+            {outline.groups.into_iter().map(|g| view! {
                 <div class="card space-y-3 p-4">
                     <h3 class="text-lg font-semibold">{g.tag}</h3>
                     {g.description_html.map(|d| view! { <div class="prose text-slate-600" inner_html=d></div> })}
                     <ul class="space-y-2">
-                        {g.operations.into_iter().map(|op| view! { <OperationView op /> }).collect_view()}
+                        {g.operations.into_iter().map(|line| {
+                            let open = open.clone().filter(|op| op.anchor == line.anchor);
+                            view! { <OperationView line slug=slug.clone() open /> }
+                        }).collect_view()}
                     </ul>
                 </div>
             }).collect_view()}
@@ -332,9 +343,10 @@ pub fn ReferenceView(reference: Reference) -> impl IntoView {
     }
 }
 
+/// One operation: its line, and its details once opened.
 #[component]
-fn OperationView(op: Operation) -> impl IntoView {
-    let method_class = match op.method.as_str() {
+fn OperationView(line: OperationLine, slug: String, open: Option<Operation>) -> impl IntoView {
+    let method_class = match line.method.as_str() {
         "GET" => "method method-get",
         "POST" => "method method-post",
         "PUT" => "method method-put",
@@ -342,63 +354,104 @@ fn OperationView(op: Operation) -> impl IntoView {
         "DELETE" => "method method-delete",
         _ => "method method-other",
     };
+    let is_open = open.is_some();
+    let load = Action::new(|(slug, anchor): &(String, String)| {
+        api_operation(slug.clone(), anchor.clone())
+    });
+    let details = NodeRef::<leptos::html::Details>::new();
+    let anchor = line.anchor.clone();
+    let href = format!("/catalog/{slug}?op={anchor}#{anchor}");
+    let on_toggle = move |_| {
+        let opened = details.get().is_some_and(|d| d.open());
+        if opened
+            && !is_open
+            && load.value().get_untracked().is_none()
+            && !load.pending().get_untracked()
+        {
+            load.dispatch((slug.clone(), anchor.clone()));
+        }
+    };
+    let label = format!("{} {}", line.method, line.path);
     view! {
-        <li id=op.anchor.clone()>
-            <details class="rounded-md border border-slate-200">
+        <li id=line.anchor.clone()>
+            <details class="rounded-md border border-slate-200" open=is_open node_ref=details on:toggle=on_toggle>
                 <summary class="flex cursor-pointer flex-wrap items-center gap-3 p-3">
-                    <span class=method_class>{op.method.clone()}</span>
-                    <code class=if op.deprecated { "font-mono text-sm line-through" } else { "font-mono text-sm" }>{op.path.clone()}</code>
-                    <span class="text-sm text-slate-600" inner_html=op.summary_html.clone().unwrap_or_default()></span>
-                    {op.deprecated.then(|| view! { <span class="badge bg-amber-100 text-amber-800">"Deprecated"</span> })}
+                    <span class=method_class>{line.method.clone()}</span>
+                    <code class=if line.deprecated { "font-mono text-sm line-through" } else { "font-mono text-sm" }>{line.path.clone()}</code>
+                    <span class="text-sm text-slate-600" inner_html=line.summary_html.clone().unwrap_or_default()></span>
+                    {line.deprecated.then(|| view! { <span class="badge bg-amber-100 text-amber-800">"Deprecated"</span> })}
                 </summary>
-                <div class="space-y-4 border-t border-slate-200 p-4 text-sm">
-                    {op.description_html.clone().map(|d| view! { <div class="prose text-slate-700" inner_html=d></div> })}
-                    {(!op.parameters.is_empty()).then(|| view! {
-                        <div>
-                            <h4 class="mb-1 font-semibold">"Parameters"</h4>
-                            <ScrollRegion label=format!("Parameters of {} {}", op.method, op.path)>
-                            <table class="min-w-full text-left">
-                                <thead class="text-xs uppercase text-slate-500">
-                                    <tr><th scope="col" class="pr-4">"Name"</th><th scope="col" class="pr-4">"In"</th><th scope="col" class="pr-4">"Type"</th><th scope="col">"Description"</th></tr>
-                                </thead>
-                                <tbody>
-                                    {op.parameters.iter().cloned().map(|p| view! {
-                                        <tr class="border-t border-slate-100">
-                                            <td class="py-1 pr-4 font-mono">{p.name}{p.required.then_some(" *")}</td>
-                                            <td class="py-1 pr-4">{p.location}</td>
-                                            <td class="py-1 pr-4 font-mono text-xs">{p.ty}</td>
-                                            <td class="prose py-1" inner_html=p.description_html.unwrap_or_default()></td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                            </ScrollRegion>
-                        </div>
-                    })}
-                    {op.request.clone().map(|b| view! {
-                        <div class="space-y-1">
-                            <h4 class="font-semibold">{if b.required { "Request body (required)" } else { "Request body" }}</h4>
-                            {b.description_html.map(|d| view! { <div class="prose text-slate-600" inner_html=d></div> })}
-                            {contents(b.content)}
-                        </div>
-                    })}
-                    {(!op.responses.is_empty()).then(|| view! {
-                        <div class="space-y-2">
-                            <h4 class="font-semibold">"Responses"</h4>
-                            {op.responses.iter().cloned().map(|r| view! {
-                                <div class="space-y-1">
-                                    <div class="flex flex-wrap items-baseline gap-2">
-                                        <code class="badge font-mono">{r.status}</code>
-                                        <div class="prose" inner_html=r.description_html.unwrap_or_default()></div>
-                                    </div>
-                                    {contents(r.content)}
-                                </div>
-                            }).collect_view()}
-                        </div>
-                    })}
-                </div>
+                {move || match (open.clone(), load.value().get()) {
+                    (Some(op), _) | (None, Some(Ok(op))) => view! { <OperationDetails op /> }.into_any(),
+                    (None, Some(Err(error))) => view! { <div class="border-t border-slate-200 p-4"><ErrorView error /></div> }.into_any(),
+                    (None, None) => {
+                        let (href, label) = (href.clone(), label.clone());
+                        view! {
+                        <p class="border-t border-slate-200 p-4 text-sm text-slate-600" aria-live="polite">
+                            {move || if load.pending().get() {
+                                "Loading the details…".into_any()
+                            } else {
+                                view! { <a class="link" href=href.clone() aria-label=format!("Show the details of {label}")>"Show the details"</a> }.into_any()
+                            }}
+                        </p>
+                        }.into_any()
+                    }
+                }}
             </details>
         </li>
+    }
+}
+
+/// An operation's parameters, request body and responses.
+#[component]
+fn OperationDetails(op: Operation) -> impl IntoView {
+    view! {
+    <div class="space-y-4 border-t border-slate-200 p-4 text-sm">
+        {op.description_html.clone().map(|d| view! { <div class="prose text-slate-700" inner_html=d></div> })}
+        {(!op.parameters.is_empty()).then(|| view! {
+            <div>
+                <h4 class="mb-1 font-semibold">"Parameters"</h4>
+                <ScrollRegion label=format!("Parameters of {} {}", op.method, op.path)>
+                <table class="min-w-full text-left">
+                    <thead class="text-xs uppercase text-slate-500">
+                        <tr><th scope="col" class="pr-4">"Name"</th><th scope="col" class="pr-4">"In"</th><th scope="col" class="pr-4">"Type"</th><th scope="col">"Description"</th></tr>
+                    </thead>
+                    <tbody>
+                        {op.parameters.iter().cloned().map(|p| view! {
+                            <tr class="border-t border-slate-100">
+                                <td class="py-1 pr-4 font-mono">{p.name}{p.required.then_some(" *")}</td>
+                                <td class="py-1 pr-4">{p.location}</td>
+                                <td class="py-1 pr-4 font-mono text-xs">{p.ty}</td>
+                                <td class="prose py-1" inner_html=p.description_html.unwrap_or_default()></td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                </ScrollRegion>
+            </div>
+        })}
+        {op.request.clone().map(|b| view! {
+            <div class="space-y-1">
+                <h4 class="font-semibold">{if b.required { "Request body (required)" } else { "Request body" }}</h4>
+                {b.description_html.map(|d| view! { <div class="prose text-slate-600" inner_html=d></div> })}
+                {contents(b.content)}
+            </div>
+        })}
+        {(!op.responses.is_empty()).then(|| view! {
+            <div class="space-y-2">
+                <h4 class="font-semibold">"Responses"</h4>
+                {op.responses.iter().cloned().map(|r| view! {
+                    <div class="space-y-1">
+                        <div class="flex flex-wrap items-baseline gap-2">
+                            <code class="badge font-mono">{r.status}</code>
+                            <div class="prose" inner_html=r.description_html.unwrap_or_default()></div>
+                        </div>
+                        {contents(r.content)}
+                    </div>
+                }).collect_view()}
+            </div>
+        })}
+    </div>
     }
 }
 

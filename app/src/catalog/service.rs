@@ -1,6 +1,7 @@
 //! Catalog rules: who sees and who manages an API, input parsing, lifecycle moves (retiring
 //! ends every live subscription), OpenAPI uploads and plans. Every change is audited.
 
+use super::openapi::{Operation, Reference};
 pub use super::store::PlanRow;
 use super::store::{self, ApiFields, ApiRow, By, PlanFields};
 use super::*;
@@ -90,14 +91,28 @@ pub async fn catalog(
     })
 }
 
-pub async fn detail(state: &AppState, user: &CurrentUser, slug: &str) -> Result<ApiView, AppError> {
-    let api = match store::find(&state.db, By::Slug(slug)).await? {
-        Some(api) if can_see(user, &api) => api,
-        _ => return Err(AppError::NotFound),
-    };
+/// An API the caller may see, by slug (not found otherwise, whether or not it exists).
+async fn visible(state: &AppState, user: &CurrentUser, slug: &str) -> Result<ApiRow, AppError> {
+    match store::find(&state.db, By::Slug(slug)).await? {
+        Some(api) if can_see(user, &api) => Ok(api),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// The API page: the API, its plans, the caller's applications and the reference's outline
+/// (with `open`, the operation of that anchor, in full).
+pub async fn detail(
+    state: &AppState,
+    user: &CurrentUser,
+    slug: &str,
+    open: Option<&str>,
+) -> Result<ApiView, AppError> {
+    let api = visible(state, user, slug).await?;
     let plans = store::plans(&state.db, &api.id).await?;
     let tags = store::tags_of(&state.db, std::slice::from_ref(&api.id)).await?;
     let reference = stored_reference(state, &api).await?;
+    let outline = reference.as_ref().map(Reference::outline);
+    let open_operation = reference.zip(open).and_then(|(r, a)| r.into_operation(a));
     let applications = subscriptions::choices_for(state, user, &api.id).await?;
     Ok(ApiView {
         can_manage: can_manage(user, &api),
@@ -111,9 +126,24 @@ pub async fn detail(state: &AppState, user: &CurrentUser, slug: &str) -> Result<
         tags: tags.into_iter().map(|(_, t)| t).collect(),
         lifecycle: api.lifecycle,
         plans: plans.into_iter().map(|p| p.plan).collect(),
-        reference,
+        reference: outline,
+        open_operation,
         applications,
     })
+}
+
+/// One operation of the API's reference, in full.
+pub async fn operation(
+    state: &AppState,
+    user: &CurrentUser,
+    slug: &str,
+    anchor: &str,
+) -> Result<Operation, AppError> {
+    let api = visible(state, user, slug).await?;
+    stored_reference(state, &api)
+        .await?
+        .and_then(|r| r.into_operation(anchor))
+        .ok_or(AppError::NotFound)
 }
 
 pub async fn managed(state: &AppState, user: &CurrentUser) -> Result<Vec<ManagedApi>, AppError> {

@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::platform::sql::{fetch_in, Arg, Where};
 use crate::platform::state::{new_id, Db};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor, FromRow, Row};
 use std::collections::HashMap;
 
 fn parsed<T: std::str::FromStr<Err = String>>(r: &AnyRow, col: &str) -> Result<T, sqlx::Error> {
@@ -40,7 +40,7 @@ const API_COLUMNS: &str = "a.id, a.slug, a.name, a.version, a.summary, a.descrip
     a.description_html, a.upstream_url, a.openapi_source, a.openapi_ref, a.visibility, \
     a.visible_roles, a.lifecycle, a.sunset_at, a.owner_id, u.email AS owner_email, a.updated_at";
 
-impl ApiRow {
+impl FromRow<'_, AnyRow> for ApiRow {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(ApiRow {
             id: r.try_get("id")?,
@@ -62,7 +62,9 @@ impl ApiRow {
             updated_at: r.try_get("updated_at")?,
         })
     }
+}
 
+impl ApiRow {
     /// Whether a user of `role` sees it, visibility-wise (the lifecycle is checked apart).
     pub fn visible_to(&self, role: Role) -> bool {
         self.visibility == Visibility::Public || self.visible_roles.contains(&role)
@@ -173,8 +175,7 @@ pub async fn find<'c>(
     let sql = format!(
         "SELECT {API_COLUMNS} FROM apis a LEFT JOIN users u ON u.id = a.owner_id WHERE a.{column} = $1"
     );
-    let row = sqlx::query(&sql).bind(value).fetch_optional(db).await?;
-    Ok(row.as_ref().map(ApiRow::from_row).transpose()?)
+    Ok(sqlx::query_as(&sql).bind(value).fetch_optional(db).await?)
 }
 
 /// Deprecated APIs whose sunset date is past.
@@ -197,7 +198,7 @@ pub async fn tags_of(db: &Db, api_ids: &[String]) -> Result<Vec<(String, String)
         db,
         "SELECT api_id, tag FROM api_tags WHERE api_id IN ({in}) ORDER BY tag",
         api_ids,
-        |r| Ok((r.try_get("api_id")?, r.try_get("tag")?)),
+        |r| FromRow::from_row(r),
     )
     .await
 }
@@ -212,13 +213,14 @@ pub struct CatalogQuery<'a> {
     pub offset: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct CatalogRow {
     pub id: String,
     pub slug: String,
     pub name: String,
     pub version: String,
     pub summary: String,
+    #[sqlx(try_from = "String")]
     pub lifecycle: Lifecycle,
     pub sunset_at: Option<i64>,
 }
@@ -256,17 +258,7 @@ pub async fn catalog(db: &Db, q: &CatalogQuery<'_>) -> Result<(Vec<CatalogRow>, 
         "ORDER BY lower(a.name), a.id",
         "FROM apis a",
         (q.limit, q.offset),
-        |r| {
-            Ok(CatalogRow {
-                id: r.try_get("id")?,
-                slug: r.try_get("slug")?,
-                name: r.try_get("name")?,
-                version: r.try_get("version")?,
-                summary: r.try_get("summary")?,
-                lifecycle: parsed(r, "lifecycle")?,
-                sunset_at: r.try_get("sunset_at")?,
-            })
-        },
+        |r| CatalogRow::from_row(r),
     )
     .await
 }
@@ -274,29 +266,29 @@ pub async fn catalog(db: &Db, q: &CatalogQuery<'_>) -> Result<(Vec<CatalogRow>, 
 /// The most used tags among listed APIs (for the catalog's tag filter).
 /// Visible to `role` as in [`catalog`] (admins see every listed API).
 pub async fn popular_tags(db: &Db, role: Role, limit: i64) -> Result<Vec<String>, AppError> {
-    let rows = sqlx::query(
-        "SELECT t.tag, COUNT(*) AS n FROM api_tags t JOIN apis a ON a.id = t.api_id \
+    Ok(sqlx::query_scalar(
+        "SELECT t.tag FROM api_tags t JOIN apis a ON a.id = t.api_id \
          WHERE a.lifecycle IN ('published', 'deprecated') \
          AND ($1 = 'admin' OR a.visibility = 'public' OR a.visible_roles LIKE $2) \
-         GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT $3",
+         GROUP BY t.tag ORDER BY COUNT(*) DESC, t.tag LIMIT $3",
     )
     .bind(role.as_str())
     .bind(format!("%,{},%", role.as_str()))
     .bind(limit)
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get("tag"))
-        .collect::<Result<_, sqlx::Error>>()?)
+    .await?)
 }
 
 /// An API as its publisher's list shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct ManagedRow {
+    #[sqlx(flatten)]
     pub api: ApiRow,
+    #[sqlx(rename = "plan_count")]
     pub plans: i64,
+    #[sqlx(rename = "pending_count")]
     pub pending: i64,
+    #[sqlx(rename = "live_count")]
     pub live: i64,
 }
 
@@ -310,21 +302,10 @@ pub async fn managed(db: &Db, owner: Option<&str>) -> Result<Vec<ManagedRow>, Ap
          FROM apis a LEFT JOIN users u ON u.id = a.owner_id \
          WHERE ($1 = '' OR a.owner_id = $1) ORDER BY a.updated_at DESC LIMIT 500"
     );
-    let rows = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(owner.unwrap_or(""))
         .fetch_all(db)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            Ok(ManagedRow {
-                api: ApiRow::from_row(r)?,
-                plans: r.try_get("plan_count")?,
-                pending: r.try_get("pending_count")?,
-                live: r.try_get("live_count")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?)
+        .await?)
 }
 
 pub async fn set_openapi(
@@ -415,7 +396,7 @@ impl std::ops::Deref for PlanRow {
 const PLAN_COLUMNS: &str = "id, api_id, name, description, rate_limit, rate_period, burst, quota, \
     quota_period, approval, scopes, max_key_lifetime_days";
 
-impl PlanRow {
+impl FromRow<'_, AnyRow> for PlanRow {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(PlanRow {
             api_id: r.try_get("api_id")?,
@@ -457,23 +438,18 @@ pub struct PlanFields {
 
 pub async fn plans(db: &Db, api_id: &str) -> Result<Vec<PlanRow>, AppError> {
     let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE api_id = $1 ORDER BY created_at, id");
-    let rows = sqlx::query(&sql).bind(api_id).fetch_all(db).await?;
-    Ok(rows
-        .iter()
-        .map(PlanRow::from_row)
-        .collect::<Result<_, sqlx::Error>>()?)
+    Ok(sqlx::query_as(&sql).bind(api_id).fetch_all(db).await?)
 }
 
 pub async fn find_plan(db: &Db, id: &str) -> Result<Option<PlanRow>, AppError> {
     let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(db).await?;
-    Ok(row.as_ref().map(PlanRow::from_row).transpose()?)
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
 
 /// These plans, by id (one query).
 pub async fn find_plans(db: &Db, ids: &[String]) -> Result<HashMap<String, PlanRow>, AppError> {
     let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id IN ({{in}})");
-    let plans = fetch_in(db, &sql, ids, PlanRow::from_row).await?;
+    let plans = fetch_in(db, &sql, ids, |r| PlanRow::from_row(r)).await?;
     Ok(plans.into_iter().map(|p| (p.id.clone(), p)).collect())
 }
 
@@ -536,7 +512,7 @@ pub async fn api_names(db: &Db, ids: &[String]) -> Result<HashMap<String, String
         db,
         "SELECT id, name FROM apis WHERE id IN ({in})",
         ids,
-        |r| Ok((r.try_get("id")?, r.try_get("name")?)),
+        |r| FromRow::from_row(r),
     )
     .await?;
     Ok(names.into_iter().collect())

@@ -131,7 +131,7 @@ pub async fn my_applications(
         .iter()
         .map(|s| (s.api_id.clone(), s.api_name.clone()))
         .collect();
-    let portal = crate::keys::settings::load(&state.db).await?;
+    let portal = crate::keys::service::portal_policy(&state.db).await?;
     let plans = crate::keys::service::plans_of(state, &subs).await?;
     let now = state.clock.now();
     let mut out = Vec::with_capacity(owned.len());

@@ -5,23 +5,15 @@
 // A server function's arguments are its form's fields.
 #![allow(clippy::too_many_arguments)]
 
-mod admin;
-#[cfg(feature = "ssr")]
-pub mod leaks;
-#[cfg(feature = "ssr")]
-pub mod lifecycle;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;
-#[cfg(feature = "ssr")]
-pub mod settings;
 #[cfg(feature = "ssr")]
 mod store;
 #[cfg(feature = "ssr")]
 pub mod verify;
 
-pub use admin::{AllKeysPage, KeySettingsSection};
-pub use pages::{IssuedKeyNotice, KeysSection};
+pub use pages::{AllKeysPage, IssuedKeyNotice, KeySettingsSection, KeysSection};
 
 use crate::domain::{Cidr, KeyEnvironment, LeakAction, QuotaPeriod, RatePeriod, Scope};
 
@@ -294,6 +286,56 @@ pub struct KeySettings {
     pub leak_action: LeakAction,
 }
 
+impl Default for KeySettings {
+    fn default() -> Self {
+        KeySettings {
+            max_lifetime_days: None,
+            rotation_days: None,
+            reminder_days: 7,
+            leak_action: LeakAction::Revoke,
+        }
+    }
+}
+
+impl KeySettings {
+    /// The settings form: days as whole numbers (empty: no limit), the leak action by name.
+    pub fn parse(
+        max_lifetime_days: &str,
+        rotation_days: &str,
+        reminder_days: &str,
+        leak_action: &str,
+    ) -> Result<Self, AppError> {
+        use crate::domain::optional_count;
+        let mut e = FormErrors::new();
+        let max = e.check(
+            "max_lifetime_days",
+            optional_count(max_lifetime_days, 1, 3650),
+        );
+        let rotation = e.check("rotation_days", optional_count(rotation_days, 1, 3650));
+        let reminder = e.check(
+            "reminder_days",
+            optional_count(reminder_days, 1, 90).and_then(|d| {
+                d.ok_or_else(|| "Enter how many days ahead to remind (1 to 90).".to_string())
+            }),
+        );
+        let leak = e.check("leak_action", leak_action.parse::<LeakAction>());
+        match (max, rotation, reminder, leak) {
+            (
+                Some(max_lifetime_days),
+                Some(rotation_days),
+                Some(reminder_days),
+                Some(leak_action),
+            ) if e.is_empty() => Ok(KeySettings {
+                max_lifetime_days,
+                rotation_days,
+                reminder_days,
+                leak_action,
+            }),
+            _ => Err(e.into_error()),
+        }
+    }
+}
+
 /// One page of the admin's list of every key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeysPage {
@@ -411,7 +453,7 @@ pub async fn all_keys(
 pub async fn get_key_settings() -> Result<KeySettings, AppError> {
     use crate::domain::Role;
     crate::auth::guard::require_role(&[Role::Admin], "settings.read").await?;
-    settings::load(&crate::platform::state::app_state()?.db).await
+    service::portal_policy(&crate::platform::state::app_state()?.db).await
 }
 
 #[server(prefix = "/api", endpoint = "update_key_settings")]
@@ -423,9 +465,8 @@ pub async fn update_key_settings(
     step_up_code: Option<String>,
 ) -> Result<(), AppError> {
     use crate::domain::Role;
-    use crate::platform::audit::Event;
     let admin = crate::auth::guard::require_role(&[Role::Admin], "settings.update").await?;
-    let new = settings::parse(
+    let new = KeySettings::parse(
         &max_lifetime_days,
         &rotation_days,
         &reminder_days,
@@ -434,15 +475,7 @@ pub async fn update_key_settings(
     // The policy decides how long keys live and what a leak does to them.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;
     let ctx = crate::platform::Ctx::current().await?;
-    let before = settings::load(&ctx.state.db).await?;
-    settings::save(&ctx.state.db, &new, &admin.id, ctx.now).await?;
-    ctx.audit(
-        Event::new("settings.update")
-            .actor(&admin.id, &admin.email)
-            .target("setting", "key_policy")
-            .details(serde_json::json!({ "from": before, "to": new })),
-    )
-    .await
+    service::save_policy(&ctx, &admin, &new).await
 }
 
 /// Revokes a key at once, with a reason: the application's owner, or an admin (step-up).

@@ -1,12 +1,13 @@
 //! The `api_keys` table: digests, never keys. Rotation links keys both ways (`replaces`,
 //! `replaced_by`); a rotated key's expiry is shortened to the end of its grace period.
 
+use super::KeySettings;
 use crate::domain::{QuotaPeriod, RatePeriod};
 use crate::error::AppError;
 use crate::platform::sql::{fetch_in, Arg, Where};
 use crate::platform::state::Db;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor, FromRow, Row};
 
 #[derive(Debug, Clone)]
 pub struct KeyRow {
@@ -70,7 +71,7 @@ fn parsed<T: std::str::FromStr>(r: &AnyRow, column: &str) -> Result<Option<T>, s
         .and_then(|s| s.parse().ok()))
 }
 
-impl KeyRow {
+impl FromRow<'_, AnyRow> for KeyRow {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
         let rate_limit: Option<i64> = r.try_get("rate_limit")?;
         let rate_period: Option<RatePeriod> = parsed(r, "rate_period")?;
@@ -109,7 +110,9 @@ impl KeyRow {
             flag_reason: r.try_get("flag_reason")?,
         })
     }
+}
 
+impl KeyRow {
     /// `kp_live_AbCd…wxyz`, how people recognise a key.
     pub fn masked(&self) -> String {
         format!("{}…{}", self.display_prefix, self.last4)
@@ -173,14 +176,12 @@ pub async fn insert<'c>(
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<KeyRow>, AppError> {
     let sql = format!("{SELECT} WHERE k.id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(db).await?;
-    Ok(row.as_ref().map(KeyRow::from_row).transpose()?)
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
 
 pub async fn find_by_digest(db: &Db, digest: &str) -> Result<Option<KeyRow>, AppError> {
     let sql = format!("{SELECT} WHERE k.digest = $1");
-    let row = sqlx::query(&sql).bind(digest).fetch_optional(db).await?;
-    Ok(row.as_ref().map(KeyRow::from_row).transpose()?)
+    Ok(sqlx::query_as(&sql).bind(digest).fetch_optional(db).await?)
 }
 
 /// The keys of these applications, newest first (revoked ones too, for the record).
@@ -188,7 +189,7 @@ pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<KeyRow>,
     let sql = format!(
         "{SELECT} WHERE k.application_id IN ({{in}}) ORDER BY k.created_at DESC, k.id LIMIT 5000"
     );
-    fetch_in(db, &sql, app_ids, KeyRow::from_row).await
+    fetch_in(db, &sql, app_ids, |r| KeyRow::from_row(r)).await
 }
 
 /// Filters of the admin's list of every key.
@@ -244,7 +245,7 @@ pub async fn list_all(
         "ORDER BY k.created_at DESC, k.id",
         from,
         page,
-        KeyRow::from_row,
+        |r| KeyRow::from_row(r),
     )
     .await
 }
@@ -278,27 +279,17 @@ pub async fn revoke_all(
     reason: &str,
     now: i64,
 ) -> Result<Vec<String>, AppError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_scalar(
         "UPDATE api_keys SET revoked_at = $1, revoked_by = $2, revoke_reason = $3 \
          WHERE application_id = $4 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) \
-         RETURNING display_prefix, last4",
+         RETURNING display_prefix || '…' || last4",
     )
     .bind(now)
     .bind(by)
     .bind(reason)
     .bind(app_id)
     .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(format!(
-                "{}…{}",
-                r.try_get::<String, _>("display_prefix")?,
-                r.try_get::<String, _>("last4")?
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    .await?)
 }
 
 /// Marks `old` as replaced by `new` (compare-and-set: only a key in force and not rotated
@@ -336,4 +327,94 @@ pub async fn flag(db: &Db, id: &str, reason: &str, now: i64) -> Result<(), AppEr
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// The portal's key policy, stored as one JSON value in `settings` (defaults until saved).
+const POLICY: &str = "key_policy";
+
+pub async fn policy(db: &Db) -> Result<KeySettings, AppError> {
+    Ok(crate::platform::settings::get(db, POLICY)
+        .await?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default())
+}
+
+pub async fn save_policy(db: &Db, s: &KeySettings, by: &str, now: i64) -> Result<(), AppError> {
+    let value = serde_json::to_string(s).map_err(AppError::internal)?;
+    crate::platform::settings::put(db, POLICY, &value, Some(by), now).await
+}
+
+/// Refills the use counters of keys refilled per `period` not yet refilled since `since`.
+pub async fn refill_uses(
+    db: &Db,
+    period: QuotaPeriod,
+    since: i64,
+    now: i64,
+) -> Result<u64, AppError> {
+    Ok(sqlx::query(
+        "UPDATE api_keys SET remaining_uses = max_uses, refilled_at = $1 \
+         WHERE refill_period = $2 AND refilled_at < $3 AND max_uses IS NOT NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(period.as_str())
+    .bind(since)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Caps every key in force at `lifetime` after its creation, and at `earliest` for keys
+/// already older: how many keys it shortened.
+pub async fn cap_lifetime(db: &Db, lifetime: i64, earliest: i64) -> Result<u64, AppError> {
+    let cap = "CASE WHEN created_at + $1 > $2 THEN created_at + $1 ELSE $2 END";
+    Ok(sqlx::query(&format!(
+        "UPDATE api_keys SET expires_at = {cap} WHERE revoked_at IS NULL AND replaced_by IS NULL \
+         AND (expires_at IS NULL OR expires_at > {cap})"
+    ))
+    .bind(lifetime)
+    .bind(earliest)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// A key due for an expiry reminder.
+#[derive(sqlx::FromRow)]
+pub struct Due {
+    pub id: String,
+    pub name: String,
+    pub masked: String,
+    pub expires_at: i64,
+    pub application: String,
+    pub owner_id: String,
+}
+
+/// Keys meant to live longer than `lead`, expiring within it, not yet reminded.
+pub async fn due_reminders(db: &Db, now: i64, lead: i64) -> Result<Vec<Due>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT k.id, k.name, k.display_prefix || '…' || k.last4 AS masked, k.expires_at, \
+         ap.name AS application, ap.owner_id \
+         FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
+         WHERE k.revoked_at IS NULL AND k.replaced_by IS NULL AND k.expiry_reminded_at IS NULL \
+         AND k.expires_at > $1 AND k.expires_at <= $2 AND k.expires_at - k.created_at > $3 \
+         AND ap.deleted_at IS NULL ORDER BY k.expires_at LIMIT 1000",
+    )
+    .bind(now)
+    .bind(now + lead)
+    .bind(lead)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Marks a reminder sent; false when another instance sent it first.
+pub async fn claim_reminder(db: &Db, id: &str, now: i64) -> Result<bool, AppError> {
+    let claimed = sqlx::query(
+        "UPDATE api_keys SET expiry_reminded_at = $1 WHERE id = $2 AND expiry_reminded_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(claimed == 1)
 }

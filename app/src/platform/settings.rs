@@ -3,7 +3,6 @@
 use crate::domain::{Email, JitPolicy, MfaPolicy, Role, SignupMode};
 use crate::error::AppError;
 use crate::platform::state::{new_id, new_token, token_digest, Db};
-use sqlx::Row;
 
 const SIGNUP_MODE: &str = "signup_mode";
 const MFA_POLICY: &str = "mfa_policy";
@@ -15,12 +14,12 @@ pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 pub const SETUP_TTL_MS: i64 = 24 * 3600 * 1000;
 
 pub(crate) async fn get(db: &Db, key: &str) -> Result<Option<String>, AppError> {
-    Ok(sqlx::query("SELECT value FROM settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(db)
-        .await?
-        .map(|r| r.try_get("value"))
-        .transpose()?)
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 pub(crate) async fn put(

@@ -116,7 +116,7 @@ impl Where {
             count_q = arg.bind(count_q);
         }
         let rows = list_q.bind(limit).bind(offset).fetch_all(db).await?;
-        let total: i64 = count_q.fetch_one(db).await?.try_get("n")?;
+        let total: i64 = count_q.fetch_one(db).await?.try_get(0)?;
         let items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok((items, total))
     }

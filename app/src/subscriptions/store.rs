@@ -6,10 +6,9 @@ use crate::domain::SubscriptionState;
 use crate::error::AppError;
 use crate::platform::sql::{fetch_in, Arg, Where};
 use crate::platform::state::{new_id, Db};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor, FromRow};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct SubRow {
     pub id: String,
     pub application_id: String,
@@ -22,6 +21,7 @@ pub struct SubRow {
     pub api_owner_id: Option<String>,
     pub plan_id: String,
     pub plan_name: String,
+    #[sqlx(try_from = "String")]
     pub state: SubscriptionState,
     pub reason: Option<String>,
     pub requested_by_email: Option<String>,
@@ -36,39 +36,6 @@ const SELECT: &str = "SELECT s.id, s.application_id, ap.name AS application_name
     FROM subscriptions s JOIN applications ap ON ap.id = s.application_id \
     JOIN apis a ON a.id = s.api_id JOIN plans p ON p.id = s.plan_id \
     LEFT JOIN users u ON u.id = s.requested_by";
-
-impl SubRow {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(SubRow {
-            id: r.try_get("id")?,
-            application_id: r.try_get("application_id")?,
-            application_name: r.try_get("application_name")?,
-            app_owner_kind: r.try_get("app_owner_kind")?,
-            app_owner_id: r.try_get("app_owner_id")?,
-            api_id: r.try_get("api_id")?,
-            api_slug: r.try_get("api_slug")?,
-            api_name: r.try_get("api_name")?,
-            api_owner_id: r.try_get("api_owner_id")?,
-            plan_id: r.try_get("plan_id")?,
-            plan_name: r.try_get("plan_name")?,
-            state: r
-                .try_get::<String, _>("state")?
-                .parse()
-                .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-            reason: r.try_get("reason")?,
-            requested_by_email: r.try_get("requested_by_email")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-}
-
-fn rows(rows: Vec<AnyRow>) -> Result<Vec<SubRow>, AppError> {
-    Ok(rows
-        .iter()
-        .map(SubRow::from_row)
-        .collect::<Result<_, sqlx::Error>>()?)
-}
 
 /// A new subscription; `Ok(None)` when the application already has a live one for the API.
 pub async fn insert(
@@ -103,8 +70,7 @@ pub async fn insert(
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<SubRow>, AppError> {
     let sql = format!("{SELECT} WHERE s.id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(db).await?;
-    Ok(row.as_ref().map(SubRow::from_row).transpose()?)
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
 
 /// Every subscription of these applications, newest first.
@@ -112,7 +78,7 @@ pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<SubRow>,
     let sql = format!(
         "{SELECT} WHERE s.application_id IN ({{in}}) ORDER BY s.updated_at DESC, s.id LIMIT 2000"
     );
-    fetch_in(db, &sql, app_ids, SubRow::from_row).await
+    fetch_in(db, &sql, app_ids, |r| SubRow::from_row(r)).await
 }
 
 /// Live subscriptions of one API or one application (to end or cancel them together).
@@ -128,7 +94,7 @@ pub async fn live_of<'c>(
     let sql = format!(
         "{SELECT} WHERE {column} = $1 AND s.state IN ('pending', 'active', 'suspended') ORDER BY s.id"
     );
-    rows(sqlx::query(&sql).bind(id).fetch_all(db).await?)
+    Ok(sqlx::query_as(&sql).bind(id).fetch_all(db).await?)
 }
 
 pub enum Live {
@@ -215,34 +181,29 @@ pub async fn queue(db: &Db, f: &QueueFilter<'_>) -> Result<(Vec<SubRow>, i64), A
         "ORDER BY s.created_at, s.id",
         "FROM subscriptions s JOIN apis a ON a.id = s.api_id",
         (f.limit, f.offset),
-        SubRow::from_row,
+        |r| SubRow::from_row(r),
     )
     .await
 }
 
 /// Pending requests for APIs `api_owner` owns (all APIs when `None`).
 pub async fn pending_count(db: &Db, api_owner: Option<&str>) -> Result<i64, AppError> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM subscriptions s JOIN apis a ON a.id = s.api_id \
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM subscriptions s JOIN apis a ON a.id = s.api_id \
          WHERE s.state = 'pending' AND ($1 = '' OR a.owner_id = $1)",
     )
     .bind(api_owner.unwrap_or(""))
     .fetch_one(db)
-    .await?;
-    Ok(row.try_get("n")?)
+    .await?)
 }
 
 /// (slug, name) of the APIs `owner` publishes (every API when `None`), newest first: the
 /// approval queue's filter.
 pub async fn decided_apis(db: &Db, owner: Option<&str>) -> Result<Vec<(String, String)>, AppError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT slug, name FROM apis WHERE ($1 = '' OR owner_id = $1) ORDER BY updated_at DESC LIMIT 500",
     )
     .bind(owner.unwrap_or(""))
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Ok((r.try_get("slug")?, r.try_get("name")?)))
-        .collect::<Result<_, sqlx::Error>>()?)
+    .await?)
 }

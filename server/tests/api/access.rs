@@ -186,6 +186,12 @@ const MATRIX: &[Row] = &[
         Factor::Any,
         &[("slug", "missing")],
     ),
+    (
+        "api_operation",
+        Needs::User,
+        Factor::Any,
+        &[("slug", "missing"), ("anchor", "missing")],
+    ),
     ("managed_apis", Needs::Publisher, Factor::Any, &[]),
     (
         "api_for_edit",

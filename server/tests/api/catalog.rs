@@ -189,6 +189,12 @@ async fn restricted_apis_are_seen_only_by_their_roles(app: TestApp) {
         &[("visibility", "roles"), ("role_publisher", "on")],
     )
     .await;
+    p.call(
+        "upload_openapi",
+        &[("api_id", &api), ("document", PETSTORE)],
+    )
+    .await
+    .ok();
     plan(&p, &api, "Free", "automatic").await;
     publish(&p, &api).await;
     let hidden = dev.call("catalog", &[]).await.ok().clone();
@@ -203,6 +209,13 @@ async fn restricted_apis_are_seen_only_by_their_roles(app: TestApp) {
         .call("api_detail", &[("slug", "internal")])
         .await
         .ok();
+    // Nor any operation of its reference, which the other publisher reads.
+    let op = [("slug", "internal"), ("anchor", "op-get-pets")];
+    assert_eq!(dev.call("api_operation", &op).await.status, 404);
+    assert_eq!(
+        other_pub.call("api_operation", &op).await.ok()["path"],
+        "/pets"
+    );
     // A developer cannot subscribe to what they cannot see.
     let app_id = new_application(&dev, "Mine").await;
     let plan_id = edit_view(&p, "internal").await["plans"][0]["id"]
@@ -259,13 +272,11 @@ async fn openapi_documents_are_validated_and_rendered(app: TestApp) {
     plan(&p, &api, "Free", "automatic").await;
     publish(&p, &api).await;
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let detail = dev
-        .call("api_detail", &[("slug", "pets")])
-        .await
-        .ok()
-        .clone();
-    let op = &detail["reference"]["groups"][0]["operations"][0];
+    let reference = dev.reference_in_full("pets").await;
+    let op = &reference["groups"][0]["operations"][0];
     assert_eq!(op["method"], "GET");
+    let unknown = [("slug", "pets"), ("anchor", "op-get-nothing")];
+    assert_eq!(dev.call("api_operation", &unknown).await.status, 404);
     assert_eq!(op["path"], "/pets");
     assert_eq!(
         op["responses"][0]["content"][0]["schema"]["ty"],

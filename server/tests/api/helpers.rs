@@ -300,6 +300,23 @@ impl TestApp {
 }
 
 impl Client {
+    /// An API's reference as the page assembles it: the outline from `api_detail`, each
+    /// operation's details from `api_operation`.
+    pub async fn reference_in_full(&self, slug: &str) -> Value {
+        let mut reference =
+            self.call("api_detail", &[("slug", slug)]).await.ok()["reference"].clone();
+        for group in reference["groups"].as_array_mut().unwrap() {
+            for op in group["operations"].as_array_mut().unwrap() {
+                let anchor = op["anchor"].as_str().unwrap().to_string();
+                let full = self
+                    .call("api_operation", &[("slug", slug), ("anchor", &anchor)])
+                    .await;
+                *op = full.ok().clone();
+            }
+        }
+        reference
+    }
+
     /// Calls a server function the way the hydrated app does (form-encoded POST).
     pub async fn call(&self, name: &str, form: &[(&str, &str)]) -> Answer {
         self.call_with(name, form, &[]).await

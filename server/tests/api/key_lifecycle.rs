@@ -423,17 +423,18 @@ async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
     assert_eq!(code(&app, &token, &key, "metered").await, "EXHAUSTED");
     // The job refills at the next UTC midnight, not before.
     let now = app.clock.now();
-    let midnight = app::keys::lifecycle::period_start(app::domain::QuotaPeriod::Day, now) + DAY;
-    let early = app::keys::lifecycle::run(&app.state, midnight - 1)
+    let midnight =
+        app::keys::service::lifecycle::period_start(app::domain::QuotaPeriod::Day, now) + DAY;
+    let early = app::keys::service::lifecycle::run(&app.state, midnight - 1)
         .await
         .unwrap();
     assert_eq!(early.refilled, 0);
-    let report = app::keys::lifecycle::run(&app.state, midnight)
+    let report = app::keys::service::lifecycle::run(&app.state, midnight)
         .await
         .unwrap();
     assert_eq!(report.refilled, 1);
     assert_eq!(code(&app, &token, &key, "metered").await, "VALID");
-    let again = app::keys::lifecycle::run(&app.state, midnight + HOUR)
+    let again = app::keys::service::lifecycle::run(&app.state, midnight + HOUR)
         .await
         .unwrap();
     assert_eq!(again.refilled, 0, "once per day");
@@ -586,7 +587,7 @@ async fn the_lifecycle_job_caps_rotation_age_and_reminds_once(app: TestApp) {
     let created = column("created_at", &old["view"]["id"]).await;
     // The job runs with the time passed in: 40 days later, the 90-day key stops at day 60;
     // the expired 1-day key is left alone.
-    let report = app::keys::lifecycle::run(&app.state, created + 40 * DAY)
+    let report = app::keys::service::lifecycle::run(&app.state, created + 40 * DAY)
         .await
         .unwrap();
     assert_eq!(
@@ -603,21 +604,21 @@ async fn the_lifecycle_job_caps_rotation_age_and_reminds_once(app: TestApp) {
     // Seven days before: one reminder, however often the job runs.
     let remind_at = created + 53 * DAY;
     assert_eq!(
-        app::keys::lifecycle::run(&app.state, remind_at - 1)
+        app::keys::service::lifecycle::run(&app.state, remind_at - 1)
             .await
             .unwrap()
             .reminded,
         0
     );
     assert_eq!(
-        app::keys::lifecycle::run(&app.state, remind_at)
+        app::keys::service::lifecycle::run(&app.state, remind_at)
             .await
             .unwrap()
             .reminded,
         1
     );
     assert_eq!(
-        app::keys::lifecycle::run(&app.state, remind_at + HOUR)
+        app::keys::service::lifecycle::run(&app.state, remind_at + HOUR)
             .await
             .unwrap()
             .reminded,
@@ -632,7 +633,9 @@ async fn the_lifecycle_job_caps_rotation_age_and_reminds_once(app: TestApp) {
         .execute(&app.state.db)
         .await
         .unwrap();
-    app::keys::lifecycle::run(&app.state, later).await.unwrap();
+    app::keys::service::lifecycle::run(&app.state, later)
+        .await
+        .unwrap();
     assert_eq!(
         column("expires_at", &old["view"]["id"]).await,
         later + 7 * DAY

@@ -43,7 +43,8 @@ async fn tables_scroll_in_focusable_named_regions(app: TestApp) {
 
     let pages: [(&Client, &str, usize); 6] = [
         (&dev, "/dashboard", 1),
-        (&dev, "/catalog/pets", 1),
+        // The operation opened by its address shows its parameter table.
+        (&dev, "/catalog/pets?op=op-get-pets", 1),
         (&publisher, "/publish", 1),
         (&admin, "/dashboard", 2),
         (&admin, "/admin/audit", 1),

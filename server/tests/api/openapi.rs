@@ -185,14 +185,23 @@ async fn a_schema_referring_to_itself_twenty_times_is_answered_at_once(app: Test
     );
     assert_eq!(saved.ok(), &serde_json::json!(1));
     // Valid recursion still renders: each property refers back, shown as a marker.
-    let detail = p.call("api_detail", &[("slug", "tree")]).await.ok().clone();
-    let schema =
-        &operation(&detail["reference"], "GET", "/nodes")["responses"][0]["content"][0]["schema"];
+    let reference = p.reference_in_full("tree").await;
+    let schema = &operation(&reference, "GET", "/nodes")["responses"][0]["content"][0]["schema"];
     assert_eq!(schema["ty"], "Node");
     let fields = schema["fields"].as_array().unwrap();
     assert_eq!(fields.len(), 20);
     assert!(fields.iter().all(|f| f["recursive"] == "Node"), "{schema}");
     let page = p.get("/catalog/tree").await.text().await.unwrap();
+    assert!(
+        !page.contains("(recursive: Node)"),
+        "details wait to be opened"
+    );
+    let page = p
+        .get("/catalog/tree?op=op-get-nodes")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("(recursive: Node)"));
     assert!(page.len() < 200_000, "{} bytes", page.len());
 }
@@ -248,12 +257,7 @@ async fn a_real_three_megabyte_document_uploads_as_a_file_and_renders(app: TestA
     publish(&p, &api).await;
 
     let (dev, _) = app.signed_in("dev@example.com", Role::Developer).await;
-    let detail = dev
-        .call("api_detail", &[("slug", "openai")])
-        .await
-        .ok()
-        .clone();
-    let reference = &detail["reference"];
+    let reference = &dev.reference_in_full("openai").await;
     assert_eq!(reference["openapi"], "3.1.0");
     // A parameter described only in its schema gets that description.
     let keys = operation(reference, "GET", "/organization/admin_api_keys");
@@ -307,14 +311,26 @@ async fn a_real_three_megabyte_document_uploads_as_a_file_and_renders(app: TestA
         assert!(!json.contains(bad), "{bad} in the reference");
     }
     assert!(json.contains("rel=\\\"noopener noreferrer nofollow\\\""));
-    // The page renders it: an operation's rendered description is in the HTML.
+    // The page carries every operation's line and no details: a fraction of the reference.
     let started = Instant::now();
     let page = dev.get("/catalog/openai").await.text().await.unwrap();
     println!(
-        "OpenAI API page: {} bytes in {:?}",
+        "OpenAI API page: {} bytes in {:?} (the whole reference is {} bytes as JSON)",
         page.len(),
-        started.elapsed()
+        started.elapsed(),
+        json.len()
     );
+    assert!(page.contains("/conversations/{conversation_id}/items/{item_id}"));
+    assert!(!page.contains("<code>include</code>"));
+    assert!(page.len() * 3 < json.len(), "{} bytes", page.len());
+    // An operation opened by its address is rendered in the page, details and all.
+    let anchor = items["anchor"].as_str().unwrap();
+    let page = dev
+        .get(&format!("/catalog/openai?op={anchor}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("<code>include</code>"));
     // The editor does not carry the 3 MB document, only its size.
     let edit = edit_view(&p, "openai").await;
@@ -526,13 +542,14 @@ async fn a_reference_stored_by_an_older_version_is_rebuilt_from_its_document(app
         .execute(&app.state.db)
         .await
         .unwrap();
-    let detail = p
-        .call("api_detail", &[("slug", "older")])
+    let reference = &p.reference_in_full("older").await;
+    let stored: String = sqlx::query_scalar("SELECT openapi_ref FROM apis WHERE id = $1")
+        .bind(&api)
+        .fetch_one(&app.state.db)
         .await
-        .ok()
-        .clone();
-    let reference = &detail["reference"];
-    assert_eq!(reference["format"], app::catalog::openapi::REFERENCE_FORMAT);
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["format"], app::catalog::openapi::REFERENCE_FORMAT);
     assert_eq!(
         operation(reference, "GET", "/nodes")["summary_html"],
         "The tree"

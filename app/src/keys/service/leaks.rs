@@ -2,9 +2,9 @@
 //! of our keys is revoked or flagged (the admin's choice), its owner told and the event
 //! audited. The answer never echoes a token: it names each by its SHA-256, as GitHub does.
 
-use super::store;
 use crate::domain::{ApiKey, LeakAction};
 use crate::error::AppError;
+use crate::keys::store;
 use crate::platform::audit::{record, Event};
 use crate::platform::state::{token_digest, AppState, ClientInfo};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,7 @@ pub async fn handle(
             message: format!("Send at most {MAX_REPORTS} findings per request."),
         });
     }
-    let action = super::settings::load(&state.db).await?.leak_action;
+    let action = crate::keys::store::policy(&state.db).await?.leak_action;
     let mut answers = Vec::with_capacity(reports.len());
     for report in reports {
         let digest = token_digest(&report.token);

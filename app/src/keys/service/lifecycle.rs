@@ -1,13 +1,14 @@
 //! The key lifecycle job, run every minute by the server and by tests with the time passed
 //! in: refills use counters at the start of each day or month, applies the portal's
 //! rotation age as a cap on every key's expiry, and reminds owners before keys expire.
-//! Each step is one conditional statement, so several instances can run it at once.
+//! Each step is one conditional statement (in the store), so several instances can run it
+//! at once.
 
 use crate::domain::QuotaPeriod;
 use crate::error::AppError;
+use crate::keys::store;
 use crate::platform::audit::{record, Event};
 use crate::platform::state::{fmt_time, AppState, ClientInfo};
-use sqlx::Row;
 
 const DAY_MS: i64 = 24 * 3_600_000;
 
@@ -36,34 +37,16 @@ pub fn period_start(period: QuotaPeriod, now: i64) -> i64 {
 
 pub async fn run(state: &AppState, now: i64) -> Result<Report, AppError> {
     let db = &state.db;
-    let policy = super::settings::load(db).await?;
+    let policy = store::policy(db).await?;
     let mut report = Report::default();
     for period in QuotaPeriod::ALL {
-        report.refilled += sqlx::query(
-            "UPDATE api_keys SET remaining_uses = max_uses, refilled_at = $1 \
-             WHERE refill_period = $2 AND refilled_at < $3 AND max_uses IS NOT NULL AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(period.as_str())
-        .bind(period_start(*period, now))
-        .execute(db)
-        .await?
-        .rows_affected();
+        report.refilled += store::refill_uses(db, *period, period_start(*period, now), now).await?;
     }
     let lead = policy.reminder_days * DAY_MS;
     if let Some(days) = policy.rotation_days {
         // A key may live `days` from its creation; one already older gets the reminder lead
         // time from now, so nobody's key stops without warning.
-        let cap = "CASE WHEN created_at + $1 > $2 THEN created_at + $1 ELSE $2 END";
-        report.capped = sqlx::query(&format!(
-            "UPDATE api_keys SET expires_at = {cap} WHERE revoked_at IS NULL AND replaced_by IS NULL \
-             AND (expires_at IS NULL OR expires_at > {cap})"
-        ))
-        .bind(days * DAY_MS)
-        .bind(now + lead)
-        .execute(db)
-        .await?
-        .rows_affected();
+        report.capped = store::cap_lifetime(db, days * DAY_MS, now + lead).await?;
         if report.capped > 0 {
             record(
                 db,
@@ -76,43 +59,20 @@ pub async fn run(state: &AppState, now: i64) -> Result<Report, AppError> {
             .await?;
         }
     }
-    // Keys meant to live longer than the lead time, expiring within it, not yet reminded.
-    let due = sqlx::query(
-        "SELECT k.id, k.name, k.display_prefix, k.last4, k.expires_at, ap.name AS application, ap.owner_id \
-         FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
-         WHERE k.revoked_at IS NULL AND k.replaced_by IS NULL AND k.expiry_reminded_at IS NULL \
-         AND k.expires_at > $1 AND k.expires_at <= $2 AND k.expires_at - k.created_at > $3 \
-         AND ap.deleted_at IS NULL ORDER BY k.expires_at LIMIT 1000",
-    )
-    .bind(now)
-    .bind(now + lead)
-    .bind(lead)
-    .fetch_all(db)
-    .await?;
-    for row in due {
-        let id: String = row.try_get("id")?;
-        let claimed = sqlx::query(
-            "UPDATE api_keys SET expiry_reminded_at = $1 WHERE id = $2 AND expiry_reminded_at IS NULL",
-        )
-        .bind(now)
-        .bind(&id)
-        .execute(db)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
+    for due in store::due_reminders(db, now, lead).await? {
+        if !store::claim_reminder(db, &due.id, now).await? {
             continue;
         }
-        let name: String = row.try_get("name")?;
-        let application: String = row.try_get("application")?;
-        let masked = format!(
-            "{}…{}",
-            row.try_get::<String, _>("display_prefix")?,
-            row.try_get::<String, _>("last4")?
-        );
-        let expires = fmt_time(row.try_get("expires_at")?);
+        let store::Due {
+            name,
+            masked,
+            application,
+            ..
+        } = &due;
+        let expires = fmt_time(due.expires_at);
         crate::notifications::notify(
             state,
-            &row.try_get::<String, _>("owner_id")?,
+            &due.owner_id,
             crate::notifications::Notice {
                 title: format!("Key {name} of {application} expires {expires}"),
                 body: format!(

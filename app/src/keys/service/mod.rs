@@ -1,6 +1,9 @@
 //! Issuing and revoking keys: ownership, the limits the application's plans set (scopes,
 //! maximum lifetime), digests, audit without the key.
 
+pub mod leaks;
+pub mod lifecycle;
+
 use super::store::{self, KeyRow, NewKey};
 use super::*;
 use crate::applications::service::{self as apps, AppRow};
@@ -82,7 +85,7 @@ pub async fn policy(state: &AppState, app_id: &str) -> Result<KeyPolicy, AppErro
     let subs =
         crate::subscriptions::service::of_applications(&state.db, &[app_id.to_string()]).await?;
     let plans = plans_of(state, &subs).await?;
-    let portal = super::settings::load(&state.db).await?;
+    let portal = store::policy(&state.db).await?;
     Ok(policy_of(&subs, &plans, &portal))
 }
 
@@ -507,4 +510,24 @@ pub async fn list_all(
 /// The keys of these applications, newest first.
 pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<KeyRow>, AppError> {
     store::of_applications(db, app_ids).await
+}
+
+/// The portal's key policy.
+pub use super::store::policy as portal_policy;
+
+/// Replaces the portal's key policy, audited with what it was.
+pub async fn save_policy(
+    ctx: &Ctx,
+    admin: &CurrentUser,
+    new: &KeySettings,
+) -> Result<(), AppError> {
+    let before = store::policy(&ctx.state.db).await?;
+    store::save_policy(&ctx.state.db, new, &admin.id, ctx.now).await?;
+    ctx.audit(
+        Event::new("settings.update")
+            .actor(&admin.id, &admin.email)
+            .target("setting", "key_policy")
+            .details(serde_json::json!({ "from": before, "to": new })),
+    )
+    .await
 }
