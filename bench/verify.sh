@@ -5,7 +5,7 @@
 # every request was VALID (the uses left drop by exactly the number of requests), and
 # times revoke-to-refusal.
 #
-#   cargo leptos build --release && bash bench/verify.sh
+#   cargo leptos build --release --split && bash bench/verify.sh
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/keyport_bench bash bench/verify.sh
 #   DURATION=30s CONNECTIONS=64 bash bench/verify.sh
 set -euo pipefail

@@ -1,7 +1,7 @@
 import { defineConfig } from '@playwright/test';
 
 // Browser tests for Keyport. Run from this folder with `npx playwright test`
-// after `cargo leptos build --release` (see .ci/run). Playwright starts the
+// after `cargo leptos build --release --split` (see .ci/run). Playwright starts the
 // release server itself (scripts/start-server.mjs) on a fresh data folder.
 //
 // The browser is Debian's Chromium (`apt-get install chromium`), not

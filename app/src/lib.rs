@@ -15,6 +15,7 @@ pub mod error;
 pub mod keys;
 pub mod notifications;
 pub mod platform;
+mod routes;
 pub mod subscriptions;
 
 use auth::{whoami, CurrentUser, SignOut};
@@ -23,7 +24,7 @@ use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{path, SsrMode};
+use leptos_router::{path, Lazy, SsrMode};
 
 /// The HTML document around the app (server side only). Scripts, the WASM bundle and the
 /// stylesheet load under their version (`/v/<version>/pkg/…`), so they can be cached for good.
@@ -52,13 +53,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Marks the page as interactive once hydrated (tests and progressive-enhancement CSS use it).
-    #[cfg(feature = "hydrate")]
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Link rel="icon" href="data:," />
         <Meta name="description" content="Keyport: a self-hosted API portal for publishing APIs and self-serving API keys." />
@@ -112,23 +106,23 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/sign-up") view=auth::SignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/sign-up/confirm") view=auth::ConfirmSignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
-                    <Route path=path!("/dashboard") view=dashboard::DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/dashboard") view={Lazy::<routes::Dashboard>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/sign-in/mfa") view=auth::mfa::MfaSignInPage ssr=SsrMode::Async />
-                    <Route path=path!("/account") view=accounts::AccountPage ssr=SsrMode::Async />
-                    <Route path=path!("/account/security") view=auth::mfa::SecurityPage ssr=SsrMode::Async />
-                    <Route path=path!("/account/sessions") view=auth::mfa::SessionsPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/users") view=admin::UsersPageView ssr=SsrMode::Async />
-                    <Route path=path!("/admin/settings") view=admin::SettingsPageView ssr=SsrMode::Async />
-                    <Route path=path!("/admin/audit") view=audit::AuditPageView ssr=SsrMode::Async />
-                    <Route path=path!("/admin/keys") view=keys::AllKeysPage ssr=SsrMode::Async />
-                    <Route path=path!("/catalog") view=catalog::CatalogPage ssr=SsrMode::Async />
-                    <Route path=path!("/catalog/:slug") view=catalog::ApiPage ssr=SsrMode::Async />
-                    <Route path=path!("/applications") view=dashboard::ApplicationsPage ssr=SsrMode::Async />
-                    <Route path=path!("/publish") view=catalog::PublishPage ssr=SsrMode::Async />
-                    <Route path=path!("/publish/new") view=catalog::NewApiPage ssr=SsrMode::Async />
-                    <Route path=path!("/publish/:slug") view=catalog::ApiEditorPage ssr=SsrMode::Async />
-                    <Route path=path!("/approvals") view=subscriptions::ApprovalsPage ssr=SsrMode::Async />
-                    <Route path=path!("/notifications") view=notifications::NotificationsPageView ssr=SsrMode::Async />
+                    <Route path=path!("/account") view={Lazy::<routes::Account>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/account/security") view={Lazy::<routes::Security>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/account/sessions") view={Lazy::<routes::Sessions>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view={Lazy::<routes::Users>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/settings") view={Lazy::<routes::Settings>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view={Lazy::<routes::Audit>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/keys") view={Lazy::<routes::AllKeys>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/catalog") view={Lazy::<routes::Catalog>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/catalog/:slug") view={Lazy::<routes::Api>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/applications") view={Lazy::<routes::Applications>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/publish") view={Lazy::<routes::Publish>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/publish/new") view={Lazy::<routes::NewApi>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/publish/:slug") view={Lazy::<routes::ApiEditor>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/approvals") view={Lazy::<routes::Approvals>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view={Lazy::<routes::Notifications>::new()} ssr=SsrMode::Async />
                 </Routes>
                 </ErrorBoundary>
             </main>

@@ -30,7 +30,7 @@ const bin = process.env.KEYPORT_BIN
 
 if (!fs.existsSync(bin)) {
   console.error(
-    `start-server: ${bin} does not exist. Build it first with \`cargo leptos build --release\` ` +
+    `start-server: ${bin} does not exist. Build it first with \`cargo leptos build --release --split\` ` +
       '(from the repository root), or set KEYPORT_BIN.',
   );
   process.exit(1);

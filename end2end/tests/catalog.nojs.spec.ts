@@ -41,6 +41,7 @@ test('browse, subscribe and cancel without JavaScript', async ({ page }) => {
   await page.locator(`li[data-api="${slug}"]`).getByRole('link', { name: 'Adoption Desk' }).click();
   await expect(page.getByRole('heading', { name: 'Pets for everyone' })).toBeVisible();
   await page.getByText('Add a pet').click();
+  await page.getByRole('link', { name: 'Show the details of POST /pets' }).click();
   await expect(page.getByText('Request body (required)')).toBeVisible();
 
   // An application made with a plain form post, then subscribed to the automatic plan.

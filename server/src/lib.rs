@@ -96,11 +96,15 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     }
     spawn_cleanup(state.clone());
     spawn_lifecycle_jobs(state.clone());
+    let assets = app::platform::assets::problem(&state.leptos_options);
     let app = web::router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (set KEYPORT_LISTEN)"))?;
     tracing::info!("Keyport listening on http://{listen}");
+    if let Some(problem) = assets {
+        tracing::error!("{problem}");
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

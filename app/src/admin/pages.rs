@@ -124,8 +124,10 @@ fn UserRow(
                 <ActionForm action=set_role>
                     <div class="flex items-center gap-2">
                         <input type="hidden" name="user_id" value=id_for_role />
+                        // The value as a property too: a re-rendered row keeps the select the
+                        // user changed, whose options no longer follow their attributes.
                         <label for=role_id.clone() class="sr-only">{format!("Role of {}", user.email)}</label>
-                        <select id=role_id name="role" class="input py-1" disabled=is_me>
+                        <select id=role_id name="role" class="input py-1" disabled=is_me prop:value=current_role.as_str()>
                             {Role::ALL
                                 .iter()
                                 .map(|r| view! { <option value=r.as_str() selected=*r == current_role>{r.label()}</option> })
