@@ -1,11 +1,13 @@
 // A developer signs up, signs out (the old session cookie is dead afterwards)
 // and signs back in.
 import { expect, test } from '@playwright/test';
-import { BASE_URL, PASSWORD, confirmSignUp, openAccountMenu, shot, signIn } from './fixtures';
+import {
+  BASE_URL, PASSWORD, confirmSignUp, open, openAccountMenu, shot, signIn,
+} from './fixtures';
 
 test('sign up, sign out, sign in; the old cookie is refused after sign-out', async ({ page, browser }) => {
   const email = `new-${Date.now()}@example.com`;
-  await page.goto('/sign-up');
+  await open(page, '/sign-up');
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   await shot(page, 'sign-up');
 
@@ -42,7 +44,7 @@ test('sign up, sign out, sign in; the old cookie is refused after sign-out', asy
   const replay = await browser.newContext();
   await replay.addCookies([session!]);
   const replayPage = await replay.newPage();
-  await replayPage.goto('/dashboard');
+  await open(replayPage, '/dashboard');
   await expect(replayPage).toHaveURL(/\/sign-in\?next=(%2F|\/)dashboard/);
   await replay.close();
 
@@ -51,7 +53,7 @@ test('sign up, sign out, sign in; the old cookie is refused after sign-out', asy
 });
 
 test('a wrong password gets one clear answer', async ({ page }) => {
-  await page.goto('/sign-in');
+  await open(page, '/sign-in');
   await page.getByLabel('Email').fill('dev@example.com');
   await page.getByLabel('Password', { exact: true }).fill('not my password at all');
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();

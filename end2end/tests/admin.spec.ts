@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { expect, test } from '@playwright/test';
 import {
-  PASSWORD, REPO_ROOT, USERS, enrolMfa, keyportBin, openAdminMenu, serverEnv, shot, signIn, signUp, totpCode,
+  PASSWORD, REPO_ROOT, USERS, enrolMfa, keyportBin, open, openAdminMenu, serverEnv, shot, signIn, signUp, totpCode,
 } from './fixtures';
 
 test('admin changes a role and disables a user, who is signed out at once', async ({ page, browser }) => {
@@ -16,7 +16,7 @@ test('admin changes a role and disables a user, who is signed out at once', asyn
   await signIn(page, USERS.admin.email, USERS.admin.password);
   // Role changes and disabling are sensitive: admins need MFA, and a fresh code for each.
   const { secret } = await enrolMfa(page);
-  await page.goto('/dashboard');
+  await open(page, '/dashboard');
   await expect(page.getByRole('heading', { name: 'Portal overview' })).toBeVisible();
   await shot(page, 'dashboard-admin');
   await page.waitForTimeout(6_000); // let the (5 s, for tests) step-up window pass
@@ -44,7 +44,7 @@ test('admin changes a role and disables a user, who is signed out at once', asyn
   await expect(row.getByText('Disabled', { exact: true })).toBeVisible();
   await shot(page, 'admin-users');
 
-  await them.goto('/dashboard');
+  await open(them, '/dashboard');
   await expect(them).toHaveURL(/\/sign-in/);
   await theirs.close();
 

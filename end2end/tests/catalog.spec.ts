@@ -3,7 +3,9 @@
 // and rejects another (with MFA step-up); the developer sees the states and the notifications.
 // An automatic plan starts at once.
 import { expect, test, type Page } from '@playwright/test';
-import { BASE_URL, USERS, currentStep, enrolMfa, nextCode, shot, signIn } from './fixtures';
+import {
+  BASE_URL, USERS, currentStep, enrolMfa, nextCode, open, shot, signIn,
+} from './fixtures';
 
 const PETSTORE = `openapi: 3.0.3
 info: {title: Pet Store, version: '1.0'}
@@ -158,7 +160,7 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
     await dev.getByRole('button', { name: 'Create application' }).click();
     await expect(dev.locator(`section[data-application="${name}"]`)).toBeVisible();
   }
-  await dev.goto('/catalog/pet-store');
+  await open(dev, '/catalog/pet-store');
   const gold = dev.locator('div[data-plan="Gold"]');
   for (const name of ['Storefront', 'Batch job']) {
     await gold.getByLabel('Application').selectOption({ label: name });
@@ -174,7 +176,7 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
   await expect(mine.locator('li', { hasText: 'Storefront' }).getByText('Pending approval')).toBeVisible();
 
   // --- The publisher was told about the requests.
-  await page.goto('/notifications');
+  await open(page, '/notifications');
   await expect(page.getByText('Approval needed: Storefront → Pet Store')).toBeVisible();
 
   // --- An admin approves one and rejects the other, confirming with a fresh code.
@@ -184,7 +186,7 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
   const { secret } = await enrolMfa(admin);
   const last = { step: currentStep() };
   await admin.waitForTimeout(6_000); // past the (5 s, for tests) step-up window
-  await admin.goto('/dashboard');
+  await open(admin, '/dashboard');
   await admin.getByRole('link', { name: 'Approvals' }).first().click();
   const storefront = admin.locator('li[data-application="Storefront"]');
   await expect(storefront).toBeVisible();
@@ -202,7 +204,7 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
   await expect(admin.getByText('Done: the subscription is now rejected.')).toBeVisible();
 
   // --- The developer sees the outcome and the notifications.
-  await dev.goto('/applications');
+  await open(dev, '/applications');
   await expect(dev.locator('section[data-application="Storefront"]').getByText('Active', { exact: true })).toBeVisible();
   const rejected = dev.locator('section[data-application="Batch job"]');
   await expect(rejected.getByText('Rejected', { exact: true })).toBeVisible();
@@ -247,13 +249,13 @@ test('an API name with markup characters reads as text in the tab, served and af
   await call('change_lifecycle', { api_id: api.id, lifecycle: 'published' });
 
   // Rendered by the server, then hydrated: the same title, in words.
-  await page.goto(`/catalog/${slug}`);
+  await open(page, `/catalog/${slug}`);
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   await expect(page).toHaveTitle(`${name} · Keyport`);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(name);
 
   // Set by the browser after a client-side navigation: no entities in the tab either.
-  await page.goto('/catalog?q=ampersands');
+  await open(page, '/catalog?q=ampersands');
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   await page.getByRole('link', { name }).click();
   await page.waitForURL(`**/catalog/${slug}`);

@@ -133,6 +133,16 @@ export async function signIn(page: Page, email: string, password: string): Promi
 }
 
 /**
+ * Opens `url` and waits until the page is hydrated: a page whose code loads on demand
+ * (app/src/routes.rs) hydrates once its chunks are in, and until then its forms work as
+ * they do without JavaScript. For pages of a context with JavaScript on.
+ */
+export async function open(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+}
+
+/**
  * Opens a header menu (a <details> disclosure) so that its links can be clicked: the
  * Admin menu (Users, Audit log, Keys, Settings) or the account menu (Account, Security,
  * Sessions). Does nothing when it is open already.

@@ -1,13 +1,15 @@
 // The WASM bundle loads and hydrates the server-rendered page: the password
 // "Show" toggle only works once Leptos has taken over the DOM.
 import { expect, test } from '@playwright/test';
-import { PASSWORD, USERS, publishedApi, shot, signIn } from './fixtures';
+import {
+  PASSWORD, USERS, open, publishedApi, shot, signIn,
+} from './fixtures';
 
 test('the sign-in page hydrates and its password toggle works', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto('/sign-in');
+  await open(page, '/sign-in');
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   const password = page.getByLabel('Password', { exact: true });
   await expect(password).toHaveAttribute('type', 'password');
@@ -19,7 +21,7 @@ test('the sign-in page hydrates and its password toggle works', async ({ page })
 });
 
 test('the landing page says what Keyport is', async ({ page }) => {
-  await page.goto('/');
+  await open(page, '/');
   await expect(page.getByRole('heading', { level: 1 })).toContainText('one portal');
   await expect(page.getByRole('link', { name: 'Create an account' })).toBeVisible();
   await shot(page, 'landing');
@@ -39,7 +41,7 @@ test('pages fetch their code the first time they are shown', async ({ page }) =>
   page.on('pageerror', (e) => errors.push(e.message));
   const chunks: string[] = [];
   page.on('request', (r) => { if (/\/chunk_\d+\.wasm$/.test(r.url())) chunks.push(r.url()); });
-  await page.goto('/sign-in');
+  await open(page, '/sign-in');
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   expect(chunks, 'the sign-in page is in the main bundle').toEqual([]);
   await signIn(page, USERS.plainDeveloper.email, PASSWORD);
@@ -57,7 +59,7 @@ test('pages fetch their code the first time they are shown', async ({ page }) =>
   await publishedApi(slug, 'Lazy Pets', {
     openapi: "openapi: 3.0.3\ninfo: {title: Lazy, version: '1'}\npaths:\n  /pets:\n    get:\n      summary: List the pets\n      parameters:\n        - {name: limit, in: query, schema: {type: integer}}\n      responses:\n        '200': {description: ok}\n",
   });
-  await page.goto(`/catalog/${slug}`);
+  await open(page, `/catalog/${slug}`);
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   await page.getByText('List the pets').click();
   await expect(page.getByRole('cell', { name: 'limit' })).toBeVisible();

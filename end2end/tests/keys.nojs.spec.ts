@@ -4,7 +4,9 @@
 // QR-code enrolment) runs in a hydrated context first. Publishes its own API (automatic
 // "Free" plan) first.
 import { expect, test } from '@playwright/test';
-import { currentStep, enrolMfa, nextCode, publishedApi, shot, signUp } from './fixtures';
+import {
+  currentStep, enrolMfa, nextCode, open, publishedApi, shot, signUp,
+} from './fixtures';
 
 test('issue a key and step up without JavaScript', async ({ browser }) => {
   test.setTimeout(120_000);
@@ -16,11 +18,11 @@ test('issue a key and step up without JavaScript', async ({ browser }) => {
   await signUp(setup, 'Nora NoJS', email);
   const { secret } = await enrolMfa(setup);
   const last = { step: currentStep() };
-  await setup.goto('/applications');
+  await open(setup, '/applications');
   await setup.getByLabel('Name').first().fill('Plain shop');
   await setup.getByRole('button', { name: 'Create application' }).click();
   await expect(setup.locator('section[data-application="Plain shop"]')).toBeVisible();
-  await setup.goto(`/catalog/${api}`);
+  await open(setup, `/catalog/${api}`);
   const free = setup.locator('div[data-plan="Free"]');
   await free.getByLabel('Application').selectOption({ label: 'Plain shop' });
   await free.getByRole('button', { name: 'Subscribe to Free' }).click();

@@ -4,7 +4,9 @@
 // Publishes its own API (automatic "Free" plan) first.
 import { spawnSync } from 'node:child_process';
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
-import { PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, openAdminMenu, publishedApi, serverEnv, shot, signIn, signUp } from './fixtures';
+import {
+  PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, open, openAdminMenu, publishedApi, serverEnv, shot, signIn, signUp,
+} from './fixtures';
 
 const API = `key-store-${Date.now()}`;
 
@@ -62,19 +64,19 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   const { secret } = await enrolMfa(page);
   const last = { step: currentStep() };
 
-  await page.goto('/applications');
+  await open(page, '/applications');
   await page.getByLabel('Name').first().fill('Key demo');
   await page.getByRole('button', { name: 'Create application' }).click();
   const card = page.locator('section[data-application="Key demo"]');
   await expect(card.getByText('Keys need an active subscription')).toBeVisible();
-  await page.goto(`/catalog/${API}`);
+  await open(page, `/catalog/${API}`);
   const free = page.locator('div[data-plan="Free"]');
   await free.getByLabel('Application').selectOption({ label: 'Key demo' });
   await free.getByRole('button', { name: 'Subscribe to Free' }).click();
   await expect(page.getByText('Subscribed. Your application can use this API now.')).toBeVisible();
 
   await page.waitForTimeout(6_000); // past the (5 s, for tests) step-up window
-  await page.goto('/applications');
+  await open(page, '/applications');
   // The issue form shows the server's own messages while it is filled in, before anything
   // is sent; a field not yet edited shows nothing.
   const sent: string[] = [];
@@ -204,7 +206,7 @@ test('an admin finds keys across the portal and sets the key policy', async ({ p
   await expect(page.locator('li[data-state="active"]')).toHaveCount(0);
   await shot(page, 'admin-keys');
 
-  await page.goto('/admin/settings');
+  await open(page, '/admin/settings');
   const policy = page.locator('section[aria-labelledby="key-policy-heading"]');
   await policy.getByLabel('Maximum key lifetime (days)').fill('365');
   await policy.getByLabel('Remind owners (days ahead)').fill('10');

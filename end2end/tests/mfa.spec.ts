@@ -1,12 +1,14 @@
 // TOTP MFA as a person uses it: enrol from the Security page, sign in with a code, confirm a
 // sensitive action in the step-up dialog, and sign in with a recovery code.
 import { expect, test, type Page } from '@playwright/test';
-import { PASSWORD, enrolMfa, openAccountMenu, shot, signUp, totpCode } from './fixtures';
+import {
+  PASSWORD, enrolMfa, open, openAccountMenu, shot, signUp, totpCode,
+} from './fixtures';
 
 /** Signs out, then passes the password step; the code step is next. */
 async function signOutAndEnterPassword(page: Page, email: string): Promise<void> {
   await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.goto('/sign-in');
+  await open(page, '/sign-in');
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
@@ -34,7 +36,7 @@ test('enrol, sign in with a code, step up, use a recovery code', async ({ page }
 
   // A sensitive action after the step-up window asks for a code, then completes by itself.
   await page.waitForTimeout(6_000);
-  await page.goto('/account/security');
+  await open(page, '/account/security');
   await page.getByRole('button', { name: 'Make new recovery codes' }).click();
   const dialog = page.getByRole('dialog', { name: "Confirm it's you" });
   await expect(dialog).toBeVisible();

@@ -2,10 +2,12 @@
 // development login and consent pages). New users are provisioned with the role their
 // `groups` claim maps to. The round-trip time is printed for the issue's closing note.
 import { expect, test } from '@playwright/test';
-import { OIDC_ISSUER, openAdminMenu } from './fixtures';
+import {
+  OIDC_ISSUER, open, openAdminMenu,
+} from './fixtures';
 
 async function signInAtProvider(page: import('@playwright/test').Page, login: string) {
-  await page.goto('/sign-in');
+  await open(page, '/sign-in');
   const started = Date.now();
   await page.getByRole('link', { name: 'Sign in with Test IdP' }).click();
   await page.waitForURL((url) => url.href.startsWith(`${OIDC_ISSUER}/interaction/`));
@@ -29,7 +31,7 @@ test('alice signs in through the provider and lands on the dashboard as an admin
   await expect(page.getByText('Alice · Admin')).toBeVisible();
   await openAdminMenu(page);
   await expect(page.getByRole('link', { name: 'Users', exact: true })).toBeVisible();
-  await page.goto('/account');
+  await open(page, '/account');
   await expect(page.getByText('Test IdP (alice@idp.example.org)', { exact: false })).toBeVisible();
 });
 
@@ -40,7 +42,7 @@ test('someone outside the admin group becomes a developer', async ({ page }) => 
 });
 
 test('cancelling at the provider shows a message, not an error page', async ({ page }) => {
-  await page.goto('/sign-in');
+  await open(page, '/sign-in');
   await page.getByRole('link', { name: 'Sign in with Test IdP' }).click();
   await page.waitForURL((url) => url.href.startsWith(`${OIDC_ISSUER}/interaction/`));
   await page.locator('input[name="login"]').fill('carol');

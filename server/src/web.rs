@@ -75,12 +75,17 @@ pub fn router(state: AppState) -> Router {
     let fn_context = context.clone();
     let fallback_context = context.clone();
     let hsts = secure.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-    Router::new()
+    // The gateway API (`/v1/*`): no session, no CSRF check (callers are gateways with a
+    // service token, never browsers), no page middleware, no compression; the body cap,
+    // the timeout, input hygiene, the security headers and tracing still apply.
+    let gateway = crate::verify::routes()
+        .layer(middleware::from_fn(crate::hygiene::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), body_limit));
+    let portal = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v/{version}/pkg/{*file}", get(versioned_asset))
         .merge(crate::oidc::routes())
-        .merge(crate::verify::routes())
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -110,6 +115,9 @@ pub fn router(state: AppState) -> Router {
         // Inside `csrf`: a cross-site request is refused before its size is looked at.
         .layer(middleware::from_fn_with_state(state.clone(), body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
+        .layer(compression());
+    gateway
+        .merge(portal)
         .layer(middleware::from_fn_with_state(state.clone(), client_info))
         // Every response; pages replace this CSP with one naming their nonce.
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -139,7 +147,6 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),
         ))
-        .layer(compression())
         // Outermost: the span and the request id cover everything above.
         .layer(crate::trace::layer())
         .layer(middleware::from_fn(crate::trace::request_id))
@@ -438,9 +445,7 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ipnet::Ip
 /// (`/v1/…`) take no cookies, only service tokens, so they are not subject to it (a gateway
 /// may forward a browser's headers).
 async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        || req.uri().path().starts_with("/v1/")
-    {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
     let headers = req.headers();

@@ -363,9 +363,10 @@ fn OperationView(line: OperationLine, slug: String, open: Option<Operation>) -> 
     let href = format!("/catalog/{slug}?op={anchor}#{anchor}");
     let on_toggle = move |_| {
         let opened = details.get().is_some_and(|d| d.open());
+        // Fetched once; after a failure, opening it again tries again.
         if opened
             && !is_open
-            && load.value().get_untracked().is_none()
+            && !matches!(load.value().get_untracked(), Some(Ok(_)))
             && !load.pending().get_untracked()
         {
             load.dispatch((slug.clone(), anchor.clone()));

@@ -36,8 +36,37 @@ backends!(
     scopes_hold_only_on_the_api_whose_plan_grants_them,
     keys_of_a_disabled_owner_stop_until_re_enabled,
     bad_fields_are_a_422_and_answers_are_never_cached,
-    a_suspension_is_not_undone_by_the_suspended_party
+    a_suspension_is_not_undone_by_the_suspended_party,
+    gateway_calls_skip_the_portal_session_and_csrf
 );
+
+/// `/v1/*` is a router of its own: a browser's session cookie sent along is neither read
+/// nor refreshed (nor answered with a cookie), and a cross-site origin is not refused
+/// (gateways are not browsers; the service token is the check).
+async fn gateway_calls_skip_the_portal_session_and_csrf(app: TestApp) {
+    let token = service_token(&app).await;
+    let (portal, _) = app.signed_in("both@example.com", Role::Developer).await;
+    let cookie = portal.cookies().unwrap();
+    for _ in 0..2 {
+        app.clock.advance(20 * 60_000);
+        let res = reqwest::Client::new()
+            .post(app.url("/v1/keys/verify"))
+            .bearer_auth(&token)
+            .header("cookie", &cookie)
+            .header("origin", "https://elsewhere.example")
+            .header("sec-fetch-site", "cross-site")
+            .json(&json!({ "key": "kp_live_made_up", "api": "pets" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "an answer, not a refusal of the caller");
+        assert!(res.headers().get("set-cookie").is_none());
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "MALFORMED");
+    }
+    // 40 minutes without a portal request: the gateway calls kept nothing alive.
+    assert_eq!(portal.whoami().await, Value::Null);
+}
 
 /// The owner of a suspended subscription cannot lift it by cancelling and subscribing
 /// again (nor with a new application): after a suspension or a rejection a subscription
