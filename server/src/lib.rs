@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod db;
+pub mod feed;
 pub mod hygiene;
 pub mod oidc;
 pub mod trace;
@@ -53,6 +54,9 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
     .await?
     .map_err(|e| anyhow::anyhow!("{e}"))?
     .into();
+    let view = app::platform::feed::start(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the gateway view: {e:?}"))?;
     Ok(AppState {
         leptos_options,
         db,
@@ -62,7 +66,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         secret_key: Arc::new(secret_key),
         oidc: Arc::new(oidc),
         mailer,
-        service_tokens: Default::default(),
+        view: Arc::new(view),
     })
 }
 
@@ -96,6 +100,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     }
     spawn_cleanup(state.clone());
     spawn_lifecycle_jobs(state.clone());
+    feed::spawn(state.clone());
     let assets = app::platform::assets::problem(&state.leptos_options);
     let app = web::router(state);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -178,6 +183,7 @@ fn spawn_lifecycle_jobs(state: AppState) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "key lifecycle job failed"),
             }
+            feed::follow(&state).await;
         }
     });
 }

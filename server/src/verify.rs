@@ -129,13 +129,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     header(headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
 }
 
-/// Checks the service token; the refusal to send when it is missing or wrong.
-async fn gateway(state: &AppState, token: Option<&str>, now: i64) -> Result<(), Response> {
-    match app::admin::service::authenticate_service_token(state, token.unwrap_or(""), now).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(no_service_token()),
-        Err(e) => Err(e.into_response()),
-    }
+/// Whether the caller sent a live service token (checked in memory).
+fn gateway(state: &AppState, token: Option<&str>, now: i64) -> bool {
+    app::admin::service::authenticate_service_token(state, token.unwrap_or(""), now).is_some()
 }
 
 /// 401 for a gateway: it needs a service token, not a sign-in.
@@ -178,8 +174,8 @@ async fn verify_key(
     body: Result<Json<VerifyRequest>, JsonRejection>,
 ) -> Response {
     let now = state.clock.now();
-    if let Err(refused) = gateway(&state, bearer(&headers), now).await {
-        return refused;
+    if !gateway(&state, bearer(&headers), now) {
+        return no_service_token();
     }
     let Json(req) = match body {
         Ok(body) => body,
@@ -270,8 +266,8 @@ async fn auth_request(
     headers: HeaderMap,
 ) -> Response {
     let now = state.clock.now();
-    if let Err(refused) = gateway(&state, header(&headers, "x-keyport-token"), now).await {
-        return refused;
+    if !gateway(&state, header(&headers, "x-keyport-token"), now) {
+        return no_service_token();
     }
     // nginx's form: the operator's query and the original URI in a header. Envoy's form:
     // the original path appended to ours, with the client's own query (never read).
@@ -385,8 +381,8 @@ async fn report_leaks(
     body: Result<Json<Vec<LeakReport>>, JsonRejection>,
 ) -> Response {
     let now = state.clock.now();
-    if let Err(refused) = gateway(&state, bearer(&headers), now).await {
-        return refused;
+    if !gateway(&state, bearer(&headers), now) {
+        return no_service_token();
     }
     let Json(reports) = match body {
         Ok(body) => body,
@@ -398,8 +394,11 @@ async fn report_leaks(
         }
     };
     let client = client.map(|Extension(c)| c).unwrap_or_default();
-    match leaks::handle(&state, &reports, &client, now).await {
+    let answer = match leaks::handle(&state, &reports, &client, now).await {
         Ok(answers) => Json(answers).into_response(),
         Err(e) => e.into_response(),
-    }
+    };
+    // Leaked keys it revoked are refused by this instance before the reporter hears back.
+    crate::feed::follow(&state).await;
+    answer
 }

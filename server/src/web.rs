@@ -94,7 +94,12 @@ pub fn router(state: AppState) -> Router {
             AppState,
             _,
         >(fallback_context, shell))
-        // Innermost: it renders pages with the request's session.
+        // A write's changes reach this instance's gateway view before its answer leaves.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::feed::after_writes,
+        ))
+        // It renders pages with the request's session.
         .layer(middleware::from_fn({
             let options = state.leptos_options.clone();
             move |req: Request, next: Next| {

@@ -256,7 +256,6 @@ pub async fn revoke_service_token(
     let name = store::revoke_service_token(&ctx.state.db, &id, ctx.now)
         .await?
         .ok_or(AppError::NotFound)?;
-    ctx.state.service_tokens.clear();
     ctx.audit(
         Event::new("service_token.revoke")
             .actor(&admin.id, &admin.email)

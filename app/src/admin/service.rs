@@ -7,7 +7,7 @@ use crate::auth::CurrentUser;
 use crate::domain::{Email, JitPolicy};
 use crate::platform::audit::Event;
 use crate::platform::session;
-use crate::platform::state::{token_digest, AppState};
+use crate::platform::state::{digest_bytes, AppState};
 use crate::platform::Ctx;
 
 pub fn summary(u: users::UserRow) -> UserSummary {
@@ -102,31 +102,22 @@ pub async fn set_status(
     .await
 }
 
-/// The id of the live token `token`, if any: from the cache, or looked up by digest.
-/// The last use is written at most once a minute, so verifications do not each write.
-pub async fn authenticate_service_token(
-    state: &AppState,
-    token: &str,
-    now: i64,
-) -> Result<Option<String>, AppError> {
+/// The id of the live token `token`, if any, from the in-memory view (the verify hot path
+/// does no lookup). Its last use is written at most once a minute, in the background.
+pub fn authenticate_service_token(state: &AppState, token: &str, now: i64) -> Option<String> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
-        return Ok(None);
+        return None;
     }
-    let digest = token_digest(token);
-    if let Some(id) = state.service_tokens.get(&digest, now) {
-        return Ok(Some(id));
+    let entry = state.view.service_token(&digest_bytes(token))?;
+    if entry.mark(now) {
+        let (db, id) = (state.db.clone(), entry.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store::service_token_used(&db, &id, now).await {
+                tracing::warn!(error = ?e, "recording a service token's use failed");
+            }
+        });
     }
-    let generation = state.service_tokens.generation();
-    let Some((id, last_used)) = store::live_service_token(&state.db, &digest).await? else {
-        return Ok(None);
-    };
-    if last_used.is_none_or(|t| now - t >= 60_000) {
-        store::service_token_used(&state.db, &id, now).await?;
-    }
-    state
-        .service_tokens
-        .put(digest, id.clone(), now, generation);
-    Ok(Some(id))
+    Some(entry.id.clone())
 }
 
 /// Sets who may sign up and who must use a second factor; audited with the values before.

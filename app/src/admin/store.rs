@@ -70,22 +70,6 @@ pub async fn revoke_service_token(db: &Db, id: &str, now: i64) -> Result<Option<
     Ok(row.map(|r| r.try_get("name")).transpose()?)
 }
 
-/// The id and last use of the live (not revoked) token with this digest.
-pub async fn live_service_token(
-    db: &Db,
-    digest: &str,
-) -> Result<Option<(String, Option<i64>)>, AppError> {
-    let row = sqlx::query(
-        "SELECT id, last_used_at FROM service_tokens WHERE token_digest = $1 AND revoked_at IS NULL",
-    )
-    .bind(digest)
-    .fetch_optional(db)
-    .await?;
-    Ok(row
-        .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("last_used_at")?)))
-        .transpose()?)
-}
-
 pub async fn service_token_used(db: &Db, id: &str, now: i64) -> Result<(), AppError> {
     sqlx::query("UPDATE service_tokens SET last_used_at = $1 WHERE id = $2")
         .bind(now)

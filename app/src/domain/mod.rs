@@ -210,8 +210,10 @@ string_enum!(
 );
 
 mod catalog;
+mod gateway;
 mod key;
 pub use catalog::*;
+pub use gateway::*;
 pub use key::*;
 
 #[cfg(test)]

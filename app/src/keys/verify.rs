@@ -2,17 +2,17 @@
 //! from this address?") and Keyport's answer with a machine-readable code.
 //!
 //! Three steps: [`VerifyRequest::parse`] turns the wire form into an [`Ask`] (bad input is a
-//! 422, never a refusal code); one statement reads the [`KeyFacts`] (the key, its
+//! 422, never a refusal code); the in-memory view hands out the [`Facts`] (the key, its
 //! application, the owner's status and the application's subscription to the asked API with
-//! its plan's scopes); [`decide`] is a pure function of those facts, the ask and the time.
-//! Only a key that passes is counted, in one atomic update (`EXHAUSTED` when no use is left).
+//! its plan); [`decide`] is a pure function of those facts, the ask and the time. Every
+//! gateway endpoint goes through [`verify`]: there is no second copy of the rules. Only a
+//! key that passes is counted, in one atomic update (`EXHAUSTED` when no use is left).
 
-use super::store::words;
-use crate::domain::{ApiKey, Cidr, Scope, Slug, SubscriptionState, UserStatus};
+use crate::domain::{ApiKey, Scope, Slug, SubscriptionState, UserStatus};
 use crate::error::{AppError, FormErrors};
-use crate::platform::state::{fmt_time, token_digest, AppState};
+use crate::platform::state::{digest_bytes, fmt_time, AppState};
+use crate::platform::view::Facts;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use std::net::IpAddr;
 
 /// What a gateway asks.
@@ -219,40 +219,18 @@ impl VerifyAnswer {
     }
 }
 
-/// The application's subscription to the asked API: the live one if any, else the latest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SubscriptionFacts {
-    pub api_id: String,
-    pub state: SubscriptionState,
-    /// The scopes its plan grants today (a plan change applies at once).
-    pub plan_scopes: Vec<String>,
-}
-
-/// Everything [`decide`] needs to know about a key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyFacts {
-    pub revoked: bool,
-    pub expires_at: Option<i64>,
-    /// `None` when the owner no longer exists.
-    pub owner_status: Option<UserStatus>,
-    /// CIDRs, empty: anywhere.
-    pub ip_allowlist: Vec<Cidr>,
-    /// The APIs (ids) it is limited to, empty: all of its application's.
-    pub api_ids: Vec<String>,
-    pub scopes: Vec<String>,
-    pub subscription: Option<SubscriptionFacts>,
-}
-
-/// The decision on `ask` at `now`: the scopes the key may use on the API, or why not. Pure:
-/// the use count (`EXHAUSTED`) is settled afterwards, atomically, for keys that pass.
-pub fn decide(key: &KeyFacts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
+/// The decision on `ask` at `now` from what the view holds about the key: the scopes the
+/// key may use on the API, or why not. Pure: the use count (`EXHAUSTED`) is settled
+/// afterwards, atomically, for limited keys that pass.
+pub fn decide(facts: &Facts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
+    let key = &facts.key;
     if key.revoked {
         return Err(Code::Revoked);
     }
     if key.expires_at.is_some_and(|t| t <= now) {
         return Err(Code::Expired);
     }
-    if key.owner_status != Some(UserStatus::Active) {
+    if facts.owner.as_ref().map(|o| o.status) != Some(UserStatus::Active) {
         return Err(Code::OwnerDisabled);
     }
     if !key.ip_allowlist.is_empty()
@@ -262,7 +240,7 @@ pub fn decide(key: &KeyFacts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> 
     {
         return Err(Code::IpNotAllowed);
     }
-    let Some(sub) = &key.subscription else {
+    let Some((sub, plan)) = &facts.subscription else {
         return Err(Code::ApiNotAllowed);
     };
     if !key.api_ids.is_empty() && !key.api_ids.contains(&sub.api_id) {
@@ -273,10 +251,11 @@ pub fn decide(key: &KeyFacts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> 
     }
     // A scope counts on this API only while this API's plan grants it: the key's scopes
     // came from all of its application's plans.
+    let granted = plan.as_ref().map(|p| p.scopes.as_slice()).unwrap_or(&[]);
     let scopes: Vec<String> = key
         .scopes
         .iter()
-        .filter(|s| sub.plan_scopes.contains(s))
+        .filter(|s| granted.contains(s))
         .cloned()
         .collect();
     if ask.scope.as_ref().is_some_and(|s| !scopes.contains(s)) {
@@ -285,7 +264,9 @@ pub fn decide(key: &KeyFacts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> 
     Ok(scopes)
 }
 
-/// Decides on `ask` for `key` at `now`; a valid verification records the key's last use.
+/// Decides on `ask` for `key` at `now` from the in-memory view: a made-up key (bad
+/// checksum) or an unknown one never reaches the database. A valid verification records
+/// the key's last use and, for a key with a maximum number of uses, counts one atomically.
 pub async fn verify(
     state: &AppState,
     key: &str,
@@ -295,92 +276,110 @@ pub async fn verify(
     let Ok(key) = ApiKey::parse(key) else {
         return Ok(VerifyAnswer::refused(Code::Malformed));
     };
-    // The key, and the application's subscription to the API (the live one if any, else
-    // the latest) with its plan, in one statement.
-    let row = sqlx::query(
-        "SELECT k.id, k.environment, k.scopes, k.api_ids, k.expires_at, k.revoked_at, \
-         k.ip_allowlist, k.rate_limit, k.rate_period, ap.name AS application, \
-         u.email AS owner, u.status AS owner_status, \
-         s.api_id AS sub_api_id, s.state AS sub_state, p.scopes AS plan_scopes \
-         FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
-         LEFT JOIN users u ON ap.owner_kind = 'user' AND u.id = ap.owner_id \
-         LEFT JOIN subscriptions s ON s.id = (SELECT s2.id FROM subscriptions s2 \
-           JOIN apis a ON a.id = s2.api_id WHERE s2.application_id = k.application_id AND a.slug = $2 \
-           ORDER BY CASE WHEN s2.state IN ('pending', 'active', 'suspended') THEN 0 ELSE 1 END, \
-           s2.updated_at DESC LIMIT 1) \
-         LEFT JOIN plans p ON p.id = s.plan_id \
-         WHERE k.digest = $1",
-    )
-    .bind(token_digest(key.expose()))
-    .bind(&ask.api)
-    .fetch_optional(&state.db)
-    .await?;
-    let Some(row) = row else {
+    let Some(facts) = state.view.facts(&digest_bytes(key.expose()), &ask.api) else {
         return Ok(VerifyAnswer::refused(Code::NotFound));
-    };
-    let subscription = match row.try_get::<Option<String>, _>("sub_state")? {
-        Some(s) => Some(SubscriptionFacts {
-            api_id: row.try_get("sub_api_id")?,
-            state: s.parse().map_err(AppError::internal)?,
-            plan_scopes: words(&row, "plan_scopes")?,
-        }),
-        None => None,
-    };
-    let facts = KeyFacts {
-        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-        expires_at: row.try_get("expires_at")?,
-        owner_status: row
-            .try_get::<Option<String>, _>("owner_status")?
-            .and_then(|s| s.parse().ok()),
-        ip_allowlist: words(&row, "ip_allowlist")?
-            .iter()
-            .filter_map(|c| Cidr::parse(c).ok())
-            .collect(),
-        api_ids: words(&row, "api_ids")?,
-        scopes: words(&row, "scopes")?,
-        subscription,
     };
     let scopes = match decide(&facts, ask, now) {
         Ok(scopes) => scopes,
         Err(code) => return Ok(VerifyAnswer::refused(code)),
     };
-    let key_id: String = row.try_get("id")?;
+    let k = &facts.key;
     // One atomic statement counts the use (when limited) and records it: of K parallel
     // verifications of a key with K uses left, exactly K get a row back.
-    let used = sqlx::query(
+    let used: Option<Option<i64>> = sqlx::query_scalar(
         "UPDATE api_keys SET remaining_uses = remaining_uses - 1, use_count = use_count + 1, \
          last_used_at = $1, last_used_ip = $2 WHERE id = $3 AND (remaining_uses IS NULL OR remaining_uses > 0) RETURNING remaining_uses",
     )
     .bind(now)
     .bind(ask.ip.map(|ip| ip.to_string()))
-    .bind(&key_id)
+    .bind(&k.id)
     .fetch_optional(&state.db)
     .await?;
-    let Some(used) = used else {
+    let Some(remaining) = used else {
         return Ok(VerifyAnswer::refused(Code::Exhausted));
     };
     Ok(VerifyAnswer {
         valid: true,
         code: Code::Valid,
-        key_id: Some(key_id),
-        application: Some(row.try_get("application")?),
-        owner: row.try_get("owner")?,
-        environment: Some(row.try_get("environment")?),
+        key_id: Some(k.id.clone()),
+        application: Some(facts.application.name.clone()),
+        owner: facts.owner.as_ref().map(|o| o.email.clone()),
+        environment: Some(k.environment.clone()),
         scopes: Some(scopes),
-        remaining: used.try_get("remaining_uses")?,
-        expires_at: facts.expires_at.map(fmt_time),
-        rate_limit: row
-            .try_get::<Option<i64>, _>("rate_limit")?
-            .zip(row.try_get::<Option<String>, _>("rate_period")?)
-            .map(|(requests, period)| KeyRate { requests, period }),
+        remaining,
+        expires_at: k.expires_at.map(fmt_time),
+        rate_limit: k.rate.clone().map(|(requests, period)| KeyRate { requests, period }),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Cidr;
+    use crate::platform::view::{AppEntry, KeyEntry, PlanEntry, SubEntry, UserEntry};
+    use std::sync::Arc;
 
     const NOW: i64 = 1_800_000_000_000;
+
+    /// The facts a case varies, flat.
+    #[derive(Clone)]
+    struct KeyFacts {
+        revoked: bool,
+        expires_at: Option<i64>,
+        owner_status: Option<UserStatus>,
+        ip_allowlist: Vec<Cidr>,
+        api_ids: Vec<String>,
+        scopes: Vec<String>,
+        subscription: Option<SubscriptionFacts>,
+    }
+
+    #[derive(Clone)]
+    struct SubscriptionFacts {
+        api_id: String,
+        state: SubscriptionState,
+        plan_scopes: Vec<String>,
+    }
+
+    impl KeyFacts {
+        fn facts(&self) -> Facts {
+            Facts {
+                key: Arc::new(KeyEntry {
+                    id: "key-1".into(),
+                    application_id: "app-1".into(),
+                    environment: "live".into(),
+                    scopes: self.scopes.clone(),
+                    api_ids: self.api_ids.clone(),
+                    ip_allowlist: self.ip_allowlist.clone(),
+                    expires_at: self.expires_at,
+                    revoked: self.revoked,
+                    limited: false,
+                    rate: None,
+                }),
+                application: Arc::new(AppEntry {
+                    name: "App".into(),
+                    owner_user: Some("user-1".into()),
+                }),
+                owner: self.owner_status.map(|status| {
+                    Arc::new(UserEntry {
+                        email: "dev@example.com".into(),
+                        status,
+                    })
+                }),
+                subscription: self.subscription.as_ref().map(|s| {
+                    (
+                        Arc::new(SubEntry {
+                            api_id: s.api_id.clone(),
+                            state: s.state,
+                            plan_id: "plan-1".into(),
+                        }),
+                        Some(Arc::new(PlanEntry {
+                            scopes: s.plan_scopes.clone(),
+                        })),
+                    )
+                }),
+            }
+        }
+    }
 
     fn active_key() -> KeyFacts {
         KeyFacts {
@@ -544,7 +543,7 @@ mod tests {
             ),
         ];
         for (name, facts, ask, expected) in cases {
-            assert_eq!(decide(&facts, &ask, NOW), expected, "{name}");
+            assert_eq!(decide(&facts.facts(), &ask, NOW), expected, "{name}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! The layer every area stands on and that imports no area: the shared state and
 //! configuration ([`state`]), the clock and the id and token helpers, SQL helpers ([`sql`]),
-//! sessions ([`session`]), the audit log writer ([`audit`]), portal settings ([`settings`]),
+//! sessions ([`session`]), the gateways' in-memory view ([`view`]) and the change feed
+//! that keeps it current ([`feed`]), the audit log writer ([`audit`]), portal settings ([`settings`]),
 //! the mailer ([`mail`]), OpenID Connect clients ([`oidc`]), the browser assets' version
 //! ([`assets`]) and the per-request context ([`Ctx`]) every service takes.
 
@@ -8,6 +9,8 @@
 pub mod assets;
 #[cfg(feature = "ssr")]
 pub mod audit;
+#[cfg(feature = "ssr")]
+pub mod feed;
 #[cfg(feature = "ssr")]
 pub mod mail;
 #[cfg(feature = "ssr")]
@@ -21,7 +24,7 @@ pub mod sql;
 #[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
-pub mod token_cache;
+pub mod view;
 
 #[cfg(feature = "ssr")]
 pub use ctx::Ctx;

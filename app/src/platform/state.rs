@@ -202,8 +202,9 @@ pub struct AppState {
     pub oidc: Arc<crate::platform::oidc::Providers>,
     /// Sends notification emails when SMTP is configured.
     pub mailer: Option<Arc<crate::platform::mail::Mailer>>,
-    /// Service tokens recently found live (the verify API's hot path).
-    pub service_tokens: Arc<super::token_cache::TokenCache>,
+    /// What gateways decide from: keys, their owners, subscriptions, plans and service
+    /// tokens, in memory, kept current by the change feed.
+    pub view: Arc<super::view::View>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -265,8 +266,13 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 }
 
 pub fn token_digest(token: &str) -> String {
+    hex::encode(digest_bytes(token))
+}
+
+/// SHA-256 of a token, as the in-memory view indexes keys and service tokens.
+pub fn digest_bytes(token: &str) -> [u8; 32] {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 pub fn new_id() -> String {

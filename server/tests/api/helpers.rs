@@ -211,6 +211,31 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Applies the change feed to this instance's view, as a write through the portal
+    /// does: for tests that write to the database directly or run a job.
+    pub async fn settle(&self) {
+        app::platform::feed::catch_up(&self.state.view, &self.state.db)
+            .await
+            .unwrap();
+    }
+
+    /// A live service token made straight in the database (as `keyport service-token
+    /// create` does), in effect on this instance.
+    pub async fn service_token(&self, name: &str) -> String {
+        let token = app::admin::store::create_service_token(&self.state.db, name, None, self.clock.now())
+            .await
+            .unwrap()
+            .1;
+        self.settle().await;
+        token
+    }
+
+    /// Follows the feed in the background as a served instance does (tick, heartbeat, and
+    /// on PostgreSQL the listener).
+    pub fn follow_feed(&self) {
+        keyport::feed::spawn(self.state.clone());
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -11,13 +11,6 @@ use serde_json::{json, Value};
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
-async fn service_token(app: &TestApp) -> String {
-    app::admin::store::create_service_token(&app.state.db, "edge", None, app.clock.now())
-        .await
-        .unwrap()
-        .1
-}
-
 async fn code(app: &TestApp, token: &str, key: &str, api: &str) -> String {
     let res = reqwest::Client::new()
         .post(app.url("/v1/keys/verify"))
@@ -57,7 +50,7 @@ backends!(
 );
 
 async fn apis_past_their_sunset_date_retire_and_their_keys_stop(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (p, _) = app.signed_in("sun@example.com", Role::Publisher).await;
     let plan = published_api(&p, "sunny", "").await;
     let (dev, _, _) = app
@@ -110,6 +103,7 @@ async fn apis_past_their_sunset_date_retire_and_their_keys_stop(app: TestApp) {
     );
     assert_eq!(retire(sunset_at).await, ["sunny"]);
     assert!(retire(sunset_at + HOUR).await.is_empty(), "once");
+    app.settle().await;
     assert_eq!(
         code(&app, &token, &key, "sunny").await,
         "SUBSCRIPTION_INACTIVE"
@@ -137,7 +131,7 @@ async fn apis_past_their_sunset_date_retire_and_their_keys_stop(app: TestApp) {
 }
 
 async fn rotation_keeps_the_old_key_for_the_grace_period(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let old = issue_key(&dev, &app_id, "30d", "pets:read")
         .await
@@ -253,7 +247,7 @@ async fn rotation_keeps_the_old_key_for_the_grace_period(app: TestApp) {
 }
 
 async fn rotation_grace_never_outlives_the_old_key(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     // Grace 0: the old key stops at once.
     let first = issue_key(&dev, &app_id, "30d", "").await.ok().clone();
@@ -333,7 +327,7 @@ async fn rotation_grace_never_outlives_the_old_key(app: TestApp) {
 }
 
 async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     // A second API with a plan limited to 10 requests per second.
     let (p, _) = app.signed_in("pub2@example.com", Role::Publisher).await;
@@ -441,7 +435,7 @@ async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
 }
 
 async fn revoke_all_and_the_admins_list_of_every_key(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let a = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
@@ -657,7 +651,7 @@ async fn post_leaks(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
 }
 
 async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()
@@ -761,7 +755,7 @@ async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
 }
 
 async fn nginx_auth_request_answers_with_status_and_headers(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let key = issue_key(&dev, &app_id, "1d", "pets:read").await.ok()["key"]
         .as_str()

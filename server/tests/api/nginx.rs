@@ -195,10 +195,7 @@ async fn through_nginx_the_operator_alone_chooses_api_and_scope(app: TestApp) {
         .unwrap()
         .to_string();
     let token =
-        app::admin::store::create_service_token(&app.state.db, "nginx", None, app.clock.now())
-            .await
-            .unwrap()
-            .1;
+        app.service_token("nginx").await;
 
     // The README's block, with this Keyport's address and token; its location copied for
     // `free` and for a `free-admin` location that needs `pets:write`, as a user would.

@@ -7,13 +7,6 @@ use crate::helpers::{issue_key, published_api, subscribed_application, subscribe
 use app::domain::{ApiKey, KeyEnvironment, Role};
 use serde_json::{json, Value};
 
-async fn service_token(app: &TestApp) -> String {
-    app::admin::store::create_service_token(&app.state.db, "edge", None, app.clock.now())
-        .await
-        .unwrap()
-        .1
-}
-
 async fn verify(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     let res = reqwest::Client::new()
         .post(app.url("/v1/keys/verify"))
@@ -44,7 +37,7 @@ backends!(
 /// nor refreshed (nor answered with a cookie), and a cross-site origin is not refused
 /// (gateways are not browsers; the service token is the check).
 async fn gateway_calls_skip_the_portal_session_and_csrf(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (portal, _) = app.signed_in("both@example.com", Role::Developer).await;
     let cookie = portal.cookies().unwrap();
     for _ in 0..2 {
@@ -72,7 +65,7 @@ async fn gateway_calls_skip_the_portal_session_and_csrf(app: TestApp) {
 /// again (nor with a new application): after a suspension or a rejection a subscription
 /// waits for the publisher, even on an automatic plan, and the old keys stay refused.
 async fn a_suspension_is_not_undone_by_the_suspended_party(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
     let plan_id = published_api(&p, "api-dev", "").await;
     let (dev, _, _) = app
@@ -222,33 +215,33 @@ async fn gateways_need_a_live_service_token(app: TestApp) {
         assert_eq!(status, 401, "{token:?}");
         assert_eq!(answer["error"], "unauthorized");
     }
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     assert_eq!(verify(&app, &token, body.clone()).await.0, 200);
     let id = sqlx::query_scalar::<_, String>("SELECT id FROM service_tokens")
         .fetch_one(&app.state.db)
         .await
         .unwrap();
-    // Revoked by another instance (straight in the database): this instance's cache of
-    // live tokens keeps it at most CACHE_MS longer. Revoking here clears it at once (below,
-    // admins_create_service_tokens_with_step_up).
+    // Revoked straight in the database (as another instance or the CLI would): the token
+    // works until the feed is applied, and not after.
     app::admin::store::revoke_service_token(&app.state.db, &id, app.clock.now())
         .await
         .unwrap();
-    app.clock.advance(app::platform::token_cache::CACHE_MS);
+    assert_eq!(verify(&app, &token, body.clone()).await.0, 200);
+    app.settle().await;
     assert_eq!(
         verify(&app, &token, body).await.0,
         401,
         "a revoked token is refused"
     );
     // A body that is not the documented JSON is a 400 with a JSON error.
-    let other = service_token(&app).await;
+    let other = app.service_token("edge").await;
     let (status, answer) = verify(&app, &other, json!({ "api": "pets" })).await;
     assert_eq!(status, 400);
     assert_eq!(answer["error"], "bad_request");
 }
 
 async fn one_answer_per_code(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let issued = issue_key(&dev, &app_id, "1d", "pets:read")
         .await
@@ -427,7 +420,7 @@ async fn issue_with(
 }
 
 async fn ip_allowlists_and_use_limits(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let bad = dev
         .call(
@@ -503,7 +496,7 @@ async fn ip_allowlists_and_use_limits(app: TestApp) {
 }
 
 async fn parallel_verifications_never_overspend_uses(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let key = issue_with(&dev, &app_id, "5", "").await["key"]
         .as_str()
@@ -576,7 +569,7 @@ async fn set_plan_scopes(p: &crate::helpers::Client, slug: &str, plan_id: &str, 
 }
 
 async fn scopes_hold_only_on_the_api_whose_plan_grants_them(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
     let plan_a = published_api(&p, "api-a", "").await;
     let plan_b = published_api(&p, "api-b", "").await;
@@ -635,7 +628,7 @@ async fn scopes_hold_only_on_the_api_whose_plan_grants_them(app: TestApp) {
 }
 
 async fn keys_of_a_disabled_owner_stop_until_re_enabled(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let dev_id = dev.whoami().await["id"].as_str().unwrap().to_string();
     let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
@@ -679,7 +672,7 @@ async fn keys_of_a_disabled_owner_stop_until_re_enabled(app: TestApp) {
 }
 
 async fn bad_fields_are_a_422_and_answers_are_never_cached(app: TestApp) {
-    let token = service_token(&app).await;
+    let token = app.service_token("edge").await;
     let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
     let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
         .as_str()

@@ -1,0 +1,617 @@
+//! The in-memory view gateways decide from: every key (by digest), application, owner,
+//! subscription, plan, API and live service token. Loaded whole at start, then kept current
+//! by the change feed ([`super::feed`]): a change names a row, and applying it re-reads
+//! that row. A lookup takes a read lock for a few hash probes and hands out `Arc`s, so a
+//! decision works on an immutable snapshot of what it needs and the request path never
+//! waits for the database.
+
+use super::feed::Cursor;
+use super::state::Db;
+use crate::domain::{Cidr, SubscriptionState, UserStatus};
+use crate::error::AppError;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// A key digest (SHA-256 of the key), the view's index.
+pub type Digest = [u8; 32];
+
+/// What a decision needs of a key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyEntry {
+    pub id: String,
+    pub application_id: String,
+    pub environment: String,
+    pub scopes: Vec<String>,
+    /// The APIs (ids) it is limited to; empty: all of its application's.
+    pub api_ids: Vec<String>,
+    /// Empty: anywhere.
+    pub ip_allowlist: Vec<Cidr>,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    /// It has a maximum number of uses, counted in the database at each use.
+    pub limited: bool,
+    /// The key's own rate limit: requests per `second` or `minute`.
+    pub rate: Option<(i64, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppEntry {
+    pub name: String,
+    /// The owning user (applications are owned by users today).
+    pub owner_user: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserEntry {
+    pub email: String,
+    pub status: UserStatus,
+}
+
+/// An application's subscription to one API: the live one if any, else the latest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubEntry {
+    pub api_id: String,
+    pub state: SubscriptionState,
+    pub plan_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanEntry {
+    pub scopes: Vec<String>,
+}
+
+/// A live service token; the time its last use was last written (at most once a minute).
+#[derive(Debug)]
+pub struct TokenEntry {
+    pub id: String,
+    pub marked_at: AtomicI64,
+}
+
+impl PartialEq for TokenEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+/// Everything a decision on one key and one API reads, as of one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub key: Arc<KeyEntry>,
+    pub application: Arc<AppEntry>,
+    /// `None` when the owner no longer exists.
+    pub owner: Option<Arc<UserEntry>>,
+    /// The application's subscription to the asked API, and its plan.
+    pub subscription: Option<(Arc<SubEntry>, Option<Arc<PlanEntry>>)>,
+}
+
+/// The rows, indexed for lookups. Two views of the same database are equal.
+#[derive(Debug, Default, PartialEq)]
+pub struct Tables {
+    keys: HashMap<Digest, Arc<KeyEntry>>,
+    key_digests: HashMap<String, Digest>,
+    applications: HashMap<String, Arc<AppEntry>>,
+    users: HashMap<String, Arc<UserEntry>>,
+    /// API slug → id, and id → slug (a slug can change).
+    api_ids: HashMap<String, String>,
+    api_slugs: HashMap<String, String>,
+    /// Application → API id → subscription.
+    subscriptions: HashMap<String, HashMap<String, Arc<SubEntry>>>,
+    plans: HashMap<String, Arc<PlanEntry>>,
+    service_tokens: HashMap<Digest, Arc<TokenEntry>>,
+    token_digests: HashMap<String, Digest>,
+}
+
+impl Tables {
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// The view, shared by every request of this instance, and how far it follows the feed.
+#[derive(Debug)]
+pub struct View {
+    tables: RwLock<Tables>,
+    /// This instance's id in `gateway_instances`.
+    pub instance: String,
+    pub(crate) cursor: tokio::sync::Mutex<Cursor>,
+}
+
+impl View {
+    pub fn new(tables: Tables, instance: String, cursor: Cursor) -> Self {
+        View {
+            tables: RwLock::new(tables),
+            instance,
+            cursor: tokio::sync::Mutex::new(cursor),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The facts about the key with `digest` for a call to the API `api_slug`; `None` for
+    /// an unknown key.
+    pub fn facts(&self, digest: &Digest, api_slug: &str) -> Option<Facts> {
+        let t = self.read();
+        let key = t.keys.get(digest)?.clone();
+        let application = t.applications.get(&key.application_id)?.clone();
+        let owner = application
+            .owner_user
+            .as_ref()
+            .and_then(|id| t.users.get(id))
+            .cloned();
+        let subscription = t.api_ids.get(api_slug).and_then(|api_id| {
+            let sub = t.subscriptions.get(&key.application_id)?.get(api_id)?.clone();
+            let plan = t.plans.get(&sub.plan_id).cloned();
+            Some((sub, plan))
+        });
+        Some(Facts {
+            key,
+            application,
+            owner,
+            subscription,
+        })
+    }
+
+    /// The live service token with this digest.
+    pub fn service_token(&self, digest: &Digest) -> Option<Arc<TokenEntry>> {
+        self.read().service_tokens.get(digest).cloned()
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.read().key_count()
+    }
+
+    /// Replaces everything (start-up and the periodic consistency check); says how many
+    /// rows differed.
+    pub fn replace(&self, fresh: Tables) -> usize {
+        let mut t = self.write();
+        let differences = t.differences(&fresh);
+        *t = fresh;
+        differences
+    }
+
+    /// Whether the view equals `other` (tests compare it with a fresh load).
+    pub fn same_as(&self, other: &Tables) -> bool {
+        *self.read() == *other
+    }
+
+    /// Applies re-read rows.
+    pub(crate) fn apply(&self, rows: Vec<Reloaded>) {
+        let mut t = self.write();
+        for row in rows {
+            t.apply(row);
+        }
+    }
+}
+
+impl Tables {
+    fn differences(&self, other: &Tables) -> usize {
+        fn diff<K: std::hash::Hash + Eq, V: PartialEq>(
+            a: &HashMap<K, V>,
+            b: &HashMap<K, V>,
+        ) -> usize {
+            a.iter().filter(|(k, v)| b.get(k) != Some(v)).count()
+                + b.keys().filter(|k| !a.contains_key(k)).count()
+        }
+        diff(&self.keys, &other.keys)
+            + diff(&self.applications, &other.applications)
+            + diff(&self.users, &other.users)
+            + diff(&self.api_ids, &other.api_ids)
+            + diff(&self.subscriptions, &other.subscriptions)
+            + diff(&self.plans, &other.plans)
+            + diff(&self.service_tokens, &other.service_tokens)
+    }
+
+    fn apply(&mut self, row: Reloaded) {
+        match row {
+            Reloaded::Key(id, found) => {
+                if let Some(old) = self.key_digests.remove(&id) {
+                    self.keys.remove(&old);
+                }
+                if let Some((digest, key)) = found {
+                    self.key_digests.insert(id, digest);
+                    self.keys.insert(digest, Arc::new(key));
+                }
+            }
+            Reloaded::Application(id, found) => match found {
+                Some(app) => {
+                    self.applications.insert(id, Arc::new(app));
+                }
+                None => {
+                    self.applications.remove(&id);
+                }
+            },
+            Reloaded::User(id, found) => match found {
+                Some(user) => {
+                    self.users.insert(id, Arc::new(user));
+                }
+                None => {
+                    self.users.remove(&id);
+                }
+            },
+            Reloaded::Api(id, found) => {
+                if let Some(old) = self.api_slugs.remove(&id) {
+                    self.api_ids.remove(&old);
+                }
+                if let Some(slug) = found {
+                    self.api_slugs.insert(id.clone(), slug.clone());
+                    self.api_ids.insert(slug, id);
+                }
+            }
+            Reloaded::Subscriptions(application, subs) => {
+                if subs.is_empty() {
+                    self.subscriptions.remove(&application);
+                } else {
+                    self.subscriptions.insert(application, subs);
+                }
+            }
+            Reloaded::Plan(id, found) => match found {
+                Some(plan) => {
+                    self.plans.insert(id, Arc::new(plan));
+                }
+                None => {
+                    self.plans.remove(&id);
+                }
+            },
+            Reloaded::ServiceToken(id, found) => {
+                if let Some(old) = self.token_digests.remove(&id) {
+                    self.service_tokens.remove(&old);
+                }
+                if let Some(digest) = found {
+                    self.token_digests.insert(id.clone(), digest);
+                    self.service_tokens.insert(
+                        digest,
+                        Arc::new(TokenEntry {
+                            id,
+                            marked_at: AtomicI64::new(0),
+                        }),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl TokenEntry {
+    /// Whether this use should be written as the token's last use (at most once a minute).
+    pub fn mark(&self, now: i64) -> bool {
+        let before = self.marked_at.load(Ordering::Relaxed);
+        now - before >= 60_000
+            && self
+                .marked_at
+                .compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// A row as re-read after a change: `None` when it is gone (or, for a service token,
+/// revoked).
+#[derive(Debug)]
+pub(crate) enum Reloaded {
+    Key(String, Option<(Digest, KeyEntry)>),
+    Application(String, Option<AppEntry>),
+    User(String, Option<UserEntry>),
+    Api(String, Option<String>),
+    Subscriptions(String, HashMap<String, Arc<SubEntry>>),
+    Plan(String, Option<PlanEntry>),
+    ServiceToken(String, Option<Digest>),
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+fn digest_of(hex_text: &str) -> Option<Digest> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut out).ok()?;
+    Some(out)
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    digest: String,
+    application_id: String,
+    environment: String,
+    scopes: String,
+    api_ids: String,
+    ip_allowlist: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    max_uses: Option<i64>,
+    rate_limit: Option<i64>,
+    rate_period: Option<String>,
+}
+
+impl KeyRow {
+    fn entry(self) -> Option<(Digest, KeyEntry)> {
+        Some((
+            digest_of(&self.digest)?,
+            KeyEntry {
+                id: self.id,
+                application_id: self.application_id,
+                environment: self.environment,
+                scopes: words(&self.scopes),
+                api_ids: words(&self.api_ids),
+                ip_allowlist: self
+                    .ip_allowlist
+                    .split_whitespace()
+                    .filter_map(|c| Cidr::parse(c).ok())
+                    .collect(),
+                expires_at: self.expires_at,
+                revoked: self.revoked_at.is_some(),
+                limited: self.max_uses.is_some(),
+                rate: self.rate_limit.zip(self.rate_period),
+            },
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AppRow {
+    id: String,
+    name: String,
+    owner_kind: String,
+    owner_id: String,
+}
+
+impl AppRow {
+    fn entry(self) -> (String, AppEntry) {
+        let owner_user = (self.owner_kind == "user").then_some(self.owner_id);
+        (
+            self.id,
+            AppEntry {
+                name: self.name,
+                owner_user,
+            },
+        )
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    #[sqlx(try_from = "String")]
+    status: UserStatus,
+}
+
+#[derive(sqlx::FromRow)]
+struct SubRow {
+    id: String,
+    application_id: String,
+    api_id: String,
+    plan_id: String,
+    #[sqlx(try_from = "String")]
+    state: SubscriptionState,
+    updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    id: String,
+    scopes: String,
+}
+
+const KEYS: &str = "SELECT id, digest, application_id, environment, scopes, api_ids, ip_allowlist, \
+     expires_at, revoked_at, max_uses, rate_limit, rate_period FROM api_keys";
+const APPLICATIONS: &str = "SELECT id, name, owner_kind, owner_id FROM applications";
+const USERS: &str = "SELECT id, email, status FROM users";
+const APIS: &str = "SELECT id, slug FROM apis";
+const SUBSCRIPTIONS: &str =
+    "SELECT id, application_id, api_id, plan_id, state, updated_at FROM subscriptions";
+const PLANS: &str = "SELECT id, scopes FROM plans";
+const SERVICE_TOKENS: &str = "SELECT id, token_digest FROM service_tokens WHERE revoked_at IS NULL";
+
+/// Of an application's subscriptions, the one per API a decision reads: the live one
+/// (pending, active, suspended: at most one) if any, else the latest.
+fn chosen(rows: Vec<SubRow>) -> HashMap<String, HashMap<String, Arc<SubEntry>>> {
+    let mut best: HashMap<(String, String), SubRow> = HashMap::new();
+    for row in rows {
+        let rank = |r: &SubRow| (r.state.is_live(), r.updated_at, r.id.clone());
+        let slot = (row.application_id.clone(), row.api_id.clone());
+        match best.get(&slot) {
+            Some(current) if rank(current) >= rank(&row) => {}
+            _ => {
+                best.insert(slot, row);
+            }
+        }
+    }
+    let mut out: HashMap<String, HashMap<String, Arc<SubEntry>>> = HashMap::new();
+    for ((application, api), row) in best {
+        out.entry(application).or_default().insert(
+            api.clone(),
+            Arc::new(SubEntry {
+                api_id: api,
+                state: row.state,
+                plan_id: row.plan_id,
+            }),
+        );
+    }
+    out
+}
+
+/// Reads the whole view.
+pub async fn load(db: &Db) -> Result<Tables, AppError> {
+    let mut t = Tables::default();
+    for row in sqlx::query_as::<_, KeyRow>(KEYS).fetch_all(db).await? {
+        let id = row.id.clone();
+        if let Some((digest, key)) = row.entry() {
+            t.key_digests.insert(id, digest);
+            t.keys.insert(digest, Arc::new(key));
+        }
+    }
+    for row in sqlx::query_as::<_, AppRow>(APPLICATIONS)
+        .fetch_all(db)
+        .await?
+    {
+        let (id, app) = row.entry();
+        t.applications.insert(id, Arc::new(app));
+    }
+    for u in sqlx::query_as::<_, UserRow>(USERS).fetch_all(db).await? {
+        t.users.insert(
+            u.id,
+            Arc::new(UserEntry {
+                email: u.email,
+                status: u.status,
+            }),
+        );
+    }
+    for (id, slug) in sqlx::query_as::<_, (String, String)>(APIS)
+        .fetch_all(db)
+        .await?
+    {
+        t.api_ids.insert(slug.clone(), id.clone());
+        t.api_slugs.insert(id, slug);
+    }
+    t.subscriptions = chosen(
+        sqlx::query_as::<_, SubRow>(SUBSCRIPTIONS)
+            .fetch_all(db)
+            .await?,
+    );
+    for p in sqlx::query_as::<_, PlanRow>(PLANS).fetch_all(db).await? {
+        t.plans.insert(
+            p.id,
+            Arc::new(PlanEntry {
+                scopes: words(&p.scopes),
+            }),
+        );
+    }
+    for (id, digest) in sqlx::query_as::<_, (String, String)>(SERVICE_TOKENS)
+        .fetch_all(db)
+        .await?
+    {
+        if let Some(digest) = digest_of(&digest) {
+            t.token_digests.insert(id.clone(), digest);
+            t.service_tokens.insert(
+                digest,
+                Arc::new(TokenEntry {
+                    id,
+                    marked_at: AtomicI64::new(0),
+                }),
+            );
+        }
+    }
+    Ok(t)
+}
+
+/// Re-reads the row a change names (`kind` as the feed's triggers write it).
+pub(crate) async fn reload(db: &Db, kind: &str, id: &str) -> Result<Reloaded, AppError> {
+    let id_owned = id.to_string();
+    Ok(match kind {
+        "key" => {
+            let row = sqlx::query_as::<_, KeyRow>(&format!("{KEYS} WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+            Reloaded::Key(id_owned, row.and_then(KeyRow::entry))
+        }
+        "application" => {
+            let row = sqlx::query_as::<_, AppRow>(&format!("{APPLICATIONS} WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+            Reloaded::Application(id_owned, row.map(|r| r.entry().1))
+        }
+        "user" => {
+            let row = sqlx::query_as::<_, UserRow>(&format!("{USERS} WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+            Reloaded::User(
+                id_owned,
+                row.map(|u| UserEntry {
+                    email: u.email,
+                    status: u.status,
+                }),
+            )
+        }
+        "api" => {
+            let row = sqlx::query_as::<_, (String, String)>(&format!("{APIS} WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+            Reloaded::Api(id_owned, row.map(|(_, slug)| slug))
+        }
+        "subscriptions" => {
+            let rows =
+                sqlx::query_as::<_, SubRow>(&format!("{SUBSCRIPTIONS} WHERE application_id = $1"))
+                    .bind(id)
+                    .fetch_all(db)
+                    .await?;
+            let subs = chosen(rows).remove(id).unwrap_or_default();
+            Reloaded::Subscriptions(id_owned, subs)
+        }
+        "plan" => {
+            let row = sqlx::query_as::<_, PlanRow>(&format!("{PLANS} WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+            Reloaded::Plan(
+                id_owned,
+                row.map(|p| PlanEntry {
+                    scopes: words(&p.scopes),
+                }),
+            )
+        }
+        "service_token" => {
+            let row =
+                sqlx::query_as::<_, (String, String)>(&format!("{SERVICE_TOKENS} AND id = $1"))
+                    .bind(id)
+                    .fetch_optional(db)
+                    .await?;
+            Reloaded::ServiceToken(id_owned, row.and_then(|(_, d)| digest_of(&d)))
+        }
+        other => {
+            return Err(AppError::internal(format!(
+                "unknown change kind {other:?} in the feed"
+            )))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_use_is_written_at_most_once_a_minute() {
+        let t = TokenEntry {
+            id: "t".into(),
+            marked_at: AtomicI64::new(0),
+        };
+        assert!(t.mark(100_000));
+        assert!(!t.mark(130_000));
+        assert!(t.mark(160_000));
+    }
+
+    fn sub(id: &str, api: &str, state: SubscriptionState, at: i64) -> SubRow {
+        SubRow {
+            id: id.into(),
+            application_id: "app".into(),
+            api_id: api.into(),
+            plan_id: format!("plan-{id}"),
+            state,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn the_live_subscription_wins_else_the_latest() {
+        use SubscriptionState::*;
+        let picked = chosen(vec![
+            sub("a", "x", Ended, 30),
+            sub("b", "x", Suspended, 10),
+            sub("c", "y", Rejected, 10),
+            sub("d", "y", Cancelled, 20),
+        ]);
+        assert_eq!(picked["app"]["x"].plan_id, "plan-b");
+        assert_eq!(picked["app"]["y"].plan_id, "plan-d");
+    }
+}
