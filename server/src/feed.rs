@@ -24,10 +24,7 @@ pub async fn follow(state: &AppState) {
 /// before the answer leaves, so the writer's next call (and every gateway call to this
 /// instance) already sees them.
 pub async fn after_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let writes = !matches!(
-        *req.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let res = next.run(req).await;
     if writes {
         follow(&state).await;

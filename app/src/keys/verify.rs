@@ -308,7 +308,10 @@ pub async fn verify(
         scopes: Some(scopes),
         remaining,
         expires_at: k.expires_at.map(fmt_time),
-        rate_limit: k.rate.clone().map(|(requests, period)| KeyRate { requests, period }),
+        rate_limit: k
+            .rate
+            .clone()
+            .map(|(requests, period)| KeyRate { requests, period }),
     })
 }
 

@@ -183,15 +183,14 @@ pub async fn reconcile(view: &View, db: &Db) -> Result<usize, AppError> {
 pub async fn heartbeat(view: &View, db: &Db, address: &str) -> Result<(), AppError> {
     let now = wall_ms();
     let watermark = view.cursor.lock().await.watermark;
-    let updated = sqlx::query(
-        "UPDATE gateway_instances SET seen_at = $1, applied_seq = $2 WHERE id = $3",
-    )
-    .bind(now)
-    .bind(watermark)
-    .bind(&view.instance)
-    .execute(db)
-    .await?
-    .rows_affected();
+    let updated =
+        sqlx::query("UPDATE gateway_instances SET seen_at = $1, applied_seq = $2 WHERE id = $3")
+            .bind(now)
+            .bind(watermark)
+            .bind(&view.instance)
+            .execute(db)
+            .await?
+            .rows_affected();
     if updated == 0 {
         sqlx::query(
             "INSERT INTO gateway_instances (id, address, started_at, seen_at, applied_seq) VALUES ($1, $2, $3, $3, $4)",

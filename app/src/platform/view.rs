@@ -146,7 +146,11 @@ impl View {
             .and_then(|id| t.users.get(id))
             .cloned();
         let subscription = t.api_ids.get(api_slug).and_then(|api_id| {
-            let sub = t.subscriptions.get(&key.application_id)?.get(api_id)?.clone();
+            let sub = t
+                .subscriptions
+                .get(&key.application_id)?
+                .get(api_id)?
+                .clone();
             let plan = t.plans.get(&sub.plan_id).cloned();
             Some((sub, plan))
         });
@@ -399,7 +403,8 @@ struct PlanRow {
     scopes: String,
 }
 
-const KEYS: &str = "SELECT id, digest, application_id, environment, scopes, api_ids, ip_allowlist, \
+const KEYS: &str =
+    "SELECT id, digest, application_id, environment, scopes, api_ids, ip_allowlist, \
      expires_at, revoked_at, max_uses, rate_limit, rate_period FROM api_keys";
 const APPLICATIONS: &str = "SELECT id, name, owner_kind, owner_id FROM applications";
 const USERS: &str = "SELECT id, email, status FROM users";

@@ -222,10 +222,11 @@ impl TestApp {
     /// A live service token made straight in the database (as `keyport service-token
     /// create` does), in effect on this instance.
     pub async fn service_token(&self, name: &str) -> String {
-        let token = app::admin::store::create_service_token(&self.state.db, name, None, self.clock.now())
-            .await
-            .unwrap()
-            .1;
+        let token =
+            app::admin::store::create_service_token(&self.state.db, name, None, self.clock.now())
+                .await
+                .unwrap()
+                .1;
         self.settle().await;
         token
     }

@@ -90,8 +90,7 @@ async fn a_line_break_in_next_is_refused_not_a_panic(app: TestApp) {
 }
 
 async fn gateway_and_page_input_with_control_characters_is_a_4xx(app: TestApp) {
-    let token =
-        app.service_token("edge").await;
+    let token = app.service_token("edge").await;
     let http = reqwest::Client::new();
     for body in [
         json!({ "key": "kp_live_x", "api": "pets\u{0}" }),
@@ -179,8 +178,7 @@ async fn throttled_answers_say_when_to_retry(app: TestApp) {
 
 async fn a_database_outage_is_a_503_and_heals(app: TestApp) {
     let (c, _) = app.signed_in("o@example.com", Role::Developer).await;
-    let token =
-        app.service_token("edge").await;
+    let token = app.service_token("edge").await;
     let backend = if app.state.config.database_url.expose().starts_with("sqlite") {
         Backend::Sqlite
     } else {

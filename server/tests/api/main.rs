@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod catalog;
 mod cli;
+mod feed;
 mod health;
 pub mod helpers;
 mod hygiene;

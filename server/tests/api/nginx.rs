@@ -194,8 +194,7 @@ async fn through_nginx_the_operator_alone_chooses_api_and_scope(app: TestApp) {
         .as_str()
         .unwrap()
         .to_string();
-    let token =
-        app.service_token("nginx").await;
+    let token = app.service_token("nginx").await;
 
     // The README's block, with this Keyport's address and token; its location copied for
     // `free` and for a `free-admin` location that needs `pets:write`, as a user would.
