@@ -216,6 +216,14 @@ pub async fn list_service_tokens() -> Result<Vec<ServiceTokenView>, AppError> {
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+/// The Keyport instances following the change feed (each one serves gateways), with how
+/// far behind each is.
+#[server(prefix = "/api", endpoint = "gateway_instances")]
+pub async fn gateway_instances() -> Result<Vec<crate::domain::InstanceStatus>, AppError> {
+    crate::auth::guard::require_role(&[crate::domain::Role::Admin], "gateway.instances").await?;
+    crate::platform::feed::instances(&crate::platform::state::app_state()?.db).await
+}
+
 /// Creates a service token for a gateway (step-up); the token is shown once.
 #[server(prefix = "/api", endpoint = "create_service_token")]
 pub async fn create_service_token(

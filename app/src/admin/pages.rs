@@ -267,6 +267,7 @@ pub fn SettingsPageView() -> impl IntoView {
             <sso::SsoSettingsSection />
             <crate::keys::KeySettingsSection />
             <ServiceTokensSection />
+            <InstancesSection />
         </div>
     }
 }
@@ -293,6 +294,60 @@ pub fn ServiceTokensSection() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The Settings section listing the gateway instances and how far behind each is.
+#[component]
+pub fn InstancesSection() -> impl IntoView {
+    let data = Resource::new(|| (), |_| gateway_instances());
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(list) => view! { <InstancesCard list /> }.into_any(),
+                    Err(AppError::Forbidden | AppError::Unauthorized | AppError::MfaEnrolmentRequired) => ().into_any(),
+                    Err(error) => view! { <ErrorView error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn InstancesCard(list: Vec<crate::domain::InstanceStatus>) -> impl IntoView {
+    let running = list.iter().filter(|i| i.running).count();
+    view! {
+        <section class="card space-y-4" aria-labelledby="instances-heading">
+            <h2 id="instances-heading" class="text-lg font-semibold">"Gateway instances"</h2>
+            <p class="text-sm text-slate-600">{format!(
+                "{running} running. Every Keyport instance decides gateway calls from memory and applies each change (a revocation, a suspension, a disabled account) from the database's change feed; \"behind\" counts the changes it has yet to apply."
+            )}</p>
+            {if list.is_empty() {
+                view! { <EmptyState title="No instance has reported yet.">"Instances report every second once they are serving."</EmptyState> }.into_any()
+            } else {
+                view! {
+                    <div class="overflow-x-auto">
+                        <table class="min-w-full text-left text-sm" aria-label="Gateway instances">
+                            <thead class="text-xs uppercase text-slate-500">
+                                <tr><th class="py-2 pr-4">"Address"</th><th class="py-2 pr-4">"State"</th><th class="py-2 pr-4">"Last heard"</th><th class="py-2 pr-4">"Behind"</th><th class="py-2">"Started"</th></tr>
+                            </thead>
+                            <tbody class="divide-y divide-slate-100">
+                                {list.into_iter().map(|i| view! {
+                                    <tr data-instance=i.id.clone()>
+                                        <td class="py-2 pr-4 font-mono text-xs">{i.address}</td>
+                                        <td class="py-2 pr-4"><span class=if i.running { "badge bg-emerald-100 text-emerald-800" } else { "badge bg-slate-200 text-slate-700" }>{if i.running { "Running" } else { "Gone" }}</span></td>
+                                        <td class="py-2 pr-4">{format!("{:.1} s ago", i.seen_ms_ago as f64 / 1000.0)}</td>
+                                        <td class="py-2 pr-4">{match i.changes_behind { 0 => "up to date".to_string(), 1 => "1 change".to_string(), n => format!("{n} changes") }}</td>
+                                        <td class="py-2 text-slate-600">{i.started}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
     }
 }
 

@@ -126,7 +126,7 @@ pub async fn my_applications(
     let owned = apps::mine(&state.db, user).await?;
     let ids: Vec<String> = owned.iter().map(|a| a.id.clone()).collect();
     let subs = subscriptions::of_applications(&state.db, &ids).await?;
-    let keys = crate::keys::service::of_applications(&state.db, &ids).await?;
+    let rows = crate::keys::service::of_applications(&state.db, &ids).await?;
     let names: crate::keys::service::ApiNames = subs
         .iter()
         .map(|s| (s.api_id.clone(), s.api_name.clone()))
@@ -134,6 +134,7 @@ pub async fn my_applications(
     let portal = crate::keys::service::portal_policy(&state.db).await?;
     let plans = crate::keys::service::plans_of(state, &subs).await?;
     let now = state.clock.now();
+    let keys = crate::keys::service::views(&state.db, rows, now, &names).await?;
     let mut out = Vec::with_capacity(owned.len());
     for a in owned {
         let mine: Vec<SubRow> = subs
@@ -146,9 +147,8 @@ pub async fn my_applications(
             subscriptions: mine.into_iter().map(subscriptions::view).collect(),
             keys: keys
                 .iter()
-                .filter(|k| k.application_id == a.id)
-                .cloned()
-                .map(|k| crate::keys::service::view(k, now, &names))
+                .filter(|(app_id, _)| *app_id == a.id)
+                .map(|(_, k)| k.clone())
                 .collect(),
             id: a.id,
             name: a.name,

@@ -38,7 +38,8 @@ pub struct InstanceStatus {
     pub id: String,
     /// The address it listens on.
     pub address: String,
-    pub started_at: i64,
+    /// When it started, as the portal shows times.
+    pub started: String,
     /// When it was last heard from (heartbeats come every second).
     pub seen_ms_ago: i64,
     pub running: bool,

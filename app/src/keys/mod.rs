@@ -15,7 +15,9 @@ pub mod verify;
 
 pub use pages::{AllKeysPage, IssuedKeyNotice, KeySettingsSection, KeysSection};
 
-use crate::domain::{Cidr, KeyEnvironment, LeakAction, QuotaPeriod, RatePeriod, Scope};
+use crate::domain::{
+    Cidr, KeyEnvironment, LeakAction, Propagation, QuotaPeriod, RatePeriod, Scope,
+};
 
 use crate::error::{AppError, FormErrors};
 use leptos::prelude::*;
@@ -238,6 +240,9 @@ pub struct KeyView {
     pub flagged: Option<String>,
     pub application: String,
     pub owner: Option<String>,
+    /// Where its latest change (issue, rotation, revocation) is in effect, shown for a few
+    /// minutes after it.
+    pub propagation: Option<Propagation>,
 }
 
 /// A rotated key: its successor, and its traffic since, to see when clients have moved.

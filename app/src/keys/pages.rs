@@ -84,6 +84,20 @@ pub fn KeysSection(
             refresh.update(|n| *n += 1);
         }
     });
+    // While a change is not yet in effect on every gateway instance, the list is read
+    // again each second until it is.
+    // (Effects run in the browser only.)
+    let spreading = keys
+        .iter()
+        .any(|k| k.propagation.as_ref().is_some_and(|p| !p.complete()));
+    Effect::new(move |_| {
+        if spreading {
+            set_timeout(
+                move || refresh.update(|n| *n += 1),
+                std::time::Duration::from_secs(1),
+            );
+        }
+    });
     let fid = {
         let id = application_id.clone();
         move |f: &str| format!("key-{id}-{f}")
@@ -384,6 +398,10 @@ pub(super) fn KeyRowView(
                         r.last_used.clone().unwrap_or_else(|| "never".into()),
                     )}</p>
                 }
+            })}
+            {key.propagation.clone().map(|p| {
+                let class = if p.complete() { "text-xs text-emerald-800" } else { "text-xs text-amber-900" };
+                view! { <p class=class data-propagation="" role="status">{p.sentence()}</p> }
             })}
             <p class="text-xs text-slate-500">{format!(
                 "Created {}{} · {} · last used {}{}",

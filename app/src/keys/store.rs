@@ -44,6 +44,8 @@ pub struct KeyRow {
     pub uses_at_rotation: Option<i64>,
     pub flagged_at: Option<i64>,
     pub flag_reason: Option<String>,
+    /// When the change feed last recorded a change to it (wall-clock ms).
+    pub changed_at: Option<i64>,
 }
 
 const SELECT: &str = "SELECT k.id, k.application_id, ap.name AS application_name, ap.owner_id, \
@@ -52,7 +54,8 @@ const SELECT: &str = "SELECT k.id, k.application_id, ap.name AS application_name
     k.ip_allowlist, k.revoked_at, k.revoke_reason, u.email AS created_by_email, k.created_at, \
     k.last_used_at, k.last_used_ip, k.use_count, k.replaces, k.replaced_by, k.rotated_at, \
     k.uses_at_rotation, k.flagged_at, k.flag_reason, \
-    pk.display_prefix || '…' || pk.last4 AS predecessor, nk.display_prefix || '…' || nk.last4 AS successor \
+    pk.display_prefix || '…' || pk.last4 AS predecessor, nk.display_prefix || '…' || nk.last4 AS successor, \
+    (SELECT MAX(c.at) FROM changes c WHERE c.kind = 'key' AND c.entity_id = k.id) AS changed_at \
     FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
     LEFT JOIN api_keys pk ON pk.id = k.replaces LEFT JOIN api_keys nk ON nk.id = k.replaced_by \
     LEFT JOIN users o ON ap.owner_kind = 'user' AND o.id = ap.owner_id \
@@ -108,6 +111,7 @@ impl FromRow<'_, AnyRow> for KeyRow {
             uses_at_rotation: r.try_get("uses_at_rotation")?,
             flagged_at: r.try_get("flagged_at")?,
             flag_reason: r.try_get("flag_reason")?,
+            changed_at: r.try_get("changed_at")?,
         })
     }
 }
@@ -238,7 +242,7 @@ pub async fn list_all(
     if let Some(app) = f.application_id {
         w.and("k.application_id = ?", [Arg::Text(app.into())]);
     }
-    let from = &SELECT[SELECT.find("FROM").unwrap_or(0)..];
+    let from = &SELECT[SELECT.find("FROM api_keys k ").unwrap_or(0)..];
     w.page(
         db,
         SELECT,

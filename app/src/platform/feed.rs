@@ -229,7 +229,7 @@ pub async fn prune(db: &Db) -> Result<(), AppError> {
 }
 
 /// Where the latest change to a row is in effect: on how many of the running instances,
-/// and after how long on the slowest of them.
+/// and after how long on the slowest of them (`None` before any instance reported).
 pub async fn propagation(db: &Db, kind: &str, id: &str) -> Result<Option<Propagation>, AppError> {
     let Some((seq, at)) = sqlx::query_as::<_, (i64, i64)>(
         "SELECT seq, at FROM changes WHERE kind = $1 AND entity_id = $2 ORDER BY seq DESC LIMIT 1",
@@ -250,6 +250,9 @@ pub async fn propagation(db: &Db, kind: &str, id: &str) -> Result<Option<Propaga
     .bind(wall_ms() - LIVE_MS)
     .fetch_all(db)
     .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
     let applied: Vec<i64> = rows.iter().filter_map(|(_, t)| *t).collect();
     Ok(Some(Propagation {
         instances: rows.len(),
@@ -284,7 +287,7 @@ pub async fn instances(db: &Db) -> Result<Vec<InstanceStatus>, AppError> {
         .map(|r| InstanceStatus {
             id: r.id,
             address: r.address,
-            started_at: r.started_at,
+            started: super::state::fmt_time(r.started_at),
             seen_ms_ago: (now - r.seen_at).max(0),
             running: now - r.seen_at < LIVE_MS,
             changes_behind: (head - r.applied_seq).max(0),

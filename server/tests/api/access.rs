@@ -341,6 +341,7 @@ const MATRIX: &[Row] = &[
             ("leak_action", "revoke"),
         ],
     ),
+    ("gateway_instances", Needs::Admin, Factor::Any, &[]),
     ("list_service_tokens", Needs::Admin, Factor::Any, &[]),
     (
         "create_service_token",

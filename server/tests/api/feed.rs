@@ -768,4 +768,35 @@ async fn two_instances_agree_within_a_second() {
     let refused_after = started.elapsed();
     eprintln!("issued → accepted by B after {accepted_after:?}; revoked → refused by B after {refused_after:?}");
     assert_eq!(verify_on(&a, key.clone()).await, "REVOKED");
+
+    // The key's list says where the revocation is in effect, once both instances have
+    // reported (heartbeats come every second).
+    let started = Instant::now();
+    let sentence = loop {
+        let apps = dev.call("my_applications", &[]).await.ok().clone();
+        let shown = apps[0]["keys"][0]["propagation"].clone();
+        if shown["instances"] == 2 && shown["applied"] == 2 {
+            break app::domain::Propagation {
+                instances: 2,
+                applied: 2,
+                after_ms: shown["after_ms"].as_i64(),
+            }
+            .sentence();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{shown}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        sentence.starts_with("In effect on 2 of 2 gateway instances after "),
+        "{sentence}"
+    );
+    let (admin, _, _) = a.signed_in_with_mfa("admin@example.com", Role::Admin).await;
+    let instances = admin.call("gateway_instances", &[]).await.ok().clone();
+    let running: Vec<&Value> = instances
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["running"] == true)
+        .collect();
+    assert_eq!(running.len(), 2, "{instances}");
 }

@@ -17,7 +17,32 @@ use crate::platform::Ctx;
 /// API id → name, for showing the APIs a key is limited to.
 pub type ApiNames = std::collections::HashMap<String, String>;
 
-pub fn view(k: KeyRow, now: i64, names: &ApiNames) -> KeyView {
+/// How long after a change to a key its list shows where the change is in effect.
+const SHOW_PROPAGATION_MS: i64 = 10 * 60_000;
+
+/// The keys as lists show them, each with its application's id; a key changed in the last
+/// minutes says on how many gateway instances the change is in effect.
+pub async fn views(
+    db: &Db,
+    rows: Vec<KeyRow>,
+    now: i64,
+    names: &ApiNames,
+) -> Result<Vec<(String, KeyView)>, AppError> {
+    let recent = crate::platform::feed::wall_ms() - SHOW_PROPAGATION_MS;
+    let mut out = Vec::with_capacity(rows.len());
+    for k in rows {
+        let propagation = match k.changed_at {
+            Some(at) if at >= recent => {
+                crate::platform::feed::propagation(db, "key", &k.id).await?
+            }
+            _ => None,
+        };
+        out.push((k.application_id.clone(), view(k, now, names, propagation)));
+    }
+    Ok(out)
+}
+
+fn view(k: KeyRow, now: i64, names: &ApiNames, propagation: Option<Propagation>) -> KeyView {
     let expired = k.expires_at.is_some_and(|t| t <= now);
     let state = if k.revoked_at.is_some() {
         "revoked"
@@ -77,6 +102,7 @@ pub fn view(k: KeyRow, now: i64, names: &ApiNames) -> KeyView {
         last_used: k.last_used_at.map(fmt_time),
         last_used_ip: k.last_used_ip,
         revoke_reason: k.revoke_reason,
+        propagation,
     }
 }
 
@@ -253,7 +279,7 @@ async fn issued(ctx: &Ctx, app: AppRow, id: &str, key: ApiKey) -> Result<IssuedK
     Ok(IssuedKey {
         key: key.expose().to_string(),
         application: app.name,
-        view: view(row, ctx.now, &names),
+        view: view(row, ctx.now, &names, None),
     })
 }
 
@@ -497,9 +523,10 @@ pub async fn list_all(
     let ids: Vec<String> = rows.iter().flat_map(|k| k.api_ids.clone()).collect();
     let names = crate::catalog::service::api_names(&state.db, &ids).await?;
     Ok(KeysPage {
-        items: rows
+        items: views(&state.db, rows, state.clock.now(), &names)
+            .await?
             .into_iter()
-            .map(|k| view(k, state.clock.now(), &names))
+            .map(|(_, k)| k)
             .collect(),
         total,
         page,
