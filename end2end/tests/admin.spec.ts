@@ -61,6 +61,9 @@ test('admin changes a role and disables a user, who is signed out at once', asyn
   await openAdminMenu(page);
   await page.getByRole('link', { name: 'Settings' }).click();
   await expect(page.getByRole('heading', { name: 'Portal settings' })).toBeVisible();
+  // This Keyport reports itself as a running gateway instance, with its lag on the feed.
+  const instances = page.getByRole('table', { name: 'Gateway instances' });
+  await expect(instances.getByRole('row').filter({ hasText: 'Running' }).first()).toContainText(/up to date|\d+ changes?/);
   await shot(page, 'admin-settings');
 });
 

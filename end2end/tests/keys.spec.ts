@@ -141,10 +141,13 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   expect(next).not.toBe(key);
   expect(await verify(request, token, next)).toBe('VALID');
   expect(await verify(request, token, key)).toBe('VALID');
-  await page.reload();
   const old = card.locator('li[data-key="CI"][data-state="grace"]');
-  await expect(old.getByText('old key, in grace period')).toBeVisible();
-  await expect(old.getByText(/Rotated .* to kp_live_\w{4}…\w{4} · works until .* · 1 request\(s\) since rotation/)).toBeVisible();
+  // Uses are stored in batches (within a second): the list is read again until it has them.
+  await expect(async () => {
+    await page.reload();
+    await expect(old.getByText('old key, in grace period')).toBeVisible({ timeout: 1_000 });
+    await expect(old.getByText(/Rotated .* to kp_live_\w{4}…\w{4} · works until .* · 1 request\(s\) since rotation/)).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
   await expect(card.locator('li[data-key="CI"][data-state="active"]').getByText(`replaces ${key.slice(0, 12)}…${key.slice(-4)}`)).toBeVisible();
   await shot(page, 'key-rotated');
 
@@ -174,6 +177,8 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   const revoked = card.locator('li[data-key="CI"][data-state="revoked"]');
   await expect(revoked.getByText('revoked', { exact: true })).toBeVisible();
   await expect(revoked.getByText('Reason: Clients moved')).toBeVisible();
+  // The key says where the revocation is in effect: on every running gateway instance.
+  await expect(revoked.locator('[data-propagation]')).toHaveText(/In effect on (\d+) of \1 gateway instances? after \d+ ms/);
   expect(await verify(request, token, key)).toBe('REVOKED');
   expect(await verify(request, token, next)).toBe('VALID');
   await shot(page, 'keys');
