@@ -54,6 +54,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
     .await?
     .map_err(|e| anyhow::anyhow!("{e}"))?
     .into();
+    let config_usage_capacity = config.usage_queue_capacity;
     let view = app::platform::feed::start(&db)
         .await
         .map_err(|e| anyhow::anyhow!("loading the gateway view: {e:?}"))?;
@@ -67,6 +68,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         oidc: Arc::new(oidc),
         mailer,
         view: Arc::new(view),
+        usage: Arc::new(app::platform::usage::Recorder::new(config_usage_capacity)),
     })
 }
 
@@ -101,6 +103,8 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     spawn_cleanup(state.clone());
     spawn_lifecycle_jobs(state.clone());
     feed::spawn(state.clone());
+    spawn_usage_writer(&state);
+    let usage = state.usage.clone();
     let assets = app::platform::assets::problem(&state.leptos_options);
     let app = web::router(state);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -116,7 +120,20 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    // Requests are done: what they recorded is stored before the process ends.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), usage.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!("usage events still queued at shutdown could not be stored in 10 s");
+    }
     Ok(())
+}
+
+/// Starts the usage writer (one per instance).
+pub fn spawn_usage_writer(state: &AppState) {
+    let (usage, db) = (state.usage.clone(), state.db.clone());
+    tokio::spawn(async move { usage.write_forever(db).await });
 }
 
 /// Deletes expired sessions and stale throttle entries every five minutes; checkpoints the
@@ -150,6 +167,15 @@ fn spawn_cleanup(state: AppState) {
                     .await
             {
                 tracing::warn!(error = %e, "throttle cleanup failed");
+            }
+            if let Err(e) = app::platform::usage::prune(
+                &state.db,
+                state.clock.now(),
+                state.config.usage_retention_days,
+            )
+            .await
+            {
+                tracing::warn!(error = ?e, "pruning raw usage events failed");
             }
             if let Err(e) = sqlx::query("DELETE FROM signup_requests WHERE expires_at <= $1")
                 .bind(state.clock.now())

@@ -34,14 +34,14 @@ pub struct KeyRow {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
-    pub use_count: i64,
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
     /// The predecessor's and successor's prefix…last4.
     pub predecessor: Option<String>,
     pub successor: Option<String>,
     pub rotated_at: Option<i64>,
-    pub uses_at_rotation: Option<i64>,
+    /// Valid uses since the rotation, from the raw usage events (every instance's).
+    pub uses_since_rotation: i64,
     pub flagged_at: Option<i64>,
     pub flag_reason: Option<String>,
     /// When the change feed last recorded a change to it (wall-clock ms).
@@ -52,14 +52,28 @@ const SELECT: &str = "SELECT k.id, k.application_id, ap.name AS application_name
     o.email AS owner_email, k.name, k.environment, k.display_prefix, k.last4, k.scopes, k.api_ids, \
     k.expires_at, k.max_uses, k.remaining_uses, k.refill_period, k.rate_limit, k.rate_period, \
     k.ip_allowlist, k.revoked_at, k.revoke_reason, u.email AS created_by_email, k.created_at, \
-    k.last_used_at, k.last_used_ip, k.use_count, k.replaces, k.replaced_by, k.rotated_at, \
-    k.uses_at_rotation, k.flagged_at, k.flag_reason, \
+    k.last_used_at, k.last_used_ip, k.replaces, k.replaced_by, k.rotated_at, \
+    k.flagged_at, k.flag_reason, \
+    (SELECT COUNT(*) FROM usage_events e WHERE k.rotated_at IS NOT NULL AND e.key_id = k.id \
+     AND e.code = 'VALID' AND e.at >= k.rotated_at) AS uses_since_rotation, \
     pk.display_prefix || '…' || pk.last4 AS predecessor, nk.display_prefix || '…' || nk.last4 AS successor, \
     (SELECT MAX(c.at) FROM changes c WHERE c.kind = 'key' AND c.entity_id = k.id) AS changed_at \
     FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
     LEFT JOIN api_keys pk ON pk.id = k.replaces LEFT JOIN api_keys nk ON nk.id = k.replaced_by \
     LEFT JOIN users o ON ap.owner_kind = 'user' AND o.id = ap.owner_id \
     LEFT JOIN users u ON u.id = k.created_by";
+
+/// Spends one use of a key with a maximum number of uses: the uses left after it, or
+/// `None` when none was left. One atomic statement: of K parallel calls on a key with K uses
+/// left, exactly K succeed, on every instance.
+pub async fn spend_use(db: &Db, id: &str) -> Result<Option<i64>, AppError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE api_keys SET remaining_uses = remaining_uses - 1 WHERE id = $1 AND remaining_uses > 0 RETURNING remaining_uses",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
 
 /// A space-separated column as its words.
 pub(super) fn words(r: &AnyRow, column: &str) -> Result<Vec<String>, sqlx::Error> {
@@ -102,13 +116,12 @@ impl FromRow<'_, AnyRow> for KeyRow {
             created_at: r.try_get("created_at")?,
             last_used_at: r.try_get("last_used_at")?,
             last_used_ip: r.try_get("last_used_ip")?,
-            use_count: r.try_get("use_count")?,
             replaces: r.try_get("replaces")?,
             replaced_by: r.try_get("replaced_by")?,
             predecessor: r.try_get("predecessor")?,
             successor: r.try_get("successor")?,
             rotated_at: r.try_get("rotated_at")?,
-            uses_at_rotation: r.try_get("uses_at_rotation")?,
+            uses_since_rotation: r.try_get("uses_since_rotation")?,
             flagged_at: r.try_get("flagged_at")?,
             flag_reason: r.try_get("flag_reason")?,
             changed_at: r.try_get("changed_at")?,
@@ -306,7 +319,7 @@ pub async fn mark_rotated<'c>(
     now: i64,
 ) -> Result<bool, AppError> {
     let done = sqlx::query(
-        "UPDATE api_keys SET replaced_by = $1, rotated_at = $2, uses_at_rotation = use_count, \
+        "UPDATE api_keys SET replaced_by = $1, rotated_at = $2, \
          expires_at = CASE WHEN expires_at IS NULL OR expires_at > $3 THEN $3 ELSE expires_at END \
          WHERE id = $4 AND replaced_by IS NULL AND revoked_at IS NULL \
          AND (expires_at IS NULL OR expires_at > $2)",

@@ -5,12 +5,15 @@
 //! 422, never a refusal code); the in-memory view hands out the [`Facts`] (the key, its
 //! application, the owner's status and the application's subscription to the asked API with
 //! its plan); [`decide`] is a pure function of those facts, the ask and the time. Every
-//! gateway endpoint goes through [`verify`]: there is no second copy of the rules. Only a
-//! key that passes is counted, in one atomic update (`EXHAUSTED` when no use is left).
+//! gateway endpoint goes through [`verify`]: there is no second copy of the rules. A key
+//! with a maximum number of uses that passes spends one in one atomic update (`EXHAUSTED`
+//! when none is left); every decision becomes a usage event.
 
+use super::store;
 use crate::domain::{ApiKey, Scope, Slug, SubscriptionState, UserStatus};
 use crate::error::{AppError, FormErrors};
 use crate::platform::state::{digest_bytes, fmt_time, AppState};
+use crate::platform::usage::Event;
 use crate::platform::view::Facts;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -264,41 +267,58 @@ pub fn decide(facts: &Facts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
     Ok(scopes)
 }
 
-/// Decides on `ask` for `key` at `now` from the in-memory view: a made-up key (bad
-/// checksum) or an unknown one never reaches the database. A valid verification records
-/// the key's last use and, for a key with a maximum number of uses, counts one atomically.
+/// Decides on `ask` for `key` at `now` from the in-memory view, and records the decision
+/// as a usage event (queued; never waited for). A made-up key (bad checksum) or an unknown
+/// one never reaches the database; nor does any other, except that a key with a maximum
+/// number of uses spends one atomically.
 pub async fn verify(
     state: &AppState,
     key: &str,
     ask: &Ask,
     now: i64,
 ) -> Result<VerifyAnswer, AppError> {
+    let (answer, facts) = answer(state, key, ask, now).await?;
+    state.usage.record(Event {
+        at: now,
+        key_id: facts.as_ref().map(|f| f.key.id.clone()),
+        application_id: facts.as_ref().map(|f| f.key.application_id.clone()),
+        api_id: state.view.api_id(&ask.api),
+        code: answer.code.as_str(),
+        client_ip: ask.ip,
+        upstream_status: None,
+        latency_ms: None,
+        bytes: None,
+    });
+    Ok(answer)
+}
+
+/// The answer, and the facts it was decided from (none for an unknown key).
+async fn answer(
+    state: &AppState,
+    key: &str,
+    ask: &Ask,
+    now: i64,
+) -> Result<(VerifyAnswer, Option<Facts>), AppError> {
     let Ok(key) = ApiKey::parse(key) else {
-        return Ok(VerifyAnswer::refused(Code::Malformed));
+        return Ok((VerifyAnswer::refused(Code::Malformed), None));
     };
     let Some(facts) = state.view.facts(&digest_bytes(key.expose()), &ask.api) else {
-        return Ok(VerifyAnswer::refused(Code::NotFound));
+        return Ok((VerifyAnswer::refused(Code::NotFound), None));
     };
     let scopes = match decide(&facts, ask, now) {
         Ok(scopes) => scopes,
-        Err(code) => return Ok(VerifyAnswer::refused(code)),
+        Err(code) => return Ok((VerifyAnswer::refused(code), Some(facts))),
     };
     let k = &facts.key;
-    // One atomic statement counts the use (when limited) and records it: of K parallel
-    // verifications of a key with K uses left, exactly K get a row back.
-    let used: Option<Option<i64>> = sqlx::query_scalar(
-        "UPDATE api_keys SET remaining_uses = remaining_uses - 1, use_count = use_count + 1, \
-         last_used_at = $1, last_used_ip = $2 WHERE id = $3 AND (remaining_uses IS NULL OR remaining_uses > 0) RETURNING remaining_uses",
-    )
-    .bind(now)
-    .bind(ask.ip.map(|ip| ip.to_string()))
-    .bind(&k.id)
-    .fetch_optional(&state.db)
-    .await?;
-    let Some(remaining) = used else {
-        return Ok(VerifyAnswer::refused(Code::Exhausted));
+    let remaining = if k.limited {
+        match store::spend_use(&state.db, &k.id).await? {
+            Some(left) => Some(left),
+            None => return Ok((VerifyAnswer::refused(Code::Exhausted), Some(facts))),
+        }
+    } else {
+        None
     };
-    Ok(VerifyAnswer {
+    let answer = VerifyAnswer {
         valid: true,
         code: Code::Valid,
         key_id: Some(k.id.clone()),
@@ -312,7 +332,8 @@ pub async fn verify(
             .rate
             .clone()
             .map(|(requests, period)| KeyRate { requests, period }),
-    })
+    };
+    Ok((answer, Some(facts)))
 }
 
 #[cfg(test)]

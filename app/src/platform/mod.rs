@@ -1,7 +1,7 @@
 //! The layer every area stands on and that imports no area: the shared state and
 //! configuration ([`state`]), the clock and the id and token helpers, SQL helpers ([`sql`]),
 //! sessions ([`session`]), the gateways' in-memory view ([`view`]) and the change feed
-//! that keeps it current ([`feed`]), the audit log writer ([`audit`]), portal settings ([`settings`]),
+//! that keeps it current ([`feed`]), usage recording ([`usage`]), the audit log writer ([`audit`]), portal settings ([`settings`]),
 //! the mailer ([`mail`]), OpenID Connect clients ([`oidc`]), the browser assets' version
 //! ([`assets`]) and the per-request context ([`Ctx`]) every service takes.
 
@@ -23,6 +23,8 @@ pub mod settings;
 pub mod sql;
 #[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod usage;
 #[cfg(feature = "ssr")]
 pub mod view;
 

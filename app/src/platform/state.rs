@@ -89,6 +89,10 @@ pub struct Config {
     pub smtp_from: String,
     /// The first part of every API key (`kp_live_…`): 2–10 lower-case letters or digits.
     pub key_prefix: String,
+    /// How many usage events may wait for the writer; beyond, events are dropped (counted).
+    pub usage_queue_capacity: usize,
+    /// How long raw usage events are kept (per-minute rollups are kept for good).
+    pub usage_retention_days: u32,
 }
 
 /// One OpenID Connect provider: a sign-in button, and how its claims map to roles.
@@ -144,6 +148,8 @@ impl Default for Config {
             smtp_url: None,
             smtp_from: "Keyport <keyport@localhost>".into(),
             key_prefix: "kp".into(),
+            usage_queue_capacity: 100_000,
+            usage_retention_days: 30,
         }
     }
 }
@@ -205,6 +211,8 @@ pub struct AppState {
     /// What gateways decide from: keys, their owners, subscriptions, plans and service
     /// tokens, in memory, kept current by the change feed.
     pub view: Arc<super::view::View>,
+    /// The queue every decision's usage event goes into (written in batches).
+    pub usage: Arc<super::usage::Recorder>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

@@ -162,6 +162,11 @@ impl View {
         })
     }
 
+    /// The id of the API with this slug.
+    pub fn api_id(&self, slug: &str) -> Option<String> {
+        self.read().api_ids.get(slug).cloned()
+    }
+
     /// The live service token with this digest.
     pub fn service_token(&self, digest: &Digest) -> Option<Arc<TokenEntry>> {
         self.read().service_tokens.get(digest).cloned()

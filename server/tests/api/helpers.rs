@@ -127,6 +127,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let state = keyport::build_state(config, clock.clone()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    keyport::spawn_usage_writer(&state);
     let router = keyport::web::router(state.clone());
     tokio::spawn(async move {
         axum::serve(
@@ -212,11 +213,13 @@ impl Answer {
 
 impl TestApp {
     /// Applies the change feed to this instance's view, as a write through the portal
-    /// does: for tests that write to the database directly or run a job.
+    /// does (for tests that write to the database directly or run a job), and stores the
+    /// usage events queued so far (last use, use counts, rollups).
     pub async fn settle(&self) {
         app::platform::feed::catch_up(&self.state.view, &self.state.db)
             .await
             .unwrap();
+        self.state.usage.flush().await;
     }
 
     /// A live service token made straight in the database (as `keyport service-token

@@ -174,6 +174,7 @@ async fn rotation_keeps_the_old_key_for_the_grace_period(app: TestApp) {
     assert_eq!(code(&app, &token, &new_key, "api-dev").await, "VALID");
     assert_eq!(code(&app, &token, &old_key, "api-dev").await, "VALID");
     assert_eq!(code(&app, &token, &old_key, "api-dev").await, "VALID");
+    app.settle().await; // uses are stored in batches
     let keys = keys_of(&dev).await;
     let old_view = by_id(&keys, &old["view"]["id"]);
     let new_view = by_id(&keys, &rotated["view"]["id"]);
@@ -792,6 +793,7 @@ async fn nginx_auth_request_answers_with_status_and_headers(app: TestApp) {
     ])
     .await;
     assert_eq!(res.status(), 204);
+    app.settle().await; // uses are stored in batches
     let listed = dev.call("my_applications", &[]).await.ok()[0]["keys"][0].clone();
     assert_eq!(listed["last_used_ip"], "198.51.100.4");
     assert_eq!(h(&res, "x-keyport-code").as_deref(), Some("VALID"));

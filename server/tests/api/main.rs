@@ -24,4 +24,5 @@ mod oidc_provider;
 mod openapi;
 mod sessions;
 mod subscriptions;
+mod usage;
 mod verify;

@@ -261,6 +261,7 @@ async fn one_answer_per_code(app: TestApp) {
     assert_eq!(valid["owner"], "dev@example.com");
     assert_eq!(valid["environment"], "live");
     assert_eq!(valid["scopes"], json!(["pets:read"]));
+    app.settle().await; // uses are stored in batches
     let listed = dev.call("my_applications", &[]).await.ok()[0]["keys"][0].clone();
     assert_eq!(listed["last_used_ip"], "203.0.113.9");
 

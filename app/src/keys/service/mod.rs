@@ -63,7 +63,7 @@ fn view(k: KeyRow, now: i64, names: &ApiNames, propagation: Option<Propagation>)
         successor: k.successor.clone().unwrap_or_default(),
         rotated: fmt_time(at),
         until: k.expires_at.map(fmt_time),
-        uses_since: k.use_count - k.uses_at_rotation.unwrap_or(k.use_count),
+        uses_since: k.uses_since_rotation,
         last_used: k.last_used_at.map(fmt_time),
     });
     KeyView {

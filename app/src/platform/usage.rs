@@ -1,0 +1,348 @@
+//! Usage recording: every gateway decision becomes an [`Event`] in a bounded queue that
+//! never blocks the request (when the queue is full the event is dropped and counted); one
+//! background writer stores the events in batches, in one transaction each:
+//! - per-minute rollups by application, API, key and decision code (`usage_minutes`, keyed
+//!   application first: 30 days of one application are one index range), which the usage
+//!   charts read;
+//! - each key's use count and last use (time and address);
+//! - raw events of known keys (`usage_events`), kept for the configured retention.
+//!
+//! A database that is slow or down slows only the writer: the queue fills and further
+//! events are dropped and counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
+//! is queued and returns when it is stored (a clean shutdown, and tests).
+
+use super::state::Db;
+use crate::error::AppError;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long the writer gathers events before it writes them.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// The most events one write takes.
+const BATCH: usize = 20_000;
+const MINUTE_MS: i64 = 60_000;
+
+/// One decision (and, once the proxy serves it, the upstream's answer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: i64,
+    /// `None` for a key that is not one of Keyport's (malformed or unknown).
+    pub key_id: Option<String>,
+    pub application_id: Option<String>,
+    /// `None` when the asked API is not known.
+    pub api_id: Option<String>,
+    /// The decision code (`VALID`, `REVOKED`, …).
+    pub code: &'static str,
+    pub client_ip: Option<IpAddr>,
+    pub upstream_status: Option<u16>,
+    pub latency_ms: Option<u32>,
+    pub bytes: Option<u64>,
+}
+
+enum Message {
+    Event(Event),
+    /// Write everything queued before this, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The queue's sending side, shared by every request.
+#[derive(Debug)]
+pub struct Recorder {
+    tx: mpsc::Sender<Message>,
+    rx: Mutex<Option<mpsc::Receiver<Message>>>,
+    dropped: AtomicU64,
+    written: AtomicU64,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Event(e) => e.fmt(f),
+            Message::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl Recorder {
+    /// A queue holding up to `capacity` events.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        Recorder {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            dropped: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues `event`, or drops and counts it when the queue is full. Never waits.
+    pub fn record(&self, event: Event) {
+        if self.tx.try_send(Message::Event(event)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events dropped since start: the queue was full, or their write failed.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events stored since start.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Writes everything queued so far; returns once it is stored (or the writer is gone).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// The writer: runs until the process ends. Only the first call gets the queue.
+    pub async fn write_forever(&self, db: Db) {
+        let Some(mut rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let mut batch: Vec<Event> = Vec::new();
+        loop {
+            let first = rx.recv().await;
+            let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+            match first {
+                None => return,
+                Some(Message::Event(e)) => batch.push(e),
+                Some(Message::Flush(done)) => waiting.push(done),
+            }
+            if waiting.is_empty() {
+                let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
+                while batch.len() < BATCH {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(Message::Event(e))) => batch.push(e),
+                        Ok(Some(Message::Flush(done))) => {
+                            waiting.push(done);
+                            break;
+                        }
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+            // A flush takes everything queued before it.
+            if !waiting.is_empty() {
+                while let Ok(message) = rx.try_recv() {
+                    match message {
+                        Message::Event(e) => batch.push(e),
+                        Message::Flush(done) => waiting.push(done),
+                    }
+                }
+            }
+            for chunk in batch.chunks(BATCH) {
+                match store(&db, chunk).await {
+                    Ok(()) => {
+                        self.written
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        self.dropped
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        tracing::warn!(error = ?e, events = chunk.len(), "storing usage failed; the events are dropped");
+                    }
+                }
+            }
+            batch.clear();
+            for done in waiting {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// The rollup rows of a batch: (minute, application, API, key, code) → requests.
+pub fn rollups(events: &[Event]) -> HashMap<(i64, String, String, String, &'static str), i64> {
+    let mut out = HashMap::new();
+    for e in events {
+        let slot = (
+            e.at - e.at.rem_euclid(MINUTE_MS),
+            e.application_id.clone().unwrap_or_default(),
+            e.api_id.clone().unwrap_or_default(),
+            e.key_id.clone().unwrap_or_default(),
+            e.code,
+        );
+        *out.entry(slot).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Per key: uses counted (valid decisions) and the latest one's time and address.
+fn key_uses(events: &[Event]) -> HashMap<&str, (i64, i64, Option<IpAddr>)> {
+    let mut out: HashMap<&str, (i64, i64, Option<IpAddr>)> = HashMap::new();
+    for e in events.iter().filter(|e| e.code == "VALID") {
+        let Some(key) = e.key_id.as_deref() else {
+            continue;
+        };
+        let slot = out.entry(key).or_insert((0, i64::MIN, None));
+        slot.0 += 1;
+        if e.at >= slot.1 {
+            slot.1 = e.at;
+            slot.2 = e.client_ip;
+        }
+    }
+    out
+}
+
+/// Stores one batch in one transaction.
+async fn store(db: &Db, events: &[Event]) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    for ((minute, app, api, key, code), n) in rollups(events) {
+        sqlx::query(
+            "INSERT INTO usage_minutes (application_id, minute, api_id, key_id, code, requests) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id, minute, api_id, key_id, code) \
+             DO UPDATE SET requests = usage_minutes.requests + excluded.requests",
+        )
+        .bind(app)
+        .bind(minute)
+        .bind(api)
+        .bind(key)
+        .bind(code)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (key, (uses, at, ip)) in key_uses(events) {
+        sqlx::query(
+            "UPDATE api_keys SET use_count = use_count + $1, \
+             last_used_ip = CASE WHEN last_used_at IS NULL OR last_used_at <= $2 THEN $3 ELSE last_used_ip END, \
+             last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at <= $2 THEN $2 ELSE last_used_at END \
+             WHERE id = $4",
+        )
+        .bind(uses)
+        .bind(at)
+        .bind(ip.map(|ip| ip.to_string()))
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Raw events of Keyport's own keys, 400 rows per statement.
+    let known: Vec<&Event> = events.iter().filter(|e| e.key_id.is_some()).collect();
+    for chunk in known.chunks(400) {
+        let mut sql = String::from(
+            "INSERT INTO usage_events (at, key_id, application_id, api_id, code, client_ip, upstream_status, latency_ms, bytes) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 9;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(e.at)
+                .bind(e.key_id.clone())
+                .bind(e.application_id.clone())
+                .bind(e.api_id.clone())
+                .bind(e.code)
+                .bind(e.client_ip.map(|ip| ip.to_string()))
+                .bind(e.upstream_status.map(i64::from))
+                .bind(e.latency_ms.map(i64::from))
+                .bind(e.bytes.map(|b| b as i64));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes raw events older than `retention_days` (rollups are kept).
+pub async fn prune(db: &Db, now: i64, retention_days: u32) -> Result<u64, AppError> {
+    Ok(sqlx::query("DELETE FROM usage_events WHERE at < $1")
+        .bind(now - i64::from(retention_days) * 24 * 3600 * 1000)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at: i64, key: Option<&str>, code: &'static str) -> Event {
+        Event {
+            at,
+            key_id: key.map(str::to_string),
+            application_id: key.map(|_| "app".to_string()),
+            api_id: Some("api".into()),
+            code,
+            client_ip: Some(format!("203.0.113.{}", at % 200).parse().unwrap()),
+            upstream_status: None,
+            latency_ms: None,
+            bytes: None,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_and_never_waits() {
+        let r = Recorder::new(10);
+        for i in 0..25 {
+            r.record(event(i, Some("k"), "VALID"));
+        }
+        assert_eq!(r.dropped(), 15);
+    }
+
+    #[test]
+    fn rollups_count_by_minute_application_api_key_and_code() {
+        let events = [
+            event(60_000, Some("k"), "VALID"),
+            event(119_999, Some("k"), "VALID"),
+            event(120_000, Some("k"), "VALID"),
+            event(120_001, Some("k"), "RATE_LIMITED"),
+            event(120_002, None, "NOT_FOUND"),
+        ];
+        let r = rollups(&events);
+        let at = |m: i64, key: &str, code: &'static str| {
+            let app = if key.is_empty() { "" } else { "app" };
+            r.get(&(m, app.to_string(), "api".to_string(), key.to_string(), code))
+                .copied()
+        };
+        assert_eq!(at(60_000, "k", "VALID"), Some(2));
+        assert_eq!(at(120_000, "k", "VALID"), Some(1));
+        assert_eq!(at(120_000, "k", "RATE_LIMITED"), Some(1));
+        assert_eq!(at(120_000, "", "NOT_FOUND"), Some(1));
+        assert_eq!(r.len(), 4);
+    }
+
+    #[test]
+    fn a_key_counts_its_valid_uses_and_keeps_the_latest() {
+        let events = [
+            event(5, Some("k"), "VALID"),
+            event(9, Some("k"), "VALID"),
+            event(7, Some("k"), "VALID"),
+            event(11, Some("k"), "REVOKED"),
+        ];
+        let uses = key_uses(&events);
+        assert_eq!(uses["k"], (3, 9, Some("203.0.113.9".parse().unwrap())));
+    }
+
+    #[tokio::test]
+    async fn a_flush_without_a_writer_returns() {
+        let r = Recorder::new(4);
+        drop(r.rx.lock().unwrap().take());
+        r.flush().await;
+    }
+}

@@ -1,0 +1,206 @@
+//! Usage recording: every decision is stored as per-minute rollups, raw events and the key's
+//! use count and last use, in batches; a stalled database slows no verification (events
+//! beyond the queue are dropped and counted).
+
+use crate::helpers::{issue_key, spawn_app_with, subscribed_developer, Backend, TestApp};
+use serde_json::json;
+
+crate::backends!(every_decision_is_recorded);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_database_slows_no_verification_sqlite() {
+    a_stalled_database_slows_no_verification(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_database_slows_no_verification_postgres() {
+    a_stalled_database_slows_no_verification(Backend::Postgres).await
+}
+
+async fn verify(app: &TestApp, token: &str, key: &str, scope: Option<&str>) -> String {
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/keys/verify"))
+        .bearer_auth(token)
+        .json(&json!({ "key": key, "api": "api-dev", "scope": scope, "ip": "198.51.100.7" }))
+        .send()
+        .await
+        .unwrap();
+    res.json::<serde_json::Value>().await.unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn every_decision_is_recorded(app: TestApp) {
+    let token = app.service_token("edge").await;
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let issued = issue_key(&dev, &app_id, "1d", "pets:read")
+        .await
+        .ok()
+        .clone();
+    let key = issued["key"].as_str().unwrap().to_string();
+    let key_id = issued["view"]["id"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        assert_eq!(verify(&app, &token, &key, None).await, "VALID");
+    }
+    assert_eq!(
+        verify(&app, &token, &key, Some("pets:write")).await,
+        "SCOPE_DENIED"
+    );
+    let unknown = app::domain::ApiKey::generate("kp", app::domain::KeyEnvironment::Live);
+    assert_eq!(
+        verify(&app, &token, unknown.expose(), None).await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        verify(&app, &token, "kp_live_made_up", None).await,
+        "MALFORMED"
+    );
+    app.settle().await;
+
+    let db = &app.state.db;
+    let api_id: String = sqlx::query_scalar("SELECT id FROM apis WHERE slug = 'api-dev'")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let mut rows = sqlx::query_as::<_, (String, String, String, String, i64, i64)>(
+        "SELECT application_id, api_id, key_id, code, requests, minute FROM usage_minutes ORDER BY code",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    let minute = app.clock.now() / 60_000 * 60_000;
+    assert!(
+        rows.iter().all(|r| r.5 == minute || r.5 == minute - 60_000),
+        "{rows:?}"
+    );
+    rows.iter_mut().for_each(|r| r.5 = 0);
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "".into(),
+                api_id.clone(),
+                "".into(),
+                "MALFORMED".into(),
+                1,
+                0
+            ),
+            (
+                "".into(),
+                api_id.clone(),
+                "".into(),
+                "NOT_FOUND".into(),
+                1,
+                0
+            ),
+            (
+                app_id.clone(),
+                api_id.clone(),
+                key_id.clone(),
+                "SCOPE_DENIED".into(),
+                1,
+                0
+            ),
+            (
+                app_id.clone(),
+                api_id.clone(),
+                key_id.clone(),
+                "VALID".into(),
+                3,
+                0
+            ),
+        ]
+    );
+    let events: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT key_id, code, client_ip FROM usage_events ORDER BY id")
+            .fetch_all(db)
+            .await
+            .unwrap();
+    assert_eq!(
+        events.len(),
+        4,
+        "raw events of Keyport's own keys only: {events:?}"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.0 == key_id && e.2.as_deref() == Some("198.51.100.7")));
+    let (uses, ip): (i64, Option<String>) =
+        sqlx::query_as("SELECT use_count, last_used_ip FROM api_keys WHERE id = $1")
+            .bind(&key_id)
+            .fetch_one(db)
+            .await
+            .unwrap();
+    assert_eq!((uses, ip.as_deref()), (3, Some("198.51.100.7")));
+    assert_eq!(app.state.usage.dropped(), 0);
+
+    // Raw events older than the retention are pruned; rollups stay.
+    let later = app.clock.now() + 31 * 24 * 3600 * 1000;
+    assert_eq!(app::platform::usage::prune(db, later, 30).await.unwrap(), 4);
+    let kept: i64 = sqlx::query_scalar("SELECT CAST(SUM(requests) AS BIGINT) FROM usage_minutes")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 6);
+}
+
+/// Another connection holds the usage table locked: verifications go on, answered from
+/// memory, while the writer waits; what the queue cannot hold is dropped and counted, and
+/// every event is either stored or counted as dropped once the lock is gone.
+async fn a_stalled_database_slows_no_verification(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.usage_queue_capacity = 20).await;
+    let token = app.service_token("edge").await;
+    let (dev, _, app_id) = subscribed_developer(&app, "dev@example.com").await;
+    let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.settle().await;
+    let url = app.state.config.database_url.expose().to_string();
+    // The lock, held until `release` is sent.
+    let (locked_tx, locked) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let holder = tokio::spawn(async move {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        if url.starts_with("sqlite") {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        } else {
+            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+            sqlx::query("LOCK TABLE usage_minutes IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        locked_tx.send(()).unwrap();
+        released.await.ok();
+        sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+    });
+    locked.await.unwrap();
+    // The writer takes the first event and, once its gathering time is over, waits on the
+    // lock; the queue behind it holds 20.
+    assert_eq!(verify(&app, &token, &key, None).await, "VALID");
+    tokio::time::sleep(app::platform::usage::FLUSH_EVERY * 2).await;
+    let total = 300;
+    for _ in 1..total {
+        assert_eq!(verify(&app, &token, &key, None).await, "VALID");
+    }
+    // All answered VALID while the lock is held: none waited for the database (on SQLite a
+    // write would fail after the 5 s busy timeout, on PostgreSQL it would wait for good).
+    assert!(
+        app.state.usage.dropped() > 0,
+        "a queue of 20 cannot hold {total} events while the writer waits"
+    );
+    release.send(()).unwrap();
+    holder.await.unwrap();
+    app.state.usage.flush().await;
+    let usage = &app.state.usage;
+    assert_eq!(
+        usage.written() + usage.dropped(),
+        total,
+        "every event is stored or counted as dropped"
+    );
+}
