@@ -1,5 +1,6 @@
 // Seeding and checks for bench/verify.sh (Node 20+, no dependencies).
-//   node verify.mjs seed            prints a key with 10^9 uses for the API "bench"
+//   node verify.mjs seed            prints a key with 10^9 uses for the API "bench", and on a
+//                                   second line a key without a use limit
 //   node verify.mjs check N NON2XX  checks that exactly N uses were spent, then times revoke-to-refusal
 import { BASE, call, signIn, stats } from './lib.mjs';
 
@@ -45,9 +46,15 @@ if (process.argv[2] === 'seed') {
   const appId = await application(developer);
   await call(developer, 'subscribe', { application_id: appId, plan_id: plan });
   const { key } = await issue(developer, appId, 'load', USES);
-  const first = await verify(key);
-  if (first.code !== 'VALID') throw new Error(`seeded key answers ${JSON.stringify(first)}`);
+  const free = (await call(developer, 'issue_key', {
+    application_id: appId, name: 'free', environment: 'live', expires_in: '30d', scopes: 'read',
+  })).key;
+  for (const k of [key, free]) {
+    const first = await verify(k);
+    if (first.code !== 'VALID') throw new Error(`seeded key answers ${JSON.stringify(first)}`);
+  }
   console.log(key);
+  console.log(free);
 } else {
   const [requests, non2xx, inFlight] = process.argv.slice(3).map(Number);
   const answer = await verify(process.env.KEY);

@@ -68,6 +68,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         oidc: Arc::new(oidc),
         mailer,
         view: Arc::new(view),
+        limiter: Default::default(),
         usage: Arc::new(app::platform::usage::Recorder::new(config_usage_capacity)),
     })
 }
@@ -137,8 +138,16 @@ pub fn spawn_usage_writer(state: &AppState) {
 }
 
 /// Deletes expired sessions and stale throttle entries every five minutes; checkpoints the
-/// SQLite write-ahead log every minute.
+/// SQLite write-ahead log every minute; drops idle rate-limit buckets every ten seconds.
 fn spawn_cleanup(state: AppState) {
+    let limiter = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            limiter.limiter.sweep(limiter.clock.now());
+        }
+    });
     let wal = state.clone();
     tokio::spawn(async move {
         let url = wal.config.database_url.expose().to_string();

@@ -20,7 +20,7 @@
 use app::error::AppError;
 use app::keys::service::leaks::{self, LeakAnswer, LeakOutcome, LeakReport};
 use app::keys::verify::{
-    parse_ip, parse_scope, verify, Ask, Code, KeyRate, VerifyAnswer, VerifyRequest,
+    parse_ip, parse_scope, verify, Ask, Code, KeyRate, LimitStatus, VerifyAnswer, VerifyRequest,
 };
 use app::platform::state::{AppState, ClientInfo};
 use axum::extract::{rejection::JsonRejection, RawQuery, State};
@@ -58,7 +58,7 @@ pub fn routes() -> Router<AppState> {
         description = "Key verification for gateways (JSON, or nginx `auth_request` from headers) and leak reports in GitHub's secret-scanning format. Every endpoint needs a service token created by an admin (Settings → Service tokens) or with `keyport service-token create --name N`."
     ),
     paths(verify_key, auth_request, report_leaks),
-    components(schemas(ClientIp, VerifyRequest, VerifyAnswer, Code, KeyRate, LeakReport, LeakAnswer, LeakOutcome, ErrorBody, FieldErrorBody)),
+    components(schemas(ClientIp, VerifyRequest, VerifyAnswer, Code, KeyRate, LimitStatus, LeakReport, LeakAnswer, LeakOutcome, ErrorBody, FieldErrorBody)),
     modifiers(&ServiceTokens)
 )]
 pub struct ApiDoc;
@@ -186,7 +186,16 @@ async fn verify_key(
         Err(e) => return e.into_response(),
     };
     match verify(&state, &req.key, &ask, now).await {
-        Ok(answer) => Json(answer).into_response(),
+        Ok(answer) => {
+            let mut res = Json(&answer).into_response();
+            for (name, value) in limit_headers(&answer) {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    res.headers_mut()
+                        .insert(HeaderName::from_static(name), value);
+                }
+            }
+            res
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -255,7 +264,8 @@ pub fn canonical_path(uri: &str) -> Option<&str> {
     responses(
         (status = 204, description = "Valid: `X-Keyport-Code: VALID` and identity headers `X-Keyport-Key-Id`, `-Application`, `-Owner`, `-Environment`, `-Scopes`, `-Remaining`, `-Expires-At`, `-Rate-Limit`"),
         (status = 401, description = "No usable key (`X-Keyport-Code`: MISSING_KEY, MALFORMED, NOT_FOUND, EXPIRED, REVOKED, OWNER_DISABLED), or a missing or wrong service token (JSON body)"),
-        (status = 403, description = "The key may not make this call (`X-Keyport-Code`: API_NOT_ALLOWED, SUBSCRIPTION_INACTIVE, SCOPE_DENIED, IP_NOT_ALLOWED, EXHAUSTED, URI_NOT_CANONICAL)"),
+        (status = 403, description = "The key may not make this call (`X-Keyport-Code`: API_NOT_ALLOWED, SUBSCRIPTION_INACTIVE, SCOPE_DENIED, IP_NOT_ALLOWED, EXHAUSTED, URI_NOT_CANONICAL), or not now (RATE_LIMITED, with `Retry-After`). Every answer under a rate limit carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds)"),
+        (status = 429, description = "Envoy's form only: rate limited (`X-Keyport-Code: RATE_LIMITED`, `Retry-After`)"),
         (status = 422, description = "The configuration sends something unreadable: an unknown query parameter, an `api` that is not a slug, a `scope` that is not one scope, an `X-Real-IP` that is not an address", body = FieldErrorBody),
     )
 )]
@@ -316,14 +326,18 @@ async fn auth_request(
         return decision(StatusCode::UNAUTHORIZED, "MISSING_KEY", &[]);
     };
     match verify(&state, key, &Ask { api, scope, ip }, now).await {
-        Ok(answer) => answer_headers(&answer),
+        Ok(answer) => answer_headers(&answer, envoy.is_some()),
         Err(e) => e.into_response(),
     }
 }
 
-fn answer_headers(a: &VerifyAnswer) -> Response {
+/// The decision as a status and headers. A rate-limited call is 429 for Envoy; nginx's
+/// `auth_request` accepts only 2xx, 401 and 403 from the subrequest, so it gets 403 with
+/// `X-Keyport-Code: RATE_LIMITED` (README: `error_page 403` maps it to 429).
+fn answer_headers(a: &VerifyAnswer, envoy: bool) -> Response {
     let status = match a.code {
         Code::Valid => StatusCode::NO_CONTENT,
+        Code::RateLimited if envoy => StatusCode::TOO_MANY_REQUESTS,
         code if code.is_unusable_key() => StatusCode::UNAUTHORIZED,
         _ => StatusCode::FORBIDDEN,
     };
@@ -345,8 +359,26 @@ fn answer_headers(a: &VerifyAnswer) -> Response {
     let present: Vec<(&'static str, String)> = identity
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .chain(limit_headers(a))
         .collect();
     decision(status, a.code.as_str(), &present)
+}
+
+/// `RateLimit-Limit`, `-Remaining`, `-Reset` (seconds) when a rate limit applies, and
+/// `Retry-After` when the call was refused by it.
+fn limit_headers(a: &VerifyAnswer) -> Vec<(&'static str, String)> {
+    let Some(l) = a.limit else {
+        return Vec::new();
+    };
+    let mut out = vec![
+        ("ratelimit-limit", l.limit.to_string()),
+        ("ratelimit-remaining", l.remaining.to_string()),
+        ("ratelimit-reset", l.reset.to_string()),
+    ];
+    if let Some(after) = l.retry_after {
+        out.push(("retry-after", after.to_string()));
+    }
+    out
 }
 
 fn decision(status: StatusCode, code: &str, identity: &[(&'static str, String)]) -> Response {

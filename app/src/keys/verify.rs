@@ -12,8 +12,10 @@
 use super::store;
 use crate::domain::{ApiKey, Scope, Slug, SubscriptionState, UserStatus};
 use crate::error::{AppError, FormErrors};
+use crate::platform::limits::{Rate, Verdict};
 use crate::platform::state::{digest_bytes, fmt_time, AppState};
 use crate::platform::usage::Event;
+use crate::platform::view::period_ms;
 use crate::platform::view::Facts;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -143,6 +145,7 @@ pub enum Code {
     ScopeDenied,
     ApiNotAllowed,
     SubscriptionInactive,
+    RateLimited,
 }
 
 impl Code {
@@ -160,6 +163,7 @@ impl Code {
             Code::ScopeDenied => "SCOPE_DENIED",
             Code::ApiNotAllowed => "API_NOT_ALLOWED",
             Code::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
+            Code::RateLimited => "RATE_LIMITED",
         }
     }
 
@@ -193,9 +197,39 @@ pub struct VerifyAnswer {
     pub remaining: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    /// The key's own rate limit, for the gateway to enforce, when it has one.
+    /// The key's own rate limit, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<KeyRate>,
+    /// The tightest rate limit on this call (the key's own, or its plan's per subscription),
+    /// as Keyport enforced it; absent when none applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitStatus>,
+}
+
+/// Where a rate limit stands after this call (the `RateLimit-*` headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LimitStatus {
+    /// Requests per period.
+    pub limit: u32,
+    /// Requests that would pass right now.
+    pub remaining: u32,
+    /// Seconds until the limit is whole again.
+    pub reset: i64,
+    /// When refused (`RATE_LIMITED`): seconds to wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<i64>,
+}
+
+impl From<Verdict> for LimitStatus {
+    fn from(v: Verdict) -> Self {
+        let seconds = |ms: i64| (ms + 999) / 1000;
+        LimitStatus {
+            limit: v.limit,
+            remaining: v.remaining,
+            reset: seconds(v.reset_ms),
+            retry_after: v.retry_after_ms.map(|ms| seconds(ms).max(1)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -218,6 +252,7 @@ impl VerifyAnswer {
             remaining: None,
             expires_at: None,
             rate_limit: None,
+            limit: None,
         }
     }
 }
@@ -310,6 +345,14 @@ async fn answer(
         Err(code) => return Ok((VerifyAnswer::refused(code), Some(facts))),
     };
     let k = &facts.key;
+    let limit = match rate_limits(state, &facts, now) {
+        Ok(limit) => limit,
+        Err(refused) => {
+            let mut answer = VerifyAnswer::refused(Code::RateLimited);
+            answer.limit = Some(refused.into());
+            return Ok((answer, Some(facts)));
+        }
+    };
     let remaining = if k.limited {
         match store::spend_use(&state.db, &k.id).await? {
             Some(left) => Some(left),
@@ -332,8 +375,45 @@ async fn answer(
             .rate
             .clone()
             .map(|(requests, period)| KeyRate { requests, period }),
+        limit: limit.map(Into::into),
     };
     Ok((answer, Some(facts)))
+}
+
+/// Takes the request from the key's own bucket, then from its subscription's (the plan's
+/// rate, shared by the application's keys); a refusal by the second gives the first its
+/// request back, so a refused request costs nothing. The tightest verdict, or the refusal.
+fn rate_limits(state: &AppState, facts: &Facts, now: i64) -> Result<Option<Verdict>, Verdict> {
+    let key = &facts.key;
+    let key_rate = key.rate.as_ref().map(|(limit, period)| Rate {
+        limit: (*limit).clamp(1, i64::from(u32::MAX)) as u32,
+        period_ms: period_ms(period),
+        burst: 0,
+    });
+    let key_bucket = format!("k:{}", key.id);
+    let mut tightest: Option<Verdict> = None;
+    if let Some(rate) = key_rate {
+        let v = state.limiter.check(&key_bucket, rate, now);
+        if !v.allowed {
+            return Err(v);
+        }
+        tightest = Some(v);
+    }
+    if let Some((sub, Some(plan))) = &facts.subscription {
+        if let Some(rate) = plan.rate {
+            let v = state.limiter.check(&format!("s:{}", sub.id), rate, now);
+            if !v.allowed {
+                if let Some(rate) = key_rate {
+                    state.limiter.refund(&key_bucket, rate);
+                }
+                return Err(v);
+            }
+            if tightest.is_none_or(|t| v.remaining < t.remaining) {
+                tightest = Some(v);
+            }
+        }
+    }
+    Ok(tightest)
 }
 
 #[cfg(test)]
@@ -392,12 +472,14 @@ mod tests {
                 subscription: self.subscription.as_ref().map(|s| {
                     (
                         Arc::new(SubEntry {
+                            id: "sub-1".into(),
                             api_id: s.api_id.clone(),
                             state: s.state,
                             plan_id: "plan-1".into(),
                         }),
                         Some(Arc::new(PlanEntry {
                             scopes: s.plan_scopes.clone(),
+                            rate: None,
                         })),
                     )
                 }),

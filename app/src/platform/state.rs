@@ -213,6 +213,8 @@ pub struct AppState {
     pub view: Arc<super::view::View>,
     /// The queue every decision's usage event goes into (written in batches).
     pub usage: Arc<super::usage::Recorder>,
+    /// The rate-limit buckets of keys and subscriptions.
+    pub limiter: Arc<super::limits::Limiter>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

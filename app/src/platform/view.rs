@@ -6,6 +6,7 @@
 //! waits for the database.
 
 use super::feed::Cursor;
+use super::limits::Rate;
 use super::state::Db;
 use crate::domain::{Cidr, SubscriptionState, UserStatus};
 use crate::error::AppError;
@@ -51,6 +52,7 @@ pub struct UserEntry {
 /// An application's subscription to one API: the live one if any, else the latest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubEntry {
+    pub id: String,
     pub api_id: String,
     pub state: SubscriptionState,
     pub plan_id: String,
@@ -59,6 +61,8 @@ pub struct SubEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanEntry {
     pub scopes: Vec<String>,
+    /// Per subscription (all of its keys together).
+    pub rate: Option<Rate>,
 }
 
 /// A live service token; the time its last use was last written (at most once a minute).
@@ -406,6 +410,35 @@ struct SubRow {
 struct PlanRow {
     id: String,
     scopes: String,
+    rate_limit: Option<i64>,
+    rate_period: String,
+    burst: i64,
+}
+
+impl PlanRow {
+    fn entry(self) -> (String, PlanEntry) {
+        let rate = self.rate_limit.map(|limit| Rate {
+            limit: limit.clamp(1, i64::from(u32::MAX)) as u32,
+            period_ms: period_ms(&self.rate_period),
+            burst: self.burst.clamp(0, i64::from(u32::MAX)) as u32,
+        });
+        (
+            self.id,
+            PlanEntry {
+                scopes: words(&self.scopes),
+                rate,
+            },
+        )
+    }
+}
+
+/// A rate period's length: `second` or `minute`.
+pub fn period_ms(period: &str) -> u64 {
+    if period == "minute" {
+        60_000
+    } else {
+        1_000
+    }
 }
 
 const KEYS: &str =
@@ -416,7 +449,7 @@ const USERS: &str = "SELECT id, email, status FROM users";
 const APIS: &str = "SELECT id, slug FROM apis";
 const SUBSCRIPTIONS: &str =
     "SELECT id, application_id, api_id, plan_id, state, updated_at FROM subscriptions";
-const PLANS: &str = "SELECT id, scopes FROM plans";
+const PLANS: &str = "SELECT id, scopes, rate_limit, rate_period, burst FROM plans";
 const SERVICE_TOKENS: &str = "SELECT id, token_digest FROM service_tokens WHERE revoked_at IS NULL";
 
 /// Of an application's subscriptions, the one per API a decision reads: the live one
@@ -438,6 +471,7 @@ fn chosen(rows: Vec<SubRow>) -> HashMap<String, HashMap<String, Arc<SubEntry>>> 
         out.entry(application).or_default().insert(
             api.clone(),
             Arc::new(SubEntry {
+                id: row.id,
                 api_id: api,
                 state: row.state,
                 plan_id: row.plan_id,
@@ -486,12 +520,8 @@ pub async fn load(db: &Db) -> Result<Tables, AppError> {
             .await?,
     );
     for p in sqlx::query_as::<_, PlanRow>(PLANS).fetch_all(db).await? {
-        t.plans.insert(
-            p.id,
-            Arc::new(PlanEntry {
-                scopes: words(&p.scopes),
-            }),
-        );
+        let (id, plan) = p.entry();
+        t.plans.insert(id, Arc::new(plan));
     }
     for (id, digest) in sqlx::query_as::<_, (String, String)>(SERVICE_TOKENS)
         .fetch_all(db)
@@ -563,12 +593,7 @@ pub(crate) async fn reload(db: &Db, kind: &str, id: &str) -> Result<Reloaded, Ap
                 .bind(id)
                 .fetch_optional(db)
                 .await?;
-            Reloaded::Plan(
-                id_owned,
-                row.map(|p| PlanEntry {
-                    scopes: words(&p.scopes),
-                }),
-            )
+            Reloaded::Plan(id_owned, row.map(|p| p.entry().1))
         }
         "service_token" => {
             let row =

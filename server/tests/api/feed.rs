@@ -448,17 +448,22 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
         owner_id: Option<String>,
         owner: Option<String>,
         owner_status: Option<String>,
+        sub_id: Option<String>,
         sub_api_id: Option<String>,
         sub_state: Option<String>,
         plan_id: Option<String>,
         plan_scopes: Option<String>,
+        plan_rate: Option<i64>,
+        plan_period: Option<String>,
+        plan_burst: Option<i64>,
     }
     let row = sqlx::query_as::<_, Row>(
         "SELECT k.id, k.application_id, k.environment, k.scopes, k.api_ids, k.expires_at, k.revoked_at, \
          k.ip_allowlist, k.max_uses, k.rate_limit, k.rate_period, ap.name AS application, \
          CASE WHEN ap.owner_kind = 'user' THEN ap.owner_id END AS owner_id, \
          u.email AS owner, u.status AS owner_status, \
-         s.api_id AS sub_api_id, s.state AS sub_state, s.plan_id, p.scopes AS plan_scopes \
+         s.id AS sub_id, s.api_id AS sub_api_id, s.state AS sub_state, s.plan_id, p.scopes AS plan_scopes, \
+         p.rate_limit AS plan_rate, p.rate_period AS plan_period, p.burst AS plan_burst \
          FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
          LEFT JOIN users u ON ap.owner_kind = 'user' AND u.id = ap.owner_id \
          LEFT JOIN subscriptions s ON s.id = (SELECT s2.id FROM subscriptions s2 \
@@ -504,12 +509,21 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
         subscription: row.sub_state.map(|state| {
             (
                 Arc::new(SubEntry {
+                    id: row.sub_id.unwrap(),
                     api_id: row.sub_api_id.unwrap(),
                     state: state.parse().unwrap(),
                     plan_id: row.plan_id.unwrap(),
                 }),
-                row.plan_scopes
-                    .map(|s| Arc::new(PlanEntry { scopes: words(&s) })),
+                row.plan_scopes.map(|s| {
+                    Arc::new(PlanEntry {
+                        scopes: words(&s),
+                        rate: row.plan_rate.map(|limit| app::platform::limits::Rate {
+                            limit: limit as u32,
+                            period_ms: view::period_ms(row.plan_period.as_deref().unwrap_or("")),
+                            burst: row.plan_burst.unwrap_or(0) as u32,
+                        }),
+                    })
+                }),
             )
         }),
     })
@@ -557,8 +571,12 @@ async fn decisions_from_memory_agree_with_the_database(app: TestApp) {
                 .execute(db).await.unwrap();
             for p in 0..2 {
                 let pid = format!("{id}-p{p}");
-                sqlx::query("INSERT INTO plans (id, api_id, name, description, rate_period, burst, quota_period, approval, scopes, created_at, updated_at) VALUES ($1, $2, $3, '', 'second', 0, 'day', 'automatic', $4, 0, 0)")
-                    .bind(&pid).bind(&id).bind(format!("p{p}")).bind(pick(&mut rng))
+                sqlx::query("INSERT INTO plans (id, api_id, name, description, rate_limit, rate_period, burst, quota_period, approval, scopes, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $6, 'day', 'automatic', $7, 0, 0)")
+                    .bind(&pid).bind(&id).bind(format!("p{p}"))
+                    .bind(if rng.gen_bool(0.5) { Some(rng.gen_range(1..100_i64)) } else { None })
+                    .bind(["second", "minute"][rng.gen_range(0..2)])
+                    .bind(rng.gen_range(0..5_i64))
+                    .bind(pick(&mut rng))
                     .execute(db).await.unwrap();
                 plans.push((id.clone(), pid));
             }

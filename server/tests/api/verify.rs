@@ -30,8 +30,117 @@ backends!(
     keys_of_a_disabled_owner_stop_until_re_enabled,
     bad_fields_are_a_422_and_answers_are_never_cached,
     a_suspension_is_not_undone_by_the_suspended_party,
-    gateway_calls_skip_the_portal_session_and_csrf
+    gateway_calls_skip_the_portal_session_and_csrf,
+    plan_and_key_rate_limits_are_enforced
 );
+
+/// A plan's rate (per subscription, shared by its keys) and a key's own rate are enforced
+/// with GCRA: the answer says what remains and when it resets, a refusal says when to come
+/// back, and a refused request costs nothing.
+async fn plan_and_key_rate_limits_are_enforced(app: TestApp) {
+    let token = app.service_token("edge").await;
+    let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
+    let plan_id = crate::helpers::published_api(&p, "limited", "5").await;
+    let (dev, _, _) = app
+        .signed_in_with_mfa("dev@example.com", Role::Developer)
+        .await;
+    let app_id = crate::helpers::subscribed_application(&dev, "Shop", &plan_id).await;
+    let key = |own: &str| {
+        let dev = &dev;
+        let app_id = app_id.clone();
+        let own = own.to_string();
+        async move {
+            dev.call(
+                "issue_key",
+                &[
+                    ("application_id", app_id.as_str()),
+                    ("name", "k"),
+                    ("environment", "live"),
+                    ("expires_in", "1d"),
+                    ("scopes", ""),
+                    ("rate_limit", own.as_str()),
+                    ("rate_period", "second"),
+                ],
+            )
+            .await
+            .ok()["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (a, b, own) = (key("").await, key("").await, key("2").await);
+    let body = |k: &str| json!({ "key": k, "api": "limited" });
+    // The plan's 5 per second, for the whole subscription.
+    for left in (0..5).rev() {
+        let (_, answer) = verify(&app, &token, body(if left % 2 == 0 { &a } else { &b })).await;
+        assert_eq!(answer["code"], "VALID");
+        assert_eq!(answer["limit"]["limit"], 5);
+        assert_eq!(answer["limit"]["remaining"], left);
+    }
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/keys/verify"))
+        .bearer_auth(&token)
+        .json(&body(&a))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["ratelimit-limit"], "5");
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    assert_eq!(res.headers()["retry-after"], "1");
+    let refused: Value = res.json().await.unwrap();
+    assert_eq!(refused["code"], "RATE_LIMITED");
+    assert_eq!(refused["valid"], false);
+    assert_eq!(refused["limit"]["retry_after"], 1);
+    // The key with its own limit is refused by the plan's bucket, and gets its request back.
+    assert_eq!(
+        verify(&app, &token, body(&own)).await.1["code"],
+        "RATE_LIMITED"
+    );
+    // nginx gets 403 (auth_request accepts no other refusal), Envoy 429; both with headers.
+    let ask = |path: &str| {
+        reqwest::Client::new()
+            .get(app.url(path))
+            .header("x-keyport-token", &token)
+            .header("x-api-key", &b)
+            .send()
+    };
+    let nginx = ask("/v1/auth_request?api=limited").await.unwrap();
+    assert_eq!(nginx.status(), 403);
+    assert_eq!(nginx.headers()["x-keyport-code"], "RATE_LIMITED");
+    assert_eq!(nginx.headers()["retry-after"], "1");
+    let envoy = ask("/v1/auth_request/limited/pets").await.unwrap();
+    assert_eq!(envoy.status(), 429);
+    assert_eq!(envoy.headers()["ratelimit-remaining"], "0");
+
+    // A second later the plan's bucket is whole: the key's own 2 per second now bind.
+    app.clock.advance(1_000);
+    for left in [1, 0] {
+        let (_, answer) = verify(&app, &token, body(&own)).await;
+        assert_eq!(answer["code"], "VALID", "{answer}");
+        assert_eq!(answer["limit"]["limit"], 2);
+        assert_eq!(answer["limit"]["remaining"], left);
+    }
+    let (_, refused) = verify(&app, &token, body(&own)).await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["limit"]["limit"].as_i64()),
+        (Some("RATE_LIMITED"), Some(2))
+    );
+    // The other keys still have the plan's remaining 3.
+    assert_eq!(
+        verify(&app, &token, body(&a)).await.1["limit"]["remaining"],
+        2
+    );
+    // A key on a plan without a rate limit has no limit in its answer.
+    let (dev2, _, app2) = subscribed_developer(&app, "free@example.com").await;
+    let free = issue_key(&dev2, &app2, "1d", "").await.ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, answer) = verify(&app, &token, json!({ "key": free, "api": "api-free" })).await;
+    assert_eq!(answer["code"], "VALID");
+    assert!(answer.get("limit").is_none(), "{answer}");
+}
 
 /// `/v1/*` is a router of its own: a browser's session cookie sent along is neither read
 /// nor refreshed (nor answered with a cookie), and a cross-site origin is not refused
@@ -182,7 +291,8 @@ async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
             "IP_NOT_ALLOWED",
             "SCOPE_DENIED",
             "API_NOT_ALLOWED",
-            "SUBSCRIPTION_INACTIVE"
+            "SUBSCRIPTION_INACTIVE",
+            "RATE_LIMITED"
         ])
     );
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
