@@ -264,8 +264,8 @@ pub fn canonical_path(uri: &str) -> Option<&str> {
     responses(
         (status = 204, description = "Valid: `X-Keyport-Code: VALID` and identity headers `X-Keyport-Key-Id`, `-Application`, `-Owner`, `-Environment`, `-Scopes`, `-Remaining`, `-Expires-At`, `-Rate-Limit`"),
         (status = 401, description = "No usable key (`X-Keyport-Code`: MISSING_KEY, MALFORMED, NOT_FOUND, EXPIRED, REVOKED, OWNER_DISABLED), or a missing or wrong service token (JSON body)"),
-        (status = 403, description = "The key may not make this call (`X-Keyport-Code`: API_NOT_ALLOWED, SUBSCRIPTION_INACTIVE, SCOPE_DENIED, IP_NOT_ALLOWED, EXHAUSTED, URI_NOT_CANONICAL), or not now (RATE_LIMITED, with `Retry-After`). Every answer under a rate limit carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds)"),
-        (status = 429, description = "Envoy's form only: rate limited (`X-Keyport-Code: RATE_LIMITED`, `Retry-After`)"),
+        (status = 403, description = "The key may not make this call (`X-Keyport-Code`: API_NOT_ALLOWED, SUBSCRIPTION_INACTIVE, SCOPE_DENIED, IP_NOT_ALLOWED, EXHAUSTED, URI_NOT_CANONICAL), or not now (RATE_LIMITED, QUOTA_EXCEEDED, with `Retry-After`). Every answer under a rate limit carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds)"),
+        (status = 429, description = "Envoy's form only: rate limited or over quota (`X-Keyport-Code: RATE_LIMITED` or `QUOTA_EXCEEDED`, `Retry-After`)"),
         (status = 422, description = "The configuration sends something unreadable: an unknown query parameter, an `api` that is not a slug, a `scope` that is not one scope, an `X-Real-IP` that is not an address", body = FieldErrorBody),
     )
 )]
@@ -337,7 +337,7 @@ async fn auth_request(
 fn answer_headers(a: &VerifyAnswer, envoy: bool) -> Response {
     let status = match a.code {
         Code::Valid => StatusCode::NO_CONTENT,
-        Code::RateLimited if envoy => StatusCode::TOO_MANY_REQUESTS,
+        Code::RateLimited | Code::QuotaExceeded if envoy => StatusCode::TOO_MANY_REQUESTS,
         code if code.is_unusable_key() => StatusCode::UNAUTHORIZED,
         _ => StatusCode::FORBIDDEN,
     };

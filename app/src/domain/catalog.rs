@@ -288,6 +288,34 @@ string_enum!(
     }
 );
 
+const DAY_MS: i64 = 24 * 3_600_000;
+
+impl QuotaPeriod {
+    /// The first instant (unix ms) of `now`'s UTC day or month.
+    pub fn start(self, now: i64) -> i64 {
+        let day = now.div_euclid(DAY_MS) * DAY_MS;
+        match self {
+            QuotaPeriod::Day => day,
+            QuotaPeriod::Month => {
+                let date = time::OffsetDateTime::from_unix_timestamp(day / 1000)
+                    .map(|t| t.date())
+                    .unwrap_or(time::Date::MIN);
+                let first = date.replace_day(1).unwrap_or(date);
+                first.midnight().assume_utc().unix_timestamp() * 1000
+            }
+        }
+    }
+
+    /// The first instant of the next period (when a quota resets).
+    pub fn end(self, now: i64) -> i64 {
+        match self {
+            QuotaPeriod::Day => self.start(now) + DAY_MS,
+            // 32 days after the first of a month is always in the next one.
+            QuotaPeriod::Month => self.start(self.start(now) + 32 * DAY_MS),
+        }
+    }
+}
+
 string_enum!(
     /// Whether a subscription to a plan starts right away or waits for a decision.
     Approval {
@@ -402,6 +430,29 @@ impl FromStr for Slug {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quota_periods_are_utc_days_and_months() {
+        use super::QuotaPeriod;
+        // 2026-11-23 16:06:27.5 UTC
+        let now = 1_795_449_987_500;
+        assert_eq!(QuotaPeriod::Day.start(now), 1_795_392_000_000);
+        assert_eq!(QuotaPeriod::Month.start(now), 1_793_491_200_000);
+        let midnight = QuotaPeriod::Day.start(now);
+        assert_eq!(QuotaPeriod::Day.start(midnight), midnight);
+        assert_eq!(
+            QuotaPeriod::Day.start(midnight - 1),
+            midnight - super::DAY_MS
+        );
+        assert_eq!(QuotaPeriod::Day.end(now), midnight + super::DAY_MS);
+        // 2026-12-01 00:00 UTC, then 2027-01-01 (December has 31 days).
+        assert_eq!(QuotaPeriod::Month.end(now), 1_796_083_200_000);
+        assert_eq!(QuotaPeriod::Month.end(1_796_083_200_000), 1_798_761_600_000);
+        assert_eq!(
+            QuotaPeriod::Month.start(1_796_083_200_000 - 1),
+            1_793_491_200_000
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -146,6 +146,7 @@ pub enum Code {
     ApiNotAllowed,
     SubscriptionInactive,
     RateLimited,
+    QuotaExceeded,
 }
 
 impl Code {
@@ -164,6 +165,7 @@ impl Code {
             Code::ApiNotAllowed => "API_NOT_ALLOWED",
             Code::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
             Code::RateLimited => "RATE_LIMITED",
+            Code::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 
@@ -200,8 +202,8 @@ pub struct VerifyAnswer {
     /// The key's own rate limit, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<KeyRate>,
-    /// The tightest rate limit on this call (the key's own, or its plan's per subscription),
-    /// as Keyport enforced it; absent when none applies.
+    /// The tightest limit on this call (the key's own rate, its plan's rate per
+    /// subscription, or the plan's quota), as Keyport enforced it; absent when none applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<LimitStatus>,
 }
@@ -215,14 +217,13 @@ pub struct LimitStatus {
     pub remaining: u32,
     /// Seconds until the limit is whole again.
     pub reset: i64,
-    /// When refused (`RATE_LIMITED`): seconds to wait.
+    /// When refused (`RATE_LIMITED`, `QUOTA_EXCEEDED`): seconds to wait.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<i64>,
 }
 
 impl From<Verdict> for LimitStatus {
     fn from(v: Verdict) -> Self {
-        let seconds = |ms: i64| (ms + 999) / 1000;
         LimitStatus {
             limit: v.limit,
             remaining: v.remaining,
@@ -345,18 +346,79 @@ async fn answer(
         Err(code) => return Ok((VerifyAnswer::refused(code), Some(facts))),
     };
     let k = &facts.key;
-    let limit = match rate_limits(state, &facts, now) {
-        Ok(limit) => limit,
-        Err(refused) => {
-            let mut answer = VerifyAnswer::refused(Code::RateLimited);
-            answer.limit = Some(refused.into());
-            return Ok((answer, Some(facts)));
+    // Limits from memory, then the counters kept in the database (the plan's quota, the
+    // key's uses); a refusal gives back what the checks before it took.
+    let refused = |code: Code, limit: Option<LimitStatus>| {
+        let mut answer = VerifyAnswer::refused(code);
+        answer.limit = limit;
+        answer
+    };
+    let (mut limit, taken) = match rate_limits(state, &facts, now) {
+        Ok((verdict, taken)) => (verdict.map(LimitStatus::from), taken),
+        Err(verdict) => {
+            return Ok((
+                refused(Code::RateLimited, Some(verdict.into())),
+                Some(facts),
+            ))
         }
     };
+    let give_back = || {
+        for (bucket, rate) in &taken {
+            state.limiter.refund(bucket, *rate);
+        }
+    };
+    let mut quota_spent = None;
+    if let Some((sub, Some(plan))) = &facts.subscription {
+        if let Some((quota, period)) = plan.quota {
+            let start = period.start(now);
+            let reset = seconds(period.end(now) - now);
+            let capped = quota.clamp(0, i64::from(u32::MAX)) as u32;
+            let slot = store::QuotaSlot {
+                subscription_id: &sub.id,
+                period,
+                start,
+            };
+            match store::spend_quota(&state.db, &slot, quota).await? {
+                Some(used) => {
+                    let status = LimitStatus {
+                        limit: capped,
+                        remaining: (quota - used).clamp(0, i64::from(u32::MAX)) as u32,
+                        reset,
+                        retry_after: None,
+                    };
+                    if limit.is_none_or(|l| status.remaining < l.remaining) {
+                        limit = Some(status);
+                    }
+                    quota_spent = Some((sub.id.clone(), period, start));
+                }
+                None => {
+                    give_back();
+                    let status = LimitStatus {
+                        limit: capped,
+                        remaining: 0,
+                        reset,
+                        retry_after: Some(reset.max(1)),
+                    };
+                    return Ok((refused(Code::QuotaExceeded, Some(status)), Some(facts)));
+                }
+            }
+        }
+    }
     let remaining = if k.limited {
         match store::spend_use(&state.db, &k.id).await? {
             Some(left) => Some(left),
-            None => return Ok((VerifyAnswer::refused(Code::Exhausted), Some(facts))),
+            None => {
+                give_back();
+                if let Some((sub_id, period, start)) = &quota_spent {
+                    let slot = store::QuotaSlot {
+                        subscription_id: sub_id,
+                        period: *period,
+                        start: *start,
+                    };
+                    store::refund_quota(&state.db, &slot).await?;
+                }
+                return Ok((VerifyAnswer::refused(Code::Exhausted), Some(facts)));
+            }
         }
     } else {
         None
@@ -375,15 +437,24 @@ async fn answer(
             .rate
             .clone()
             .map(|(requests, period)| KeyRate { requests, period }),
-        limit: limit.map(Into::into),
+        limit,
     };
     Ok((answer, Some(facts)))
 }
 
+/// A rate-limit bucket a request was taken from, and its rate (to give it back).
+type Taken = Vec<(String, Rate)>;
+
 /// Takes the request from the key's own bucket, then from its subscription's (the plan's
 /// rate, shared by the application's keys); a refusal by the second gives the first its
-/// request back, so a refused request costs nothing. The tightest verdict, or the refusal.
-fn rate_limits(state: &AppState, facts: &Facts, now: i64) -> Result<Option<Verdict>, Verdict> {
+/// request back, so a refused request costs nothing. The tightest verdict and the buckets
+/// taken from, or the refusal.
+fn rate_limits(
+    state: &AppState,
+    facts: &Facts,
+    now: i64,
+) -> Result<(Option<Verdict>, Taken), Verdict> {
+    let mut taken = Taken::new();
     let key = &facts.key;
     let key_rate = key.rate.as_ref().map(|(limit, period)| Rate {
         limit: (*limit).clamp(1, i64::from(u32::MAX)) as u32,
@@ -398,6 +469,7 @@ fn rate_limits(state: &AppState, facts: &Facts, now: i64) -> Result<Option<Verdi
             return Err(v);
         }
         tightest = Some(v);
+        taken.push((key_bucket.clone(), rate));
     }
     if let Some((sub, Some(plan))) = &facts.subscription {
         if let Some(rate) = plan.rate {
@@ -411,9 +483,15 @@ fn rate_limits(state: &AppState, facts: &Facts, now: i64) -> Result<Option<Verdi
             if tightest.is_none_or(|t| v.remaining < t.remaining) {
                 tightest = Some(v);
             }
+            taken.push((format!("s:{}", sub.id), rate));
         }
     }
-    Ok(tightest)
+    Ok((tightest, taken))
+}
+
+/// Milliseconds as whole seconds, rounded up (the `RateLimit-Reset` unit).
+fn seconds(ms: i64) -> i64 {
+    (ms.max(0) + 999) / 1000
 }
 
 #[cfg(test)]
@@ -480,6 +558,7 @@ mod tests {
                         Some(Arc::new(PlanEntry {
                             scopes: s.plan_scopes.clone(),
                             rate: None,
+                            quota: None,
                         })),
                     )
                 }),

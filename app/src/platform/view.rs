@@ -8,7 +8,7 @@
 use super::feed::Cursor;
 use super::limits::Rate;
 use super::state::Db;
-use crate::domain::{Cidr, SubscriptionState, UserStatus};
+use crate::domain::{Cidr, QuotaPeriod, SubscriptionState, UserStatus};
 use crate::error::AppError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -63,6 +63,8 @@ pub struct PlanEntry {
     pub scopes: Vec<String>,
     /// Per subscription (all of its keys together).
     pub rate: Option<Rate>,
+    /// Requests per subscription and UTC day or month.
+    pub quota: Option<(i64, QuotaPeriod)>,
 }
 
 /// A live service token; the time its last use was last written (at most once a minute).
@@ -413,6 +415,9 @@ struct PlanRow {
     rate_limit: Option<i64>,
     rate_period: String,
     burst: i64,
+    quota: Option<i64>,
+    #[sqlx(try_from = "String")]
+    quota_period: QuotaPeriod,
 }
 
 impl PlanRow {
@@ -427,6 +432,7 @@ impl PlanRow {
             PlanEntry {
                 scopes: words(&self.scopes),
                 rate,
+                quota: self.quota.map(|q| (q, self.quota_period)),
             },
         )
     }
@@ -449,7 +455,8 @@ const USERS: &str = "SELECT id, email, status FROM users";
 const APIS: &str = "SELECT id, slug FROM apis";
 const SUBSCRIPTIONS: &str =
     "SELECT id, application_id, api_id, plan_id, state, updated_at FROM subscriptions";
-const PLANS: &str = "SELECT id, scopes, rate_limit, rate_period, burst FROM plans";
+const PLANS: &str =
+    "SELECT id, scopes, rate_limit, rate_period, burst, quota, quota_period FROM plans";
 const SERVICE_TOKENS: &str = "SELECT id, token_digest FROM service_tokens WHERE revoked_at IS NULL";
 
 /// Of an application's subscriptions, the one per API a decision reads: the live one

@@ -456,6 +456,8 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
         plan_rate: Option<i64>,
         plan_period: Option<String>,
         plan_burst: Option<i64>,
+        plan_quota: Option<i64>,
+        plan_quota_period: Option<String>,
     }
     let row = sqlx::query_as::<_, Row>(
         "SELECT k.id, k.application_id, k.environment, k.scopes, k.api_ids, k.expires_at, k.revoked_at, \
@@ -463,7 +465,8 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
          CASE WHEN ap.owner_kind = 'user' THEN ap.owner_id END AS owner_id, \
          u.email AS owner, u.status AS owner_status, \
          s.id AS sub_id, s.api_id AS sub_api_id, s.state AS sub_state, s.plan_id, p.scopes AS plan_scopes, \
-         p.rate_limit AS plan_rate, p.rate_period AS plan_period, p.burst AS plan_burst \
+         p.rate_limit AS plan_rate, p.rate_period AS plan_period, p.burst AS plan_burst, \
+         p.quota AS plan_quota, p.quota_period AS plan_quota_period \
          FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
          LEFT JOIN users u ON ap.owner_kind = 'user' AND u.id = ap.owner_id \
          LEFT JOIN subscriptions s ON s.id = (SELECT s2.id FROM subscriptions s2 \
@@ -522,6 +525,11 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
                             period_ms: view::period_ms(row.plan_period.as_deref().unwrap_or("")),
                             burst: row.plan_burst.unwrap_or(0) as u32,
                         }),
+                        quota: row.plan_quota.zip(
+                            row.plan_quota_period
+                                .as_deref()
+                                .and_then(|p| p.parse().ok()),
+                        ),
                     })
                 }),
             )
@@ -571,11 +579,13 @@ async fn decisions_from_memory_agree_with_the_database(app: TestApp) {
                 .execute(db).await.unwrap();
             for p in 0..2 {
                 let pid = format!("{id}-p{p}");
-                sqlx::query("INSERT INTO plans (id, api_id, name, description, rate_limit, rate_period, burst, quota_period, approval, scopes, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $6, 'day', 'automatic', $7, 0, 0)")
+                sqlx::query("INSERT INTO plans (id, api_id, name, description, rate_limit, rate_period, burst, quota, quota_period, approval, scopes, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $6, $7, $8, 'automatic', $9, 0, 0)")
                     .bind(&pid).bind(&id).bind(format!("p{p}"))
                     .bind(if rng.gen_bool(0.5) { Some(rng.gen_range(1..100_i64)) } else { None })
                     .bind(["second", "minute"][rng.gen_range(0..2)])
                     .bind(rng.gen_range(0..5_i64))
+                    .bind(if rng.gen_bool(0.5) { Some(rng.gen_range(1..10_000_i64)) } else { None })
+                    .bind(["day", "month"][rng.gen_range(0..2)])
                     .bind(pick(&mut rng))
                     .execute(db).await.unwrap();
                 plans.push((id.clone(), pid));
@@ -817,4 +827,139 @@ async fn two_instances_agree_within_a_second() {
         .filter(|i| i["running"] == true)
         .collect();
     assert_eq!(running.len(), 2, "{instances}");
+}
+
+/// Two instances on one PostgreSQL database never pass more than a key's uses or a plan's
+/// quota between them: random limits, parallel requests split over both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_never_overspend_uses_or_quotas() {
+    let a = crate::helpers::spawn_app(Backend::Postgres).await;
+    let url = a.state.config.database_url.clone();
+    let b = spawn_app_with(Backend::Postgres, |c| c.database_url = url).await;
+    a.follow_feed();
+    b.follow_feed();
+    let token = a.service_token("edge").await;
+    b.settle().await;
+    let (p, _) = a.signed_in("pub@example.com", Role::Publisher).await;
+    let plan_id = crate::helpers::published_api(&p, "metered", "").await;
+    let api_id = p.call("api_for_edit", &[("slug", "metered")]).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (dev, _, _) = a
+        .signed_in_with_mfa("dev@example.com", Role::Developer)
+        .await;
+    let app_id = crate::helpers::subscribed_application(&dev, "Shop", &plan_id).await;
+    let seed: u64 = rand::random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for round in 0..3 {
+        // A quota of what today used so far plus 10 to 40 more.
+        let used_before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(used), 0) FROM quota_usage")
+            .fetch_one(&a.state.db)
+            .await
+            .unwrap();
+        let left: i64 = rng.gen_range(10..40);
+        p.call(
+            "save_plan",
+            &[
+                ("api_id", api_id.as_str()),
+                ("plan_id", plan_id.as_str()),
+                ("name", "Std"),
+                ("description", ""),
+                ("rate_limit", ""),
+                ("rate_period", "second"),
+                ("burst", ""),
+                ("quota", &(used_before + left).to_string()),
+                ("quota_period", "day"),
+                ("approval", "automatic"),
+                ("scopes", "pets:read pets:write"),
+                ("max_key_lifetime_days", "90"),
+            ],
+        )
+        .await
+        .ok();
+        let uses: i64 = rng.gen_range(5..30);
+        let key = dev
+            .call(
+                "issue_key",
+                &[
+                    ("application_id", app_id.as_str()),
+                    ("name", "limited"),
+                    ("environment", "live"),
+                    ("expires_in", "1d"),
+                    ("scopes", ""),
+                    ("max_uses", &uses.to_string()),
+                ],
+            )
+            .await
+            .ok()["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let free = crate::helpers::issue_key(&dev, &app_id, "1d", "")
+            .await
+            .ok()["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Both instances know both keys before the burst.
+        for instance in [&a, &b] {
+            instance.settle().await;
+        }
+        let fire = |key: String, n: usize| {
+            let urls = [a.url("/v1/keys/verify"), b.url("/v1/keys/verify")];
+            let token = token.clone();
+            async move {
+                let http = reqwest::Client::new();
+                let calls = (0..n).map(|i| {
+                    let (http, url, token, key) = (
+                        http.clone(),
+                        urls[i % 2].clone(),
+                        token.clone(),
+                        key.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let res = http
+                            .post(url)
+                            .bearer_auth(token)
+                            .json(&json!({ "key": key, "api": "metered" }))
+                            .send()
+                            .await
+                            .unwrap();
+                        res.json::<Value>().await.unwrap()["code"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+                });
+                let mut codes = Vec::new();
+                for call in calls.collect::<Vec<_>>() {
+                    codes.push(call.await.unwrap());
+                }
+                codes
+            }
+        };
+        let codes = fire(key, (uses as usize) * 3).await;
+        let valid = codes.iter().filter(|c| *c == "VALID").count() as i64;
+        assert_eq!(
+            valid,
+            uses.min(left),
+            "seed {seed}, round {round}: {uses} uses, {left} of the quota left: {codes:?}"
+        );
+        assert!(codes
+            .iter()
+            .all(|c| c == "VALID" || c == "EXHAUSTED" || c == "QUOTA_EXCEEDED"));
+        let left = left - valid;
+        let codes = fire(free, (left as usize) + 25).await;
+        let valid = codes.iter().filter(|c| *c == "VALID").count() as i64;
+        assert_eq!(
+            valid, left,
+            "seed {seed}, round {round}: the rest of the quota, and no more"
+        );
+        assert_eq!(
+            codes.iter().filter(|c| *c == "QUOTA_EXCEEDED").count(),
+            25,
+            "{codes:?}"
+        );
+    }
 }

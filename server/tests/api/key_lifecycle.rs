@@ -418,8 +418,7 @@ async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
     assert_eq!(code(&app, &token, &key, "metered").await, "EXHAUSTED");
     // The job refills at the next UTC midnight, not before.
     let now = app.clock.now();
-    let midnight =
-        app::keys::service::lifecycle::period_start(app::domain::QuotaPeriod::Day, now) + DAY;
+    let midnight = app::domain::QuotaPeriod::Day.start(now) + DAY;
     let early = app::keys::service::lifecycle::run(&app.state, midnight - 1)
         .await
         .unwrap();

@@ -31,8 +31,139 @@ backends!(
     bad_fields_are_a_422_and_answers_are_never_cached,
     a_suspension_is_not_undone_by_the_suspended_party,
     gateway_calls_skip_the_portal_session_and_csrf,
-    plan_and_key_rate_limits_are_enforced
+    plan_and_key_rate_limits_are_enforced,
+    quotas_hold_per_utc_day_and_month
 );
+
+/// A plan's quota counts the requests of a subscription (all its keys) per UTC day or month
+/// and resets at the boundary; the answer says what remains and when it resets.
+async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
+    use app::domain::QuotaPeriod;
+    let token = app.service_token("edge").await;
+    let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
+    let plan_id = crate::helpers::published_api(&p, "metered", "").await;
+    let api_id = p.call("api_for_edit", &[("slug", "metered")]).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let set_quota = |quota: &'static str, period: &'static str| {
+        let (p, api_id, plan_id) = (&p, api_id.clone(), plan_id.clone());
+        async move {
+            p.call(
+                "save_plan",
+                &[
+                    ("api_id", api_id.as_str()),
+                    ("plan_id", plan_id.as_str()),
+                    ("name", "Std"),
+                    ("description", ""),
+                    ("rate_limit", ""),
+                    ("rate_period", "second"),
+                    ("burst", ""),
+                    ("quota", quota),
+                    ("quota_period", period),
+                    ("approval", "automatic"),
+                    ("scopes", "pets:read pets:write"),
+                    ("max_key_lifetime_days", "90"),
+                ],
+            )
+            .await
+            .ok();
+        }
+    };
+    set_quota("3", "day").await;
+    let (dev, _, _) = app
+        .signed_in_with_mfa("dev@example.com", Role::Developer)
+        .await;
+    let app_id = crate::helpers::subscribed_application(&dev, "Shop", &plan_id).await;
+    let key = |name: &'static str| {
+        let (dev, app_id) = (&dev, app_id.clone());
+        async move {
+            dev.call(
+                "issue_key",
+                &[
+                    ("application_id", app_id.as_str()),
+                    ("name", name),
+                    ("environment", "live"),
+                    ("expires_in", "90d"),
+                    ("scopes", ""),
+                ],
+            )
+            .await
+            .ok()["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (a, b) = (key("a").await, key("b").await);
+    let body = |k: &str| json!({ "key": k, "api": "metered" });
+    // Ten seconds before the next UTC midnight.
+    let now = app.clock.now();
+    app.clock.advance(QuotaPeriod::Day.end(now) - 10_000 - now);
+    // (The app's clock is real time moved on: a few milliseconds pass between calls.)
+    let reset_within = |answer: &Value, secs: i64| {
+        let reset = answer["limit"]["reset"].as_i64().unwrap();
+        assert!((secs - 1..=secs).contains(&reset), "{answer}");
+    };
+    for (k, left) in [(&a, 2), (&b, 1), (&a, 0)] {
+        let (_, answer) = verify(&app, &token, body(k)).await;
+        assert_eq!(answer["code"], "VALID", "{answer}");
+        assert_eq!(answer["limit"]["limit"], 3);
+        assert_eq!(answer["limit"]["remaining"], left);
+        reset_within(&answer, 10);
+    }
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/keys/verify"))
+        .bearer_auth(&token)
+        .json(&body(&b))
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| res.headers()[name].to_str().unwrap().to_string();
+    let retry_after = header("retry-after");
+    assert_eq!(retry_after, header("ratelimit-reset"));
+    let over: Value = res.json().await.unwrap();
+    assert_eq!(over["code"], "QUOTA_EXCEEDED");
+    assert_eq!(over["limit"]["retry_after"].to_string(), retry_after);
+    reset_within(&over, 10);
+    // The new day starts at UTC midnight.
+    app.clock.advance(5_000);
+    assert_eq!(
+        verify(&app, &token, body(&a)).await.1["code"],
+        "QUOTA_EXCEEDED"
+    );
+    app.clock.advance(5_000);
+    assert_eq!(
+        verify(&app, &token, body(&a)).await.1["limit"]["remaining"],
+        2
+    );
+
+    // Per month: five seconds before the next month begins. (A day passed: the publisher
+    // signs in again.)
+    p.sign_in("pub@example.com", crate::helpers::PASSWORD)
+        .await
+        .ok();
+    set_quota("2", "month").await;
+    let now = app.clock.now();
+    app.clock.advance(QuotaPeriod::Month.end(now) - 5_000 - now);
+    for left in [1, 0] {
+        let (_, answer) = verify(&app, &token, body(&b)).await;
+        assert_eq!(
+            (
+                answer["limit"]["limit"].as_i64(),
+                answer["limit"]["remaining"].as_i64()
+            ),
+            (Some(2), Some(left))
+        );
+        reset_within(&answer, 5);
+    }
+    assert_eq!(
+        verify(&app, &token, body(&a)).await.1["code"],
+        "QUOTA_EXCEEDED"
+    );
+    app.clock.advance(5_000);
+    assert_eq!(verify(&app, &token, body(&a)).await.1["code"], "VALID");
+}
 
 /// A plan's rate (per subscription, shared by its keys) and a key's own rate are enforced
 /// with GCRA: the answer says what remains and when it resets, a refusal says when to come
@@ -292,7 +423,8 @@ async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
             "SCOPE_DENIED",
             "API_NOT_ALLOWED",
             "SUBSCRIPTION_INACTIVE",
-            "RATE_LIMITED"
+            "RATE_LIMITED",
+            "QUOTA_EXCEEDED"
         ])
     );
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();

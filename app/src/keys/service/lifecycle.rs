@@ -20,27 +20,12 @@ pub struct Report {
     pub reminded: usize,
 }
 
-/// The first instant of `now`'s UTC day or month.
-pub fn period_start(period: QuotaPeriod, now: i64) -> i64 {
-    let day = now.div_euclid(DAY_MS) * DAY_MS;
-    match period {
-        QuotaPeriod::Day => day,
-        QuotaPeriod::Month => {
-            let date = time::OffsetDateTime::from_unix_timestamp(day / 1000)
-                .map(|t| t.date())
-                .unwrap_or(time::Date::MIN);
-            let first = date.replace_day(1).unwrap_or(date);
-            first.midnight().assume_utc().unix_timestamp() * 1000
-        }
-    }
-}
-
 pub async fn run(state: &AppState, now: i64) -> Result<Report, AppError> {
     let db = &state.db;
     let policy = store::policy(db).await?;
     let mut report = Report::default();
     for period in QuotaPeriod::ALL {
-        report.refilled += store::refill_uses(db, *period, period_start(*period, now), now).await?;
+        report.refilled += store::refill_uses(db, *period, period.start(now), now).await?;
     }
     let lead = policy.reminder_days * DAY_MS;
     if let Some(days) = policy.rotation_days {
@@ -88,23 +73,4 @@ pub async fn run(state: &AppState, now: i64) -> Result<Report, AppError> {
         report.reminded += 1;
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn periods_start_at_utc_midnight_and_the_first_of_the_month() {
-        // 2026-11-23 16:06:27.5 UTC
-        let now = 1_795_449_987_500;
-        assert_eq!(period_start(QuotaPeriod::Day, now), 1_795_392_000_000);
-        assert_eq!(period_start(QuotaPeriod::Month, now), 1_793_491_200_000);
-        let midnight = period_start(QuotaPeriod::Day, now);
-        assert_eq!(period_start(QuotaPeriod::Day, midnight), midnight);
-        assert_eq!(
-            period_start(QuotaPeriod::Day, midnight - 1),
-            midnight - DAY_MS
-        );
-    }
 }
