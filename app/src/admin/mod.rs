@@ -25,6 +25,8 @@ pub struct UserSummary {
     pub status: UserStatus,
     pub created_at: String,
     pub last_sign_in_at: Option<String>,
+    /// Where a change of the last minutes (such as disabling) is in effect.
+    pub propagation: Option<crate::domain::Propagation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,7 +81,7 @@ pub async fn list_users(q: Option<String>, page: Option<i64>) -> Result<UsersPag
     )
     .await?;
     Ok(UsersPage {
-        users: rows.into_iter().map(service::summary).collect(),
+        users: service::summaries(&state.db, rows).await?,
         total,
         page,
         me: admin.id,

@@ -137,7 +137,10 @@ fn UserRow(
                     </div>
                 </ActionForm>
             </td>
-            <td class="py-3 pr-4"><span class=status_badge>{user.status.label()}</span></td>
+            <td class="py-3 pr-4">
+                <span class=status_badge>{user.status.label()}</span>
+                {user.propagation.clone().map(|p| view! { <p class="mt-1 text-xs text-slate-600" data-propagation="" role="status">{p.sentence()}</p> })}
+            </td>
             <td class="whitespace-nowrap py-3 pr-4 text-slate-500">{user.created_at}</td>
             <td class="whitespace-nowrap py-3 pr-4 text-slate-500">{user.last_sign_in_at.unwrap_or_else(|| "Never".into())}</td>
             <td class="py-3 pr-4">

@@ -7,11 +7,23 @@ use crate::auth::CurrentUser;
 use crate::domain::{Email, JitPolicy};
 use crate::platform::audit::Event;
 use crate::platform::session;
-use crate::platform::state::{digest_bytes, AppState};
+use crate::platform::state::{digest_bytes, AppState, Db};
 use crate::platform::Ctx;
 
-pub fn summary(u: users::UserRow) -> UserSummary {
+/// The users as the admin's list shows them; one changed in the last minutes says where
+/// the change is in effect (a disabled owner's keys stop on every gateway instance).
+pub async fn summaries(db: &Db, rows: Vec<users::UserRow>) -> Result<Vec<UserSummary>, AppError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for u in rows {
+        let propagation = crate::platform::feed::recent_propagation(db, "user", &u.id).await?;
+        out.push(summary(u, propagation));
+    }
+    Ok(out)
+}
+
+fn summary(u: users::UserRow, propagation: Option<crate::domain::Propagation>) -> UserSummary {
     UserSummary {
+        propagation,
         id: u.id,
         email: u.email,
         display_name: u.display_name,

@@ -261,6 +261,27 @@ pub async fn propagation(db: &Db, kind: &str, id: &str) -> Result<Option<Propaga
     }))
 }
 
+/// How long after a change the portal says where it is in effect.
+pub const SHOW_PROPAGATION_MS: i64 = 10 * 60_000;
+
+/// [`propagation`] of a row changed in the last ten minutes; `None` for an older change.
+pub async fn recent_propagation(
+    db: &Db,
+    kind: &str,
+    id: &str,
+) -> Result<Option<Propagation>, AppError> {
+    let changed: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(at) FROM changes WHERE kind = $1 AND entity_id = $2")
+            .bind(kind)
+            .bind(id)
+            .fetch_one(db)
+            .await?;
+    match changed {
+        Some(at) if at >= wall_ms() - SHOW_PROPAGATION_MS => propagation(db, kind, id).await,
+        _ => Ok(None),
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct InstanceRow {
     id: String,

@@ -46,6 +46,8 @@ pub struct SubscriptionView {
     pub requested_by: Option<String>,
     pub requested: String,
     pub updated: String,
+    /// Where a change of the last minutes (such as a suspension) is in effect.
+    pub propagation: Option<crate::domain::Propagation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -149,6 +149,7 @@ fn Request(sub: SubscriptionView, decide: ServerAction<DecideSubscription>) -> i
                 </p>
                 <p class="text-slate-600">{format!("Requested by {} on {}", sub.requested_by.clone().unwrap_or_else(|| "a deleted user".into()), sub.requested)}</p>
                 <p class="flex flex-wrap items-center gap-2">{state_badge(sub.state)}{sub.reason.clone().map(|r| view! { <span class="text-slate-600">{format!("Reason: {r}")}</span> })}</p>
+                {sub.propagation.clone().map(|p| view! { <p class="text-xs text-slate-600" data-propagation="" role="status">{p.sentence()}</p> })}
             </div>
             <div class="flex flex-wrap items-start gap-2">{controls}</div>
         </li>

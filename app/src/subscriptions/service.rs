@@ -39,7 +39,22 @@ pub fn view(s: SubRow) -> SubscriptionView {
         requested_by: s.requested_by_email,
         requested: fmt_time(s.created_at),
         updated: fmt_time(s.updated_at),
+        propagation: None,
     }
+}
+
+/// Subscriptions changed in the last minutes say where the change is in effect (a
+/// suspension stops the application's keys on every gateway instance).
+async fn with_propagation(
+    db: &Db,
+    mut items: Vec<SubscriptionView>,
+) -> Result<Vec<SubscriptionView>, AppError> {
+    for item in &mut items {
+        item.propagation =
+            crate::platform::feed::recent_propagation(db, "subscriptions", &item.application_id)
+                .await?;
+    }
+    Ok(items)
 }
 
 /// The caller's applications, each with its most relevant subscription to `api_id` (the
@@ -359,7 +374,7 @@ pub async fn queue(
     .await?;
     let apis = store::decided_apis(&state.db, owner).await?;
     Ok(QueuePage {
-        items: rows.into_iter().map(view).collect(),
+        items: with_propagation(&state.db, rows.into_iter().map(view).collect()).await?,
         total,
         page,
         apis,

@@ -827,6 +827,150 @@ async fn two_instances_agree_within_a_second() {
         .filter(|i| i["running"] == true)
         .collect();
     assert_eq!(running.len(), 2, "{instances}");
+
+    // A suspension and a disabled owner reach B within a second too, and the admin's pages
+    // say where they are in effect.
+    let issued = crate::helpers::issue_key(&dev, &app_id, "1d", "")
+        .await
+        .ok()
+        .clone();
+    let key = issued["key"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let done = until("B", "VALID", started);
+    while !done(&verify_on(&b, key.clone()).await) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let queue = admin
+        .call("approval_queue", &[("state", "all")])
+        .await
+        .ok()
+        .clone();
+    let sub_id = queue["items"][0]["id"].as_str().unwrap().to_string();
+    admin
+        .call(
+            "decide_subscription",
+            &[
+                ("id", &sub_id),
+                ("decision", "suspend"),
+                ("reason", "checking"),
+            ],
+        )
+        .await
+        .ok();
+    let started = Instant::now();
+    let done = until("B", "SUBSCRIPTION_INACTIVE", started);
+    while !done(&verify_on(&b, key.clone()).await) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let shown = |list: Value, pointer: &str| list.pointer(pointer).cloned().unwrap_or(Value::Null);
+    let started = Instant::now();
+    loop {
+        let queue = admin
+            .call("approval_queue", &[("state", "all")])
+            .await
+            .ok()
+            .clone();
+        let p = shown(queue, "/items/0/propagation");
+        if p["applied"] == 2 && p["instances"] == 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin
+        .call(
+            "decide_subscription",
+            &[("id", &sub_id), ("decision", "resume")],
+        )
+        .await
+        .ok();
+    let dev_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'dev@example.com'")
+        .fetch_one(&a.state.db)
+        .await
+        .unwrap();
+    admin
+        .call(
+            "set_user_status",
+            &[("user_id", &dev_id), ("status", "disabled")],
+        )
+        .await
+        .ok();
+    let started = Instant::now();
+    let done = until("B", "OWNER_DISABLED", started);
+    while !done(&verify_on(&b, key.clone()).await) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    loop {
+        let users = admin.call("list_users", &[]).await.ok().clone();
+        let row = users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == "dev@example.com")
+            .cloned()
+            .unwrap();
+        if row["propagation"]["applied"] == 2 && row["propagation"]["instances"] == 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{row}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Revocation through A seen by B: p50 and maximum over 100 revocations (README,
+/// Measurements); each within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_revocations_reach_the_other_instance() {
+    let a = crate::helpers::spawn_app(Backend::Postgres).await;
+    let url = a.state.config.database_url.clone();
+    let b = spawn_app_with(Backend::Postgres, |c| c.database_url = url).await;
+    a.follow_feed();
+    b.follow_feed();
+    let token = a.service_token("edge").await;
+    b.settle().await;
+    let (dev, _, app_id) = crate::helpers::subscribed_developer(&a, "dev@example.com").await;
+    let http = reqwest::Client::new();
+    let code = |key: &str| {
+        let req = http
+            .post(b.url("/v1/keys/verify"))
+            .bearer_auth(&token)
+            .json(&json!({ "key": key, "api": "api-dev" }));
+        async move {
+            req.send().await.unwrap().json::<Value>().await.unwrap()["code"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let mut waits = Vec::new();
+    for _ in 0..100 {
+        let issued = crate::helpers::issue_key(&dev, &app_id, "1d", "")
+            .await
+            .ok()
+            .clone();
+        let key = issued["key"].as_str().unwrap().to_string();
+        let id = issued["view"]["id"].as_str().unwrap().to_string();
+        while code(&key).await != "VALID" {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        dev.call("revoke_key", &[("id", &id), ("reason", "measure")])
+            .await
+            .ok();
+        let started = Instant::now();
+        while code(&key).await != "REVOKED" {
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "B still takes the key"
+            );
+        }
+        waits.push(started.elapsed());
+    }
+    waits.sort();
+    eprintln!(
+        "revoked through A, refused by B after: p50 {:?}, max {:?} (100 revocations)",
+        waits[49], waits[99]
+    );
 }
 
 /// Two instances on one PostgreSQL database never pass more than a key's uses or a plan's

@@ -17,9 +17,6 @@ use crate::platform::Ctx;
 /// API id → name, for showing the APIs a key is limited to.
 pub type ApiNames = std::collections::HashMap<String, String>;
 
-/// How long after a change to a key its list shows where the change is in effect.
-const SHOW_PROPAGATION_MS: i64 = 10 * 60_000;
-
 /// The keys as lists show them, each with its application's id; a key changed in the last
 /// minutes says on how many gateway instances the change is in effect.
 pub async fn views(
@@ -28,7 +25,7 @@ pub async fn views(
     now: i64,
     names: &ApiNames,
 ) -> Result<Vec<(String, KeyView)>, AppError> {
-    let recent = crate::platform::feed::wall_ms() - SHOW_PROPAGATION_MS;
+    let recent = crate::platform::feed::wall_ms() - crate::platform::feed::SHOW_PROPAGATION_MS;
     let mut out = Vec::with_capacity(rows.len());
     for k in rows {
         let propagation = match k.changed_at {
