@@ -91,6 +91,27 @@ impl Journey<'_> {
         body
     }
 
+    /// A new application of `c`, subscribed to `plan_id`.
+    async fn subscribed(&mut self, c: &Client, name: &str, plan_id: &str) -> String {
+        let id = self
+            .call(
+                c,
+                "save_application",
+                &[("name", name), ("description", "")],
+            )
+            .await
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.call(
+            c,
+            "subscribe",
+            &[("application_id", &id), ("plan_id", plan_id)],
+        )
+        .await;
+        id
+    }
+
     async fn check(&self, after: &str) {
         let fresh = view::load(&self.app.state.db).await.unwrap();
         assert!(
@@ -210,26 +231,11 @@ async fn the_view_follows_every_mutating_server_function(app: TestApp) {
     j.call(&publisher, "save_api", &renamed).await;
 
     // Applications, subscriptions (automatic, and manual with every decision), keys.
-    let shop = j
-        .call(
-            &dev,
-            "save_application",
-            &[("name", "Shop"), ("description", "")],
-        )
-        .await
-        .as_str()
-        .unwrap()
-        .to_string();
+    let shop = j.subscribed(&dev, "Shop", &auto_id).await;
     j.call(
         &dev,
         "save_application",
         &[("id", &shop), ("name", "Shop 2"), ("description", "")],
-    )
-    .await;
-    j.call(
-        &dev,
-        "subscribe",
-        &[("application_id", &shop), ("plan_id", &auto_id)],
     )
     .await;
     let key = j
@@ -250,26 +256,10 @@ async fn the_view_follows_every_mutating_server_function(app: TestApp) {
         .call(&dev, "rotate_key", &[("id", &key_id), ("grace", "1h")])
         .await;
     let new_key = rotated["key"].as_str().unwrap().to_string();
-    let new_id = rotated["view"]["id"].as_str().unwrap().to_string();
     j.call(&dev, "revoke_key", &[("id", &key_id), ("reason", "done")])
         .await;
 
-    let lab = j
-        .call(
-            &dev,
-            "save_application",
-            &[("name", "Lab"), ("description", "")],
-        )
-        .await
-        .as_str()
-        .unwrap()
-        .to_string();
-    j.call(
-        &dev,
-        "subscribe",
-        &[("application_id", &lab), ("plan_id", &manual_id)],
-    )
-    .await;
+    let lab = j.subscribed(&dev, "Lab", &manual_id).await;
     let sub_id = crate::helpers::subscription_of(&dev, &lab).await["id"]
         .as_str()
         .unwrap()
@@ -346,26 +336,10 @@ async fn the_view_follows_every_mutating_server_function(app: TestApp) {
         .await;
 
     // Bulk revocation, deletions.
-    let _ = new_id;
     let (dev, _, _) = app
         .signed_in_with_mfa("dev2@example.com", Role::Developer)
         .await;
-    let tools = j
-        .call(
-            &dev,
-            "save_application",
-            &[("name", "Tools"), ("description", "")],
-        )
-        .await
-        .as_str()
-        .unwrap()
-        .to_string();
-    j.call(
-        &dev,
-        "subscribe",
-        &[("application_id", &tools), ("plan_id", &auto_id)],
-    )
-    .await;
+    let tools = j.subscribed(&dev, "Tools", &auto_id).await;
     for _ in 0..3 {
         j.call(
             &dev,
@@ -746,23 +720,6 @@ async fn two_instances_agree_within_a_second() {
     b.follow_feed();
     let token = a.service_token("edge").await;
     let (dev, _, app_id) = crate::helpers::subscribed_developer(&a, "dev@example.com").await;
-    let verify_on = |instance: &TestApp, key: String| {
-        let url = instance.url("/v1/keys/verify");
-        let token = token.clone();
-        async move {
-            let res = reqwest::Client::new()
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({ "key": key, "api": "api-dev" }))
-                .send()
-                .await
-                .unwrap();
-            res.json::<Value>().await.unwrap()["code"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
     let until = |instance: &'static str, want: &'static str, started: Instant| {
         move |code: &str| {
             let waited = started.elapsed();
@@ -781,7 +738,7 @@ async fn two_instances_agree_within_a_second() {
     let key_id = issued["view"]["id"].as_str().unwrap().to_string();
     let started = Instant::now();
     let done = until("B", "VALID", started);
-    while !done(&verify_on(&b, key.clone()).await) {
+    while !done(&b.decision(&token, &key, "api-dev").await) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let accepted_after = started.elapsed();
@@ -790,12 +747,12 @@ async fn two_instances_agree_within_a_second() {
         .ok();
     let started = Instant::now();
     let done = until("B", "REVOKED", started);
-    while !done(&verify_on(&b, key.clone()).await) {
+    while !done(&b.decision(&token, &key, "api-dev").await) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let refused_after = started.elapsed();
     eprintln!("issued → accepted by B after {accepted_after:?}; revoked → refused by B after {refused_after:?}");
-    assert_eq!(verify_on(&a, key.clone()).await, "REVOKED");
+    assert_eq!(a.decision(&token, &key, "api-dev").await, "REVOKED");
 
     // The key's list says where the revocation is in effect, once both instances have
     // reported (heartbeats come every second).
@@ -837,7 +794,7 @@ async fn two_instances_agree_within_a_second() {
     let key = issued["key"].as_str().unwrap().to_string();
     let started = Instant::now();
     let done = until("B", "VALID", started);
-    while !done(&verify_on(&b, key.clone()).await) {
+    while !done(&b.decision(&token, &key, "api-dev").await) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let queue = admin
@@ -859,7 +816,7 @@ async fn two_instances_agree_within_a_second() {
         .ok();
     let started = Instant::now();
     let done = until("B", "SUBSCRIPTION_INACTIVE", started);
-    while !done(&verify_on(&b, key.clone()).await) {
+    while !done(&b.decision(&token, &key, "api-dev").await) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let shown = |list: Value, pointer: &str| list.pointer(pointer).cloned().unwrap_or(Value::Null);
@@ -897,7 +854,7 @@ async fn two_instances_agree_within_a_second() {
         .ok();
     let started = Instant::now();
     let done = until("B", "OWNER_DISABLED", started);
-    while !done(&verify_on(&b, key.clone()).await) {
+    while !done(&b.decision(&token, &key, "api-dev").await) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let started = Instant::now();
@@ -930,19 +887,6 @@ async fn a_hundred_revocations_reach_the_other_instance() {
     let token = a.service_token("edge").await;
     b.settle().await;
     let (dev, _, app_id) = crate::helpers::subscribed_developer(&a, "dev@example.com").await;
-    let http = reqwest::Client::new();
-    let code = |key: &str| {
-        let req = http
-            .post(b.url("/v1/keys/verify"))
-            .bearer_auth(&token)
-            .json(&json!({ "key": key, "api": "api-dev" }));
-        async move {
-            req.send().await.unwrap().json::<Value>().await.unwrap()["code"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
     let mut waits = Vec::new();
     for _ in 0..100 {
         let issued = crate::helpers::issue_key(&dev, &app_id, "1d", "")
@@ -951,14 +895,14 @@ async fn a_hundred_revocations_reach_the_other_instance() {
             .clone();
         let key = issued["key"].as_str().unwrap().to_string();
         let id = issued["view"]["id"].as_str().unwrap().to_string();
-        while code(&key).await != "VALID" {
+        while b.decision(&token, &key, "api-dev").await != "VALID" {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         dev.call("revoke_key", &[("id", &id), ("reason", "measure")])
             .await
             .ok();
         let started = Instant::now();
-        while code(&key).await != "REVOKED" {
+        while b.decision(&token, &key, "api-dev").await != "REVOKED" {
             assert!(
                 started.elapsed() < Duration::from_secs(1),
                 "B still takes the key"

@@ -234,6 +234,28 @@ impl TestApp {
         token
     }
 
+    /// `POST /v1/keys/verify` with `token`: the status and the JSON answer.
+    pub async fn verify(&self, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let res = reqwest::Client::new()
+            .post(self.url("/v1/keys/verify"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The decision code for `key` calling `api`.
+    pub async fn decision(&self, token: &str, key: &str, api: &str) -> String {
+        let answer = self
+            .verify(token, serde_json::json!({ "key": key, "api": api }))
+            .await
+            .1;
+        answer["code"].as_str().unwrap_or_default().to_string()
+    }
+
     /// Follows the feed in the background as a served instance does (tick, heartbeat, and
     /// on PostgreSQL the listener).
     pub fn follow_feed(&self) {

@@ -11,20 +11,6 @@ use serde_json::{json, Value};
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
-async fn code(app: &TestApp, token: &str, key: &str, api: &str) -> String {
-    let res = reqwest::Client::new()
-        .post(app.url("/v1/keys/verify"))
-        .bearer_auth(token)
-        .json(&json!({ "key": key, "api": api }))
-        .send()
-        .await
-        .unwrap();
-    res.json::<Value>().await.unwrap()["code"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn keys_of(c: &Client) -> Vec<Value> {
     c.call("my_applications", &[]).await.ok()[0]["keys"]
         .as_array()
@@ -80,7 +66,7 @@ async fn apis_past_their_sunset_date_retire_and_their_keys_stop(app: TestApp) {
     .await
     .ok();
     assert_eq!(
-        code(&app, &token, &key, "sunny").await,
+        app.decision(&token, &key, "sunny").await,
         "VALID",
         "deprecated still works"
     );
@@ -105,7 +91,7 @@ async fn apis_past_their_sunset_date_retire_and_their_keys_stop(app: TestApp) {
     assert!(retire(sunset_at + HOUR).await.is_empty(), "once");
     app.settle().await;
     assert_eq!(
-        code(&app, &token, &key, "sunny").await,
+        app.decision(&token, &key, "sunny").await,
         "SUBSCRIPTION_INACTIVE"
     );
     let api = p
@@ -138,7 +124,7 @@ async fn rotation_keeps_the_old_key_for_the_grace_period(app: TestApp) {
         .ok()
         .clone();
     let old_key = old["key"].as_str().unwrap().to_string();
-    assert_eq!(code(&app, &token, &old_key, "api-dev").await, "VALID");
+    assert_eq!(app.decision(&token, &old_key, "api-dev").await, "VALID");
 
     let bad = dev
         .call(
@@ -171,9 +157,9 @@ async fn rotation_keeps_the_old_key_for_the_grace_period(app: TestApp) {
     };
     assert_eq!(rotated["view"]["replaces"], masked(&old["view"]));
     // Both work while the grace period runs; the page shows the old key's traffic since.
-    assert_eq!(code(&app, &token, &new_key, "api-dev").await, "VALID");
-    assert_eq!(code(&app, &token, &old_key, "api-dev").await, "VALID");
-    assert_eq!(code(&app, &token, &old_key, "api-dev").await, "VALID");
+    assert_eq!(app.decision(&token, &new_key, "api-dev").await, "VALID");
+    assert_eq!(app.decision(&token, &old_key, "api-dev").await, "VALID");
+    assert_eq!(app.decision(&token, &old_key, "api-dev").await, "VALID");
     app.settle().await; // uses are stored in batches
     let keys = keys_of(&dev).await;
     let old_view = by_id(&keys, &old["view"]["id"]);
@@ -264,11 +250,13 @@ async fn rotation_grace_never_outlives_the_old_key(app: TestApp) {
         .ok()
         .clone();
     assert_eq!(
-        code(&app, &token, first["key"].as_str().unwrap(), "api-dev").await,
+        app.decision(&token, first["key"].as_str().unwrap(), "api-dev")
+            .await,
         "EXPIRED"
     );
     assert_eq!(
-        code(&app, &token, next["key"].as_str().unwrap(), "api-dev").await,
+        app.decision(&token, next["key"].as_str().unwrap(), "api-dev")
+            .await,
         "VALID"
     );
     assert_eq!(
@@ -318,11 +306,13 @@ async fn rotation_grace_never_outlives_the_old_key(app: TestApp) {
     assert_eq!(stale.error_kind(), "mfa_required");
     app.clock.advance(HOUR - 6 * 60_000);
     assert_eq!(
-        code(&app, &token, short["key"].as_str().unwrap(), "api-dev").await,
+        app.decision(&token, short["key"].as_str().unwrap(), "api-dev")
+            .await,
         "EXPIRED"
     );
     assert_eq!(
-        code(&app, &token, successor["key"].as_str().unwrap(), "api-dev").await,
+        app.decision(&token, successor["key"].as_str().unwrap(), "api-dev")
+            .await,
         "EXPIRED"
     );
 }
@@ -398,7 +388,10 @@ async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
     assert_eq!(key["view"]["rate"], "600 requests per minute");
     assert_eq!(key["view"]["refill"], "per day");
     let key = key["key"].as_str().unwrap().to_string();
-    assert_eq!(code(&app, &token, &key, "api-dev").await, "API_NOT_ALLOWED");
+    assert_eq!(
+        app.decision(&token, &key, "api-dev").await,
+        "API_NOT_ALLOWED"
+    );
     let answer = reqwest::Client::new()
         .post(app.url("/v1/keys/verify"))
         .bearer_auth(&token)
@@ -414,8 +407,8 @@ async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
         answer["rate_limit"],
         json!({ "requests": 600, "period": "minute" })
     );
-    assert_eq!(code(&app, &token, &key, "metered").await, "VALID");
-    assert_eq!(code(&app, &token, &key, "metered").await, "EXHAUSTED");
+    assert_eq!(app.decision(&token, &key, "metered").await, "VALID");
+    assert_eq!(app.decision(&token, &key, "metered").await, "EXHAUSTED");
     // The job refills at the next UTC midnight, not before.
     let now = app.clock.now();
     let midnight = app::domain::QuotaPeriod::Day.start(now) + DAY;
@@ -427,7 +420,7 @@ async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(report.refilled, 1);
-    assert_eq!(code(&app, &token, &key, "metered").await, "VALID");
+    assert_eq!(app.decision(&token, &key, "metered").await, "VALID");
     let again = app::keys::service::lifecycle::run(&app.state, midnight + HOUR)
         .await
         .unwrap();
@@ -455,7 +448,7 @@ async fn revoke_all_and_the_admins_list_of_every_key(app: TestApp) {
         )
         .await;
     assert_eq!(stolen.status, 404);
-    assert_eq!(code(&app, &token, &a, "api-dev").await, "VALID");
+    assert_eq!(app.decision(&token, &a, "api-dev").await, "VALID");
     let none = dev
         .call(
             "revoke_application_keys",
@@ -473,8 +466,8 @@ async fn revoke_all_and_the_admins_list_of_every_key(app: TestApp) {
         )
         .await;
     assert_eq!(done.ok(), &json!(2));
-    assert_eq!(code(&app, &token, &a, "api-dev").await, "REVOKED");
-    assert_eq!(code(&app, &token, &b, "api-dev").await, "REVOKED");
+    assert_eq!(app.decision(&token, &a, "api-dev").await, "REVOKED");
+    assert_eq!(app.decision(&token, &b, "api-dev").await, "REVOKED");
     assert_eq!(app.audit("key.revoke_all").await.len(), 1);
 
     // The admin's list: every key, searchable, filterable; refused to others.
@@ -670,7 +663,7 @@ async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
         (400, Some("bad_request"))
     );
     assert_eq!(
-        code(&app, &token, &key, "api-dev").await,
+        app.decision(&token, &key, "api-dev").await,
         "VALID",
         "a refused report changes nothing"
     );
@@ -706,7 +699,7 @@ async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
         app::platform::state::token_digest(&key)
     );
     assert!(!answer.to_string().contains(&key), "tokens are not echoed");
-    assert_eq!(code(&app, &token, &key, "api-dev").await, "REVOKED");
+    assert_eq!(app.decision(&token, &key, "api-dev").await, "REVOKED");
     let notes = dev.call("list_notifications", &[]).await.ok().to_string();
     assert!(
         notes.contains("was found in public") && notes.contains("github.com/o/r"),
@@ -741,7 +734,7 @@ async fn leak_reports_revoke_or_flag_matching_keys(app: TestApp) {
         .to_string();
     let (_, answer) = post_leaks(&app, &token, &json!([finding(&second)])).await;
     assert_eq!(answer[0]["outcome"], "flagged");
-    assert_eq!(code(&app, &token, &second, "api-dev").await, "VALID");
+    assert_eq!(app.decision(&token, &second, "api-dev").await, "VALID");
     let flagged = admin
         .call("all_keys", &[("state", "flagged")])
         .await

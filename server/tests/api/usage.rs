@@ -18,17 +18,9 @@ async fn a_stalled_database_slows_no_verification_postgres() {
 }
 
 async fn verify(app: &TestApp, token: &str, key: &str, scope: Option<&str>) -> String {
-    let res = reqwest::Client::new()
-        .post(app.url("/v1/keys/verify"))
-        .bearer_auth(token)
-        .json(&json!({ "key": key, "api": "api-dev", "scope": scope, "ip": "198.51.100.7" }))
-        .send()
-        .await
-        .unwrap();
-    res.json::<serde_json::Value>().await.unwrap()["code"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let body = json!({ "key": key, "api": "api-dev", "scope": scope, "ip": "198.51.100.7" });
+    let answer = app.verify(token, body).await.1;
+    answer["code"].as_str().unwrap().to_string()
 }
 
 async fn every_decision_is_recorded(app: TestApp) {

@@ -7,18 +7,6 @@ use crate::helpers::{issue_key, published_api, subscribed_application, subscribe
 use app::domain::{ApiKey, KeyEnvironment, Role};
 use serde_json::{json, Value};
 
-async fn verify(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .post(app.url("/v1/keys/verify"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 backends!(
     gateways_need_a_live_service_token,
     one_answer_per_code,
@@ -106,7 +94,7 @@ async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
         assert!((secs - 1..=secs).contains(&reset), "{answer}");
     };
     for (k, left) in [(&a, 2), (&b, 1), (&a, 0)] {
-        let (_, answer) = verify(&app, &token, body(k)).await;
+        let (_, answer) = app.verify(&token, body(k)).await;
         assert_eq!(answer["code"], "VALID", "{answer}");
         assert_eq!(answer["limit"]["limit"], 3);
         assert_eq!(answer["limit"]["remaining"], left);
@@ -129,12 +117,12 @@ async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
     // The new day starts at UTC midnight.
     app.clock.advance(5_000);
     assert_eq!(
-        verify(&app, &token, body(&a)).await.1["code"],
+        app.verify(&token, body(&a)).await.1["code"],
         "QUOTA_EXCEEDED"
     );
     app.clock.advance(5_000);
     assert_eq!(
-        verify(&app, &token, body(&a)).await.1["limit"]["remaining"],
+        app.verify(&token, body(&a)).await.1["limit"]["remaining"],
         2
     );
 
@@ -147,7 +135,7 @@ async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
     let now = app.clock.now();
     app.clock.advance(QuotaPeriod::Month.end(now) - 5_000 - now);
     for left in [1, 0] {
-        let (_, answer) = verify(&app, &token, body(&b)).await;
+        let (_, answer) = app.verify(&token, body(&b)).await;
         assert_eq!(
             (
                 answer["limit"]["limit"].as_i64(),
@@ -158,11 +146,11 @@ async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
         reset_within(&answer, 5);
     }
     assert_eq!(
-        verify(&app, &token, body(&a)).await.1["code"],
+        app.verify(&token, body(&a)).await.1["code"],
         "QUOTA_EXCEEDED"
     );
     app.clock.advance(5_000);
-    assert_eq!(verify(&app, &token, body(&a)).await.1["code"], "VALID");
+    assert_eq!(app.verify(&token, body(&a)).await.1["code"], "VALID");
 }
 
 /// A plan's rate (per subscription, shared by its keys) and a key's own rate are enforced
@@ -204,7 +192,9 @@ async fn plan_and_key_rate_limits_are_enforced(app: TestApp) {
     let body = |k: &str| json!({ "key": k, "api": "limited" });
     // The plan's 5 per second, for the whole subscription.
     for left in (0..5).rev() {
-        let (_, answer) = verify(&app, &token, body(if left % 2 == 0 { &a } else { &b })).await;
+        let (_, answer) = app
+            .verify(&token, body(if left % 2 == 0 { &a } else { &b }))
+            .await;
         assert_eq!(answer["code"], "VALID");
         assert_eq!(answer["limit"]["limit"], 5);
         assert_eq!(answer["limit"]["remaining"], left);
@@ -225,7 +215,7 @@ async fn plan_and_key_rate_limits_are_enforced(app: TestApp) {
     assert_eq!(refused["limit"]["retry_after"], 1);
     // The key with its own limit is refused by the plan's bucket, and gets its request back.
     assert_eq!(
-        verify(&app, &token, body(&own)).await.1["code"],
+        app.verify(&token, body(&own)).await.1["code"],
         "RATE_LIMITED"
     );
     // nginx gets 403 (auth_request accepts no other refusal), Envoy 429; both with headers.
@@ -247,19 +237,19 @@ async fn plan_and_key_rate_limits_are_enforced(app: TestApp) {
     // A second later the plan's bucket is whole: the key's own 2 per second now bind.
     app.clock.advance(1_000);
     for left in [1, 0] {
-        let (_, answer) = verify(&app, &token, body(&own)).await;
+        let (_, answer) = app.verify(&token, body(&own)).await;
         assert_eq!(answer["code"], "VALID", "{answer}");
         assert_eq!(answer["limit"]["limit"], 2);
         assert_eq!(answer["limit"]["remaining"], left);
     }
-    let (_, refused) = verify(&app, &token, body(&own)).await;
+    let (_, refused) = app.verify(&token, body(&own)).await;
     assert_eq!(
         (refused["code"].as_str(), refused["limit"]["limit"].as_i64()),
         (Some("RATE_LIMITED"), Some(2))
     );
     // The other keys still have the plan's remaining 3.
     assert_eq!(
-        verify(&app, &token, body(&a)).await.1["limit"]["remaining"],
+        app.verify(&token, body(&a)).await.1["limit"]["remaining"],
         2
     );
     // A key on a plan without a rate limit has no limit in its answer.
@@ -268,7 +258,9 @@ async fn plan_and_key_rate_limits_are_enforced(app: TestApp) {
         .as_str()
         .unwrap()
         .to_string();
-    let (_, answer) = verify(&app, &token, json!({ "key": free, "api": "api-free" })).await;
+    let (_, answer) = app
+        .verify(&token, json!({ "key": free, "api": "api-free" }))
+        .await;
     assert_eq!(answer["code"], "VALID");
     assert!(answer.get("limit").is_none(), "{answer}");
 }
@@ -357,7 +349,7 @@ async fn a_suspension_is_not_undone_by_the_suspended_party(app: TestApp) {
         .await;
     assert_eq!(again.ok(), &json!("pending"));
     assert_eq!(
-        verify(&app, &token, ask.clone()).await.1["code"],
+        app.verify(&token, ask.clone()).await.1["code"],
         "SUBSCRIPTION_INACTIVE"
     );
     // A fresh application of the same owner waits too.
@@ -393,7 +385,7 @@ async fn a_suspension_is_not_undone_by_the_suspended_party(app: TestApp) {
         )
         .await
         .ok();
-    assert_eq!(verify(&app, &token, ask).await.1["code"], "VALID");
+    assert_eq!(app.verify(&token, ask).await.1["code"], "VALID");
 }
 
 async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
@@ -453,12 +445,12 @@ async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
 async fn gateways_need_a_live_service_token(app: TestApp) {
     let body = json!({ "key": "kp_live_x", "api": "pets" });
     for token in ["", "kps_wrong", "Basic abc"] {
-        let (status, answer) = verify(&app, token, body.clone()).await;
+        let (status, answer) = app.verify(token, body.clone()).await;
         assert_eq!(status, 401, "{token:?}");
         assert_eq!(answer["error"], "unauthorized");
     }
     let token = app.service_token("edge").await;
-    assert_eq!(verify(&app, &token, body.clone()).await.0, 200);
+    assert_eq!(app.verify(&token, body.clone()).await.0, 200);
     let id = sqlx::query_scalar::<_, String>("SELECT id FROM service_tokens")
         .fetch_one(&app.state.db)
         .await
@@ -468,16 +460,16 @@ async fn gateways_need_a_live_service_token(app: TestApp) {
     app::admin::store::revoke_service_token(&app.state.db, &id, app.clock.now())
         .await
         .unwrap();
-    assert_eq!(verify(&app, &token, body.clone()).await.0, 200);
+    assert_eq!(app.verify(&token, body.clone()).await.0, 200);
     app.settle().await;
     assert_eq!(
-        verify(&app, &token, body).await.0,
+        app.verify(&token, body).await.0,
         401,
         "a revoked token is refused"
     );
     // A body that is not the documented JSON is a 400 with a JSON error.
     let other = app.service_token("edge").await;
-    let (status, answer) = verify(&app, &other, json!({ "api": "pets" })).await;
+    let (status, answer) = app.verify(&other, json!({ "api": "pets" })).await;
     assert_eq!(status, 400);
     assert_eq!(answer["error"], "bad_request");
 }
@@ -494,7 +486,7 @@ async fn one_answer_per_code(app: TestApp) {
     let ask = |key: &str, api: &str, scope: Option<&str>| json!({ "key": key, "api": api, "scope": scope, "ip": "203.0.113.9" });
     let code = |answer: &Value| answer["code"].as_str().unwrap().to_string();
 
-    let (status, valid) = verify(&app, &token, ask(&key, api, Some("pets:read"))).await;
+    let (status, valid) = app.verify(&token, ask(&key, api, Some("pets:read"))).await;
     assert_eq!(status, 200);
     assert_eq!(valid["valid"], true);
     assert_eq!(code(&valid), "VALID");
@@ -521,7 +513,7 @@ async fn one_answer_per_code(app: TestApp) {
         (ask(&key, "someone-elses-api", None), "API_NOT_ALLOWED"),
     ];
     for (body, expected) in cases {
-        let (status, answer) = verify(&app, &token, body).await;
+        let (status, answer) = app.verify(&token, body).await;
         assert_eq!(
             (status, code(&answer).as_str(), &answer["valid"]),
             (200, expected, &json!(false))
@@ -548,7 +540,7 @@ async fn one_answer_per_code(app: TestApp) {
         .await
         .ok();
     assert_eq!(
-        code(&verify(&app, &token, ask(&key, api, None)).await.1),
+        code(&app.verify(&token, ask(&key, api, None)).await.1),
         "SUBSCRIPTION_INACTIVE"
     );
     admin
@@ -559,7 +551,7 @@ async fn one_answer_per_code(app: TestApp) {
         .await
         .ok();
     assert_eq!(
-        code(&verify(&app, &token, ask(&key, api, None)).await.1),
+        code(&app.verify(&token, ask(&key, api, None)).await.1),
         "VALID"
     );
 
@@ -570,7 +562,7 @@ async fn one_answer_per_code(app: TestApp) {
         .await
         .ok();
     assert_eq!(
-        code(&verify(&app, &token, ask(&key, api, None)).await.1),
+        code(&app.verify(&token, ask(&key, api, None)).await.1),
         "REVOKED"
     );
     // Expiry, with time passed in (last: sessions time out too).
@@ -579,12 +571,12 @@ async fn one_answer_per_code(app: TestApp) {
         .unwrap()
         .to_string();
     assert_eq!(
-        code(&verify(&app, &token, ask(&short, api, None)).await.1),
+        code(&app.verify(&token, ask(&short, api, None)).await.1),
         "VALID"
     );
     app.clock.advance(60 * 60_000);
     assert_eq!(
-        code(&verify(&app, &token, ask(&short, api, None)).await.1),
+        code(&app.verify(&token, ask(&short, api, None)).await.1),
         "EXPIRED"
     );
 }
@@ -601,7 +593,7 @@ async fn admins_create_service_tokens_with_step_up(app: TestApp) {
     let token = created["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("kps_"));
     assert_eq!(
-        verify(&app, &token, json!({ "key": "x", "api": "pets" }))
+        app.verify(&token, json!({ "key": "x", "api": "pets" }))
             .await
             .1["code"],
         "MALFORMED"
@@ -630,7 +622,7 @@ async fn admins_create_service_tokens_with_step_up(app: TestApp) {
         .await
         .ok();
     assert_eq!(
-        verify(&app, &token, json!({ "key": "x", "api": "pets" }))
+        app.verify(&token, json!({ "key": "x", "api": "pets" }))
             .await
             .0,
         401
@@ -698,7 +690,7 @@ async fn ip_allowlists_and_use_limits(app: TestApp) {
         (None, "IP_NOT_ALLOWED"),
     ] {
         assert_eq!(
-            verify(&app, &token, from(ip)).await.1["code"],
+            app.verify(&token, from(ip)).await.1["code"],
             expected,
             "{ip:?}"
         );
@@ -712,15 +704,12 @@ async fn ip_allowlists_and_use_limits(app: TestApp) {
     // A refused verification spends nothing.
     let elsewhere = json!({ "key": limited, "api": "other-api" });
     assert_eq!(
-        verify(&app, &token, elsewhere).await.1["code"],
+        app.verify(&token, elsewhere).await.1["code"],
         "API_NOT_ALLOWED"
     );
-    assert_eq!(verify(&app, &token, ask.clone()).await.1["remaining"], 1);
-    assert_eq!(verify(&app, &token, ask.clone()).await.1["remaining"], 0);
-    assert_eq!(
-        verify(&app, &token, ask.clone()).await.1["code"],
-        "EXHAUSTED"
-    );
+    assert_eq!(app.verify(&token, ask.clone()).await.1["remaining"], 1);
+    assert_eq!(app.verify(&token, ask.clone()).await.1["remaining"], 0);
+    assert_eq!(app.verify(&token, ask.clone()).await.1["code"], "EXHAUSTED");
     // The list shows the count; unlimited keys report null.
     let keys = dev.call("my_applications", &[]).await.ok()[0]["keys"].clone();
     let shown = keys
@@ -734,7 +723,7 @@ async fn ip_allowlists_and_use_limits(app: TestApp) {
         (shown["remaining_uses"].clone(), shown["state"].clone()),
         (json!(0), json!("exhausted"))
     );
-    let fenced_answer = verify(&app, &token, from(Some("203.0.113.1"))).await.1;
+    let fenced_answer = app.verify(&token, from(Some("203.0.113.1"))).await.1;
     assert!(fenced_answer["remaining"].is_null());
 }
 
@@ -835,19 +824,15 @@ async fn scopes_hold_only_on_the_api_whose_plan_grants_them(app: TestApp) {
     let key = issued["key"].as_str().unwrap().to_string();
     let ask = |api: &str, scope: Option<&str>| json!({ "key": key, "api": api, "scope": scope });
     assert_eq!(
-        verify(&app, &token, ask("api-a", Some("pets:write")))
-            .await
-            .1["code"],
+        app.verify(&token, ask("api-a", Some("pets:write"))).await.1["code"],
         "VALID"
     );
     // …but not on API B, whose plan does not.
     assert_eq!(
-        verify(&app, &token, ask("api-b", Some("pets:write")))
-            .await
-            .1["code"],
+        app.verify(&token, ask("api-b", Some("pets:write"))).await.1["code"],
         "SCOPE_DENIED"
     );
-    let on_b = verify(&app, &token, ask("api-b", None)).await.1;
+    let on_b = app.verify(&token, ask("api-b", None)).await.1;
     assert_eq!(
         (on_b["code"].clone(), on_b["scopes"].clone()),
         (json!("VALID"), json!(["pets:read"]))
@@ -855,9 +840,7 @@ async fn scopes_hold_only_on_the_api_whose_plan_grants_them(app: TestApp) {
     // Taking the scope away from plan A takes effect at once for the existing key.
     set_plan_scopes(&p, "api-a", &plan_a, "pets:read").await;
     assert_eq!(
-        verify(&app, &token, ask("api-a", Some("pets:write")))
-            .await
-            .1["code"],
+        app.verify(&token, ask("api-a", Some("pets:write"))).await.1["code"],
         "SCOPE_DENIED"
     );
     // A rotation carries over only the scopes still granted.
@@ -879,7 +862,7 @@ async fn keys_of_a_disabled_owner_stop_until_re_enabled(app: TestApp) {
         .unwrap()
         .to_string();
     let ask = json!({ "key": key, "api": "api-dev" });
-    assert_eq!(verify(&app, &token, ask.clone()).await.1["code"], "VALID");
+    assert_eq!(app.verify(&token, ask.clone()).await.1["code"], "VALID");
     let (admin, _, _) = app
         .signed_in_with_mfa("admin@example.com", Role::Admin)
         .await;
@@ -896,7 +879,7 @@ async fn keys_of_a_disabled_owner_stop_until_re_enabled(app: TestApp) {
         }
     };
     set("disabled").await;
-    let refused = verify(&app, &token, ask.clone()).await.1;
+    let refused = app.verify(&token, ask.clone()).await.1;
     assert_eq!(
         (refused["code"].clone(), refused["valid"].clone()),
         (json!("OWNER_DISABLED"), json!(false))
@@ -911,7 +894,7 @@ async fn keys_of_a_disabled_owner_stop_until_re_enabled(app: TestApp) {
     assert_eq!(nginx.status(), 401);
     assert_eq!(nginx.headers()["x-keyport-code"], "OWNER_DISABLED");
     set("active").await;
-    assert_eq!(verify(&app, &token, ask).await.1["code"], "VALID");
+    assert_eq!(app.verify(&token, ask).await.1["code"], "VALID");
 }
 
 async fn bad_fields_are_a_422_and_answers_are_never_cached(app: TestApp) {
@@ -938,7 +921,7 @@ async fn bad_fields_are_a_422_and_answers_are_never_cached(app: TestApp) {
         ),
         (json!({ "key": key, "api": "<b>x</b>" }), "api"),
     ] {
-        let (status, answer) = verify(&app, &token, body).await;
+        let (status, answer) = app.verify(&token, body).await;
         assert_eq!(status, 422, "{field}: {answer}");
         assert!(answer["fields"][field].is_array(), "{answer}");
         assert!(answer["message"].is_string());
