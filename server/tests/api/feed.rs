@@ -583,18 +583,30 @@ async fn decisions_from_memory_agree_with_the_database(app: TestApp) {
                     SubscriptionState::Rejected,
                     SubscriptionState::Cancelled,
                 ];
-                for n in 0..rng.gen_range(0..3) {
-                    let (_, plan) = plans
+                // One of this API's two plans.
+                let plan_of = |rng: &mut rand::rngs::StdRng| {
+                    let n = rng.gen_range(0..2);
+                    plans
                         .iter()
                         .filter(|(a, _)| a == api)
-                        .nth(rng.gen_range(0..2))
+                        .nth(n)
                         .unwrap()
-                        .clone();
+                        .1
+                        .clone()
+                };
+                let subscription = |id: String, plan: String, state: SubscriptionState, at: i64| {
+                    let (app_id, api) = (app_id.clone(), api.clone());
+                    async move {
+                        sqlx::query("INSERT INTO subscriptions (id, application_id, api_id, plan_id, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6)")
+                            .bind(id).bind(app_id).bind(api).bind(plan).bind(state.as_str()).bind(at)
+                            .execute(db).await.unwrap();
+                    }
+                };
+                for n in 0..rng.gen_range(0..3) {
                     at += 1;
-                    sqlx::query("INSERT INTO subscriptions (id, application_id, api_id, plan_id, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6)")
-                        .bind(format!("{app_id}-{api}-old{n}")).bind(&app_id).bind(api).bind(&plan)
-                        .bind(states[rng.gen_range(0..3)].as_str()).bind(at)
-                        .execute(db).await.unwrap();
+                    let plan = plan_of(&mut rng);
+                    let state = states[rng.gen_range(0..3)];
+                    subscription(format!("{app_id}-{api}-old{n}"), plan, state, at).await;
                 }
                 if rng.gen_bool(0.7) {
                     let live = [
@@ -603,17 +615,10 @@ async fn decisions_from_memory_agree_with_the_database(app: TestApp) {
                         SubscriptionState::Pending,
                         SubscriptionState::Suspended,
                     ];
-                    let (_, plan) = plans
-                        .iter()
-                        .filter(|(a, _)| a == api)
-                        .nth(rng.gen_range(0..2))
-                        .unwrap()
-                        .clone();
                     at += 1;
-                    sqlx::query("INSERT INTO subscriptions (id, application_id, api_id, plan_id, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6)")
-                        .bind(format!("{app_id}-{api}-live")).bind(&app_id).bind(api).bind(&plan)
-                        .bind(live[rng.gen_range(0..4)].as_str()).bind(rng.gen_range(0..at))
-                        .execute(db).await.unwrap();
+                    let plan = plan_of(&mut rng);
+                    let (state, when) = (live[rng.gen_range(0..4)], rng.gen_range(0..at));
+                    subscription(format!("{app_id}-{api}-live"), plan, state, when).await;
                 }
             }
             for k in 0..3 {
@@ -947,25 +952,8 @@ async fn two_instances_never_overspend_uses_or_quotas() {
             .await
             .unwrap();
         let left: i64 = rng.gen_range(10..40);
-        p.call(
-            "save_plan",
-            &[
-                ("api_id", api_id.as_str()),
-                ("plan_id", plan_id.as_str()),
-                ("name", "Std"),
-                ("description", ""),
-                ("rate_limit", ""),
-                ("rate_period", "second"),
-                ("burst", ""),
-                ("quota", &(used_before + left).to_string()),
-                ("quota_period", "day"),
-                ("approval", "automatic"),
-                ("scopes", "pets:read pets:write"),
-                ("max_key_lifetime_days", "90"),
-            ],
-        )
-        .await
-        .ok();
+        let quota = (used_before + left).to_string();
+        crate::helpers::set_plan_limits(&p, (&api_id, &plan_id), "", (&quota, "day")).await;
         let uses: i64 = rng.gen_range(5..30);
         let key = dev
             .call(

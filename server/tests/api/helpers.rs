@@ -731,6 +731,35 @@ pub async fn published_api(p: &Client, slug: &str, rate_limit: &str) -> String {
     plan_id
 }
 
+/// Changes the limits of the plan [`published_api`] made (same name, scopes and key
+/// lifetime): its rate per second (empty: none) and its quota (empty: none) per `period`.
+pub async fn set_plan_limits(
+    p: &Client,
+    (api_id, plan_id): (&str, &str),
+    rate_limit: &str,
+    (quota, period): (&str, &str),
+) {
+    p.call(
+        "save_plan",
+        &[
+            ("api_id", api_id),
+            ("plan_id", plan_id),
+            ("name", "Std"),
+            ("description", ""),
+            ("rate_limit", rate_limit),
+            ("rate_period", "second"),
+            ("burst", ""),
+            ("quota", quota),
+            ("quota_period", period),
+            ("approval", "automatic"),
+            ("scopes", "pets:read pets:write"),
+            ("max_key_lifetime_days", "90"),
+        ],
+    )
+    .await
+    .ok();
+}
+
 /// A published API (see [`published_api`]) and a developer with MFA whose application
 /// "Shop" subscribes to it. Returns (developer client, TOTP secret, application id).
 pub async fn subscribed_developer(app: &TestApp, email: &str) -> (Client, Vec<u8>, String) {

@@ -35,28 +35,7 @@ async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
         .unwrap()
         .to_string();
     let set_quota = |quota: &'static str, period: &'static str| {
-        let (p, api_id, plan_id) = (&p, api_id.clone(), plan_id.clone());
-        async move {
-            p.call(
-                "save_plan",
-                &[
-                    ("api_id", api_id.as_str()),
-                    ("plan_id", plan_id.as_str()),
-                    ("name", "Std"),
-                    ("description", ""),
-                    ("rate_limit", ""),
-                    ("rate_period", "second"),
-                    ("burst", ""),
-                    ("quota", quota),
-                    ("quota_period", period),
-                    ("approval", "automatic"),
-                    ("scopes", "pets:read pets:write"),
-                    ("max_key_lifetime_days", "90"),
-                ],
-            )
-            .await
-            .ok();
-        }
+        crate::helpers::set_plan_limits(&p, (&api_id, &plan_id), "", (quota, period))
     };
     set_quota("3", "day").await;
     let (dev, _, _) = app
