@@ -953,7 +953,8 @@ async fn two_instances_never_overspend_uses_or_quotas() {
             .unwrap();
         let left: i64 = rng.gen_range(10..40);
         let quota = (used_before + left).to_string();
-        crate::helpers::set_plan_limits(&p, (&api_id, &plan_id), "", (&quota, "day")).await;
+        crate::helpers::set_plan_limits(&p, (&api_id, &plan_id), ("", "second"), (&quota, "day"))
+            .await;
         let uses: i64 = rng.gen_range(5..30);
         let key = dev
             .call(

@@ -732,11 +732,12 @@ pub async fn published_api(p: &Client, slug: &str, rate_limit: &str) -> String {
 }
 
 /// Changes the limits of the plan [`published_api`] made (same name, scopes and key
-/// lifetime): its rate per second (empty: none) and its quota (empty: none) per `period`.
+/// lifetime): its rate per `second` or `minute` (empty: none) and its quota (empty: none)
+/// per `day` or `month`.
 pub async fn set_plan_limits(
     p: &Client,
     (api_id, plan_id): (&str, &str),
-    rate_limit: &str,
+    (rate_limit, rate_period): (&str, &str),
     (quota, period): (&str, &str),
 ) {
     p.call(
@@ -747,7 +748,7 @@ pub async fn set_plan_limits(
             ("name", "Std"),
             ("description", ""),
             ("rate_limit", rate_limit),
-            ("rate_period", "second"),
+            ("rate_period", rate_period),
             ("burst", ""),
             ("quota", quota),
             ("quota_period", period),

@@ -20,8 +20,64 @@ backends!(
     a_suspension_is_not_undone_by_the_suspended_party,
     gateway_calls_skip_the_portal_session_and_csrf,
     plan_and_key_rate_limits_are_enforced,
+    a_parallel_burst_gets_the_limit_and_the_quota_exactly,
     quotas_hold_per_utc_day_and_month
 );
+
+/// 60 requests at once against a plan of 10 per minute and a quota of 25 a day: exactly 10
+/// pass (the next one is due six seconds later), and each passed request is counted once
+/// against the quota.
+async fn a_parallel_burst_gets_the_limit_and_the_quota_exactly(app: TestApp) {
+    let token = app.service_token("edge").await;
+    let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
+    let plan_id = crate::helpers::published_api(&p, "burst", "").await;
+    let api_id = p.call("api_for_edit", &[("slug", "burst")]).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::helpers::set_plan_limits(&p, (&api_id, &plan_id), ("10", "minute"), ("25", "day")).await;
+    let (dev, _, _) = app
+        .signed_in_with_mfa("dev@example.com", Role::Developer)
+        .await;
+    let app_id = crate::helpers::subscribed_application(&dev, "Shop", &plan_id).await;
+    let key = issue_key(&dev, &app_id, "1d", "").await.ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (client, url) = (reqwest::Client::new(), app.url("/v1/keys/verify"));
+    let body = json!({ "key": key, "api": "burst" });
+    let burst = || {
+        let answers = futures_join(60, |_| {
+            let (client, url, token, body) =
+                (client.clone(), url.clone(), token.clone(), body.clone());
+            async move {
+                let res = client.post(url).bearer_auth(token).json(&body).send().await;
+                let answer: Value = res.unwrap().json().await.unwrap();
+                answer["code"].as_str().unwrap().to_string()
+            }
+        });
+        async move {
+            let codes = answers.await;
+            let count = |code: &str| codes.iter().filter(|c| *c == code).count();
+            (count("VALID"), count("RATE_LIMITED"))
+        }
+    };
+    assert_eq!(burst().await, (10, 50));
+    // A minute later: 10 more; the quota (25) has counted 20 of them.
+    app.clock.advance(60_000);
+    assert_eq!(burst().await, (10, 50));
+    let used: i64 = sqlx::query_scalar("SELECT used FROM quota_usage")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        used, 20,
+        "each passed request counted once, refused ones not at all"
+    );
+    app.clock.advance(60_000);
+    let (passed, _) = burst().await;
+    assert_eq!(passed, 5, "the quota's last 5");
+}
 
 /// A plan's quota counts the requests of a subscription (all its keys) per UTC day or month
 /// and resets at the boundary; the answer says what remains and when it resets.
@@ -35,7 +91,7 @@ async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
         .unwrap()
         .to_string();
     let set_quota = |quota: &'static str, period: &'static str| {
-        crate::helpers::set_plan_limits(&p, (&api_id, &plan_id), "", (quota, period))
+        crate::helpers::set_plan_limits(&p, (&api_id, &plan_id), ("", "second"), (quota, period))
     };
     set_quota("3", "day").await;
     let (dev, _, _) = app
