@@ -6,8 +6,9 @@
 //! application, the owner's status and the application's subscription to the asked API with
 //! its plan); [`decide`] is a pure function of those facts, the ask and the time. Every
 //! gateway endpoint goes through [`verify`]: there is no second copy of the rules. A key
-//! with a maximum number of uses that passes spends one in one atomic update (`EXHAUSTED`
-//! when none is left); every decision becomes a usage event.
+//! that passes then meets its limits: the rate buckets in memory (`RATE_LIMITED`), the
+//! plan's quota and the key's uses in one atomic statement each (`QUOTA_EXCEEDED`,
+//! `EXHAUSTED`); every decision becomes a usage event.
 
 use super::store;
 use crate::domain::{ApiKey, Scope, Slug, SubscriptionState, UserStatus};
@@ -305,8 +306,8 @@ pub fn decide(facts: &Facts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
 
 /// Decides on `ask` for `key` at `now` from the in-memory view, and records the decision
 /// as a usage event (queued; never waited for). A made-up key (bad checksum) or an unknown
-/// one never reaches the database; nor does any other, except that a key with a maximum
-/// number of uses spends one atomically.
+/// one never reaches the database; nor does any other, except that a subscription with a
+/// quota and a key with a maximum number of uses each count the request atomically.
 pub async fn verify(
     state: &AppState,
     key: &str,
