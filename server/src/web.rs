@@ -81,10 +81,15 @@ pub fn router(state: AppState) -> Router {
     let gateway = crate::verify::routes()
         .layer(middleware::from_fn(crate::hygiene::guard))
         .layer(middleware::from_fn_with_state(state.clone(), body_limit));
+    // The browser's code and stylesheet: no session either. A preload sent with a cookie
+    // the same page's answer had just replaced (a step-up cycles the session id) would
+    // otherwise find no session and answer with a cookie removal, signing the user out.
+    let assets = Router::new()
+        .route("/v/{version}/pkg/{*file}", get(versioned_asset))
+        .layer(compression());
     let portal = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/v/{version}/pkg/{*file}", get(versioned_asset))
         .merge(crate::oidc::routes())
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos_options.clone();
@@ -122,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
         .layer(compression());
     gateway
+        .merge(assets)
         .merge(portal)
         .layer(middleware::from_fn_with_state(state.clone(), client_info))
         // Every response; pages replace this CSP with one naming their nonce.

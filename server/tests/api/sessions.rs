@@ -4,6 +4,7 @@ use app::domain::Role;
 use tower_sessions::session_store::ExpiredDeletion;
 
 backends!(
+    assets_never_touch_the_session,
     sign_in_issues_a_new_session_id,
     sign_out_kills_the_server_side_session,
     idle_sessions_expire,
@@ -241,4 +242,27 @@ async fn cookies_are_httponly_lax_and_host_prefixed_over_https() {
         "{cookie}"
     );
     assert!(!cookie.contains("Domain="), "{cookie}");
+}
+
+/// The browser's code and stylesheet are served without the session: a preload that still
+/// carries the cookie a step-up has just replaced must not answer with a cookie (a removal
+/// would sign the user out).
+async fn assets_never_touch_the_session(app: TestApp) {
+    let (c, _) = app
+        .signed_in("assets@example.com", app::domain::Role::Developer)
+        .await;
+    let cookie = c.cookies().unwrap();
+    for cookie in [cookie.as_str(), "keyport_session=no-such-session"] {
+        let res = reqwest::Client::new()
+            .get(app.url("/v/0123456789abcdef/pkg/keyport.css"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.headers().get("set-cookie").is_none(),
+            "{cookie}: {:?}",
+            res.headers()
+        );
+    }
 }
