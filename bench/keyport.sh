@@ -3,6 +3,7 @@
 # Sets: root, bin, dir, password, BASE; stops the server and removes the folder on exit.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${KEYPORT_BIN:-$root/target/release/keyport}
+unset KEYPORT_BIN # Keyport reads every KEYPORT_* variable as configuration
 dir=$(mktemp -d)
 password='bench password, not secret'
 export KEYPORT_LISTEN=127.0.0.1:$1

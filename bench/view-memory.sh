@@ -8,14 +8,15 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${KEYPORT_BIN:-$root/target/release/keyport}
+unset KEYPORT_BIN # Keyport reads every KEYPORT_* variable as configuration
 n=${N:-100000}
 dir=$(mktemp -d)
+pid=
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 export KEYPORT_LISTEN=127.0.0.1:3207 KEYPORT_DATA_DIR=$dir KEYPORT_LOG=warn
 export KEYPORT_DATABASE_URL=sqlite://$dir/bench.db
 export LEPTOS_SITE_ROOT=$root/target/site LEPTOS_OUTPUT_NAME=keyport
 "$bin" migrate
-pid=
 rss_after_start() {
   "$bin" serve >"$dir/server.log" 2>&1 &
   pid=$!
