@@ -6,6 +6,7 @@ use crate::auth::users;
 use crate::auth::CurrentUser;
 use crate::domain::{Email, JitPolicy};
 use crate::platform::audit::Event;
+use crate::platform::feed;
 use crate::platform::session;
 use crate::platform::state::{digest_bytes, AppState, Db};
 use crate::platform::Ctx;
@@ -13,12 +14,15 @@ use crate::platform::Ctx;
 /// The users as the admin's list shows them; one changed in the last minutes says where
 /// the change is in effect (a disabled owner's keys stop on every gateway instance).
 pub async fn summaries(db: &Db, rows: Vec<users::UserRow>) -> Result<Vec<UserSummary>, AppError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for u in rows {
-        let propagation = crate::platform::feed::recent_propagation(db, "user", &u.id).await?;
-        out.push(summary(u, propagation));
-    }
-    Ok(out)
+    let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
+    let mut propagations = feed::recent_propagations(db, feed::Kind::User, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|u| {
+            let propagation = propagations.remove(&u.id);
+            summary(u, propagation)
+        })
+        .collect())
 }
 
 fn summary(u: users::UserRow, propagation: Option<crate::domain::Propagation>) -> UserSummary {

@@ -44,8 +44,6 @@ pub struct KeyRow {
     pub uses_since_rotation: i64,
     pub flagged_at: Option<i64>,
     pub flag_reason: Option<String>,
-    /// When the change feed last recorded a change to it (wall-clock ms).
-    pub changed_at: Option<i64>,
 }
 
 const SELECT: &str = "SELECT k.id, k.application_id, ap.name AS application_name, ap.owner_id, \
@@ -56,8 +54,7 @@ const SELECT: &str = "SELECT k.id, k.application_id, ap.name AS application_name
     k.flagged_at, k.flag_reason, \
     (SELECT COUNT(*) FROM usage_events e WHERE k.rotated_at IS NOT NULL AND e.key_id = k.id \
      AND e.code = 'VALID' AND e.at >= k.rotated_at) AS uses_since_rotation, \
-    pk.display_prefix || '…' || pk.last4 AS predecessor, nk.display_prefix || '…' || nk.last4 AS successor, \
-    (SELECT MAX(c.at) FROM changes c WHERE c.kind = 'key' AND c.entity_id = k.id) AS changed_at \
+    pk.display_prefix || '…' || pk.last4 AS predecessor, nk.display_prefix || '…' || nk.last4 AS successor \
     FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
     LEFT JOIN api_keys pk ON pk.id = k.replaces LEFT JOIN api_keys nk ON nk.id = k.replaced_by \
     LEFT JOIN users o ON ap.owner_kind = 'user' AND o.id = ap.owner_id \
@@ -169,7 +166,6 @@ impl FromRow<'_, AnyRow> for KeyRow {
             uses_since_rotation: r.try_get("uses_since_rotation")?,
             flagged_at: r.try_get("flagged_at")?,
             flag_reason: r.try_get("flag_reason")?,
-            changed_at: r.try_get("changed_at")?,
         })
     }
 }

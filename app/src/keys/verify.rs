@@ -17,7 +17,7 @@ use crate::platform::limits::{Rate, Verdict};
 use crate::platform::state::{digest_bytes, fmt_time, AppState};
 use crate::platform::usage::Event;
 use crate::platform::view::period_ms;
-use crate::platform::view::Facts;
+use crate::platform::view::{Facts, Lookup};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -314,12 +314,12 @@ pub async fn verify(
     ask: &Ask,
     now: i64,
 ) -> Result<VerifyAnswer, AppError> {
-    let (answer, facts) = answer(state, key, ask, now).await?;
+    let (answer, Lookup { api_id, facts }) = answer(state, key, ask, now).await?;
     state.usage.record(Event {
         at: now,
         key_id: facts.as_ref().map(|f| f.key.id.clone()),
         application_id: facts.as_ref().map(|f| f.key.application_id.clone()),
-        api_id: state.view.api_id(&ask.api),
+        api_id,
         code: answer.code.as_str(),
         client_ip: ask.ip,
         upstream_status: None,
@@ -329,22 +329,40 @@ pub async fn verify(
     Ok(answer)
 }
 
-/// The answer, and the facts it was decided from (none for an unknown key).
+/// The answer, and what it was decided from (no facts for an unknown key).
 async fn answer(
     state: &AppState,
     key: &str,
     ask: &Ask,
     now: i64,
-) -> Result<(VerifyAnswer, Option<Facts>), AppError> {
+) -> Result<(VerifyAnswer, Lookup), AppError> {
     let Ok(key) = ApiKey::parse(key) else {
-        return Ok((VerifyAnswer::refused(Code::Malformed), None));
+        let api_id = state.view.api_id(&ask.api);
+        return Ok((
+            VerifyAnswer::refused(Code::Malformed),
+            Lookup {
+                api_id,
+                facts: None,
+            },
+        ));
     };
-    let Some(facts) = state.view.facts(&digest_bytes(key.expose()), &ask.api) else {
-        return Ok((VerifyAnswer::refused(Code::NotFound), None));
+    let Lookup { api_id, facts } = state.view.lookup(&digest_bytes(key.expose()), &ask.api);
+    let Some(facts) = facts else {
+        return Ok((
+            VerifyAnswer::refused(Code::NotFound),
+            Lookup {
+                api_id,
+                facts: None,
+            },
+        ));
+    };
+    let looked_up = move |facts: Facts| Lookup {
+        api_id,
+        facts: Some(facts),
     };
     let scopes = match decide(&facts, ask, now) {
         Ok(scopes) => scopes,
-        Err(code) => return Ok((VerifyAnswer::refused(code), Some(facts))),
+        Err(code) => return Ok((VerifyAnswer::refused(code), looked_up(facts))),
     };
     let k = &facts.key;
     // Limits from memory, then the counters kept in the database (the plan's quota, the
@@ -359,7 +377,7 @@ async fn answer(
         Err(verdict) => {
             return Ok((
                 refused(Code::RateLimited, Some(verdict.into())),
-                Some(facts),
+                looked_up(facts),
             ))
         }
     };
@@ -400,7 +418,7 @@ async fn answer(
                         reset,
                         retry_after: Some(reset.max(1)),
                     };
-                    return Ok((refused(Code::QuotaExceeded, Some(status)), Some(facts)));
+                    return Ok((refused(Code::QuotaExceeded, Some(status)), looked_up(facts)));
                 }
             }
         }
@@ -418,7 +436,7 @@ async fn answer(
                     };
                     store::refund_quota(&state.db, &slot).await?;
                 }
-                return Ok((VerifyAnswer::refused(Code::Exhausted), Some(facts)));
+                return Ok((VerifyAnswer::refused(Code::Exhausted), looked_up(facts)));
             }
         }
     } else {
@@ -440,7 +458,7 @@ async fn answer(
             .map(|(requests, period)| KeyRate { requests, period }),
         limit,
     };
-    Ok((answer, Some(facts)))
+    Ok((answer, looked_up(facts)))
 }
 
 /// A rate-limit bucket a request was taken from, and its rate (to give it back).

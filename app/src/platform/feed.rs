@@ -14,11 +14,13 @@
 //! writes when it applied each run of changes to `change_acks`: the portal shows from them
 //! where a revocation is in effect, and after how long.
 
+use super::sql::fetch_in;
 use super::state::Db;
 use super::view::{self, Tables, View};
 use crate::domain::{InstanceStatus, Propagation};
 use crate::error::AppError;
-use std::collections::{BTreeSet, HashSet};
+use sqlx::Row;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// How long a missing sequence number is waited for (an in-flight transaction) before it
@@ -228,57 +230,87 @@ pub async fn prune(db: &Db) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Where the latest change to a row is in effect: on how many of the running instances,
-/// and after how long on the slowest of them (`None` before any instance reported).
-pub async fn propagation(db: &Db, kind: &str, id: &str) -> Result<Option<Propagation>, AppError> {
-    let Some((seq, at)) = sqlx::query_as::<_, (i64, i64)>(
-        "SELECT seq, at FROM changes WHERE kind = $1 AND entity_id = $2 ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(kind)
-    .bind(id)
-    .fetch_optional(db)
+/// How long after a change the portal says where it is in effect.
+const SHOW_PROPAGATION_MS: i64 = 10 * 60_000;
+
+/// The rows (of one `kind`) among `ids` that changed in the last ten minutes, each with
+/// where its latest change is in effect: on how many of the running instances, and after
+/// how long on the slowest of them. Two queries for a whole page; rows without a running
+/// instance to report are left out.
+pub async fn recent_propagations(
+    db: &Db,
+    kind: Kind,
+    ids: &[String],
+) -> Result<HashMap<String, Propagation>, AppError> {
+    let sql = format!(
+        "SELECT c.entity_id, c.seq, c.at FROM changes c WHERE c.kind = '{}' AND c.entity_id IN ({{in}}) \
+         AND c.seq = (SELECT MAX(d.seq) FROM changes d WHERE d.kind = c.kind AND d.entity_id = c.entity_id)",
+        kind.as_str()
+    );
+    let since = wall_ms() - SHOW_PROPAGATION_MS;
+    let latest: Vec<(String, i64, i64)> = fetch_in(db, &sql, ids, |r| {
+        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+    })
     .await?
-    else {
-        return Ok(None);
+    .into_iter()
+    .filter(|(_, _, at)| *at >= since)
+    .collect();
+    let Some(oldest) = latest.iter().map(|(_, seq, _)| *seq).min() else {
+        return Ok(HashMap::new());
     };
-    let rows = sqlx::query_as::<_, (String, Option<i64>)>(
-        "SELECT i.id, (SELECT MIN(a.applied_at) FROM change_acks a WHERE a.instance_id = i.id \
-         AND a.first_seq <= $1 AND a.last_seq >= $1) FROM gateway_instances i \
+    // Each running instance, with the runs it applied from the oldest of these changes on.
+    let acks = sqlx::query_as::<_, (String, Option<i64>, Option<i64>, Option<i64>)>(
+        "SELECT i.id, a.first_seq, a.last_seq, a.applied_at FROM gateway_instances i \
+         LEFT JOIN change_acks a ON a.instance_id = i.id AND a.last_seq >= $1 \
          WHERE i.seen_at >= $2",
     )
-    .bind(seq)
+    .bind(oldest)
     .bind(wall_ms() - LIVE_MS)
     .fetch_all(db)
     .await?;
-    if rows.is_empty() {
-        return Ok(None);
+    let instances: HashSet<&str> = acks.iter().map(|(id, ..)| id.as_str()).collect();
+    if instances.is_empty() {
+        return Ok(HashMap::new());
     }
-    let applied: Vec<i64> = rows.iter().filter_map(|(_, t)| *t).collect();
-    Ok(Some(Propagation {
-        instances: rows.len(),
-        applied: applied.len(),
-        after_ms: applied.iter().max().map(|t| (t - at).max(0)),
-    }))
+    Ok(latest
+        .into_iter()
+        .map(|(id, seq, at)| {
+            // When each instance applied this change (the first run that held it).
+            let mut applied: HashMap<&str, i64> = HashMap::new();
+            for (instance, first, last, applied_at) in &acks {
+                if let (Some(first), Some(last), Some(t)) = (first, last, applied_at) {
+                    if (*first..=*last).contains(&seq) {
+                        let slot = applied.entry(instance.as_str()).or_insert(*t);
+                        *slot = (*slot).min(*t);
+                    }
+                }
+            }
+            let propagation = Propagation {
+                instances: instances.len(),
+                applied: applied.len(),
+                after_ms: applied.values().max().map(|t| (t - at).max(0)),
+            };
+            (id, propagation)
+        })
+        .collect())
 }
 
-/// How long after a change the portal says where it is in effect.
-pub const SHOW_PROPAGATION_MS: i64 = 10 * 60_000;
+/// The kinds of rows whose changes the portal shows the propagation of.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Key,
+    User,
+    /// An application's subscriptions (the change names the application).
+    Subscriptions,
+}
 
-/// [`propagation`] of a row changed in the last ten minutes; `None` for an older change.
-pub async fn recent_propagation(
-    db: &Db,
-    kind: &str,
-    id: &str,
-) -> Result<Option<Propagation>, AppError> {
-    let changed: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(at) FROM changes WHERE kind = $1 AND entity_id = $2")
-            .bind(kind)
-            .bind(id)
-            .fetch_one(db)
-            .await?;
-    match changed {
-        Some(at) if at >= wall_ms() - SHOW_PROPAGATION_MS => propagation(db, kind, id).await,
-        _ => Ok(None),
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Key => "key",
+            Kind::User => "user",
+            Kind::Subscriptions => "subscriptions",
+        }
     }
 }
 

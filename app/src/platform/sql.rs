@@ -145,3 +145,30 @@ pub async fn fetch_in<T>(
     let rows = q.fetch_all(db).await?;
     Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
 }
+
+/// Placeholders for `rows` rows of `columns` values each, numbered from `$1`:
+/// `($1, $2), ($3, $4)` for two rows of two.
+pub fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value_rows;
+
+    #[test]
+    fn value_rows_number_the_placeholders_row_after_row() {
+        assert_eq!(value_rows(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(value_rows(1, 3), "($1, $2, $3)");
+        assert_eq!(value_rows(0, 3), "");
+    }
+}

@@ -11,6 +11,7 @@
 //! events are dropped and counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
 //! is queued and returns when it is stored (a clean shutdown, and tests).
 
+use super::sql::value_rows;
 use super::state::Db;
 use crate::error::AppError;
 use std::collections::HashMap;
@@ -194,62 +195,63 @@ fn key_uses(events: &[Event]) -> HashMap<&str, (i64, i64, Option<IpAddr>)> {
     out
 }
 
-/// Stores one batch in one transaction.
+/// Rows per statement: few statements per batch (a batch of 100,000 random keys' events
+/// holds about as many rollup rows), well under either database's limit of parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Stores one batch in one transaction, a few hundred rows per statement.
 async fn store(db: &Db, events: &[Event]) -> Result<(), AppError> {
     let mut tx = db.begin().await?;
-    for ((minute, app, api, key, code), n) in rollups(events) {
-        sqlx::query(
-            "INSERT INTO usage_minutes (application_id, minute, api_id, key_id, code, requests) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id, minute, api_id, key_id, code) \
+    let rollups: Vec<_> = rollups(events).into_iter().collect();
+    for chunk in rollups.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO usage_minutes (minute, application_id, api_id, key_id, code, requests) \
+             VALUES {} ON CONFLICT (application_id, minute, api_id, key_id, code) \
              DO UPDATE SET requests = usage_minutes.requests + excluded.requests",
-        )
-        .bind(app)
-        .bind(minute)
-        .bind(api)
-        .bind(key)
-        .bind(code)
-        .bind(n)
-        .execute(&mut *tx)
-        .await?;
-    }
-    for (key, (uses, at, ip)) in key_uses(events) {
-        sqlx::query(
-            "UPDATE api_keys SET use_count = use_count + $1, \
-             last_used_ip = CASE WHEN last_used_at IS NULL OR last_used_at <= $2 THEN $3 ELSE last_used_ip END, \
-             last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at <= $2 THEN $2 ELSE last_used_at END \
-             WHERE id = $4",
-        )
-        .bind(uses)
-        .bind(at)
-        .bind(ip.map(|ip| ip.to_string()))
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-    }
-    // Raw events of Keyport's own keys, 400 rows per statement.
-    let known: Vec<&Event> = events.iter().filter(|e| e.key_id.is_some()).collect();
-    for chunk in known.chunks(400) {
-        let mut sql = String::from(
-            "INSERT INTO usage_events (at, key_id, application_id, api_id, code, client_ip, upstream_status, latency_ms, bytes) VALUES ",
+            value_rows(chunk.len(), 6)
         );
-        for i in 0..chunk.len() {
-            let b = i * 9;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9
-            ));
+        let mut q = sqlx::query(&sql);
+        for ((minute, app, api, key, code), n) in chunk {
+            q = q
+                .bind(minute)
+                .bind(app)
+                .bind(api)
+                .bind(key)
+                .bind(*code)
+                .bind(n);
         }
+        q.execute(&mut *tx).await?;
+    }
+    // Each key's uses and latest use; `v.column1…4` are the id, uses, time and address.
+    let uses: Vec<_> = key_uses(events).into_iter().collect();
+    for chunk in uses.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE api_keys SET use_count = api_keys.use_count + v.column2, \
+             last_used_ip = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
+             THEN v.column4 ELSE api_keys.last_used_ip END, \
+             last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
+             THEN v.column3 ELSE api_keys.last_used_at END \
+             FROM (VALUES {}) AS v WHERE api_keys.id = v.column1",
+            value_rows(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for (key, (n, at, ip)) in chunk {
+            q = q
+                .bind(*key)
+                .bind(n)
+                .bind(at)
+                .bind(ip.map(|ip| ip.to_string()));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    // Raw events of Keyport's own keys.
+    let known: Vec<&Event> = events.iter().filter(|e| e.key_id.is_some()).collect();
+    for chunk in known.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO usage_events (at, key_id, application_id, api_id, code, client_ip, \
+             upstream_status, latency_ms, bytes) VALUES {}",
+            value_rows(chunk.len(), 9)
+        );
         let mut q = sqlx::query(&sql);
         for e in chunk {
             q = q

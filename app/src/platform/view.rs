@@ -91,6 +91,13 @@ pub struct Facts {
     pub subscription: Option<(Arc<SubEntry>, Option<Arc<PlanEntry>>)>,
 }
 
+/// What one request reads from the view.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub api_id: Option<String>,
+    pub facts: Option<Facts>,
+}
+
 /// The rows, indexed for lookups. Two views of the same database are equal.
 #[derive(Debug, Default, PartialEq)]
 pub struct Tables {
@@ -140,32 +147,39 @@ impl View {
         self.tables.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The facts about the key with `digest` for a call to the API `api_slug`; `None` for
-    /// an unknown key.
-    pub fn facts(&self, digest: &Digest, api_slug: &str) -> Option<Facts> {
+    /// One read of the view for a call to the API `api_slug` with the key `digest`: the
+    /// API's id (the usage event names it, even for an unknown key) and the facts about the
+    /// key (`None` for an unknown key).
+    pub fn lookup(&self, digest: &Digest, api_slug: &str) -> Lookup {
         let t = self.read();
-        let key = t.keys.get(digest)?.clone();
-        let application = t.applications.get(&key.application_id)?.clone();
-        let owner = application
-            .owner_user
-            .as_ref()
-            .and_then(|id| t.users.get(id))
-            .cloned();
-        let subscription = t.api_ids.get(api_slug).and_then(|api_id| {
-            let sub = t
-                .subscriptions
-                .get(&key.application_id)?
-                .get(api_id)?
-                .clone();
-            let plan = t.plans.get(&sub.plan_id).cloned();
-            Some((sub, plan))
+        let api_id = t.api_ids.get(api_slug);
+        let facts = t.keys.get(digest).and_then(|key| {
+            let application = t.applications.get(&key.application_id)?.clone();
+            let owner = application
+                .owner_user
+                .as_ref()
+                .and_then(|id| t.users.get(id))
+                .cloned();
+            let subscription = api_id.and_then(|api_id| {
+                let sub = t
+                    .subscriptions
+                    .get(&key.application_id)?
+                    .get(api_id)?
+                    .clone();
+                let plan = t.plans.get(&sub.plan_id).cloned();
+                Some((sub, plan))
+            });
+            Some(Facts {
+                key: key.clone(),
+                application,
+                owner,
+                subscription,
+            })
         });
-        Some(Facts {
-            key,
-            application,
-            owner,
-            subscription,
-        })
+        Lookup {
+            api_id: api_id.cloned(),
+            facts,
+        }
     }
 
     /// The id of the API with this slug.

@@ -49,10 +49,15 @@ async fn with_propagation(
     db: &Db,
     mut items: Vec<SubscriptionView>,
 ) -> Result<Vec<SubscriptionView>, AppError> {
+    let ids: Vec<String> = items.iter().map(|i| i.application_id.clone()).collect();
+    let propagations = crate::platform::feed::recent_propagations(
+        db,
+        crate::platform::feed::Kind::Subscriptions,
+        &ids,
+    )
+    .await?;
     for item in &mut items {
-        item.propagation =
-            crate::platform::feed::recent_propagation(db, "subscriptions", &item.application_id)
-                .await?;
+        item.propagation = propagations.get(&item.application_id).cloned();
     }
     Ok(items)
 }

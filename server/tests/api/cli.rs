@@ -182,18 +182,15 @@ fn service_token_create_prints_a_token_kept_only_as_a_digest() {
     assert!(!empty.status.success());
 }
 
-#[tokio::test]
-async fn json_logs_carry_one_span_per_request() {
-    let dir = tempfile::tempdir().unwrap();
+/// `keyport serve` on a free port, once it answers `/healthz` with `request_id`.
+async fn serve(mut cmd: Command, request_id: &str) -> (std::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let server = keyport(dir.path())
+    let server = cmd
         .env("KEYPORT_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KEYPORT_LOG", "info")
-        .env("KEYPORT_LOG_FORMAT", "json")
         .arg("serve")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -205,7 +202,7 @@ async fn json_logs_carry_one_span_per_request() {
     for _ in 0..200 {
         if let Ok(res) = http
             .get(&url)
-            .header("X-Request-Id", "json-log-test")
+            .header("X-Request-Id", request_id)
             .send()
             .await
         {
@@ -215,6 +212,16 @@ async fn json_logs_carry_one_span_per_request() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(answered, Some(reqwest::StatusCode::OK));
+    (server, port)
+}
+
+#[tokio::test]
+async fn json_logs_carry_one_span_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = keyport(dir.path());
+    cmd.env("KEYPORT_LOG", "info")
+        .env("KEYPORT_LOG_FORMAT", "json");
+    let (server, _) = serve(cmd, "json-log-test").await;
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
@@ -238,4 +245,53 @@ async fn json_logs_carry_one_span_per_request() {
         access["span"]["latency_ms"].as_f64().unwrap() >= 0.0,
         "{access}"
     );
+}
+
+/// A clean shutdown (SIGTERM) stores the usage events still queued: verifications answered
+/// just before it are all in the rollups afterwards (the writer otherwise waits up to
+/// 500 ms to gather a batch).
+#[tokio::test]
+async fn a_clean_shutdown_stores_the_queued_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrated = keyport(dir.path()).arg("migrate").output().unwrap();
+    assert!(migrated.status.success());
+    let created = keyport(dir.path())
+        .args(["service-token", "create", "--name", "edge"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let (server, port) = serve(keyport(dir.path()), "shutdown-test").await;
+    let http = reqwest::Client::new();
+    for i in 0..40 {
+        let res = http
+            .post(format!("http://127.0.0.1:{port}/v1/keys/verify"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "key": format!("made-up-{i}"), "api": "orders" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let out = server.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}/keyport.db", dir.path().display()))
+        .await
+        .unwrap();
+    let stored: (i64,) = sqlx::query_as(
+        "SELECT COALESCE(SUM(requests), 0) FROM usage_minutes WHERE code = 'MALFORMED'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(stored.0, 40);
 }

@@ -691,7 +691,7 @@ async fn decisions_from_memory_agree_with_the_database(app: TestApp) {
                             ip: ip.map(|s| s.parse().unwrap()),
                         };
                         let now = 1_000;
-                        let mine = app.state.view.facts(&digest, api);
+                        let mine = app.state.view.lookup(&digest, api).facts;
                         let theirs = reference_facts(db, &hex(&digest), api).await;
                         assert_eq!(
                             mine.as_ref().map(|f| decide(f, &ask, now)),

@@ -11,6 +11,7 @@ use crate::auth::CurrentUser;
 use crate::domain::{ApiKey, KeyEnvironment, RatePeriod, Role, SubscriptionState};
 use crate::error::FormErrors;
 use crate::platform::audit::Event;
+use crate::platform::feed;
 use crate::platform::state::{fmt_time, new_id, token_digest, AppState, Db};
 use crate::platform::Ctx;
 
@@ -25,18 +26,15 @@ pub async fn views(
     now: i64,
     names: &ApiNames,
 ) -> Result<Vec<(String, KeyView)>, AppError> {
-    let recent = crate::platform::feed::wall_ms() - crate::platform::feed::SHOW_PROPAGATION_MS;
-    let mut out = Vec::with_capacity(rows.len());
-    for k in rows {
-        let propagation = match k.changed_at {
-            Some(at) if at >= recent => {
-                crate::platform::feed::propagation(db, "key", &k.id).await?
-            }
-            _ => None,
-        };
-        out.push((k.application_id.clone(), view(k, now, names, propagation)));
-    }
-    Ok(out)
+    let ids: Vec<String> = rows.iter().map(|k| k.id.clone()).collect();
+    let mut propagations = feed::recent_propagations(db, feed::Kind::Key, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|k| {
+            let propagation = propagations.remove(&k.id);
+            (k.application_id.clone(), view(k, now, names, propagation))
+        })
+        .collect())
 }
 
 fn view(k: KeyRow, now: i64, names: &ApiNames, propagation: Option<Propagation>) -> KeyView {
