@@ -58,7 +58,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
     let view = app::platform::feed::start(&db)
         .await
         .map_err(|e| anyhow::anyhow!("loading the gateway view: {e:?}"))?;
-    Ok(AppState {
+    Ok(AppState::new(app::platform::state::Shared {
         leptos_options,
         db,
         config: Arc::new(config),
@@ -70,7 +70,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         view: Arc::new(view),
         limiter: Default::default(),
         usage: Arc::new(app::platform::usage::Recorder::new(config_usage_capacity)),
-    })
+    }))
 }
 
 /// While no active admin exists, a one-time link to create one.

@@ -192,9 +192,28 @@ impl Clock {
     }
 }
 
-/// Everything a request handler may need, built once at start-up.
+/// Everything a request handler may need, built once at start-up. Cloned for every layer
+/// of every request, so it is one `Arc` (cloning the fields one by one was 8% of a
+/// verification's time).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub config: Arc<Config>,

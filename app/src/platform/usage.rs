@@ -11,7 +11,7 @@
 //! events are dropped and counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
 //! is queued and returns when it is stored (a clean shutdown, and tests).
 
-use super::sql::value_rows;
+use super::sql::{value_rows, Placeholders};
 use super::state::Db;
 use crate::error::AppError;
 use std::collections::HashMap;
@@ -202,13 +202,14 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// Stores one batch in one transaction, a few hundred rows per statement.
 async fn store(db: &Db, events: &[Event]) -> Result<(), AppError> {
     let mut tx = db.begin().await?;
+    let style = Placeholders::for_backend(tx.backend_name());
     let rollups: Vec<_> = rollups(events).into_iter().collect();
     for chunk in rollups.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO usage_minutes (minute, application_id, api_id, key_id, code, requests) \
              VALUES {} ON CONFLICT (application_id, minute, api_id, key_id, code) \
              DO UPDATE SET requests = usage_minutes.requests + excluded.requests",
-            value_rows(chunk.len(), 6)
+            value_rows(chunk.len(), 6, style)
         );
         let mut q = sqlx::query(&sql);
         for ((minute, app, api, key, code), n) in chunk {
@@ -232,7 +233,7 @@ async fn store(db: &Db, events: &[Event]) -> Result<(), AppError> {
              last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
              THEN v.column3 ELSE api_keys.last_used_at END \
              FROM (VALUES {}) AS v WHERE api_keys.id = v.column1",
-            value_rows(chunk.len(), 4)
+            value_rows(chunk.len(), 4, style)
         );
         let mut q = sqlx::query(&sql);
         for (key, (n, at, ip)) in chunk {
@@ -250,7 +251,7 @@ async fn store(db: &Db, events: &[Event]) -> Result<(), AppError> {
         let sql = format!(
             "INSERT INTO usage_events (at, key_id, application_id, api_id, code, client_ip, \
              upstream_status, latency_ms, bytes) VALUES {}",
-            value_rows(chunk.len(), 9)
+            value_rows(chunk.len(), 9, style)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
