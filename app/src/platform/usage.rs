@@ -1,11 +1,13 @@
 //! Usage recording: every gateway decision becomes an [`Event`] in a bounded queue that
 //! never blocks the request (when the queue is full the event is dropped and counted); one
-//! background writer stores the events in batches, in one transaction each:
+//! background writer takes what arrived in each 500 ms and stores:
+//! - the raw events of known keys (`usage_events`) at once, kept for the configured
+//!   retention;
 //! - per-minute rollups by application, API, key and decision code (`usage_minutes`, keyed
 //!   application first: 30 days of one application are one index range), which the usage
-//!   charts read;
-//! - each key's use count and last use (time and address);
-//! - raw events of known keys (`usage_events`), kept for the configured retention.
+//!   charts read, and each key's use count and last use (time and address): both summed in
+//!   memory and written every [`COUNT_EVERY`] (with many keys, one row per key and minute
+//!   instead of one per event).
 //!
 //! A database that is slow or down slows only the writer: the queue fills and further
 //! events are dropped and counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
@@ -111,15 +113,21 @@ impl Recorder {
             return;
         };
         let mut batch: Vec<Event> = Vec::new();
+        let mut counts = Counts::default();
         loop {
-            let first = rx.recv().await;
+            // The next message, or none when the counts fall due first.
+            let first = match counts.due_at() {
+                Some(due) => tokio::time::timeout_at(due, rx.recv()).await.ok(),
+                None => Some(rx.recv().await),
+            };
             let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
             match first {
-                None => return,
-                Some(Message::Event(e)) => batch.push(e),
-                Some(Message::Flush(done)) => waiting.push(done),
+                Some(None) => return,
+                Some(Some(Message::Event(e))) => batch.push(e),
+                Some(Some(Message::Flush(done))) => waiting.push(done),
+                None => {}
             }
-            if waiting.is_empty() {
+            if waiting.is_empty() && !batch.is_empty() {
                 let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
                 while batch.len() < BATCH {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -142,11 +150,8 @@ impl Recorder {
                 }
             }
             for chunk in batch.chunks(BATCH) {
-                match store(&db, chunk).await {
-                    Ok(()) => {
-                        self.written
-                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    }
+                match store_events(&db, chunk).await {
+                    Ok(()) => counts.add(chunk),
                     Err(e) => {
                         self.dropped
                             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -155,6 +160,16 @@ impl Recorder {
                 }
             }
             batch.clear();
+            if !waiting.is_empty() || counts.is_due(tokio::time::Instant::now()) {
+                let events = counts.events;
+                match store_counts(&db, std::mem::take(&mut counts)).await {
+                    Ok(()) => self.written.fetch_add(events, Ordering::Relaxed),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, events, "storing usage counts failed; the events are dropped");
+                        self.dropped.fetch_add(events, Ordering::Relaxed)
+                    }
+                };
+            }
             for done in waiting {
                 let _ = done.send(());
             }
@@ -162,48 +177,69 @@ impl Recorder {
     }
 }
 
-/// The rollup rows of a batch: (minute, application, API, key, code) → requests.
-pub fn rollups(events: &[Event]) -> HashMap<(i64, String, String, String, &'static str), i64> {
-    let mut out = HashMap::new();
-    for e in events {
-        let slot = (
-            e.at - e.at.rem_euclid(MINUTE_MS),
-            e.application_id.clone().unwrap_or_default(),
-            e.api_id.clone().unwrap_or_default(),
-            e.key_id.clone().unwrap_or_default(),
-            e.code,
-        );
-        *out.entry(slot).or_insert(0) += 1;
-    }
-    out
+/// How long the writer sums rollups and key uses in memory before it writes them: with
+/// many keys most events are a rollup row of their own within 500 ms, far fewer within
+/// ten seconds. Charts and "last used" lag by up to this much; raw events do not wait.
+pub const COUNT_EVERY: Duration = Duration::from_secs(10);
+/// Rollup rows held at most before they are written early (bounds the memory).
+const MAX_ROLLUP_ROWS: usize = 200_000;
+
+/// A rollup row: (minute, application, API, key, code).
+type RollupKey = (i64, String, String, String, &'static str);
+
+/// The events stored since the counts were last written, summed: requests by rollup row,
+/// and each key's valid uses with the latest one's time and address.
+#[derive(Debug, Default)]
+struct Counts {
+    rollups: HashMap<RollupKey, i64>,
+    uses: HashMap<String, (i64, i64, Option<IpAddr>)>,
+    events: u64,
+    since: Option<tokio::time::Instant>,
 }
 
-/// Per key: uses counted (valid decisions) and the latest one's time and address.
-fn key_uses(events: &[Event]) -> HashMap<&str, (i64, i64, Option<IpAddr>)> {
-    let mut out: HashMap<&str, (i64, i64, Option<IpAddr>)> = HashMap::new();
-    for e in events.iter().filter(|e| e.code == "VALID") {
-        let Some(key) = e.key_id.as_deref() else {
-            continue;
-        };
-        let slot = out.entry(key).or_insert((0, i64::MIN, None));
-        slot.0 += 1;
-        if e.at >= slot.1 {
-            slot.1 = e.at;
-            slot.2 = e.client_ip;
+impl Counts {
+    fn add(&mut self, events: &[Event]) {
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+        self.events += events.len() as u64;
+        for e in events {
+            let row = (
+                e.at - e.at.rem_euclid(MINUTE_MS),
+                e.application_id.clone().unwrap_or_default(),
+                e.api_id.clone().unwrap_or_default(),
+                e.key_id.clone().unwrap_or_default(),
+                e.code,
+            );
+            *self.rollups.entry(row).or_insert(0) += 1;
+            let (Some(key), "VALID") = (&e.key_id, e.code) else {
+                continue;
+            };
+            let slot = self.uses.entry(key.clone()).or_insert((0, i64::MIN, None));
+            slot.0 += 1;
+            if e.at >= slot.1 {
+                slot.1 = e.at;
+                slot.2 = e.client_ip;
+            }
         }
     }
-    out
+
+    fn due_at(&self) -> Option<tokio::time::Instant> {
+        self.since.map(|since| since + COUNT_EVERY)
+    }
+
+    fn is_due(&self, now: tokio::time::Instant) -> bool {
+        self.rollups.len() >= MAX_ROLLUP_ROWS || self.due_at().is_some_and(|due| due <= now)
+    }
 }
 
 /// Rows per statement: few statements per batch (a batch of 100,000 random keys' events
 /// holds about as many rollup rows), well under either database's limit of parameters.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// Stores one batch in one transaction, a few hundred rows per statement.
-async fn store(db: &Db, events: &[Event]) -> Result<(), AppError> {
+/// Stores summed counts in one transaction, a few hundred rows per statement.
+async fn store_counts(db: &Db, counts: Counts) -> Result<(), AppError> {
     let mut tx = db.begin().await?;
     let style = Placeholders::for_backend(tx.backend_name());
-    let rollups: Vec<_> = rollups(events).into_iter().collect();
+    let rollups: Vec<_> = counts.rollups.into_iter().collect();
     for chunk in rollups.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO usage_minutes (minute, application_id, api_id, key_id, code, requests) \
@@ -224,7 +260,7 @@ async fn store(db: &Db, events: &[Event]) -> Result<(), AppError> {
         q.execute(&mut *tx).await?;
     }
     // Each key's uses and latest use; `v.column1…4` are the id, uses, time and address.
-    let uses: Vec<_> = key_uses(events).into_iter().collect();
+    let uses: Vec<_> = counts.uses.into_iter().collect();
     for chunk in uses.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "UPDATE api_keys SET use_count = api_keys.use_count + v.column2, \
@@ -238,14 +274,21 @@ async fn store(db: &Db, events: &[Event]) -> Result<(), AppError> {
         let mut q = sqlx::query(&sql);
         for (key, (n, at, ip)) in chunk {
             q = q
-                .bind(*key)
+                .bind(key)
                 .bind(n)
                 .bind(at)
                 .bind(ip.map(|ip| ip.to_string()));
         }
         q.execute(&mut *tx).await?;
     }
-    // Raw events of Keyport's own keys.
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stores the raw events of Keyport's own keys in one transaction.
+async fn store_events(db: &Db, events: &[Event]) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    let style = Placeholders::for_backend(tx.backend_name());
     let known: Vec<&Event> = events.iter().filter(|e| e.key_id.is_some()).collect();
     for chunk in known.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -317,7 +360,9 @@ mod tests {
             event(120_001, Some("k"), "RATE_LIMITED"),
             event(120_002, None, "NOT_FOUND"),
         ];
-        let r = rollups(&events);
+        let mut counts = Counts::default();
+        counts.add(&events);
+        let r = counts.rollups;
         let at = |m: i64, key: &str, code: &'static str| {
             let app = if key.is_empty() { "" } else { "app" };
             r.get(&(m, app.to_string(), "api".to_string(), key.to_string(), code))
@@ -338,8 +383,14 @@ mod tests {
             event(7, Some("k"), "VALID"),
             event(11, Some("k"), "REVOKED"),
         ];
-        let uses = key_uses(&events);
-        assert_eq!(uses["k"], (3, 9, Some("203.0.113.9".parse().unwrap())));
+        let mut counts = Counts::default();
+        counts.add(&events[..2]);
+        counts.add(&events[2..]);
+        assert_eq!(
+            counts.uses["k"],
+            (3, 9, Some("203.0.113.9".parse().unwrap()))
+        );
+        assert_eq!(counts.events, 4);
     }
 
     #[tokio::test]

@@ -162,7 +162,7 @@ async fn a_stalled_database_slows_no_verification(backend: Backend) {
                 .unwrap();
         } else {
             sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-            sqlx::query("LOCK TABLE usage_minutes IN ACCESS EXCLUSIVE MODE")
+            sqlx::query("LOCK TABLE usage_minutes, usage_events IN ACCESS EXCLUSIVE MODE")
                 .execute(&mut conn)
                 .await
                 .unwrap();
