@@ -249,7 +249,7 @@ async fn json_logs_carry_one_span_per_request() {
 
 /// A clean shutdown (SIGTERM) stores the usage events still queued: verifications answered
 /// just before it are all in the rollups afterwards (the writer otherwise waits up to
-/// 500 ms to gather a batch).
+/// 10 s to write the counts it sums).
 #[tokio::test]
 async fn a_clean_shutdown_stores_the_queued_usage() {
     let dir = tempfile::tempdir().unwrap();
