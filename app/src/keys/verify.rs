@@ -314,7 +314,19 @@ pub async fn verify(
     ask: &Ask,
     now: i64,
 ) -> Result<VerifyAnswer, AppError> {
-    let (answer, Lookup { api_id, facts }) = answer(state, key, ask, now).await?;
+    let parsed = ApiKey::parse(key);
+    let Lookup { api_id, facts } = match &parsed {
+        Ok(key) => state.view.lookup(&digest_bytes(key.expose()), &ask.api),
+        Err(_) => Lookup {
+            api_id: state.view.api_id(&ask.api),
+            facts: None,
+        },
+    };
+    let answer = match (&parsed, &facts) {
+        (Err(_), _) => VerifyAnswer::refused(Code::Malformed),
+        (Ok(_), None) => VerifyAnswer::refused(Code::NotFound),
+        (Ok(_), Some(facts)) => answer(state, facts, ask, now).await?,
+    };
     state.usage.record(Event {
         at: now,
         key_id: facts.as_ref().map(|f| f.key.id.clone()),
@@ -329,40 +341,16 @@ pub async fn verify(
     Ok(answer)
 }
 
-/// The answer, and what it was decided from (no facts for an unknown key).
+/// The answer for a known key, decided from `facts`.
 async fn answer(
     state: &AppState,
-    key: &str,
+    facts: &Facts,
     ask: &Ask,
     now: i64,
-) -> Result<(VerifyAnswer, Lookup), AppError> {
-    let Ok(key) = ApiKey::parse(key) else {
-        let api_id = state.view.api_id(&ask.api);
-        return Ok((
-            VerifyAnswer::refused(Code::Malformed),
-            Lookup {
-                api_id,
-                facts: None,
-            },
-        ));
-    };
-    let Lookup { api_id, facts } = state.view.lookup(&digest_bytes(key.expose()), &ask.api);
-    let Some(facts) = facts else {
-        return Ok((
-            VerifyAnswer::refused(Code::NotFound),
-            Lookup {
-                api_id,
-                facts: None,
-            },
-        ));
-    };
-    let looked_up = move |facts: Facts| Lookup {
-        api_id,
-        facts: Some(facts),
-    };
-    let scopes = match decide(&facts, ask, now) {
+) -> Result<VerifyAnswer, AppError> {
+    let scopes = match decide(facts, ask, now) {
         Ok(scopes) => scopes,
-        Err(code) => return Ok((VerifyAnswer::refused(code), looked_up(facts))),
+        Err(code) => return Ok(VerifyAnswer::refused(code)),
     };
     let k = &facts.key;
     // Limits from memory, then the counters kept in the database (the plan's quota, the
@@ -372,14 +360,9 @@ async fn answer(
         answer.limit = limit;
         answer
     };
-    let (mut limit, taken) = match rate_limits(state, &facts, now) {
+    let (mut limit, taken) = match rate_limits(state, facts, now) {
         Ok((verdict, taken)) => (verdict.map(LimitStatus::from), taken),
-        Err(verdict) => {
-            return Ok((
-                refused(Code::RateLimited, Some(verdict.into())),
-                looked_up(facts),
-            ))
-        }
+        Err(verdict) => return Ok(refused(Code::RateLimited, Some(verdict.into()))),
     };
     let give_back = || {
         for (bucket, rate) in &taken {
@@ -418,7 +401,7 @@ async fn answer(
                         reset,
                         retry_after: Some(reset.max(1)),
                     };
-                    return Ok((refused(Code::QuotaExceeded, Some(status)), looked_up(facts)));
+                    return Ok(refused(Code::QuotaExceeded, Some(status)));
                 }
             }
         }
@@ -436,7 +419,7 @@ async fn answer(
                     };
                     store::refund_quota(&state.db, &slot).await?;
                 }
-                return Ok((VerifyAnswer::refused(Code::Exhausted), looked_up(facts)));
+                return Ok(VerifyAnswer::refused(Code::Exhausted));
             }
         }
     } else {
@@ -458,7 +441,7 @@ async fn answer(
             .map(|(requests, period)| KeyRate { requests, period }),
         limit,
     };
-    Ok((answer, looked_up(facts)))
+    Ok(answer)
 }
 
 /// A rate-limit bucket a request was taken from, and its rate (to give it back).
