@@ -30,23 +30,57 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Outermost middleware: names the request and answers its id.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
+/// The request's id: the caller's when it is acceptable, a fresh one otherwise.
+pub fn request_id_of(req: &Request) -> String {
+    req.headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .map_or_else(new_request_id, str::to_owned);
+        .map_or_else(new_request_id, str::to_owned)
+}
+
+/// Outermost middleware: names the request and answers its id.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = request_id_of(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut response = with_request_id(id.clone(), next.run(req)).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    answer_id(&mut response, &id);
     response
 }
 
-/// The span of one request.
+/// Answers the request's id in `X-Request-Id`.
+pub fn answer_id(response: &mut Response, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+}
+
+/// The span of one request: its id, method, route, path, and (recorded by [`answered`])
+/// status and latency.
+pub fn span<B>(req: &http::Request<B>, id: &str) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("-", MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        id,
+        method = %req.method(),
+        route,
+        path = req.uri().path(),
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    )
+}
+
+/// Records status and latency on the span, then logs the answer (the access log line).
+pub fn answered(status: http::StatusCode, latency: Duration, span: &Span) {
+    span.record("status", status.as_u16());
+    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+    span.in_scope(|| tracing::info!(target: "keyport::http", "answered"));
+}
+
+/// The span of one request, for the portal's trace layer.
 #[derive(Clone)]
 pub struct RequestSpan;
 
@@ -56,31 +90,17 @@ impl<B> MakeSpan<B> for RequestSpan {
             .extensions()
             .get::<RequestId>()
             .map_or("-", |id| id.0.as_str());
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("-", MatchedPath::as_str);
-        tracing::info_span!(
-            "request",
-            id,
-            method = %req.method(),
-            route,
-            path = req.uri().path(),
-            status = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
-        )
+        span(req, id)
     }
 }
 
-/// Records status and latency on the span, then logs the answer (the access log line).
+/// [`answered`], for the portal's trace layer.
 #[derive(Clone)]
 pub struct Answered;
 
 impl<B> OnResponse<B> for Answered {
     fn on_response(self, res: &http::Response<B>, latency: Duration, span: &Span) {
-        span.record("status", res.status().as_u16());
-        span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-        tracing::info!(target: "keyport::http", "answered");
+        answered(res.status(), latency, span);
     }
 }
 

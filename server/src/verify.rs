@@ -14,8 +14,8 @@
 //! `X-Keyport-Scope`) are never read: nginx forwards the client's headers to the subrequest.
 //!
 //! A missing or wrong service token is 401 and a malformed body 400 or 422, all with a JSON
-//! error; every answer is `Cache-Control: no-store`. The OpenAPI document of these endpoints
-//! is served at `/v1/openapi.json` (utoipa).
+//! error; every answer is `Cache-Control: no-store` (set with the gateway's other headers in
+//! `web`). The OpenAPI document of these endpoints is served at `/v1/openapi.json` (utoipa).
 
 use app::error::AppError;
 use app::keys::service::leaks::{self, LeakAnswer, LeakOutcome, LeakReport};
@@ -44,11 +44,6 @@ pub fn routes() -> Router<AppState> {
             "/v1/openapi.json",
             get(|| async { Json(ApiDoc::openapi()) }),
         )
-        // Answers about keys are never stored by a cache in between.
-        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
 }
 
 #[derive(OpenApi)]

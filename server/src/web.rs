@@ -74,13 +74,14 @@ pub fn router(state: AppState) -> Router {
 
     let fn_context = context.clone();
     let fallback_context = context.clone();
-    let hsts = secure.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    let hsts = secure.then(|| HeaderValue::from_static(HSTS));
     // The gateway API (`/v1/*`): no session, no CSRF check (callers are gateways with a
-    // service token, never browsers), no page middleware, no compression; the body cap,
-    // the timeout, input hygiene, the security headers and tracing still apply.
-    let gateway = crate::verify::routes()
-        .layer(middleware::from_fn(crate::hygiene::guard))
-        .layer(middleware::from_fn_with_state(state.clone(), body_limit));
+    // service token, never browsers), no page middleware, no compression: one middleware
+    // does what it needs (see `gateway_edge`).
+    let gateway = crate::verify::routes().layer(middleware::from_fn_with_state(
+        state.clone(),
+        gateway_edge,
+    ));
     // The browser's code and stylesheet: no session either. A preload sent with a cookie
     // the same page's answer had just replaced (a step-up cycles the session id) would
     // otherwise find no session and answer with a cookie removal, signing the user out.
@@ -126,14 +127,13 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
         .layer(compression());
-    gateway
-        .merge(assets)
+    let site = assets
         .merge(portal)
         .layer(middleware::from_fn_with_state(state.clone(), client_info))
         // Every response; pages replace this CSP with one naming their nonce.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+            HeaderValue::from_static(BASE_CSP),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -151,7 +151,7 @@ pub fn router(state: AppState) -> Router {
         // to its page (with its errors) through the Referer.
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
+            HeaderValue::from_static(REFERRER_POLICY),
         ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -160,8 +160,68 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outermost: the span and the request id cover everything above.
         .layer(crate::trace::layer())
-        .layer(middleware::from_fn(crate::trace::request_id))
-        .with_state(state)
+        .layer(middleware::from_fn(crate::trace::request_id));
+    gateway.merge(site).with_state(state)
+}
+
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+/// The CSP of every answer but pages (which name their nonce).
+const BASE_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+const REFERRER_POLICY: &str = "same-origin";
+
+/// Everything a gateway API request passes, in one middleware (the portal's dozen layers,
+/// each boxing the request on, cost a verification more than its decision): the request's
+/// id and span (the access log), the time limit, the client's address, the body cap, input
+/// hygiene, and the headers of every answer (the portal's security headers, and
+/// `Cache-Control: no-store`: answers about keys are never stored by a cache in between).
+async fn gateway_edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let id = crate::trace::request_id_of(&req);
+    let span = crate::trace::span(&req, &id);
+    let client = client_info_of(&state, &req);
+    req.extensions_mut().insert(client);
+    let work = async {
+        let req = match limit_body(&state, req).await {
+            Ok(req) => req,
+            Err(refusal) => return refusal,
+        };
+        match crate::hygiene::check(req).await {
+            Ok(req) => next.run(req).await,
+            Err(refusal) => refusal,
+        }
+    };
+    let limit = Duration::from_secs(state.config.request_timeout_secs);
+    let work = app::error::with_request_id(id.clone(), tokio::time::timeout(limit, work));
+    let mut res = match work.instrument(span.clone()).await {
+        Ok(res) => res,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    };
+    let headers = res.headers_mut();
+    let fixed = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, REFERRER_POLICY),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(BASE_CSP),
+        );
+    }
+    if state.config.secure_cookies() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
+    crate::trace::answer_id(&mut res, &id);
+    crate::trace::answered(res.status(), started.elapsed(), &span);
+    res
 }
 
 /// Marks an answer that carries a secret shown once: it is never compressed, so that its
@@ -345,6 +405,14 @@ const DRAIN_AT_MOST: usize = 64 * 1024 * 1024;
 /// sent back to its page with the error, as server functions do. A body that grows past
 /// the limit without declaring its length fails to read.
 async fn body_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match limit_body(&state, req).await {
+        Ok(req) => next.run(req).await,
+        Err(refusal) => refusal,
+    }
+}
+
+/// [`body_limit`]'s work: the request with its body capped, or the refusal.
+async fn limit_body(state: &AppState, req: Request) -> Result<Request, Response> {
     use app::catalog::openapi::{megabytes, too_large, MAX_DOCUMENT_BYTES};
     use app::catalog::OPENAPI_UPLOAD_PATH;
     let (parts, body) = req.into_parts();
@@ -359,7 +427,7 @@ async fn body_limit(State(state): State<AppState>, req: Request, next: Next) -> 
         let error = AppError::Unsupported {
             message: "Send the document as a multipart/form-data upload.".into(),
         };
-        return refuse(&parts, error);
+        return Err(refuse(&parts, error));
     }
     let limit = if upload {
         MAX_DOCUMENT_BYTES + UPLOAD_FORM_OVERHEAD
@@ -385,10 +453,10 @@ async fn body_limit(State(state): State<AppState>, req: Request, next: Next) -> 
                 megabytes(limit)
             )
         };
-        return refuse(&parts, AppError::TooLarge { message });
+        return Err(refuse(&parts, AppError::TooLarge { message }));
     }
     let body = Body::new(http_body_util::Limited::new(body, limit));
-    next.run(Request::from_parts(parts, body)).await
+    Ok(Request::from_parts(parts, body))
 }
 
 /// Answers `error`, or, for a form posted without JavaScript to a server function, sends
@@ -414,6 +482,12 @@ fn refuse(req: &http::request::Parts, error: AppError) -> Response {
 
 /// Records the client IP (believing `X-Forwarded-For` only from trusted proxies) and user agent.
 async fn client_info(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let client = client_info_of(&state, &req);
+    req.extensions_mut().insert(client);
+    next.run(req).await
+}
+
+fn client_info_of(state: &AppState, req: &Request) -> ClientInfo {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -421,16 +495,14 @@ async fn client_info(State(state): State<AppState>, mut req: Request, next: Next
     let forwarded = req
         .headers()
         .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let ip = peer.map(|peer| client_ip(peer, forwarded.as_deref(), &state.config.trusted_proxies));
+        .and_then(|v| v.to_str().ok());
+    let ip = peer.map(|peer| client_ip(peer, forwarded, &state.config.trusted_proxies));
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect());
-    req.extensions_mut().insert(ClientInfo { ip, user_agent });
-    next.run(req).await
+    ClientInfo { ip, user_agent }
 }
 
 /// The right-most address of the chain that is not a trusted proxy.
