@@ -17,6 +17,8 @@
 #   cargo leptos build --release --split
 #   cargo build --release -p server --example plain_verify
 #   bash bench/side-by-side.sh            # KEYS=1 REPS=1 DURATION=5 for a quick look
+#   PERF=/tmp/perf bash bench/side-by-side.sh   # also call-stack samples of each system
+#                                         # in its first run (perf report -i /tmp/perf/sqlite.data)
 # Needs the Debian packages wrk, haproxy, nginx, postgresql-client and a PostgreSQL server
 # (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432; a database
 # keyport_side_by_side is created and dropped).
@@ -92,8 +94,10 @@ setup_keyport() { # name port database-url
   python3 "$root/bench/seed-keys.py" "$dir/$name" "$url" $ids "$n"
   taskset -c 1 "${kp[@]}" serve >"$dir/$name/server.log" 2>&1 &
   pids+=($!)
+  pid[$name]=$!
   wait_for "http://127.0.0.1:$port/readyz"
 }
+declare -A pid
 echo "== seeding $n keys into each Keyport (SQLite, PostgreSQL)"
 setup_keyport sqlite 3211 "sqlite://$dir/sqlite/keyport.db"
 psql -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS keyport_side_by_side" -c "CREATE DATABASE keyport_side_by_side"
@@ -123,8 +127,10 @@ backend upstream
 EOF
 taskset -c 1 haproxy -f "$dir/haproxy.cfg" -db &
 pids+=($!)
+pid[G4]=$!
 taskset -c 1 "$plain" 127.0.0.1:3213 &
 pids+=($!)
+pid[plain]=$!
 wait_for http://127.0.0.1:3231/
 wait_for http://127.0.0.1:3221/ -H "X-Api-Key: $(head -1 "$dir/sqlite/keys.txt")"
 wait_for http://127.0.0.1:3213/v1/keys/verify -d '{}'
@@ -143,26 +149,42 @@ load() { # system seconds
     taskset -c 0 wrk -t1 -c64 -d"$2"s -s "$root/bench/side-by-side.lua" "${url[$1]}"
 }
 count() { awk '/requests in/ {print $1}' "$1"; }
+# CPU time (user + system, all threads, clock ticks) a system's process has used so far:
+# per request it is steadier than requests/s on a machine whose neighbours steal time.
+cpu() { awk '{print $14 + $15}' "/proc/${pid[$1]}/stat"; }
+hz=$(getconf CLK_TCK)
 for rep in $(seq "$reps"); do
   for s in "${systems[@]}"; do
     load "$s" 3 >"$dir/warm-$s-$rep.txt"
+    before=$(cpu "$s")
+    if [[ -n ${PERF:-} && $rep == 1 && $s != plain ]]; then
+      mkdir -p "$PERF"
+      perf record -q -F 499 --call-graph dwarf,16384 -p "${pid[$s]}" -o "$PERF/$s.data" -- sleep "$duration" 2>/dev/null &
+      perf_pid=$!
+    fi
     load "$s" "$duration" >"$dir/wrk-$s-$rep.txt"
+    if [[ -n ${perf_pid:-} ]]; then wait "$perf_pid" || true; perf_pid=; fi
+    used=$(( $(cpu "$s") - before ))
+    awk -v t="$used" -v hz="$hz" -v n="$(count "$dir/wrk-$s-$rep.txt")" \
+      'BEGIN {printf "%.1f\n", 1e6 * t / hz / n}' >>"$dir/cpu-$s"
     sent[$s]=$(( ${sent[$s]:-0} + $(count "$dir/warm-$s-$rep.txt") + $(count "$dir/wrk-$s-$rep.txt") ))
     rps=$(awk '/Requests\/sec/ {printf "%d", $2}' "$dir/wrk-$s-$rep.txt")
     bad=$(awk '/Non-2xx/ {print $NF}' "$dir/wrk-$s-$rep.txt")
     errors=$(awk '/Socket errors/' "$dir/wrk-$s-$rep.txt")
-    echo "rep $rep  $s: $rps requests/s, non-2xx ${bad:-0} $errors"
+    echo "rep $rep  $s: $rps requests/s, $(tail -1 "$dir/cpu-$s") µs CPU per request, non-2xx ${bad:-0} $errors"
     echo "$rps" >>"$dir/rps-$s"
   done
 done
 median() { sort -n "$1" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 g4=$(median "$dir/rps-G4")
 echo
-echo "| system | requests/s (median of $reps) | × G4 |"
-echo "|---|---|---|"
+g4_cpu=$(median "$dir/cpu-G4")
+echo "| system | requests/s (median of $reps) | × G4 | µs CPU per request (median) | G4's ÷ this |"
+echo "|---|---|---|---|---|"
 for s in "${systems[@]}"; do
   m=$(median "$dir/rps-$s")
-  echo "| $s | $m | $(awk -v a="$m" -v b="$g4" 'BEGIN {printf "%.2f", a / b}') |"
+  c=$(median "$dir/cpu-$s")
+  echo "| $s | $m | $(awk -v a="$m" -v b="$g4" 'BEGIN {printf "%.2f", a / b}') | $c | $(awk -v a="$c" -v b="$g4_cpu" 'BEGIN {printf "%.2f", b / a}') |"
 done
 
 # --- Every request recorded, each one VALID ---

@@ -142,7 +142,7 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   expect(await verify(request, token, next)).toBe('VALID');
   expect(await verify(request, token, key)).toBe('VALID');
   const old = card.locator('li[data-key="CI"][data-state="grace"]');
-  // Uses are stored in batches (within a second): the list is read again until it has them.
+  // Uses are counted in batches (within ten seconds): the list is read again until it has them.
   await expect(async () => {
     await page.reload();
     await expect(old.getByText('old key, in grace period')).toBeVisible({ timeout: 1_000 });

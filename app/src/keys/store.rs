@@ -40,7 +40,7 @@ pub struct KeyRow {
     pub predecessor: Option<String>,
     pub successor: Option<String>,
     pub rotated_at: Option<i64>,
-    /// Valid uses since the rotation, from the raw usage events (every instance's).
+    /// Valid uses since the rotation (every instance's), counted by the usage writer.
     pub uses_since_rotation: i64,
     pub flagged_at: Option<i64>,
     pub flag_reason: Option<String>,
@@ -52,8 +52,7 @@ const SELECT: &str = "SELECT k.id, k.application_id, ap.name AS application_name
     k.ip_allowlist, k.revoked_at, k.revoke_reason, u.email AS created_by_email, k.created_at, \
     k.last_used_at, k.last_used_ip, k.replaces, k.replaced_by, k.rotated_at, \
     k.flagged_at, k.flag_reason, \
-    (SELECT COUNT(*) FROM usage_events e WHERE k.rotated_at IS NOT NULL AND e.key_id = k.id \
-     AND e.code = 'VALID' AND e.at >= k.rotated_at) AS uses_since_rotation, \
+    k.uses_since_rotation, \
     pk.display_prefix || '…' || pk.last4 AS predecessor, nk.display_prefix || '…' || nk.last4 AS successor \
     FROM api_keys k JOIN applications ap ON ap.id = k.application_id \
     LEFT JOIN api_keys pk ON pk.id = k.replaces LEFT JOIN api_keys nk ON nk.id = k.replaced_by \

@@ -333,6 +333,7 @@ pub async fn verify(
         application_id: facts.as_ref().map(|f| f.key.application_id.clone()),
         api_id,
         code: answer.code.as_str(),
+        rotated: facts.as_ref().is_some_and(|f| f.key.rotated),
         client_ip: ask.ip,
         upstream_status: None,
         latency_ms: None,
@@ -537,6 +538,7 @@ mod tests {
                     expires_at: self.expires_at,
                     revoked: self.revoked,
                     limited: false,
+                    rotated: false,
                     rate: None,
                 }),
                 application: Arc::new(AppEntry {

@@ -5,9 +5,9 @@
 //!   retention;
 //! - per-minute rollups by application, API, key and decision code (`usage_minutes`, keyed
 //!   application first: 30 days of one application are one index range), which the usage
-//!   charts read, and each key's use count and last use (time and address): both summed in
-//!   memory and written every [`COUNT_EVERY`] (with many keys, one row per key and minute
-//!   instead of one per event).
+//!   charts read, and each key's use count (and, once rotated, uses since the rotation) and
+//!   last use (time and address): both summed in memory and written every [`COUNT_EVERY`]
+//!   (with many keys, one row per key and minute instead of one per event).
 //!
 //! A database that is slow or down slows only the writer: the queue fills and further
 //! events are dropped and counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
@@ -40,6 +40,9 @@ pub struct Event {
     pub api_id: Option<String>,
     /// The decision code (`VALID`, `REVOKED`, …).
     pub code: &'static str,
+    /// The deciding gateway knew the key as rotated: a valid use counts as one since the
+    /// rotation.
+    pub rotated: bool,
     pub client_ip: Option<IpAddr>,
     pub upstream_status: Option<u16>,
     pub latency_ms: Option<u32>,
@@ -187,12 +190,21 @@ const MAX_ROLLUP_ROWS: usize = 200_000;
 /// A rollup row: (minute, application, API, key, code).
 type RollupKey = (i64, String, String, String, &'static str);
 
+/// One key's valid uses since the counts were last written.
+#[derive(Debug)]
+struct Uses {
+    count: i64,
+    since_rotation: i64,
+    last_at: i64,
+    last_ip: Option<IpAddr>,
+}
+
 /// The events stored since the counts were last written, summed: requests by rollup row,
-/// and each key's valid uses with the latest one's time and address.
+/// and each key's valid uses.
 #[derive(Debug, Default)]
 struct Counts {
     rollups: HashMap<RollupKey, i64>,
-    uses: HashMap<String, (i64, i64, Option<IpAddr>)>,
+    uses: HashMap<String, Uses>,
     events: u64,
     since: Option<tokio::time::Instant>,
 }
@@ -213,11 +225,17 @@ impl Counts {
             let (Some(key), "VALID") = (&e.key_id, e.code) else {
                 continue;
             };
-            let slot = self.uses.entry(key.clone()).or_insert((0, i64::MIN, None));
-            slot.0 += 1;
-            if e.at >= slot.1 {
-                slot.1 = e.at;
-                slot.2 = e.client_ip;
+            let slot = self.uses.entry(key.clone()).or_insert(Uses {
+                count: 0,
+                since_rotation: 0,
+                last_at: i64::MIN,
+                last_ip: None,
+            });
+            slot.count += 1;
+            slot.since_rotation += i64::from(e.rotated);
+            if e.at >= slot.last_at {
+                slot.last_at = e.at;
+                slot.last_ip = e.client_ip;
             }
         }
     }
@@ -259,25 +277,28 @@ async fn store_counts(db: &Db, counts: Counts) -> Result<(), AppError> {
         }
         q.execute(&mut *tx).await?;
     }
-    // Each key's uses and latest use; `v.column1…4` are the id, uses, time and address.
+    // Each key's uses and latest use; `v.column1…5` are the id, uses, time, address and
+    // uses since the rotation.
     let uses: Vec<_> = counts.uses.into_iter().collect();
     for chunk in uses.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "UPDATE api_keys SET use_count = api_keys.use_count + v.column2, \
+             uses_since_rotation = api_keys.uses_since_rotation + v.column5, \
              last_used_ip = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
              THEN v.column4 ELSE api_keys.last_used_ip END, \
              last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
              THEN v.column3 ELSE api_keys.last_used_at END \
              FROM (VALUES {}) AS v WHERE api_keys.id = v.column1",
-            value_rows(chunk.len(), 4, style)
+            value_rows(chunk.len(), 5, style)
         );
         let mut q = sqlx::query(&sql);
-        for (key, (n, at, ip)) in chunk {
+        for (key, uses) in chunk {
             q = q
                 .bind(key)
-                .bind(n)
-                .bind(at)
-                .bind(ip.map(|ip| ip.to_string()));
+                .bind(uses.count)
+                .bind(uses.last_at)
+                .bind(uses.last_ip.map(|ip| ip.to_string()))
+                .bind(uses.since_rotation);
         }
         q.execute(&mut *tx).await?;
     }
@@ -335,6 +356,7 @@ mod tests {
             application_id: key.map(|_| "app".to_string()),
             api_id: Some("api".into()),
             code,
+            rotated: false,
             client_ip: Some(format!("203.0.113.{}", at % 200).parse().unwrap()),
             upstream_status: None,
             latency_ms: None,
@@ -377,19 +399,24 @@ mod tests {
 
     #[test]
     fn a_key_counts_its_valid_uses_and_keeps_the_latest() {
+        let rotated = |mut e: Event| {
+            e.rotated = true;
+            e
+        };
         let events = [
             event(5, Some("k"), "VALID"),
-            event(9, Some("k"), "VALID"),
-            event(7, Some("k"), "VALID"),
-            event(11, Some("k"), "REVOKED"),
+            rotated(event(9, Some("k"), "VALID")),
+            rotated(event(7, Some("k"), "VALID")),
+            rotated(event(11, Some("k"), "REVOKED")),
         ];
         let mut counts = Counts::default();
         counts.add(&events[..2]);
         counts.add(&events[2..]);
-        assert_eq!(
-            counts.uses["k"],
-            (3, 9, Some("203.0.113.9".parse().unwrap()))
-        );
+        let uses = &counts.uses["k"];
+        assert_eq!(uses.count, 3);
+        assert_eq!(uses.since_rotation, 2, "valid uses of the key known as rotated");
+        assert_eq!(uses.last_at, 9);
+        assert_eq!(uses.last_ip, Some("203.0.113.9".parse().unwrap()));
         assert_eq!(counts.events, 4);
     }
 

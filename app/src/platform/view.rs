@@ -32,6 +32,8 @@ pub struct KeyEntry {
     pub revoked: bool,
     /// It has a maximum number of uses, counted in the database at each use.
     pub limited: bool,
+    /// It has been rotated (its uses from now on are counted as uses since the rotation).
+    pub rotated: bool,
     /// The key's own rate limit: requests per `second` or `minute`.
     pub rate: Option<(i64, String)>,
 }
@@ -356,6 +358,7 @@ struct KeyRow {
     max_uses: Option<i64>,
     rate_limit: Option<i64>,
     rate_period: Option<String>,
+    rotated_at: Option<i64>,
 }
 
 impl KeyRow {
@@ -376,6 +379,7 @@ impl KeyRow {
                 expires_at: self.expires_at,
                 revoked: self.revoked_at.is_some(),
                 limited: self.max_uses.is_some(),
+                rotated: self.rotated_at.is_some(),
                 rate: self.rate_limit.zip(self.rate_period),
             },
         ))
@@ -463,7 +467,7 @@ pub fn period_ms(period: &str) -> u64 {
 
 const KEYS: &str =
     "SELECT id, digest, application_id, environment, scopes, api_ids, ip_allowlist, \
-     expires_at, revoked_at, max_uses, rate_limit, rate_period FROM api_keys";
+     expires_at, revoked_at, max_uses, rate_limit, rate_period, rotated_at FROM api_keys";
 const APPLICATIONS: &str = "SELECT id, name, owner_kind, owner_id FROM applications";
 const USERS: &str = "SELECT id, email, status FROM users";
 const APIS: &str = "SELECT id, slug FROM apis";

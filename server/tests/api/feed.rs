@@ -418,6 +418,7 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
         max_uses: Option<i64>,
         rate_limit: Option<i64>,
         rate_period: Option<String>,
+        rotated_at: Option<i64>,
         application: String,
         owner_id: Option<String>,
         owner: Option<String>,
@@ -435,7 +436,7 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
     }
     let row = sqlx::query_as::<_, Row>(
         "SELECT k.id, k.application_id, k.environment, k.scopes, k.api_ids, k.expires_at, k.revoked_at, \
-         k.ip_allowlist, k.max_uses, k.rate_limit, k.rate_period, ap.name AS application, \
+         k.ip_allowlist, k.max_uses, k.rate_limit, k.rate_period, k.rotated_at, ap.name AS application, \
          CASE WHEN ap.owner_kind = 'user' THEN ap.owner_id END AS owner_id, \
          u.email AS owner, u.status AS owner_status, \
          s.id AS sub_id, s.api_id AS sub_api_id, s.state AS sub_state, s.plan_id, p.scopes AS plan_scopes, \
@@ -471,6 +472,7 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
             expires_at: row.expires_at,
             revoked: row.revoked_at.is_some(),
             limited: row.max_uses.is_some(),
+            rotated: row.rotated_at.is_some(),
             rate: row.rate_limit.zip(row.rate_period),
         }),
         application: Arc::new(AppEntry {
