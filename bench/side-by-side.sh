@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Keyport's verify API side by side with HAProxy doing a key check and a per-key limit, in
 # one run, as ../shared/docs/benchmark.md sets out: each system under test alone on CPU 1,
-# the load generator and the upstream on CPU 0; 100,000 random keys; wrk -t1 -c64, 3 s
-# warm-up + 15 s, 3 interleaved repetitions, median.
+# the load generator, the upstream and a local PostgreSQL server on CPU 0; 100,000 random
+# keys; wrk -t1 -c64, 3 s warm-up + 15 s, 3 interleaved repetitions, median.
 #   G4           HAProxy: SHA-256 of X-Api-Key looked up in a map (401 when absent), per-key
 #                stick-table rate limit (100/s), proxying to an nginx upstream
 #   sqlite       Keyport POST /v1/keys/verify on SQLite: checksum, view, key limit 10/s,
@@ -38,7 +38,9 @@ pg_server=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 pg_url=$pg_server/keyport_side_by_side
 dir=$(mktemp -d)
 pids=()
+pinned_pg=()
 cleanup() {
+  for entry in "${pinned_pg[@]}"; do taskset -a -p "${entry#*:}" "${entry%%:*}" >/dev/null 2>&1 || true; done
   kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
   psql -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS keyport_side_by_side" 2>/dev/null || true
@@ -97,6 +99,15 @@ setup_keyport() { # name port database-url
   pid[$name]=$!
   wait_for "http://127.0.0.1:$port/readyz"
 }
+# A local PostgreSQL server goes to CPU 0 with the load generator for the run (its
+# processes' affinity is put back afterwards): the system under test is alone on CPU 1.
+if [[ $pg_server == *@127.0.0.1* || $pg_server == *@localhost* ]]; then
+  for p in $(pgrep -x postgres || true); do
+    mask=$(taskset -p "$p" 2>/dev/null | awk '{print $NF}') || continue
+    taskset -a -p 1 "$p" >/dev/null 2>&1 && pinned_pg+=("$p:$mask")
+  done
+  echo "== PostgreSQL's ${#pinned_pg[@]} processes on CPU 0 for the run"
+fi
 declare -A pid
 echo "== seeding $n keys into each Keyport (SQLite, PostgreSQL)"
 setup_keyport sqlite 3211 "sqlite://$dir/sqlite/keyport.db"

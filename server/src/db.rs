@@ -31,10 +31,15 @@ impl Backend {
 /// Opens the pool; for SQLite, creates the file and its folder, and turns on WAL and
 /// foreign keys on every connection.
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
+    connect_with(url, 16).await
+}
+
+/// [`connect`] with at most `connections` connections.
+pub async fn connect_with(url: &str, connections: u32) -> anyhow::Result<Db> {
     install_default_drivers();
     let backend = Backend::of(url)?;
     let mut url = url.to_string();
-    let mut options = AnyPoolOptions::new().max_connections(16);
+    let mut options = AnyPoolOptions::new().max_connections(connections);
     if backend == Backend::Sqlite {
         let path = url
             .trim_start_matches("sqlite://")

@@ -19,7 +19,7 @@ use crate::error::AppError;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,8 +60,22 @@ enum Message {
 pub struct Recorder {
     tx: mpsc::Sender<Message>,
     rx: Mutex<Option<mpsc::Receiver<Message>>>,
+    stats: Arc<Stats>,
+}
+
+/// What the writer has done, for the queue's health.
+#[derive(Debug, Default)]
+struct Stats {
     dropped: AtomicU64,
     written: AtomicU64,
+}
+
+/// The queue's receiving side: [`Writer::run`] stores what arrives. It holds nothing that
+/// keeps the [`Recorder`] alive, so it ends when the recorder is gone.
+#[derive(Debug)]
+pub struct Writer {
+    rx: mpsc::Receiver<Message>,
+    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for Message {
@@ -80,26 +94,34 @@ impl Recorder {
         Recorder {
             tx,
             rx: Mutex::new(Some(rx)),
-            dropped: AtomicU64::new(0),
-            written: AtomicU64::new(0),
+            stats: Arc::default(),
         }
+    }
+
+    /// The writer; only the first call gets it.
+    pub fn writer(&self) -> Option<Writer> {
+        let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        Some(Writer {
+            rx,
+            stats: self.stats.clone(),
+        })
     }
 
     /// Queues `event`, or drops and counts it when the queue is full. Never waits.
     pub fn record(&self, event: Event) {
         if self.tx.try_send(Message::Event(event)).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Events dropped since start: the queue was full, or their write failed.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.stats.dropped.load(Ordering::Relaxed)
     }
 
     /// Events stored since start.
     pub fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+        self.stats.written.load(Ordering::Relaxed)
     }
 
     /// Writes everything queued so far; returns once it is stored (or the writer is gone).
@@ -110,11 +132,12 @@ impl Recorder {
         }
     }
 
-    /// The writer: runs until the process ends. Only the first call gets the queue.
-    pub async fn write_forever(&self, db: Db) {
-        let Some(mut rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return;
-        };
+}
+
+impl Writer {
+    /// Stores what arrives until the recorder is gone.
+    pub async fn run(self, db: Db) {
+        let Writer { mut rx, stats } = self;
         let mut batch: Vec<Event> = Vec::new();
         let mut counts = Counts::default();
         loop {
@@ -156,7 +179,8 @@ impl Recorder {
                 match store_events(&db, chunk).await {
                     Ok(()) => counts.add(chunk),
                     Err(e) => {
-                        self.dropped
+                        stats
+                            .dropped
                             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                         tracing::warn!(error = ?e, events = chunk.len(), "storing usage failed; the events are dropped");
                     }
@@ -166,10 +190,10 @@ impl Recorder {
             if !waiting.is_empty() || counts.is_due(tokio::time::Instant::now()) {
                 let events = counts.events;
                 match store_counts(&db, std::mem::take(&mut counts)).await {
-                    Ok(()) => self.written.fetch_add(events, Ordering::Relaxed),
+                    Ok(()) => stats.written.fetch_add(events, Ordering::Relaxed),
                     Err(e) => {
                         tracing::warn!(error = ?e, events, "storing usage counts failed; the events are dropped");
-                        self.dropped.fetch_add(events, Ordering::Relaxed)
+                        stats.dropped.fetch_add(events, Ordering::Relaxed)
                     }
                 };
             }
@@ -321,9 +345,9 @@ async fn store_events(db: &Db, events: &[Event]) -> Result<(), AppError> {
         for e in chunk {
             q = q
                 .bind(e.at)
-                .bind(e.key_id.clone())
-                .bind(e.application_id.clone())
-                .bind(e.api_id.clone())
+                .bind(e.key_id.as_deref())
+                .bind(e.application_id.as_deref())
+                .bind(e.api_id.as_deref())
                 .bind(e.code)
                 .bind(e.client_ip.map(|ip| ip.to_string()))
                 .bind(e.upstream_status.map(i64::from))

@@ -275,6 +275,20 @@ async fn a_clean_shutdown_stores_the_queued_usage() {
             .unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::OK);
     }
+    // The writer and its SQLite connection thread run below the requests' priority.
+    let threads = niceness_by_thread(server.id());
+    let of = |name: &str| -> Vec<i32> {
+        threads
+            .iter()
+            .filter(|(n, _)| n.starts_with(name))
+            .map(|(_, nice)| *nice)
+            .collect()
+    };
+    assert_eq!(of("keyport-usage"), [10], "{threads:?}");
+    assert!(of("sqlx-sqlite").contains(&10), "{threads:?}");
+    assert!(of("sqlx-sqlite").contains(&0), "{threads:?}");
+    assert!(!of("tokio-rt").is_empty(), "{threads:?}");
+    assert!(of("tokio-rt").iter().all(|&n| n == 0), "{threads:?}");
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
@@ -294,4 +308,19 @@ async fn a_clean_shutdown_stores_the_queued_usage() {
     .await
     .unwrap();
     assert_eq!(stored.0, 40);
+}
+
+/// Each thread of a process: its name and nice value (Linux `/proc`).
+fn niceness_by_thread(pid: u32) -> Vec<(String, i32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            let (head, tail) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            // After the name: state is field 3, nice field 19.
+            let nice = tail.split_whitespace().nth(16)?.parse().ok()?;
+            Some((name, nice))
+        })
+        .collect()
 }

@@ -127,7 +127,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let state = keyport::build_state(config, clock.clone()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    keyport::spawn_usage_writer(&state);
+    keyport::spawn_usage_writer(&state).unwrap();
     let router = keyport::web::router(state.clone());
     tokio::spawn(async move {
         axum::serve(
