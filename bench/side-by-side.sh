@@ -201,7 +201,7 @@ done
 # --- Every request recorded, each one VALID ---
 sleep 2 # the usage writer stores every 500 ms
 recorded() { # name → "code requests" lines from usage_minutes
-  local sql="SELECT code, SUM(requests) FROM usage_minutes GROUP BY code ORDER BY code"
+  local sql=${SQL:-"SELECT code, SUM(requests) FROM usage_minutes GROUP BY code ORDER BY code"}
   if [[ $1 == sqlite ]]; then
     python3 -c "import sqlite3, sys; [print(*r) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]" \
       "$dir/sqlite/keyport.db" "$sql"
@@ -222,6 +222,9 @@ for s in sqlite postgres; do
   # At saturation the writer shares the one core with the requests; what it cannot store
   # in time is dropped and counted, never waited for.
   echo "$s: $(( sent[$s] - valid > 0 ? sent[$s] - valid : 0 )) events dropped ($(awk -v v="$valid" -v s="${sent[$s]}" 'BEGIN {printf "%.1f", (s > v) ? 100 * (s - v) / s : 0}')%)"
+  # A writer that falls behind keeps the counts and skips raw events.
+  raw=$(SQL="SELECT 'raw', COUNT(*) FROM usage_events" recorded "$s" | awk '{print $2}')
+  echo "$s: $raw raw events stored ($(awk -v r="$raw" -v v="$valid" 'BEGIN {printf "%.1f", v ? 100 * r / v : 0}')% of the counted)"
 done
 
 # --- Latency at a fixed 25% of G4's rate (oha, corrected for coordinated omission) ---

@@ -9,8 +9,10 @@
 //!   last use (time and address): both summed in memory and written every [`COUNT_EVERY`]
 //!   (with many keys, one row per key and minute instead of one per event).
 //!
-//! A database that is slow or down slows only the writer: the queue fills and further
-//! events are dropped and counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
+//! A database that is slow or down slows only the writer. A writer that falls behind (the
+//! queue more than half full) stores the counts of what it takes but skips the raw events
+//! ([`Recorder::raw_skipped`]); once the queue is full, further events are dropped and
+//! counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
 //! is queued and returns when it is stored (a clean shutdown, and tests).
 
 use super::sql::{value_rows, Placeholders};
@@ -68,6 +70,7 @@ pub struct Recorder {
 struct Stats {
     dropped: AtomicU64,
     written: AtomicU64,
+    raw_skipped: AtomicU64,
 }
 
 /// The queue's receiving side: [`Writer::run`] stores what arrives. It holds nothing that
@@ -119,9 +122,15 @@ impl Recorder {
         self.stats.dropped.load(Ordering::Relaxed)
     }
 
-    /// Events stored since start.
+    /// Events stored since start (in the rollups and key counts).
     pub fn written(&self) -> u64 {
         self.stats.written.load(Ordering::Relaxed)
+    }
+
+    /// Events whose raw record was skipped because the writer was behind (they are in the
+    /// rollups and key counts).
+    pub fn raw_skipped(&self) -> u64 {
+        self.stats.raw_skipped.load(Ordering::Relaxed)
     }
 
     /// Writes everything queued so far; returns once it is stored (or the writer is gone).
@@ -146,6 +155,10 @@ impl Writer {
                 Some(due) => tokio::time::timeout_at(due, rx.recv()).await.ok(),
                 None => Some(rx.recv().await),
             };
+            // Behind: more than half the queue was waiting when this batch began. The batch
+            // then goes into the counts only and its raw events are skipped and counted:
+            // the rollups, which charts and exports read, stay whole as long as possible.
+            let behind = rx.len() * 2 > rx.max_capacity();
             let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
             match first {
                 Some(None) => return,
@@ -176,6 +189,13 @@ impl Writer {
                 }
             }
             for chunk in batch.chunks(BATCH) {
+                if behind {
+                    stats
+                        .raw_skipped
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    counts.add(chunk);
+                    continue;
+                }
                 match store_events(&db, chunk).await {
                     Ok(()) => counts.add(chunk),
                     Err(e) => {

@@ -5,7 +5,10 @@
 use crate::helpers::{issue_key, spawn_app_with, subscribed_developer, Backend, TestApp};
 use serde_json::json;
 
-crate::backends!(every_decision_is_recorded);
+crate::backends!(
+    every_decision_is_recorded,
+    a_writer_behind_keeps_the_counts_and_skips_raw_events
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_database_slows_no_verification_sqlite() {
@@ -195,4 +198,57 @@ async fn a_stalled_database_slows_no_verification(backend: Backend) {
         total,
         "every event is stored or counted as dropped"
     );
+}
+
+/// A writer that finds more than half its queue waiting stores what it takes in the rollups
+/// and key counts but skips the raw events (counted), so the counts stay whole under load.
+async fn a_writer_behind_keeps_the_counts_and_skips_raw_events(app: TestApp) {
+    use app::platform::usage::{Event, Recorder};
+    let db = &app.state.db;
+    let recorder = Recorder::new(100);
+    let event = |i: i64| Event {
+        at: app.clock.now() + i,
+        key_id: Some("key-behind".into()),
+        application_id: Some("app-behind".into()),
+        api_id: Some("api-behind".into()),
+        code: "VALID",
+        rotated: false,
+        client_ip: None,
+        upstream_status: None,
+        latency_ms: None,
+        bytes: None,
+    };
+    // 80 of 100 queued before the writer starts: it is behind.
+    for i in 0..80 {
+        recorder.record(event(i));
+    }
+    let writer = recorder.writer().expect("the first call gets the writer");
+    assert!(recorder.writer().is_none(), "one writer per recorder");
+    let running = tokio::spawn(writer.run(db.clone()));
+    recorder.flush().await;
+    // Caught up: the next events are stored raw as well.
+    for i in 80..90 {
+        recorder.record(event(i));
+    }
+    recorder.flush().await;
+    let requests: i64 = sqlx::query_scalar(
+        "SELECT CAST(SUM(requests) AS BIGINT) FROM usage_minutes WHERE key_id = 'key-behind'",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    let raw: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_events WHERE key_id = 'key-behind'")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert_eq!(requests, 90, "every event is in the rollups");
+    assert_eq!(raw, 10, "the raw events of the batch taken while behind are skipped");
+    assert_eq!(recorder.raw_skipped(), 80);
+    assert_eq!((recorder.written(), recorder.dropped()), (90, 0));
+    // The writer ends with its recorder.
+    drop(recorder);
+    tokio::time::timeout(std::time::Duration::from_secs(5), running)
+        .await
+        .expect("the writer ends when its recorder is gone")
+        .unwrap();
 }
