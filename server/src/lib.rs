@@ -132,12 +132,12 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
 }
 
 /// Starts the usage writer (one per instance) on a thread of its own with its own database
-/// connections, at a lower processor priority (nice 10 on Linux; SQLite's connection
+/// connections, at a lower processor priority (nice 5 on Linux; SQLite's connection
 /// threads, started from it, inherit it), together with the SQLite log checkpoints: a
-/// request never waits behind them for the processor (on one core at a quarter of the
-/// maximum rate, p99 went from 10 ms to under 3 ms). Under full load the writer gets what
-/// requests leave it, and what it cannot store in time is dropped and counted. The thread
-/// ends when the state is gone.
+/// request seldom waits behind them for the processor (one core at a quarter of the
+/// maximum rate: p99 added 10 ms before, 1.3 ms after). Under full load the writer still
+/// gets a fifth of the core, enough for the counts, shedding raw events first (nice 10
+/// left it too little: 29% of events dropped). The thread ends when the state is gone.
 pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
     let Some(writer) = state.usage.writer() else {
         return Ok(());
@@ -166,11 +166,11 @@ pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lowers the calling thread's priority (and that of threads it starts) to nice 10. On
+/// Lowers the calling thread's priority (and that of threads it starts) to nice 5. On
 /// Linux the nice value is a thread's own.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 5) {
         tracing::warn!(error = %e, "could not lower the usage writer's priority");
     }
 }

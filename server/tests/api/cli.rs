@@ -284,8 +284,8 @@ async fn a_clean_shutdown_stores_the_queued_usage() {
             .map(|(_, nice)| *nice)
             .collect()
     };
-    assert_eq!(of("keyport-usage"), [10], "{threads:?}");
-    assert!(of("sqlx-sqlite").contains(&10), "{threads:?}");
+    assert_eq!(of("keyport-usage"), [5], "{threads:?}");
+    assert!(of("sqlx-sqlite").contains(&5), "{threads:?}");
     assert!(of("sqlx-sqlite").contains(&0), "{threads:?}");
     assert!(!of("tokio-rt").is_empty(), "{threads:?}");
     assert!(of("tokio-rt").iter().all(|&n| n == 0), "{threads:?}");
