@@ -78,10 +78,8 @@ pub fn router(state: AppState) -> Router {
     // The gateway API (`/v1/*`): no session, no CSRF check (callers are gateways with a
     // service token, never browsers), no page middleware, no compression: one middleware
     // does what it needs (see `gateway_edge`).
-    let gateway = crate::verify::routes().layer(middleware::from_fn_with_state(
-        state.clone(),
-        gateway_edge,
-    ));
+    let gateway =
+        crate::verify::routes().layer(middleware::from_fn_with_state(state.clone(), gateway_edge));
     // The browser's code and stylesheet: no session either. A preload sent with a cookie
     // the same page's answer had just replaced (a step-up cycles the session id) would
     // otherwise find no session and answer with a cookie removal, signing the user out.

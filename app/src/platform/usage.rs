@@ -140,7 +140,6 @@ impl Recorder {
             let _ = wait.await;
         }
     }
-
 }
 
 impl Writer {
@@ -458,7 +457,10 @@ mod tests {
         counts.add(&events[2..]);
         let uses = &counts.uses["k"];
         assert_eq!(uses.count, 3);
-        assert_eq!(uses.since_rotation, 2, "valid uses of the key known as rotated");
+        assert_eq!(
+            uses.since_rotation, 2,
+            "valid uses of the key known as rotated"
+        );
         assert_eq!(uses.last_at, 9);
         assert_eq!(uses.last_ip, Some("203.0.113.9".parse().unwrap()));
         assert_eq!(counts.events, 4);

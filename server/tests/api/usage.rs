@@ -237,12 +237,16 @@ async fn a_writer_behind_keeps_the_counts_and_skips_raw_events(app: TestApp) {
     .fetch_one(db)
     .await
     .unwrap();
-    let raw: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_events WHERE key_id = 'key-behind'")
-        .fetch_one(db)
-        .await
-        .unwrap();
+    let raw: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_events WHERE key_id = 'key-behind'")
+            .fetch_one(db)
+            .await
+            .unwrap();
     assert_eq!(requests, 90, "every event is in the rollups");
-    assert_eq!(raw, 10, "the raw events of the batch taken while behind are skipped");
+    assert_eq!(
+        raw, 10,
+        "the raw events of the batch taken while behind are skipped"
+    );
     assert_eq!(recorder.raw_skipped(), 80);
     assert_eq!((recorder.written(), recorder.dropped()), (90, 0));
     // The writer ends with its recorder.
