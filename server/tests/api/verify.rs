@@ -964,12 +964,14 @@ async fn bad_fields_are_a_422_and_answers_are_never_cached(app: TestApp) {
     // Nothing of the refused input was stored as the key's last use.
     let listed = dev.call("my_applications", &[]).await.ok()[0]["keys"][0].clone();
     assert!(listed["last_used_ip"].is_null(), "{listed}");
-    // Every /v1 answer, valid or not, authenticated or not, is `no-store`.
+    // Every /v1 answer, valid or not, authenticated or not, is `no-store`, carries the
+    // portal's security headers, and names its request (the caller's id when acceptable).
     let client = reqwest::Client::new();
-    for res in [
+    for (i, res) in [
         client
             .post(app.url("/v1/keys/verify"))
             .bearer_auth(&token)
+            .header("X-Request-Id", "edge-42")
             .json(&json!({ "key": key, "api": "api-dev" }))
             .send()
             .await
@@ -985,8 +987,28 @@ async fn bad_fields_are_a_422_and_answers_are_never_cached(app: TestApp) {
             .send()
             .await
             .unwrap(),
-    ] {
-        assert_eq!(res.headers()["cache-control"], "no-store", "{}", res.url());
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let h = res.headers();
+        assert_eq!(h["cache-control"], "no-store", "{}", res.url());
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'"));
+        let id = h["x-request-id"].to_str().unwrap();
+        if i == 0 {
+            assert_eq!(id, "edge-42");
+        } else {
+            assert!(
+                id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{id}"
+            );
+        }
     }
     // A gateway without a token is told what it lacks (not to sign in), with the scheme.
     let res = client
