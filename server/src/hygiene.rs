@@ -174,7 +174,7 @@ fn may_hold_control_characters(json: &[u8]) -> bool {
             }
             0x7f => return true,
             0xc2 if matches!(json.get(i + 1), Some(0x80..=0x9f)) => return true,
-            b if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | b' ') => return true,
+            b if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') => return true,
             _ => i += 1,
         }
     }

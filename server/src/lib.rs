@@ -136,8 +136,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
 /// threads, started from it, inherit it), together with the SQLite log checkpoints: a
 /// request seldom waits behind them for the processor (one core at a quarter of the
 /// maximum rate: p99 added 10 ms before, 1.3 ms after). Under full load the writer still
-/// gets a fifth of the core, enough for the counts, shedding raw events first (nice 10
-/// left it too little: 29% of events dropped). The thread ends when the state is gone.
+/// gets about a quarter of the core, enough for the counts, shedding raw events first
+/// (nice 10 left it too little: 29% of events dropped). The thread ends when the state is
+/// gone.
 pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
     let Some(writer) = state.usage.writer() else {
         return Ok(());

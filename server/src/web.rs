@@ -139,11 +139,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
+            HeaderValue::from_static(NOSNIFF),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
+            HeaderValue::from_static(FRAME_OPTIONS),
         ))
         // `same-origin`, not `no-referrer`: a form posted without JavaScript is sent back
         // to its page (with its errors) through the Referer.
@@ -166,6 +166,8 @@ const HSTS: &str = "max-age=31536000; includeSubDomains";
 /// The CSP of every answer but pages (which name their nonce).
 const BASE_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 const REFERRER_POLICY: &str = "same-origin";
+const NOSNIFF: &str = "nosniff";
+const FRAME_OPTIONS: &str = "DENY";
 
 /// Everything a gateway API request passes, in one middleware (the portal's dozen layers,
 /// each boxing the request on, cost a verification more than its decision): the request's
@@ -198,8 +200,8 @@ async fn gateway_edge(State(state): State<AppState>, mut req: Request, next: Nex
     let headers = res.headers_mut();
     let fixed = [
         (header::CACHE_CONTROL, "no-store"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, NOSNIFF),
+        (header::X_FRAME_OPTIONS, FRAME_OPTIONS),
         (header::REFERRER_POLICY, REFERRER_POLICY),
     ];
     for (name, value) in fixed {
