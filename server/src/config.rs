@@ -28,7 +28,25 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
     let config: Config = figment
         .extract()
         .context("invalid configuration (see the configuration table in README.md)")?;
+    check_usage_retention(&config)?;
     Ok(config)
+}
+
+/// The charts read minutes for the last hour and hours for up to 30 days.
+fn check_usage_retention(config: &Config) -> anyhow::Result<()> {
+    if config.usage_minute_retention_days < 1 {
+        bail!("KEYPORT_USAGE_MINUTE_RETENTION_DAYS must be at least 1 (the last hour's charts read minutes)");
+    }
+    if config.usage_hour_retention_days < 31 {
+        bail!(
+            "KEYPORT_USAGE_HOUR_RETENTION_DAYS must be at least 31 (the 30-day charts read hours)"
+        );
+    }
+    let days = config.usage_day_retention_days;
+    if days != 0 && days < config.usage_hour_retention_days {
+        bail!("KEYPORT_USAGE_DAY_RETENTION_DAYS must be 0 (kept) or at least KEYPORT_USAGE_HOUR_RETENTION_DAYS ({})", config.usage_hour_retention_days);
+    }
+    Ok(())
 }
 
 /// The 32-byte key that encrypts secrets at rest.
@@ -162,5 +180,34 @@ mod oidc_config_tests {
             assert!(!format!("{config:?}").contains("s3cret"));
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod usage_retention_tests {
+    use super::*;
+
+    #[test]
+    fn usage_retention_too_short_for_the_charts_is_refused_with_the_variable_named() {
+        let check = |minute, hour, day| {
+            check_usage_retention(&Config {
+                usage_minute_retention_days: minute,
+                usage_hour_retention_days: hour,
+                usage_day_retention_days: day,
+                ..Config::default()
+            })
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(check(2, 90, 0), Ok(()));
+        assert_eq!(check(1, 31, 400), Ok(()));
+        assert!(check(0, 90, 0)
+            .unwrap_err()
+            .contains("KEYPORT_USAGE_MINUTE_RETENTION_DAYS"));
+        assert!(check(2, 30, 0)
+            .unwrap_err()
+            .contains("KEYPORT_USAGE_HOUR_RETENTION_DAYS"));
+        assert!(check(2, 90, 60)
+            .unwrap_err()
+            .contains("KEYPORT_USAGE_DAY_RETENTION_DAYS"));
     }
 }

@@ -144,6 +144,8 @@ pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
         return Ok(());
     };
     let url = state.config.database_url.expose().to_string();
+    let clock = state.clock.clone();
+    let retention = state.config.usage_retention();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -160,8 +162,10 @@ pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
                     }
                 };
                 let checkpoints = tokio::spawn(checkpoint_every_minute(db.clone(), url));
+                let rollups = tokio::spawn(roll_up_every_minute(db.clone(), clock, retention));
                 writer.run(db).await;
                 checkpoints.abort();
+                rollups.abort();
             });
         })?;
     Ok(())
@@ -173,6 +177,25 @@ fn lower_priority() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 5) {
         tracing::warn!(error = %e, "could not lower the usage writer's priority");
+    }
+}
+
+/// Every minute: rolls the due minutes up into hours and days, and deletes what is past
+/// its retention (see [`app::platform::rollup`]).
+async fn roll_up_every_minute(
+    db: app::platform::state::Db,
+    clock: app::platform::state::Clock,
+    retention: app::platform::rollup::Retention,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = app::platform::rollup::roll_up(&db, clock.now()).await {
+            tracing::warn!(error = ?e, "rolling up usage failed");
+        }
+        if let Err(e) = app::platform::rollup::prune(&db, clock.now(), retention).await {
+            tracing::warn!(error = ?e, "pruning usage failed");
+        }
     }
 }
 
@@ -215,15 +238,6 @@ fn spawn_cleanup(state: AppState) {
                     .await
             {
                 tracing::warn!(error = %e, "throttle cleanup failed");
-            }
-            if let Err(e) = app::platform::usage::prune(
-                &state.db,
-                state.clock.now(),
-                state.config.usage_retention_days,
-            )
-            .await
-            {
-                tracing::warn!(error = ?e, "pruning raw usage events failed");
             }
             if let Err(e) = sqlx::query("DELETE FROM signup_requests WHERE expires_at <= $1")
                 .bind(state.clock.now())

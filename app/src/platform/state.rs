@@ -91,8 +91,14 @@ pub struct Config {
     pub key_prefix: String,
     /// How many usage events may wait for the writer; beyond, events are dropped (counted).
     pub usage_queue_capacity: usize,
-    /// How long raw usage events are kept (per-minute rollups are kept for good).
+    /// How long raw usage events are kept.
     pub usage_retention_days: u32,
+    /// How long per-minute usage is kept (the last hour's charts read it).
+    pub usage_minute_retention_days: u32,
+    /// How long per-hour usage is kept (charts up to 30 days read it).
+    pub usage_hour_retention_days: u32,
+    /// How long per-day usage (and per-API hours) is kept; 0 keeps it.
+    pub usage_day_retention_days: u32,
 }
 
 /// One OpenID Connect provider: a sign-in button, and how its claims map to roles.
@@ -150,11 +156,24 @@ impl Default for Config {
             key_prefix: "kp".into(),
             usage_queue_capacity: 100_000,
             usage_retention_days: 30,
+            usage_minute_retention_days: 2,
+            usage_hour_retention_days: 90,
+            usage_day_retention_days: 0,
         }
     }
 }
 
 impl Config {
+    /// How long each kind of usage record is kept.
+    pub fn usage_retention(&self) -> super::rollup::Retention {
+        super::rollup::Retention {
+            raw_days: self.usage_retention_days,
+            minute_days: self.usage_minute_retention_days,
+            hour_days: self.usage_hour_retention_days,
+            day_days: (self.usage_day_retention_days > 0).then_some(self.usage_day_retention_days),
+        }
+    }
+
     /// The base URL for links Keyport prints or shows.
     pub fn base_url(&self) -> String {
         match &self.public_url {

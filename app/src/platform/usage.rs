@@ -4,8 +4,8 @@
 //! - the raw events of known keys (`usage_events`) at once, kept for the configured
 //!   retention;
 //! - per-minute rollups by application, API, key and decision code (`usage_minutes`, keyed
-//!   application first: 30 days of one application are one index range), which the usage
-//!   charts read, and each key's use count (and, once rotated, uses since the rotation) and
+//!   time first, so its rows land at the end of one B-tree; [`rollup`] sums them into the
+//!   hours and days the charts read), and each key's use count (and, once rotated, uses since the rotation) and
 //!   last use (time and address): both summed in memory and written every [`COUNT_EVERY`]
 //!   (with many keys, one row per key and minute instead of one per event).
 //!
@@ -15,6 +15,7 @@
 //! counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
 //! is queued and returns when it is stored (a clean shutdown, and tests).
 
+use super::rollup::{self, MinuteRow, MINUTE_MS};
 use super::sql::{value_rows, Placeholders};
 use super::state::Db;
 use crate::error::AppError;
@@ -29,7 +30,6 @@ use tokio::sync::{mpsc, oneshot};
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// The most events one write takes.
 const BATCH: usize = 20_000;
-const MINUTE_MS: i64 = 60_000;
 
 /// One decision (and, once the proxy serves it, the upstream's answer).
 #[derive(Debug, Clone, PartialEq)]
@@ -230,9 +230,6 @@ pub const COUNT_EVERY: Duration = Duration::from_secs(10);
 /// Rollup rows held at most before they are written early (bounds the memory).
 const MAX_ROLLUP_ROWS: usize = 200_000;
 
-/// A rollup row: (minute, application, API, key, code).
-type RollupKey = (i64, String, String, String, &'static str);
-
 /// One key's valid uses since the counts were last written.
 #[derive(Debug)]
 struct Uses {
@@ -246,7 +243,7 @@ struct Uses {
 /// and each key's valid uses.
 #[derive(Debug, Default)]
 struct Counts {
-    rollups: HashMap<RollupKey, i64>,
+    rollups: HashMap<MinuteRow, i64>,
     uses: HashMap<String, Uses>,
     events: u64,
     since: Option<tokio::time::Instant>,
@@ -304,7 +301,7 @@ async fn store_counts(db: &Db, counts: Counts) -> Result<(), AppError> {
     for chunk in rollups.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO usage_minutes (minute, application_id, api_id, key_id, code, requests) \
-             VALUES {} ON CONFLICT (application_id, minute, api_id, key_id, code) \
+             VALUES {} ON CONFLICT (minute, application_id, api_id, key_id, code) \
              DO UPDATE SET requests = usage_minutes.requests + excluded.requests",
             value_rows(chunk.len(), 6, style)
         );
@@ -320,6 +317,8 @@ async fn store_counts(db: &Db, counts: Counts) -> Result<(), AppError> {
         }
         q.execute(&mut *tx).await?;
     }
+    let rows: Vec<(&MinuteRow, i64)> = rollups.iter().map(|(row, n)| (row, *n)).collect();
+    rollup::add_late(&mut tx, &rows).await?;
     // Each key's uses and latest use; `v.column1…5` are the id, uses, time, address and
     // uses since the rotation.
     let uses: Vec<_> = counts.uses.into_iter().collect();
@@ -377,15 +376,6 @@ async fn store_events(db: &Db, events: &[Event]) -> Result<(), AppError> {
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// Deletes raw events older than `retention_days` (rollups are kept).
-pub async fn prune(db: &Db, now: i64, retention_days: u32) -> Result<u64, AppError> {
-    Ok(sqlx::query("DELETE FROM usage_events WHERE at < $1")
-        .bind(now - i64::from(retention_days) * 24 * 3600 * 1000)
-        .execute(db)
-        .await?
-        .rows_affected())
 }
 
 #[cfg(test)]

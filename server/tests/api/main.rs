@@ -22,6 +22,7 @@ mod notifications;
 mod oidc;
 mod oidc_provider;
 mod openapi;
+mod rollups;
 mod sessions;
 mod subscriptions;
 mod usage;

@@ -16,6 +16,8 @@ const ALLOWED: &[(&str, &str)] = &[
         "seq       INTEGER PRIMARY KEY AUTOINCREMENT,",
         "seq       BIGSERIAL PRIMARY KEY,",
     ),
+    // Usage rollups: on SQLite stored in their primary key (PostgreSQL has no such table).
+    (") WITHOUT ROWID;", ");"),
 ];
 
 /// Files written in each dialect's own procedural syntax: compared by what they do

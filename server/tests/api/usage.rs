@@ -129,10 +129,15 @@ async fn every_decision_is_recorded(app: TestApp) {
     assert_eq!((uses, ip.as_deref()), (3, Some("198.51.100.7")));
     assert_eq!(app.state.usage.dropped(), 0);
 
-    // Raw events older than the retention are pruned; rollups stay.
+    // Past every retention but the hours': raw events and (rolled-up) minutes go, the
+    // hours keep the counts.
     let later = app.clock.now() + 31 * 24 * 3600 * 1000;
-    assert_eq!(app::platform::usage::prune(db, later, 30).await.unwrap(), 4);
-    let kept: i64 = sqlx::query_scalar("SELECT CAST(SUM(requests) AS BIGINT) FROM usage_minutes")
+    app::platform::rollup::roll_up(db, later).await.unwrap();
+    let pruned = app::platform::rollup::prune(db, later, app.state.config.usage_retention())
+        .await
+        .unwrap();
+    assert_eq!((pruned.raw, pruned.minutes, pruned.hours), (4, 4, 0));
+    let kept: i64 = sqlx::query_scalar("SELECT CAST(SUM(requests) AS BIGINT) FROM usage_hours")
         .fetch_one(db)
         .await
         .unwrap();
