@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod platform;
 mod routes;
 pub mod subscriptions;
+pub mod usage;
 
 use auth::{whoami, CurrentUser, SignOut};
 use components::PageTitle;
@@ -118,6 +119,7 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/catalog") view={Lazy::<routes::Catalog>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/catalog/:slug") view={Lazy::<routes::Api>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/applications") view={Lazy::<routes::Applications>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/usage") view={Lazy::<routes::Usage>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/publish") view={Lazy::<routes::Publish>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/publish/new") view={Lazy::<routes::NewApi>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/publish/:slug") view={Lazy::<routes::ApiEditor>::new()} ssr=SsrMode::Async />
@@ -177,6 +179,7 @@ fn Header(
                                         <A href="/dashboard" attr:class="nav-link">"Dashboard"</A>
                                         <A href="/catalog" attr:class="nav-link">"Catalog"</A>
                                         <A href="/applications" attr:class="nav-link">"Applications"</A>
+                                        <A href="/usage" attr:class="nav-link">"Usage"</A>
                                         {publishes.then(|| view! {
                                             <A href="/publish" attr:class="nav-link">"Publish"</A>
                                             <A href="/approvals" attr:class="nav-link">"Approvals"</A>

@@ -245,3 +245,18 @@ impl LazyRoute for Notifications {
         view! { <NotificationsPageView /> }.into_any()
     }
 }
+
+/// `/usage`: the developer's usage analytics.
+pub struct Usage;
+
+#[lazy_route]
+impl LazyRoute for Usage {
+    fn data() -> Self {
+        Usage
+    }
+
+    fn view(_this: Self) -> AnyView {
+        use usage::UsagePage;
+        view! { <UsagePage /> }.into_any()
+    }
+}

@@ -1,5 +1,7 @@
 //! UI pieces shared by every area: the page title, form fields with their errors, error
-//! and empty states, pagination, scrollable table regions.
+//! and empty states, pagination, scrollable table regions; charts ([`chart`]).
+
+pub mod chart;
 
 use crate::error::AppError;
 use leptos::prelude::*;

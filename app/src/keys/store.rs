@@ -102,6 +102,24 @@ pub async fn spend_quota(
     .await?)
 }
 
+/// What each of `subscription_ids` used of its quota in the periods that began at or after
+/// `since`: (subscription, period, period start, used), one query.
+pub async fn quota_used(
+    db: &Db,
+    subscription_ids: &[String],
+    since: i64,
+) -> Result<Vec<(String, String, i64, i64)>, AppError> {
+    let sql = format!(
+        "SELECT subscription_id, period, period_start, used FROM quota_usage \
+         WHERE period_start >= {since} AND subscription_id IN ({{in}})"
+    );
+    crate::platform::sql::fetch_in(db, &sql, subscription_ids, |r| {
+        use sqlx::Row;
+        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
+    })
+    .await
+}
+
 /// Gives back a request counted by [`spend_quota`] (the key then had no use left).
 pub async fn refund_quota(db: &Db, slot: &QuotaSlot<'_>) -> Result<(), AppError> {
     sqlx::query(

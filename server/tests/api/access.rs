@@ -265,6 +265,12 @@ const MATRIX: &[Row] = &[
     ),
     ("my_applications", Needs::User, Factor::Any, &[]),
     (
+        "usage_report",
+        Needs::User,
+        Factor::Any,
+        &[("range", "24h")],
+    ),
+    (
         "save_application",
         Needs::User,
         Factor::Any,

@@ -2,6 +2,7 @@
 
 mod access;
 mod admin;
+mod analytics;
 mod applications;
 mod audit;
 mod auth;

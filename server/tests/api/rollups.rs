@@ -233,7 +233,10 @@ async fn concurrent_roll_ups_count_each_minute_once(app: TestApp) {
         .fetch_one(&app.state.db)
         .await
         .unwrap();
-    assert!(hours >= rows as u64, "every hour row written by one of them");
+    assert!(
+        hours >= rows as u64,
+        "every hour row written by one of them"
+    );
     assert_eq!(read_levels(&app).await, expected_levels(&events));
 }
 

@@ -4,7 +4,8 @@
 pub mod leaks;
 pub mod lifecycle;
 
-use super::store::{self, KeyRow, NewKey};
+pub use super::store::KeyRow;
+use super::store::{self, NewKey};
 use super::*;
 use crate::applications::service::{self as apps, AppRow};
 use crate::auth::CurrentUser;
@@ -528,6 +529,9 @@ pub async fn list_all(
         per_page: KEYS_PER_PAGE,
     })
 }
+
+/// What subscriptions used of their quotas (see the store).
+pub use super::store::quota_used;
 
 /// The keys of these applications, newest first.
 pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<KeyRow>, AppError> {

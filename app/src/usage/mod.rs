@@ -1,0 +1,174 @@
+//! Usage analytics for developers: their requests over time by outcome, for all their
+//! applications, one application or one key (both keys side by side while a rotation's
+//! grace runs), broken down by application, key and API, with each quota's use and where
+//! it is heading. Read from the usage levels (`platform::rollup`), one statement per chart
+//! or table, in the viewer's time zone.
+
+#[cfg(feature = "ssr")]
+pub mod buckets;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+pub use pages::UsagePage;
+
+use crate::components::chart::ChartData;
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The period a chart covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum UsageRange {
+    Hour,
+    #[default]
+    Day,
+    Week,
+    Month,
+}
+
+impl UsageRange {
+    pub const ALL: [UsageRange; 4] = [
+        UsageRange::Hour,
+        UsageRange::Day,
+        UsageRange::Week,
+        UsageRange::Month,
+    ];
+
+    /// `1h`, `24h`, `7d` or `30d`; anything else is the default (24 hours).
+    pub fn parse(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .unwrap_or_default()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageRange::Hour => "1h",
+            UsageRange::Day => "24h",
+            UsageRange::Week => "7d",
+            UsageRange::Month => "30d",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UsageRange::Hour => "Last hour",
+            UsageRange::Day => "Last 24 hours",
+            UsageRange::Week => "Last 7 days",
+            UsageRange::Month => "Last 30 days",
+        }
+    }
+}
+
+/// A decision code as people read it, and its colour in charts (see `chart::PALETTE`).
+pub fn outcome(code: &str) -> (&'static str, usize) {
+    match code {
+        "VALID" => ("Allowed", 0),
+        "RATE_LIMITED" => ("Rate limited", 1),
+        "QUOTA_EXCEEDED" => ("Quota exceeded", 2),
+        "EXHAUSTED" => ("Uses exhausted", 2),
+        "REVOKED" => ("Revoked key", 3),
+        "EXPIRED" => ("Expired key", 3),
+        "OWNER_DISABLED" => ("Owner disabled", 3),
+        "SCOPE_DENIED" => ("Scope denied", 4),
+        "API_NOT_ALLOWED" => ("API not allowed", 4),
+        "SUBSCRIPTION_INACTIVE" => ("Subscription inactive", 4),
+        "IP_NOT_ALLOWED" => ("IP not allowed", 5),
+        "NOT_FOUND" | "MALFORMED" => ("Unknown key", 6),
+        _ => ("Other", 6),
+    }
+}
+
+/// Whose usage a report shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UsageScope {
+    /// Every application of the caller.
+    All,
+    Application {
+        id: String,
+        name: String,
+    },
+    Key {
+        id: String,
+        name: String,
+        masked: String,
+        application_id: String,
+        application_name: String,
+    },
+}
+
+/// A line of a breakdown table: allowed and refused requests of one application, key or
+/// API, with a link to its own chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageRow {
+    pub label: String,
+    pub detail: String,
+    pub link: Option<String>,
+    pub allowed: i64,
+    pub refused: i64,
+    /// The most frequent refusal, as read ("Rate limited").
+    pub top_refusal: Option<String>,
+}
+
+/// A subscription's quota in its current period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotaUse {
+    pub application: String,
+    pub api: String,
+    pub plan: String,
+    pub used: i64,
+    pub limit: i64,
+    /// Where the period ends at the current pace.
+    pub projected: i64,
+    /// "today (UTC)" or "this month (UTC)".
+    pub period: String,
+    /// When it resets, in the viewer's time zone.
+    pub resets: String,
+}
+
+/// Facts about one key beside its chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyFacts {
+    pub remaining_uses: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub last_used: Option<String>,
+    pub last_ip: Option<String>,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageData {
+    pub range: UsageRange,
+    pub time_zone: String,
+    pub scope: UsageScope,
+    pub chart: ChartData,
+    /// Per application (all) or per key (one application).
+    pub breakdown: Vec<UsageRow>,
+    /// Per API.
+    pub apis: Vec<UsageRow>,
+    pub quotas: Vec<QuotaUse>,
+    /// A key and the key it replaced or that replaced it: their allowed requests side by side.
+    pub rotation: Option<ChartData>,
+    pub key: Option<KeyFacts>,
+    /// The caller's applications, for the scope picker.
+    pub applications: Vec<(String, String)>,
+}
+
+/// The caller's usage for `range` (`1h`, `24h`, `7d`, `30d`): of all their applications, of
+/// the application `app` or of the key `key` (theirs; another's is "not found").
+#[server(prefix = "/api", endpoint = "usage_report")]
+pub async fn usage_report(
+    range: Option<String>,
+    app: Option<String>,
+    key: Option<String>,
+) -> Result<UsageData, AppError> {
+    let user = crate::auth::guard::require_user().await?;
+    let state = crate::platform::state::app_state()?;
+    let range = UsageRange::parse(range.as_deref().unwrap_or_default());
+    let scope = service::Wanted::from_query(app.as_deref(), key.as_deref());
+    service::report(&state, &user, range, scope, state.clock.now()).await
+}

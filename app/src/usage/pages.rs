@@ -1,0 +1,269 @@
+//! `/usage`: the developer's analytics. Everything is in the address (`range`, `app`,
+//! `key`), so the range and scope links work without JavaScript and, hydrated, switch
+//! without a full reload.
+
+use super::*;
+use crate::components::chart::{count, BarChart};
+use crate::components::{urlencode, EmptyState, ErrorView, Loading, PageTitle, ScrollRegion};
+use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn UsagePage() -> impl IntoView {
+    let query = use_query_map();
+    let get = move |k: &str| query.read().get(k).filter(|v| !v.is_empty());
+    let data = Resource::new(
+        move || (get("range"), get("app"), get("key")),
+        |(range, app, key)| usage_report(range, app, key),
+    );
+    view! {
+        <PageTitle text="Usage · Keyport" />
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(report) => view! { <Report report /> }.into_any(),
+                    Err(error) => view! { <ErrorView error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// `/usage?…` for this scope and `range`.
+fn href(scope: &UsageScope, range: UsageRange) -> String {
+    let r = range.as_str();
+    match scope {
+        UsageScope::All => format!("/usage?range={r}"),
+        UsageScope::Application { id, .. } => format!("/usage?app={}&range={r}", urlencode(id)),
+        UsageScope::Key { id, .. } => format!("/usage?key={}&range={r}", urlencode(id)),
+    }
+}
+
+#[component]
+fn Report(report: UsageData) -> impl IntoView {
+    let UsageData {
+        range,
+        time_zone,
+        scope,
+        chart,
+        breakdown,
+        apis,
+        quotas,
+        rotation,
+        key,
+        applications,
+    } = report;
+    let (title, subtitle) = match &scope {
+        UsageScope::All => ("Usage".to_string(), "All your applications".to_string()),
+        UsageScope::Application { name, .. } => (format!("Usage of {name}"), "Application".into()),
+        UsageScope::Key {
+            name,
+            masked,
+            application_name,
+            ..
+        } => (
+            format!("Usage of key {name}"),
+            format!("{masked} · {application_name}"),
+        ),
+    };
+    let chart_label = format!(
+        "Requests of {}, {}",
+        subtitle.to_lowercase(),
+        range.label().to_lowercase()
+    );
+    let ranges = UsageRange::ALL
+        .into_iter()
+        .map(|r| {
+            let current = r == range;
+            view! {
+                <li>
+                    <A
+                        href=href(&scope, r)
+                        attr:class=if current { "badge bg-brand-600 text-white" } else { "badge hover:bg-slate-200" }
+                        attr:aria-current=current.then_some("page")
+                    >
+                        {r.label()}
+                    </A>
+                </li>
+            }
+        })
+        .collect_view();
+    let back = match &scope {
+        UsageScope::All => None,
+        UsageScope::Application { .. } => {
+            Some(("/usage".to_string(), "All applications".to_string()))
+        }
+        UsageScope::Key {
+            application_id,
+            application_name,
+            ..
+        } => Some((
+            format!(
+                "/usage?app={}&range={}",
+                urlencode(application_id),
+                range.as_str()
+            ),
+            application_name.clone(),
+        )),
+    };
+    let breakdown_title = match &scope {
+        UsageScope::All => Some("By application"),
+        UsageScope::Application { .. } => Some("By key"),
+        UsageScope::Key { .. } => None,
+    };
+    let is_empty_portal = applications.is_empty();
+    view! {
+        <div class="space-y-6">
+            <header class="flex flex-wrap items-end justify-between gap-4">
+                <div class="space-y-1">
+                    {back.map(|(link, label)| view! {
+                        <A href=link attr:class="link text-sm">{format!("← {label}")}</A>
+                    })}
+                    <h1 class="text-2xl font-semibold">{title}</h1>
+                    <p class="text-sm text-slate-600">{subtitle}{format!(" · times in {time_zone}")}</p>
+                </div>
+                <nav aria-label="Period">
+                    <ul class="flex flex-wrap gap-2">{ranges}</ul>
+                </nav>
+            </header>
+            {is_empty_portal.then(|| view! {
+                <EmptyState title="No applications yet.">
+                    "Create an application, subscribe it to an API and issue a key: its requests show here. "
+                    <A href="/applications" attr:class="link">"Go to your applications"</A>
+                </EmptyState>
+            })}
+            <section class="card space-y-3" aria-labelledby="requests-heading">
+                <h2 id="requests-heading" class="text-lg font-semibold">{format!("Requests · {}", range.label())}</h2>
+                <BarChart data=chart label=chart_label unit="requests" />
+            </section>
+            {key.map(|k| view! { <KeyFactsCard k /> })}
+            {rotation.map(|data| view! {
+                <section class="card space-y-3" aria-labelledby="rotation-heading">
+                    <h2 id="rotation-heading" class="text-lg font-semibold">"Rotation: has the traffic moved?"</h2>
+                    <p class="text-sm text-slate-600">"Allowed requests of the old key and the new one. When the old key's bars stop, every client uses the new key."</p>
+                    <BarChart data label="Allowed requests of the old and the new key" unit="allowed requests" />
+                </section>
+            })}
+            {(!quotas.is_empty()).then(|| view! { <Quotas quotas /> })}
+            <div class="grid gap-6 lg:grid-cols-2">
+                {breakdown_title.map(|t| view! { <Breakdown title=t rows=breakdown first="Name" /> })}
+                <Breakdown title="By API" rows=apis first="API" />
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn KeyFactsCard(k: KeyFacts) -> impl IntoView {
+    let uses = match (k.remaining_uses, k.max_uses) {
+        (Some(left), Some(max)) => format!("{} of {} uses left", count(left), count(max)),
+        (Some(left), None) => format!("{} uses left", count(left)),
+        _ => "No use limit".to_string(),
+    };
+    view! {
+        <section class="card" aria-label="This key">
+            <dl class="grid gap-4 text-sm sm:grid-cols-4">
+                <div><dt class="text-slate-500">"State"</dt><dd class="font-medium">{k.state}</dd></div>
+                <div><dt class="text-slate-500">"Uses"</dt><dd class="font-medium">{uses}</dd></div>
+                <div><dt class="text-slate-500">"Last used"</dt><dd class="font-medium">{k.last_used.unwrap_or_else(|| "Never".into())}</dd></div>
+                <div><dt class="text-slate-500">"Last address"</dt><dd class="font-medium">{k.last_ip.unwrap_or_else(|| "—".into())}</dd></div>
+            </dl>
+        </section>
+    }
+}
+
+#[component]
+fn Quotas(quotas: Vec<QuotaUse>) -> impl IntoView {
+    let items = quotas
+        .into_iter()
+        .map(|q| {
+            let pct = if q.limit > 0 { (q.used * 100 / q.limit).min(100) } else { 100 };
+            let heading = q.projected > q.limit;
+            let bar = if pct >= 100 {
+                "bg-rose-600"
+            } else if pct >= 80 || heading {
+                "bg-amber-500"
+            } else {
+                "bg-emerald-500"
+            };
+            let outlook = if q.used >= q.limit {
+                format!("Reached: requests are refused until {}.", q.resets)
+            } else if heading {
+                format!("At this pace it runs out before {} ({} projected).", q.resets, count(q.projected))
+            } else {
+                format!("At this pace: {} by {}.", count(q.projected), q.resets)
+            };
+            let label = format!("{} of {} {}", count(q.used), count(q.limit), q.period);
+            view! {
+                <li class="space-y-1">
+                    <div class="flex flex-wrap items-baseline justify-between gap-2 text-sm">
+                        <span class="font-medium">{format!("{} → {} ({})", q.application, q.api, q.plan)}</span>
+                        <span class="tabular-nums text-slate-600">{label.clone()}</span>
+                    </div>
+                    <div class="h-2 overflow-hidden rounded bg-slate-200" role="meter" aria-valuemin="0" aria-valuemax=q.limit aria-valuenow=q.used aria-label=format!("Quota used: {label}")>
+                        <div class=format!("h-full {bar}") style=format!("width: {pct}%")></div>
+                    </div>
+                    <p class="text-xs text-slate-500">{outlook}</p>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card space-y-3" aria-labelledby="quota-heading">
+            <h2 id="quota-heading" class="text-lg font-semibold">"Quotas"</h2>
+            <ul class="space-y-4">{items}</ul>
+        </section>
+    }
+}
+
+#[component]
+fn Breakdown(title: &'static str, rows: Vec<UsageRow>, first: &'static str) -> impl IntoView {
+    if rows.is_empty() {
+        return view! {
+            <section class="card space-y-2" aria-label=title>
+                <h2 class="text-lg font-semibold">{title}</h2>
+                <p class="text-sm text-slate-500">"No requests in this period."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let body = rows
+        .into_iter()
+        .map(|r| {
+            let name = match r.link {
+                Some(link) => view! { <A href=link attr:class="link">{r.label}</A> }.into_any(),
+                None => view! { <span>{r.label}</span> }.into_any(),
+            };
+            view! {
+                <tr class="border-t border-slate-100">
+                    <td class="py-2 pr-3">
+                        {name}
+                        {(!r.detail.is_empty()).then(|| view! { <div class="font-mono text-xs text-slate-500">{r.detail}</div> })}
+                    </td>
+                    <td class="py-2 pr-3 text-right tabular-nums">{count(r.allowed)}</td>
+                    <td class="py-2 pr-3 text-right tabular-nums">{count(r.refused)}</td>
+                    <td class="py-2 text-slate-600">{r.top_refusal.unwrap_or_else(|| "—".into())}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card space-y-2" aria-label=title>
+            <h2 class="text-lg font-semibold">{title}</h2>
+            <ScrollRegion label=title>
+                <table class="min-w-full text-sm">
+                    <thead class="text-left text-slate-500">
+                        <tr>
+                            <th scope="col" class="py-1 pr-3 font-medium">{first}</th>
+                            <th scope="col" class="py-1 pr-3 text-right font-medium">"Allowed"</th>
+                            <th scope="col" class="py-1 pr-3 text-right font-medium">"Refused"</th>
+                            <th scope="col" class="py-1 font-medium">"Most refused as"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{body}</tbody>
+                </table>
+            </ScrollRegion>
+        </section>
+    }
+    .into_any()
+}

@@ -1,0 +1,438 @@
+//! Building a developer's usage report: which applications and keys are theirs (another's
+//! id is "not found"), the buckets in their time zone, and one read per chart or table.
+
+use super::buckets::{buckets, zone, Buckets};
+use super::store::{sums, By, Filter, Sum};
+use super::*;
+use crate::applications::service as apps;
+use crate::auth::CurrentUser;
+use crate::components::chart::{Bucket, Series};
+use crate::domain::QuotaPeriod;
+use crate::keys::service as keys;
+use crate::platform::state::AppState;
+use chrono::TimeZone;
+use std::collections::{BTreeMap, HashMap};
+
+/// What the caller asked to see.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wanted {
+    All,
+    Application(String),
+    Key(String),
+}
+
+impl Wanted {
+    /// A key wins over an application; empty values count as absent.
+    pub fn from_query(app: Option<&str>, key: Option<&str>) -> Self {
+        match (app.filter(|s| !s.is_empty()), key.filter(|s| !s.is_empty())) {
+            (_, Some(key)) => Wanted::Key(key.to_string()),
+            (Some(app), None) => Wanted::Application(app.to_string()),
+            (None, None) => Wanted::All,
+        }
+    }
+}
+
+/// The caller's usage report (see [`usage_report`]).
+pub async fn report(
+    state: &AppState,
+    user: &CurrentUser,
+    range: UsageRange,
+    wanted: Wanted,
+    now: i64,
+) -> Result<UsageData, AppError> {
+    let db = &state.db;
+    let tz = zone(None);
+    let mine = apps::mine(db, user).await?;
+    let app_ids: Vec<String> = mine.iter().map(|a| a.id.clone()).collect();
+    let all_keys = keys::of_applications(db, &app_ids).await?;
+    let b = buckets(range, now, tz);
+    let (from, to) = b.span();
+    let by_minute = b.by_minute;
+    let r = range.as_str();
+
+    let (scope, scope_apps, key) = match &wanted {
+        Wanted::All => (UsageScope::All, app_ids.clone(), None),
+        Wanted::Application(id) => {
+            let app = mine
+                .iter()
+                .find(|a| &a.id == id)
+                .ok_or(AppError::NotFound)?;
+            let scope = UsageScope::Application {
+                id: app.id.clone(),
+                name: app.name.clone(),
+            };
+            (scope, vec![app.id.clone()], None)
+        }
+        Wanted::Key(id) => {
+            let k = all_keys
+                .iter()
+                .find(|k| &k.id == id)
+                .ok_or(AppError::NotFound)?;
+            let scope = UsageScope::Key {
+                id: k.id.clone(),
+                name: k.name.clone(),
+                masked: k.masked(),
+                application_id: k.application_id.clone(),
+                application_name: k.application_name.clone(),
+            };
+            (scope, vec![k.application_id.clone()], Some(k))
+        }
+    };
+    let key_ids: Vec<String> = key.iter().map(|k| k.id.clone()).collect();
+    let filter = match key {
+        Some(_) => Filter::Keys(&key_ids),
+        None => Filter::Applications(&scope_apps),
+    };
+
+    let chart = chart(&b, &sums(db, filter, from, to, by_minute, By::Time).await?);
+    let subs = crate::subscriptions::service::of_applications(db, &scope_apps).await?;
+    let api_names: HashMap<&str, &str> = subs
+        .iter()
+        .map(|s| (s.api_id.as_str(), s.api_name.as_str()))
+        .collect();
+    let apis = rows(
+        &sums(db, filter, from, to, by_minute, By::Api).await?,
+        |api| {
+            let name = api_names.get(api).copied();
+            (
+                name.unwrap_or(if api.is_empty() {
+                    "No API named"
+                } else {
+                    "Another API"
+                })
+                .to_string(),
+                String::new(),
+                None,
+            )
+        },
+    );
+    let breakdown = match &wanted {
+        Wanted::All => {
+            let names: HashMap<&str, &str> = mine
+                .iter()
+                .map(|a| (a.id.as_str(), a.name.as_str()))
+                .collect();
+            rows(
+                &sums(db, filter, from, to, by_minute, By::Application).await?,
+                |id| {
+                    (
+                        names
+                            .get(id)
+                            .copied()
+                            .unwrap_or("Deleted application")
+                            .to_string(),
+                        String::new(),
+                        Some(format!("/usage?app={id}&range={r}")),
+                    )
+                },
+            )
+        }
+        Wanted::Application(_) => {
+            let by_id: HashMap<&str, &keys::KeyRow> =
+                all_keys.iter().map(|k| (k.id.as_str(), k)).collect();
+            rows(
+                &sums(db, filter, from, to, by_minute, By::Key).await?,
+                |id| match by_id.get(id) {
+                    Some(k) => (
+                        k.name.clone(),
+                        k.masked(),
+                        Some(format!("/usage?key={id}&range={r}")),
+                    ),
+                    None => ("Deleted key".into(), String::new(), None),
+                },
+            )
+        }
+        Wanted::Key(_) => Vec::new(),
+    };
+
+    let rotation = match key {
+        Some(k) => match (k.replaces.as_ref(), k.replaced_by.as_ref()) {
+            (Some(old), _) => Some((old.clone(), k.id.clone())),
+            (None, Some(new)) => Some((k.id.clone(), new.clone())),
+            (None, None) => None,
+        },
+        None => None,
+    };
+    let rotation = match rotation {
+        Some((old, new)) => {
+            let ids = [old.clone(), new.clone()];
+            let sums = sums(db, Filter::Keys(&ids), from, to, by_minute, By::TimeAndKey).await?;
+            Some(rotation_chart(&b, &sums, &old, &new))
+        }
+        None => None,
+    };
+
+    let quotas = quotas(state, &subs, &mine, now, tz).await?;
+    let key = key.map(|k| KeyFacts {
+        remaining_uses: k.remaining_uses,
+        max_uses: k.max_uses,
+        last_used: k.last_used_at.map(|t| local_time(tz, t)),
+        last_ip: k.last_used_ip.clone(),
+        state: if k.revoked_at.is_some() {
+            "Revoked".into()
+        } else if k.expires_at.is_some_and(|e| e <= now) {
+            "Expired".into()
+        } else if k.replaced_by.is_some() {
+            "Rotated: works until its grace period ends".into()
+        } else {
+            "Active".into()
+        },
+    });
+    Ok(UsageData {
+        range,
+        time_zone: tz.name().to_string(),
+        scope,
+        chart,
+        breakdown,
+        apis,
+        quotas,
+        rotation,
+        key,
+        applications: mine
+            .iter()
+            .map(|a| (a.id.clone(), a.name.clone()))
+            .collect(),
+    })
+}
+
+fn local_time(tz: chrono_tz::Tz, at: i64) -> String {
+    tz.timestamp_millis_opt(at)
+        .single()
+        .map(|t| t.format("%a %-d %b %Y, %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn labels(b: &Buckets) -> Vec<Bucket> {
+    b.labels
+        .iter()
+        .map(|(short, full)| Bucket {
+            short: short.clone(),
+            full: full.clone(),
+        })
+        .collect()
+}
+
+/// A series' place: by colour, then label.
+fn order(code: &str) -> (usize, &'static str) {
+    let (label, tone) = outcome(code);
+    (tone, label)
+}
+
+/// One series per decision code present (allowed always), in the order of their colours.
+pub fn chart(b: &Buckets, sums: &[Sum]) -> ChartData {
+    let n = b.labels.len();
+    let mut by_code: BTreeMap<(usize, &'static str), Vec<i64>> = BTreeMap::new();
+    by_code.insert(order("VALID"), vec![0; n]);
+    for s in sums {
+        let Some(i) = b.index(s.t) else { continue };
+        by_code.entry(order(&s.code)).or_insert_with(|| vec![0; n])[i] += s.n;
+    }
+    ChartData {
+        buckets: labels(b),
+        series: by_code
+            .into_iter()
+            .map(|((tone, label), values)| Series {
+                label: label.to_string(),
+                tone,
+                values,
+            })
+            .collect(),
+    }
+}
+
+/// The allowed requests of a rotated key and its successor, side by side.
+fn rotation_chart(b: &Buckets, sums: &[Sum], old: &str, new: &str) -> ChartData {
+    let n = b.labels.len();
+    let mut values = [vec![0; n], vec![0; n]];
+    for s in sums.iter().filter(|s| s.code == "VALID") {
+        let (Some(i), Some(k)) = (b.index(s.t), [old, new].iter().position(|k| *k == s.g)) else {
+            continue;
+        };
+        values[k][i] += s.n;
+    }
+    let [old_values, new_values] = values;
+    ChartData {
+        buckets: labels(b),
+        series: vec![
+            Series {
+                label: "Old key".into(),
+                tone: 6,
+                values: old_values,
+            },
+            Series {
+                label: "New key".into(),
+                tone: 0,
+                values: new_values,
+            },
+        ],
+    }
+}
+
+/// Breakdown rows from sums by group, busiest first; `describe(id)` gives the label, a
+/// detail and a link.
+fn rows(
+    sums: &[Sum],
+    describe: impl Fn(&str) -> (String, String, Option<String>),
+) -> Vec<UsageRow> {
+    let mut groups: BTreeMap<&str, (i64, HashMap<&str, i64>)> = BTreeMap::new();
+    for s in sums {
+        let g = groups.entry(s.g.as_str()).or_default();
+        if s.code == "VALID" {
+            g.0 += s.n;
+        } else {
+            *g.1.entry(outcome(&s.code).0).or_default() += s.n;
+        }
+    }
+    let mut rows: Vec<UsageRow> = groups
+        .into_iter()
+        .map(|(id, (allowed, refusals))| {
+            let (label, detail, link) = describe(id);
+            let top_refusal = refusals
+                .iter()
+                .max_by_key(|(label, n)| (**n, std::cmp::Reverse(**label)))
+                .map(|(label, _)| label.to_string());
+            UsageRow {
+                label,
+                detail,
+                link,
+                allowed,
+                refused: refusals.values().sum(),
+                top_refusal,
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.allowed + r.refused));
+    rows
+}
+
+/// Each live subscription with a quota: what it used this period, and where it ends at
+/// the pace so far.
+async fn quotas(
+    state: &AppState,
+    subs: &[crate::subscriptions::service::SubRow],
+    mine: &[apps::AppRow],
+    now: i64,
+    tz: chrono_tz::Tz,
+) -> Result<Vec<QuotaUse>, AppError> {
+    let live: Vec<_> = subs.iter().filter(|s| s.state.is_live()).collect();
+    let plans = keys::plans_of(state, subs).await?;
+    let ids: Vec<String> = live.iter().map(|s| s.id.clone()).collect();
+    let since = QuotaPeriod::Month.start(now);
+    let used = keys::quota_used(&state.db, &ids, since).await?;
+    let mut out = Vec::new();
+    for s in live {
+        let Some(plan) = plans.get(&s.plan_id) else {
+            continue;
+        };
+        let Some(limit) = plan.quota else { continue };
+        let period = plan.quota_period;
+        let (start, end) = (period.start(now), period.end(now));
+        let used = used
+            .iter()
+            .find(|(id, p, at, _)| id == &s.id && p == period.as_str() && *at == start)
+            .map(|u| u.3)
+            .unwrap_or(0);
+        out.push(QuotaUse {
+            application: mine
+                .iter()
+                .find(|a| a.id == s.application_id)
+                .map(|a| a.name.clone())
+                .unwrap_or_default(),
+            api: s.api_name.clone(),
+            plan: s.plan_name.clone(),
+            used,
+            limit,
+            projected: project(used, start, end, now),
+            period: match period {
+                QuotaPeriod::Day => "today (UTC)".into(),
+                QuotaPeriod::Month => "this month (UTC)".into(),
+            },
+            resets: local_time(tz, end),
+        });
+    }
+    Ok(out)
+}
+
+/// Where `used` ends at the period's end at the pace since it began (at least an hour of
+/// it, so a period's first minutes do not project wildly).
+pub fn project(used: i64, start: i64, end: i64, now: i64) -> i64 {
+    let elapsed = (now - start).max(crate::platform::rollup::HOUR_MS);
+    let length = end - start;
+    if now >= end || elapsed >= length {
+        return used;
+    }
+    ((used as i128 * length as i128) / elapsed as i128) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::rollup::HOUR_MS;
+
+    #[test]
+    fn a_projection_scales_the_pace_so_far_to_the_whole_period() {
+        let day = 24 * HOUR_MS;
+        assert_eq!(project(100, 0, day, 6 * HOUR_MS), 400);
+        assert_eq!(project(100, 0, day, day), 100);
+        assert_eq!(project(5, 0, day, 60_000), 120, "at least an hour counts");
+        assert_eq!(project(0, 0, day, 12 * HOUR_MS), 0);
+    }
+
+    fn sum(t: i64, g: &str, code: &str, n: i64) -> Sum {
+        Sum {
+            t,
+            g: g.into(),
+            code: code.into(),
+            n,
+        }
+    }
+
+    #[test]
+    fn a_chart_has_a_series_per_outcome_in_colour_order_and_allowed_always() {
+        let b = buckets(UsageRange::Day, 24 * HOUR_MS + 5, chrono_tz::Tz::UTC);
+        let empty = chart(&b, &[]);
+        assert_eq!(empty.series.len(), 1);
+        assert_eq!(empty.series[0].label, "Allowed");
+        let c = chart(
+            &b,
+            &[
+                sum(2 * HOUR_MS, "", "REVOKED", 3),
+                sum(2 * HOUR_MS, "", "VALID", 7),
+                sum(24 * HOUR_MS, "", "RATE_LIMITED", 2),
+                sum(-HOUR_MS, "", "VALID", 99),
+            ],
+        );
+        let labels: Vec<_> = c.series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["Allowed", "Rate limited", "Revoked key"]);
+        assert_eq!(
+            c.series[0].values[1], 7,
+            "02:00 is the second of 01:00…00:00"
+        );
+        assert_eq!(c.series[1].values[23], 2);
+        assert_eq!(
+            c.series[0].values.iter().sum::<i64>(),
+            7,
+            "before the range: left out"
+        );
+    }
+
+    #[test]
+    fn breakdown_rows_are_busiest_first_with_their_main_refusal() {
+        let rows = rows(
+            &[
+                sum(0, "a", "VALID", 5),
+                sum(0, "b", "VALID", 1),
+                sum(0, "b", "RATE_LIMITED", 8),
+                sum(0, "b", "REVOKED", 2),
+            ],
+            |id| (id.to_uppercase(), String::new(), None),
+        );
+        assert_eq!(rows[0].label, "B");
+        assert_eq!((rows[0].allowed, rows[0].refused), (1, 10));
+        assert_eq!(rows[0].top_refusal.as_deref(), Some("Rate limited"));
+        assert_eq!(
+            (rows[1].label.as_str(), rows[1].top_refusal.clone()),
+            ("A", None)
+        );
+    }
+}
