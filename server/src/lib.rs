@@ -7,6 +7,7 @@ pub mod db;
 pub mod feed;
 pub mod hygiene;
 pub mod oidc;
+pub mod seed;
 pub mod trace;
 pub mod verify;
 pub mod web;

@@ -40,6 +40,36 @@ enum Command {
         #[command(subcommand)]
         command: ServiceTokenCommand,
     },
+    /// Tools for demos and benchmarks.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Create a demo world (a publisher, five APIs, developers, applications, keys) and write
+    /// realistic traffic for it straight into the usage tables. For a fresh database.
+    SeedUsage {
+        /// How many requests in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1_000)]
+        keys: usize,
+        /// How many days back from now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// An existing user who gets the first developer's three applications.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Days of raw events (the newest); the levels get every day.
+        #[arg(long, default_value_t = 1)]
+        raw_days: u32,
+        /// The random generator's seed (the same seed draws the same traffic).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +132,40 @@ async fn main() -> anyhow::Result<()> {
         Command::ServiceToken {
             command: ServiceTokenCommand::Create { name },
         } => create_service_token(&state, &name).await,
+        Command::Dev {
+            command:
+                DevCommand::SeedUsage {
+                    events,
+                    keys,
+                    days,
+                    owner,
+                    raw_days,
+                    seed,
+                },
+        } => {
+            let started = std::time::Instant::now();
+            let plan = keyport::seed::Plan {
+                events,
+                keys,
+                days,
+                owner,
+                raw_days,
+                seed,
+            };
+            let done = keyport::seed::seed(&state, &plan).await?;
+            println!(
+                "seeded {} events ({} hour rows, {} day rows, {} minute rows, {} raw events) for {} developers' {} applications in {:.1} s",
+                done.events,
+                done.hour_rows,
+                done.day_rows,
+                done.minute_rows,
+                done.raw_events,
+                done.developers,
+                done.applications,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 crate::backends!(
     traffic_through_the_verify_api_shows_in_the_developers_report,
-    another_developers_usage_is_not_found_and_not_counted
+    another_developers_usage_is_not_found_and_not_counted,
+    seeded_usage_is_realistic_consistent_and_shown_to_its_owner
 );
 
 /// A developer whose application "Shop" subscribes to `api-dev` (quota 10 a day) and holds
@@ -171,4 +172,95 @@ async fn another_developers_usage_is_not_found_and_not_counted(app: TestApp) {
     // Signed out: no report at all.
     let anonymous = app.client();
     assert_eq!(anonymous.call("usage_report", &[]).await.status, 401);
+}
+
+async fn total(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap()
+}
+
+async fn seeded_usage_is_realistic_consistent_and_shown_to_its_owner(app: TestApp) {
+    let (owner, _) = app.signed_in("owner@example.com", Role::Developer).await;
+    let plan = keyport::seed::Plan {
+        events: 40_000,
+        keys: 120,
+        days: 7,
+        owner: Some("owner@example.com".into()),
+        raw_days: 1,
+        seed: 3,
+    };
+    let done = keyport::seed::seed(&app.state, &plan).await.unwrap();
+    assert!(
+        (39_000..=41_000).contains(&done.events),
+        "about as many as asked: {}",
+        done.events
+    );
+    assert_eq!((done.developers, done.applications), (2, 6));
+    // Every level holds every event; minutes and raw events cover the newest days.
+    for table in ["usage_hours", "usage_days", "usage_api_hours"] {
+        let sum = total(
+            &app,
+            &format!("SELECT CAST(SUM(requests) AS BIGINT) FROM {table}"),
+        )
+        .await;
+        assert_eq!(sum as u64, done.events, "{table}");
+    }
+    let minutes = total(
+        &app,
+        "SELECT CAST(SUM(requests) AS BIGINT) FROM usage_minutes",
+    )
+    .await;
+    let raw = total(&app, "SELECT COUNT(*) FROM usage_events").await;
+    assert!(
+        minutes > raw && raw > 0,
+        "two days of minutes ({minutes}) hold more than a day of raw events ({raw})"
+    );
+    assert_eq!(raw as u64, done.raw_events);
+    // Afternoons are busier than nights, and there are abusive and leaked keys.
+    let at_hour = |h: i64| {
+        format!(
+        "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_hours WHERE hour % 86400000 = {}",
+        h * 3_600_000
+    )
+    };
+    assert!(total(&app, &at_hour(14)).await > 2 * total(&app, &at_hour(2)).await);
+    for code in ["RATE_LIMITED", "REVOKED", "SCOPE_DENIED"] {
+        let n = total(
+            &app,
+            &format!("SELECT COUNT(*) FROM usage_days WHERE code = '{code}'"),
+        )
+        .await;
+        assert!(n > 0, "{code}");
+    }
+    // The owner's report shows exactly the seeded traffic of their applications.
+    let theirs = total(
+        &app,
+        "SELECT CAST(SUM(h.requests) AS BIGINT) FROM usage_hours h JOIN applications a \
+         ON a.id = h.application_id JOIN users u ON u.id = a.owner_id WHERE u.email = 'owner@example.com'",
+    )
+    .await;
+    let r = report(&owner, &[("range", "30d")]).await;
+    let shown: i64 = r["chart"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+        })
+        .sum();
+    assert!(theirs > 0);
+    assert_eq!(shown, theirs);
+    assert_eq!(r["breakdown"].as_array().unwrap().len(), 3);
+    // A second run is refused: the world exists already.
+    let again = keyport::seed::seed(&app.state, &plan).await.unwrap_err();
+    assert!(
+        again.to_string().contains("seeded usage already"),
+        "{again}"
+    );
 }

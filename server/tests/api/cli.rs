@@ -29,6 +29,7 @@ fn help_documents_every_command() {
         "setup-link",
         "user",
         "service-token",
+        "dev",
         "KEYPORT_DATABASE_URL",
     ] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
