@@ -116,12 +116,14 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/admin/settings") view={Lazy::<routes::Settings>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view={Lazy::<routes::Audit>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/keys") view={Lazy::<routes::AllKeys>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/usage") view={Lazy::<routes::PlatformUsage>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/catalog") view={Lazy::<routes::Catalog>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/catalog/:slug") view={Lazy::<routes::Api>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/applications") view={Lazy::<routes::Applications>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/usage") view={Lazy::<routes::Usage>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/publish") view={Lazy::<routes::Publish>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/publish/new") view={Lazy::<routes::NewApi>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/publish/usage") view={Lazy::<routes::ApiUsage>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/publish/:slug") view={Lazy::<routes::ApiEditor>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/approvals") view={Lazy::<routes::Approvals>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/notifications") view={Lazy::<routes::Notifications>::new()} ssr=SsrMode::Async />
@@ -189,6 +191,7 @@ fn Header(
                                                 <li><A href="/admin/users" attr:class="menu-link">"Users"</A></li>
                                                 <li><A href="/admin/audit" attr:class="menu-link">"Audit log"</A></li>
                                                 <li><A href="/admin/keys" attr:class="menu-link">"Keys"</A></li>
+                                                <li><A href="/admin/usage" attr:class="menu-link">"Usage"</A></li>
                                                 <li><A href="/admin/settings" attr:class="menu-link">"Settings"</A></li>
                                             </HeaderMenu>
                                         })}

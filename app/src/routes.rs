@@ -260,3 +260,33 @@ impl LazyRoute for Usage {
         view! { <UsagePage /> }.into_any()
     }
 }
+
+/// `/publish/usage`: the traffic of a publisher's APIs.
+pub struct ApiUsage;
+
+#[lazy_route]
+impl LazyRoute for ApiUsage {
+    fn data() -> Self {
+        ApiUsage
+    }
+
+    fn view(_this: Self) -> AnyView {
+        use usage::OverviewPage;
+        view! { <OverviewPage platform=false /> }.into_any()
+    }
+}
+
+/// `/admin/usage`: the platform's traffic.
+pub struct PlatformUsage;
+
+#[lazy_route]
+impl LazyRoute for PlatformUsage {
+    fn data() -> Self {
+        PlatformUsage
+    }
+
+    fn view(_this: Self) -> AnyView {
+        use usage::OverviewPage;
+        view! { <OverviewPage platform=true /> }.into_any()
+    }
+}

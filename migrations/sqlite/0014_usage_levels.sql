@@ -23,8 +23,9 @@ ALTER TABLE usage_minutes_by_time RENAME TO usage_minutes;
 -- a time: it advances `usage_rollup.done_until` with a compare-and-set in the same
 -- transaction). Every minute before `done_until` is in every level; charts add the minutes
 -- at or after it, read in the same statement, so they are exact and current. Keyed
--- application first (an application's range is one index range); by key and by time
--- (platform lists, retention) through their indexes, which only the job writes.
+-- application first: an application's range is one index range, and so is a key's (its
+-- application is always known). By time (lists over the platform, retention) through an
+-- index, which only the job writes.
 CREATE TABLE usage_hours (
     application_id TEXT NOT NULL,
     hour           BIGINT NOT NULL,
@@ -34,7 +35,6 @@ CREATE TABLE usage_hours (
     requests       BIGINT NOT NULL,
     PRIMARY KEY (application_id, hour, api_id, key_id, code)
 ) WITHOUT ROWID;
-CREATE INDEX usage_hours_key_idx ON usage_hours (key_id, hour);
 CREATE INDEX usage_hours_hour_idx ON usage_hours (hour);
 
 -- UTC days: long ranges, billing periods and platform-wide top lists.
@@ -47,7 +47,6 @@ CREATE TABLE usage_days (
     requests       BIGINT NOT NULL,
     PRIMARY KEY (application_id, day, api_id, key_id, code)
 ) WITHOUT ROWID;
-CREATE INDEX usage_days_key_idx ON usage_days (key_id, day);
 CREATE INDEX usage_days_day_idx ON usage_days (day);
 
 -- Per API and hour, without applications and keys: the platform's and an API's charts

@@ -69,6 +69,9 @@ pub async fn any(db: &Db, id: &str) -> Result<Option<AppRow>, AppError> {
     store::find_any(db, id).await
 }
 
+/// The names of these applications, by id.
+pub use super::store::names;
+
 /// `user`'s applications, by name.
 pub async fn mine(db: &Db, user: &CurrentUser) -> Result<Vec<AppRow>, AppError> {
     store::list_owned(db, &owner_of(user)).await

@@ -111,6 +111,21 @@ pub async fn find_any(db: &Db, id: &str) -> Result<Option<AppRow>, AppError> {
     Ok(row.as_ref().map(AppRow::from_row).transpose()?)
 }
 
+/// The names of these applications (deleted or not), by id, in one query.
+pub async fn names(
+    db: &Db,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    let rows = crate::platform::sql::fetch_in(
+        db,
+        "SELECT id, name FROM applications WHERE id IN ({in})",
+        ids,
+        |r| sqlx::FromRow::from_row(r),
+    )
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 pub async fn list_owned(db: &Db, owner: &Owner) -> Result<Vec<AppRow>, AppError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM applications WHERE owner_kind = $1 AND owner_id = $2 AND deleted_at IS NULL \

@@ -7,14 +7,18 @@ use crate::domain::{Outcome, Role, UserStatus};
 use crate::error::AppError;
 use crate::platform::audit::{record, Event};
 use crate::platform::session::AuthSession;
-use crate::platform::state::{app_state, ClientInfo};
+use crate::platform::state::{app_state, AppState, ClientInfo};
 
 /// The signed-in, active user of this request, or `Unauthorized`; `MfaEnrolmentRequired`
 /// when the portal's MFA policy asks them to enrol and they have not.
 pub async fn require_user() -> Result<CurrentUser, AppError> {
     let user = require_signed_in().await?;
+    enrolled(&app_state()?, user).await
+}
+
+/// `user`, unless the MFA policy wants them to enrol a second factor first.
+pub async fn enrolled(state: &AppState, user: CurrentUser) -> Result<CurrentUser, AppError> {
     if !user.mfa_enabled {
-        let state = app_state()?;
         let policy = crate::platform::settings::mfa_policy(&state.db).await?;
         if crate::auth::mfa::service::policy_requires(policy, user.role) {
             return Err(AppError::MfaEnrolmentRequired);
@@ -26,8 +30,12 @@ pub async fn require_user() -> Result<CurrentUser, AppError> {
 /// Like [`require_user`] but without the MFA policy: for what a user needs to enrol (their
 /// status, the enrolment itself, their sessions, the dashboard).
 pub async fn require_signed_in() -> Result<CurrentUser, AppError> {
-    let state = app_state()?;
-    let session = AuthSession::current().await?;
+    signed_in(&app_state()?, &AuthSession::current().await?).await
+}
+
+/// The active user signed in with `session` (handlers outside Leptos build it from their
+/// request's session); `Unauthorized` otherwise.
+pub async fn signed_in(state: &AppState, session: &AuthSession) -> Result<CurrentUser, AppError> {
     let Some(user_id) = session.user_id().await? else {
         return Err(AppError::Unauthorized);
     };
@@ -53,15 +61,33 @@ pub async fn require_role(
     attempted: &'static str,
 ) -> Result<CurrentUser, AppError> {
     let user = require_user().await?;
+    in_role(
+        &app_state()?,
+        user,
+        allowed,
+        attempted,
+        &ClientInfo::current(),
+    )
+    .await
+}
+
+/// `user` if their role is one of `allowed`; otherwise `Forbidden`, audited as a denied
+/// `attempted` action from `client`.
+pub async fn in_role(
+    state: &AppState,
+    user: CurrentUser,
+    allowed: &[Role],
+    attempted: &'static str,
+    client: &ClientInfo,
+) -> Result<CurrentUser, AppError> {
     if allowed.contains(&user.role) {
         return Ok(user);
     }
-    let state = app_state()?;
     let event = Event::new("authz.denied")
         .actor(&user.id, &user.email)
         .outcome(Outcome::Denied)
         .details(serde_json::json!({ "attempted": attempted, "role": user.role }));
-    record(&state.db, state.clock.now(), &ClientInfo::current(), event).await?;
+    record(&state.db, state.clock.now(), client, event).await?;
     Err(AppError::Forbidden)
 }
 

@@ -22,6 +22,7 @@ pub fn PublishPage() -> impl IntoView {
                 </div>
                 <div class="flex gap-2">
                     <a class="btn-secondary" href="/approvals">"Approvals"</a>
+                    <a class="btn-secondary" href="/publish/usage">"Usage"</a>
                     <a class="btn" href="/publish/new">"New API"</a>
                 </div>
             </div>

@@ -165,6 +165,19 @@ pub async fn managed(state: &AppState, user: &CurrentUser) -> Result<Vec<Managed
         .collect())
 }
 
+/// The ids and names of the APIs `user` manages (every API for admins).
+pub async fn managed_ids(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<Vec<(String, String)>, AppError> {
+    let owner = (user.role != Role::Admin).then_some(user.id.as_str());
+    Ok(store::managed(&state.db, owner)
+        .await?
+        .into_iter()
+        .map(|m| (m.api.id, m.api.name))
+        .collect())
+}
+
 pub async fn for_edit(
     state: &AppState,
     user: &CurrentUser,

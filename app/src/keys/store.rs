@@ -254,6 +254,12 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<KeyRow>, AppError> {
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
 
+/// These keys (those that exist), in one query.
+pub async fn find_many(db: &Db, ids: &[String]) -> Result<Vec<KeyRow>, AppError> {
+    let sql = format!("{SELECT} WHERE k.id IN ({{in}})");
+    crate::platform::sql::fetch_in(db, &sql, ids, |r| KeyRow::from_row(r)).await
+}
+
 pub async fn find_by_digest(db: &Db, digest: &str) -> Result<Option<KeyRow>, AppError> {
     let sql = format!("{SELECT} WHERE k.digest = $1");
     Ok(sqlx::query_as(&sql).bind(digest).fetch_optional(db).await?)

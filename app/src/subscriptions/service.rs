@@ -2,8 +2,8 @@
 //! compare-and-set; notifications and audit for every change. Retiring an API ends its live
 //! subscriptions in the same transaction as the lifecycle change.
 
-pub use super::store::SubRow;
 use super::store::{self, Live};
+pub use super::store::{requested_since, SubRow};
 use super::*;
 use super::{AppChoice, SubscriptionBrief};
 use crate::applications::owner_of;

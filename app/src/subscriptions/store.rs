@@ -81,6 +81,36 @@ pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<SubRow>,
     fetch_in(db, &sql, app_ids, |r| SubRow::from_row(r)).await
 }
 
+/// When the subscriptions to these APIs (every API when `None`) made since `from` were
+/// requested, oldest first (at most 100,000).
+pub async fn requested_since(
+    db: &Db,
+    api_ids: Option<&[String]>,
+    from: i64,
+) -> Result<Vec<i64>, AppError> {
+    use sqlx::Row;
+    let decode = |r: &sqlx::any::AnyRow| r.try_get::<i64, _>(0);
+    match api_ids {
+        Some(ids) => {
+            let sql = format!(
+                "SELECT created_at FROM subscriptions WHERE created_at >= {from} \
+                 AND api_id IN ({{in}}) ORDER BY created_at LIMIT 100000"
+            );
+            fetch_in(db, &sql, ids, decode).await
+        }
+        None => {
+            let rows = sqlx::query(
+                "SELECT created_at FROM subscriptions WHERE created_at >= $1 \
+                 ORDER BY created_at LIMIT 100000",
+            )
+            .bind(from)
+            .fetch_all(db)
+            .await?;
+            Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        }
+    }
+}
+
 /// Live subscriptions of one API or one application (to end or cancel them together).
 pub async fn live_of<'c>(
     db: impl Executor<'c, Database = Any>,

@@ -1,18 +1,22 @@
-//! Usage analytics for developers: their requests over time by outcome, for all their
+//! Usage analytics. Developers: their requests over time by outcome, for all their
 //! applications, one application or one key (both keys side by side while a rotation's
 //! grace runs), broken down by application, key and API, with each quota's use and where
-//! it is heading. Read from the usage levels (`platform::rollup`), one statement per chart
-//! or table, in the viewer's time zone.
+//! it is heading. Publishers: their APIs' traffic, top applications, usage per subscription
+//! and new subscriptions. Admins: the same for the platform, with the top keys and the
+//! usage queue's health. Read from the usage levels (`platform::rollup`), one statement per
+//! chart or table, in the viewer's time zone.
 
 #[cfg(feature = "ssr")]
 pub mod buckets;
+#[cfg(feature = "ssr")]
+pub mod csv;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-pub use pages::UsagePage;
+pub use pages::{OverviewPage, UsagePage};
 
 use crate::components::chart::ChartData;
 use crate::error::AppError;
@@ -171,4 +175,70 @@ pub async fn usage_report(
     let range = UsageRange::parse(range.as_deref().unwrap_or_default());
     let scope = service::Wanted::from_query(app.as_deref(), key.as_deref());
     service::report(&state, &user, range, scope, state.clock.now()).await
+}
+
+/// The usage writer and the roll-up, for admins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueHealth {
+    pub written: u64,
+    pub dropped: u64,
+    pub raw_skipped: u64,
+    pub capacity: usize,
+    /// How far the roll-up into hours and days is behind ("2 min": as designed).
+    pub rollup_behind: String,
+}
+
+/// A publisher's APIs or the whole platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewData {
+    pub range: UsageRange,
+    pub time_zone: String,
+    pub platform: bool,
+    /// The API shown alone, when one was picked: (id, name).
+    pub api: Option<(String, String)>,
+    pub chart: ChartData,
+    pub apis: Vec<UsageRow>,
+    pub applications: Vec<UsageRow>,
+    /// The busiest keys (platform only).
+    pub keys: Vec<UsageRow>,
+    /// Per subscription (application and API), for billing.
+    pub subscriptions: Vec<UsageRow>,
+    pub new_subscriptions: ChartData,
+    pub health: Option<QueueHealth>,
+    /// The APIs one may pick: (id, name).
+    pub choices: Vec<(String, String)>,
+}
+
+/// The traffic of the caller's APIs (a publisher's own; every API for admins), or of the
+/// API `api` among them.
+#[server(prefix = "/api", endpoint = "api_usage")]
+pub async fn api_usage(
+    range: Option<String>,
+    api: Option<String>,
+) -> Result<OverviewData, AppError> {
+    use crate::domain::Role;
+    let user =
+        crate::auth::guard::require_role(&[Role::Publisher, Role::Admin], "api_usage").await?;
+    let state = crate::platform::state::app_state()?;
+    let range = UsageRange::parse(range.as_deref().unwrap_or_default());
+    let api = api.filter(|a| !a.is_empty());
+    service::overview(
+        &state,
+        &user,
+        range,
+        api.as_deref(),
+        false,
+        state.clock.now(),
+    )
+    .await
+}
+
+/// The platform's traffic, for admins.
+#[server(prefix = "/api", endpoint = "platform_usage")]
+pub async fn platform_usage(range: Option<String>) -> Result<OverviewData, AppError> {
+    use crate::domain::Role;
+    let user = crate::auth::guard::require_role(&[Role::Admin], "platform_usage").await?;
+    let state = crate::platform::state::app_state()?;
+    let range = UsageRange::parse(range.as_deref().unwrap_or_default());
+    service::overview(&state, &user, range, None, true, state.clock.now()).await
 }

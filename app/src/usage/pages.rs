@@ -267,3 +267,165 @@ fn Breakdown(title: &'static str, rows: Vec<UsageRow>, first: &'static str) -> i
     }
     .into_any()
 }
+
+/// `/publish/usage` (a publisher's APIs; `platform`: false) and `/admin/usage` (the
+/// platform).
+#[component]
+pub fn OverviewPage(platform: bool) -> impl IntoView {
+    let query = use_query_map();
+    let get = move |k: &str| query.read().get(k).filter(|v| !v.is_empty());
+    let data = Resource::new(
+        move || (get("range"), get("api")),
+        move |(range, api)| async move {
+            if platform {
+                platform_usage(range).await
+            } else {
+                api_usage(range, api).await
+            }
+        },
+    );
+    let title = if platform {
+        "Platform usage · Keyport"
+    } else {
+        "API usage · Keyport"
+    };
+    view! {
+        <PageTitle text=title />
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <Overview data /> }.into_any(),
+                    Err(error) => view! { <ErrorView error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Overview(data: OverviewData) -> impl IntoView {
+    let OverviewData {
+        range,
+        time_zone,
+        platform,
+        api,
+        chart,
+        apis,
+        applications,
+        keys,
+        subscriptions,
+        new_subscriptions,
+        health,
+        choices,
+    } = data;
+    let base = if platform {
+        "/admin/usage"
+    } else {
+        "/publish/usage"
+    };
+    let api_part = api
+        .as_ref()
+        .map(|(id, _)| format!("&api={}", urlencode(id)))
+        .unwrap_or_default();
+    let ranges = UsageRange::ALL
+        .into_iter()
+        .map(|r| {
+            let current = r == range;
+            view! {
+                <li>
+                    <A
+                        href=format!("{base}?range={}{api_part}", r.as_str())
+                        attr:class=if current { "badge bg-brand-600 text-white" } else { "badge hover:bg-slate-200" }
+                        attr:aria-current=current.then_some("page")
+                    >
+                        {r.label()}
+                    </A>
+                </li>
+            }
+        })
+        .collect_view();
+    let (title, subtitle) = match (&api, platform) {
+        (Some((_, name)), _) => (format!("Usage of {name}"), "One API".to_string()),
+        (None, true) => (
+            "Platform usage".to_string(),
+            "Every API and application".to_string(),
+        ),
+        (None, false) => (
+            "Usage of your APIs".to_string(),
+            format!("{} API(s)", choices.len()),
+        ),
+    };
+    let refused: i64 = chart
+        .series
+        .iter()
+        .filter(|s| s.label != "Allowed")
+        .flat_map(|s| s.values.iter())
+        .sum();
+    let all: i64 = chart.series.iter().flat_map(|s| s.values.iter()).sum();
+    let share = if all > 0 {
+        format!(
+            "{:.1}% of {} requests refused",
+            refused as f64 * 100.0 / all as f64,
+            count(all)
+        )
+    } else {
+        "No requests in this period.".to_string()
+    };
+    let chart_label = format!("Requests, {}", range.label().to_lowercase());
+    let no_apis = choices.is_empty() && !platform;
+    view! {
+        <div class="space-y-6">
+            <header class="flex flex-wrap items-end justify-between gap-4">
+                <div class="space-y-1">
+                    {api.is_some().then(|| view! { <A href=format!("{base}?range={}", range.as_str()) attr:class="link text-sm">"← All APIs"</A> })}
+                    <h1 class="text-2xl font-semibold">{title}</h1>
+                    <p class="text-sm text-slate-600">{format!("{subtitle} · {share} · times in {time_zone}")}</p>
+                </div>
+                <nav aria-label="Period">
+                    <ul class="flex flex-wrap gap-2">{ranges}</ul>
+                </nav>
+            </header>
+            {no_apis.then(|| view! {
+                <EmptyState title="You publish no API yet.">
+                    "Publish an API: once applications call it, its traffic shows here. "
+                    <A href="/publish/new" attr:class="link">"Create an API"</A>
+                </EmptyState>
+            })}
+            {health.map(|h| view! { <Health h /> })}
+            <section class="card space-y-3" aria-labelledby="requests-heading">
+                <h2 id="requests-heading" class="text-lg font-semibold">{format!("Requests · {}", range.label())}</h2>
+                <BarChart data=chart label=chart_label unit="requests" />
+            </section>
+            <div class="grid gap-6 lg:grid-cols-2">
+                <Breakdown title="By API" rows=apis first="API" />
+                <Breakdown title="Top applications" rows=applications first="Application" />
+                {platform.then(|| view! { <Breakdown title="Top keys" rows=keys first="Key" /> })}
+                <Breakdown title="By subscription" rows=subscriptions first="Application → API" />
+            </div>
+            <section class="card space-y-3" aria-labelledby="subs-heading">
+                <h2 id="subs-heading" class="text-lg font-semibold">"New subscriptions"</h2>
+                <BarChart data=new_subscriptions label="New subscriptions over time" unit="new subscriptions" />
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn Health(h: QueueHealth) -> impl IntoView {
+    let warn = h.dropped > 0;
+    view! {
+        <section class="card" aria-labelledby="health-heading">
+            <h2 id="health-heading" class="mb-3 text-lg font-semibold">"Usage recording (this instance, since it started)"</h2>
+            <dl class="grid gap-4 text-sm sm:grid-cols-4">
+                <div><dt class="text-slate-500">"Events stored"</dt><dd class="text-xl font-semibold tabular-nums">{count(h.written as i64)}</dd></div>
+                <div>
+                    <dt class="text-slate-500">"Dropped (queue full or database down)"</dt>
+                    <dd class=if warn { "text-xl font-semibold tabular-nums text-rose-700" } else { "text-xl font-semibold tabular-nums" }>{count(h.dropped as i64)}</dd>
+                    <dd class="text-xs text-slate-500">{format!("queue holds {}", count(h.capacity as i64))}</dd>
+                </div>
+                <div><dt class="text-slate-500">"Raw events skipped (writer behind)"</dt><dd class="text-xl font-semibold tabular-nums">{count(h.raw_skipped as i64)}</dd></div>
+                <div><dt class="text-slate-500">"Roll-up into hours and days"</dt><dd class="font-medium">{h.rollup_behind}</dd></div>
+            </dl>
+        </section>
+    }
+}

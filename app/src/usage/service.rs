@@ -80,7 +80,7 @@ pub async fn report(
     };
     let key_ids: Vec<String> = key.iter().map(|k| k.id.clone()).collect();
     let filter = match key {
-        Some(_) => Filter::Keys(&key_ids),
+        Some(k) => Filter::Keys(&k.application_id, &key_ids),
         None => Filter::Applications(&scope_apps),
     };
 
@@ -153,13 +153,14 @@ pub async fn report(
         },
         None => None,
     };
-    let rotation = match rotation {
-        Some((old, new)) => {
+    let rotation = match (rotation, key) {
+        (Some((old, new)), Some(k)) => {
             let ids = [old.clone(), new.clone()];
-            let sums = sums(db, Filter::Keys(&ids), from, to, by_minute, By::TimeAndKey).await?;
+            let filter = Filter::Keys(&k.application_id, &ids);
+            let sums = sums(db, filter, from, to, by_minute, By::TimeAndKey).await?;
             Some(rotation_chart(&b, &sums, &old, &new))
         }
-        None => None,
+        _ => None,
     };
 
     let quotas = quotas(state, &subs, &mine, now, tz).await?;
@@ -193,6 +194,196 @@ pub async fn report(
             .map(|a| (a.id.clone(), a.name.clone()))
             .collect(),
     })
+}
+
+/// The most rows a top list shows.
+const TOP: usize = 20;
+
+/// A publisher's APIs (or one of them) or, with `platform`, every API (see
+/// [`api_usage`] and [`platform_usage`]).
+pub async fn overview(
+    state: &AppState,
+    user: &CurrentUser,
+    range: UsageRange,
+    api: Option<&str>,
+    platform: bool,
+    now: i64,
+) -> Result<OverviewData, AppError> {
+    let db = &state.db;
+    let tz = zone(None);
+    let choices = crate::catalog::service::managed_ids(state, user).await?;
+    let picked = match api {
+        Some(id) => Some(
+            choices
+                .iter()
+                .find(|(i, _)| i == id)
+                .cloned()
+                .ok_or(AppError::NotFound)?,
+        ),
+        None => None,
+    };
+    let ids: Vec<String> = match &picked {
+        Some((id, _)) => vec![id.clone()],
+        None => choices.iter().map(|(id, _)| id.clone()).collect(),
+    };
+    let filter = if platform && picked.is_none() {
+        Filter::All
+    } else {
+        Filter::Apis(&ids)
+    };
+    let b = buckets(range, now, tz);
+    let (from, to) = b.span();
+    let fine = b.by_minute;
+    let r = range.as_str();
+    let chart = chart(&b, &sums(db, filter, from, to, fine, By::Time).await?);
+
+    let api_names: HashMap<&str, &str> = choices
+        .iter()
+        .map(|(id, name)| (id.as_str(), name.as_str()))
+        .collect();
+    let apis = rows(
+        &sums(db, filter, from, to, fine, By::Api).await?,
+        |id| match api_names.get(id) {
+            Some(name) => (
+                name.to_string(),
+                String::new(),
+                Some(format!("/publish/usage?api={id}&range={r}")),
+            ),
+            None if id.is_empty() => ("No API named".into(), String::new(), None),
+            None => ("Deleted API".into(), String::new(), None),
+        },
+    );
+
+    let by_app = top(sums(db, filter, from, to, fine, By::Application).await?);
+    let app_ids: Vec<String> = by_app.iter().map(|s| s.g.clone()).collect();
+    let app_names = apps::names(db, &app_ids).await?;
+    let applications = rows(&by_app, |id| match app_names.get(id) {
+        Some(name) => (name.clone(), String::new(), None),
+        None => ("Unknown keys".into(), "not Keyport's".into(), None),
+    });
+
+    let keys = if platform {
+        let by_key = top(sums(db, filter, from, to, fine, By::Key).await?);
+        let key_ids: Vec<String> = by_key.iter().map(|s| s.g.clone()).collect();
+        let found = keys::find_many(db, &key_ids).await?;
+        let by_id: HashMap<&str, &keys::KeyRow> =
+            found.iter().map(|k| (k.id.as_str(), k)).collect();
+        rows(&by_key, |id| match by_id.get(id) {
+            Some(k) => (
+                format!("{} · {}", k.name, k.application_name),
+                format!(
+                    "{} · {}",
+                    k.masked(),
+                    k.owner_email.as_deref().unwrap_or("no owner")
+                ),
+                None,
+            ),
+            None => ("Unknown keys".into(), "not Keyport's".into(), None),
+        })
+    } else {
+        Vec::new()
+    };
+
+    let by_sub = sums(db, filter, from, to, fine, By::Subscription).await?;
+    let sub_apps: Vec<String> = {
+        let mut ids: Vec<String> = by_sub
+            .iter()
+            .filter_map(|s| s.g.split_once(' ').map(|(a, _)| a.to_string()))
+            .filter(|a| !a.is_empty())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let subs = crate::subscriptions::service::of_applications(db, &sub_apps).await?;
+    let subscriptions = rows(&by_sub, |g| {
+        let (app, api) = g.split_once(' ').unwrap_or((g, ""));
+        match subs
+            .iter()
+            .find(|s| s.application_id == app && s.api_id == api)
+        {
+            Some(s) => (
+                format!("{} → {}", s.application_name, s.api_name),
+                format!("{} plan · {}", s.plan_name, s.state.label()),
+                None,
+            ),
+            None if app.is_empty() => ("Unknown keys".into(), "not Keyport's".into(), None),
+            None => ("No subscription".into(), format!("{app} → {api}"), None),
+        }
+    });
+
+    let requested = crate::subscriptions::service::requested_since(
+        db,
+        (!platform || picked.is_some()).then_some(ids.as_slice()),
+        from,
+    )
+    .await?;
+    let mut counts = vec![0i64; b.labels.len()];
+    for at in requested {
+        if let Some(i) = b.index(at) {
+            counts[i] += 1;
+        }
+    }
+    let new_subscriptions = ChartData {
+        buckets: labels(&b),
+        series: vec![Series {
+            label: "New subscriptions".into(),
+            tone: 4,
+            values: counts,
+        }],
+    };
+
+    let health = if platform {
+        let done: i64 = sqlx::query_scalar("SELECT done_until FROM usage_rollup WHERE id = 1")
+            .fetch_one(db)
+            .await?;
+        let behind = (now - done).max(0) / 60_000;
+        Some(QueueHealth {
+            written: state.usage.written(),
+            dropped: state.usage.dropped(),
+            raw_skipped: state.usage.raw_skipped(),
+            capacity: state.config.usage_queue_capacity,
+            rollup_behind: match behind {
+                0..=5 => format!(
+                    "{behind} min (as designed: minutes are rolled up two minutes after they end)"
+                ),
+                m if m < 120 => format!("{m} min: behind"),
+                m => format!("{} h: behind", m / 60),
+            },
+        })
+    } else {
+        None
+    };
+    Ok(OverviewData {
+        range,
+        time_zone: tz.name().to_string(),
+        platform,
+        api: picked,
+        chart,
+        apis,
+        applications,
+        keys,
+        subscriptions,
+        new_subscriptions,
+        health,
+        choices,
+    })
+}
+
+/// The sums of the [`TOP`] busiest groups.
+fn top(sums: Vec<Sum>) -> Vec<Sum> {
+    let mut totals: HashMap<&str, i64> = HashMap::new();
+    for s in &sums {
+        *totals.entry(s.g.as_str()).or_default() += s.n;
+    }
+    let mut ranked: Vec<(&str, i64)> = totals.into_iter().collect();
+    ranked.sort_by_key(|(g, n)| (std::cmp::Reverse(*n), *g));
+    let keep: std::collections::HashSet<String> = ranked
+        .iter()
+        .take(TOP)
+        .map(|(g, _)| g.to_string())
+        .collect();
+    sums.into_iter().filter(|s| keep.contains(&s.g)).collect()
 }
 
 fn local_time(tz: chrono_tz::Tz, at: i64) -> String {

@@ -10,7 +10,11 @@ use crate::platform::state::Db;
 #[derive(Debug, Clone, Copy)]
 pub enum Filter<'a> {
     Applications(&'a [String]),
-    Keys(&'a [String]),
+    /// Keys of one application (the levels are keyed application first).
+    Keys(&'a str, &'a [String]),
+    Apis(&'a [String]),
+    /// The whole platform.
+    All,
 }
 
 /// What a row is summed by, besides the decision code.
@@ -23,6 +27,8 @@ pub enum By {
     Key,
     Api,
     Application,
+    /// Application and API (a subscription): `g` is `application_id api_id`.
+    Subscription,
 }
 
 /// One sum: its time (0 unless by time), group (key, API or application id; empty by
@@ -35,8 +41,29 @@ pub struct Sum {
     pub n: i64,
 }
 
+/// The level a question reads: the minutes for the last hour; over time, the hours by key
+/// (an application's or a key's charts) or by API (an API's or the platform's); lists
+/// (by key, API, application, subscription) the hours up to two days and the UTC days
+/// beyond (`from` is then taken back to its day's start).
+fn level(
+    filter: Filter<'_>,
+    by: By,
+    by_minute: bool,
+    long: bool,
+) -> (&'static str, &'static str, i64) {
+    use crate::platform::rollup::{DAY_MS, MINUTE_MS};
+    let over_time = matches!(by, By::Time | By::TimeAndKey);
+    match filter {
+        _ if by_minute => ("usage_minutes", "minute", MINUTE_MS),
+        Filter::Apis(_) | Filter::All if over_time => ("usage_api_hours", "hour", HOUR_MS),
+        _ if !over_time && long => ("usage_days", "day", DAY_MS),
+        _ => ("usage_hours", "hour", HOUR_MS),
+    }
+}
+
 /// The requests of `filter` in `[from, to)` summed by `by` and code; per minute when
-/// `by_minute` (only the minutes are read: the last hour), else per hour.
+/// `by_minute` (only the minutes are read: the last hour), else per hour (or per UTC day for
+/// an API's or the platform's lists, see [`level`]).
 pub async fn sums(
     db: &Db,
     filter: Filter<'_>,
@@ -45,44 +72,62 @@ pub async fn sums(
     by_minute: bool,
     by: By,
 ) -> Result<Vec<Sum>, AppError> {
-    let (column, ids) = match filter {
+    let (column, ids): (&str, &[String]) = match filter {
         Filter::Applications(ids) => ("application_id", ids),
-        Filter::Keys(ids) => ("key_id", ids),
+        Filter::Keys(_, ids) => ("key_id", ids),
+        Filter::Apis(ids) => ("api_id", ids),
+        Filter::All => ("", &[]),
     };
-    if ids.is_empty() {
+    if ids.is_empty() && !matches!(filter, Filter::All) {
         return Ok(Vec::new());
     }
-    // $1 from, $2 to, then the ids.
-    let list = (3..3 + ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let hour_of_minute = format!("minute - minute % {HOUR_MS}");
-    let (level_t, minute_t) = if by_minute {
-        ("minute", "minute")
+    let long = to - from > 2 * crate::platform::rollup::DAY_MS;
+    let (table, time, unit) = level(filter, by, by_minute, long);
+    let from = from - from.rem_euclid(unit);
+    // $1 from, $2 to, [$3 the application,] then the ids.
+    let first = if let Filter::Keys(..) = filter { 4 } else { 3 };
+    let mut only = if let Filter::Keys(..) = filter {
+        " AND application_id = $3".to_string()
     } else {
-        ("hour", hour_of_minute.as_str())
+        String::new()
     };
+    if !column.is_empty() {
+        let list = (first..first + ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        only.push_str(&format!(" AND {column} IN ({list})"));
+    }
+    let minute_t = format!("minute - minute % {unit}");
     let group = |t: &str| match by {
         By::Time => format!("{t} AS t, '' AS g"),
         By::TimeAndKey => format!("{t} AS t, key_id AS g"),
-        By::Key => "0 AS t, key_id AS g".to_string(),
-        By::Api => "0 AS t, api_id AS g".to_string(),
-        By::Application => "0 AS t, application_id AS g".to_string(),
+        By::Key => "CAST(0 AS BIGINT) AS t, key_id AS g".to_string(),
+        By::Api => "CAST(0 AS BIGINT) AS t, api_id AS g".to_string(),
+        By::Application => "CAST(0 AS BIGINT) AS t, application_id AS g".to_string(),
+        By::Subscription => {
+            "CAST(0 AS BIGINT) AS t, application_id || ' ' || api_id AS g".to_string()
+        }
     };
-    let minutes = format!(
-        "SELECT {}, code, requests FROM usage_minutes WHERE minute >= $1 AND minute < $2 \
-         AND {column} IN ({list})",
-        group(minute_t)
-    );
-    let inner = if by_minute {
-        minutes
-    } else {
+    let minutes = |since: &str| {
         format!(
-            "SELECT {}, code, requests FROM usage_hours WHERE hour >= $1 AND hour < $2 \
-             AND {column} IN ({list}) UNION ALL {minutes} \
-             AND minute >= (SELECT done_until FROM usage_rollup WHERE id = 1)",
-            group(level_t)
+            "SELECT {}, code, requests FROM usage_minutes WHERE minute >= {since} AND minute < $2{only}",
+            group(&minute_t)
+        )
+    };
+    let inner = if by_minute {
+        minutes("$1")
+    } else {
+        // One lower bound for the minutes (the later of `from` and the roll-up's progress),
+        // so the database reads only that range of the time-first key.
+        format!(
+            "SELECT {}, code, requests FROM {table} WHERE {time} >= $1 AND {time} < $2{only} \
+             UNION ALL {}",
+            group(time),
+            minutes(
+                "(SELECT CASE WHEN done_until > $1 THEN done_until ELSE $1 END \
+                 FROM usage_rollup WHERE id = 1)"
+            )
         )
     };
     let sql = format!(
@@ -90,6 +135,9 @@ pub async fn sums(
          GROUP BY t, g, code ORDER BY t, g, code"
     );
     let mut q = sqlx::query_as::<_, Sum>(&sql).bind(from).bind(to);
+    if let Filter::Keys(app, _) = filter {
+        q = q.bind(app);
+    }
     for id in ids {
         q = q.bind(id);
     }

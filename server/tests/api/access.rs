@@ -271,6 +271,18 @@ const MATRIX: &[Row] = &[
         &[("range", "24h")],
     ),
     (
+        "api_usage",
+        Needs::Publisher,
+        Factor::Any,
+        &[("range", "24h")],
+    ),
+    (
+        "platform_usage",
+        Needs::Admin,
+        Factor::Any,
+        &[("range", "24h")],
+    ),
+    (
         "save_application",
         Needs::User,
         Factor::Any,

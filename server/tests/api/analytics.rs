@@ -12,12 +12,22 @@ use serde_json::{json, Value};
 crate::backends!(
     traffic_through_the_verify_api_shows_in_the_developers_report,
     another_developers_usage_is_not_found_and_not_counted,
-    seeded_usage_is_realistic_consistent_and_shown_to_its_owner
+    seeded_usage_is_realistic_consistent_and_shown_to_its_owner,
+    publishers_see_their_apis_and_admins_the_platform
 );
 
 /// A developer whose application "Shop" subscribes to `api-dev` (quota 10 a day) and holds
 /// one key "CI" for `pets:read`. Returns (developer, application id, key, key id).
 async fn developer_with_key(app: &TestApp, email: &str) -> (Client, String, String, String) {
+    let (_, dev, app_id, key, key_id) = published_and_used(app, email).await;
+    (dev, app_id, key, key_id)
+}
+
+/// [`developer_with_key`], with the API's publisher first.
+async fn published_and_used(
+    app: &TestApp,
+    email: &str,
+) -> (Client, Client, String, String, String) {
     let (p, _) = app
         .signed_in(&format!("pub-{email}"), Role::Publisher)
         .await;
@@ -35,6 +45,7 @@ async fn developer_with_key(app: &TestApp, email: &str) -> (Client, String, Stri
         .ok()
         .clone();
     (
+        p,
         dev,
         app_id,
         issued["key"].as_str().unwrap().to_string(),
@@ -263,4 +274,84 @@ async fn seeded_usage_is_realistic_consistent_and_shown_to_its_owner(app: TestAp
         again.to_string().contains("seeded usage already"),
         "{again}"
     );
+}
+
+async fn publishers_see_their_apis_and_admins_the_platform(app: TestApp) {
+    let token = app.service_token("edge").await;
+    let (alice_pub, _, _, alice_key, _) = published_and_used(&app, "alice@example.com").await;
+    let (bob_pub, _, _, bob_key, _) = published_and_used(&app, "bob@example.com").await;
+    for _ in 0..2 {
+        assert_eq!(
+            verify(&app, &token, &alice_key, "api-alice", None).await,
+            "VALID"
+        );
+    }
+    assert_eq!(
+        verify(&app, &token, &bob_key, "api-bob", None).await,
+        "VALID"
+    );
+    assert_eq!(
+        verify(&app, &token, &bob_key, "api-bob", Some("admin")).await,
+        "SCOPE_DENIED"
+    );
+    app.settle().await;
+
+    // Alice's publisher sees her API's traffic only.
+    let r = alice_pub
+        .call("api_usage", &[("range", "24h")])
+        .await
+        .ok()
+        .clone();
+    assert_eq!(series_total(&r, "Allowed"), 2);
+    assert_eq!(series_total(&r, "Scope denied"), 0);
+    assert_eq!(r["apis"][0]["label"], "api-alice");
+    assert_eq!(r["applications"][0]["label"], "Shop");
+    assert_eq!(r["subscriptions"][0]["label"], "Shop → api-alice");
+    assert_eq!(r["subscriptions"][0]["allowed"], 2);
+    let new: i64 = r["new_subscriptions"]["series"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(new, 1);
+    assert!(r["health"].is_null() && r["keys"] == json!([]));
+    let alice_api = r["choices"][0][0].as_str().unwrap().to_string();
+    let one = alice_pub
+        .call("api_usage", &[("range", "1h"), ("api", &alice_api)])
+        .await
+        .ok()
+        .clone();
+    assert_eq!(series_total(&one, "Allowed"), 2);
+    // Bob's API is not hers to read.
+    let bob_api = bob_pub.call("api_usage", &[]).await.ok()["choices"][0][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        alice_pub
+            .call("api_usage", &[("api", &bob_api)])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(alice_pub.call("platform_usage", &[]).await.status, 403);
+
+    // The admin sees the platform: both APIs, the top keys and the queue's health.
+    let (admin, _) = app.signed_in("root@example.com", Role::Admin).await;
+    let r = admin
+        .call("platform_usage", &[("range", "7d")])
+        .await
+        .ok()
+        .clone();
+    assert_eq!(series_total(&r, "Allowed"), 3);
+    assert_eq!(series_total(&r, "Scope denied"), 1);
+    assert_eq!(r["apis"].as_array().unwrap().len(), 2);
+    assert_eq!(r["keys"].as_array().unwrap().len(), 2);
+    assert!(r["keys"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("@example.com"));
+    assert!(r["health"]["written"].as_u64().unwrap() >= 4);
+    assert_eq!(r["health"]["dropped"], 0);
 }

@@ -530,8 +530,8 @@ pub async fn list_all(
     })
 }
 
-/// What subscriptions used of their quotas (see the store).
-pub use super::store::quota_used;
+/// What subscriptions used of their quotas (see the store); keys by id.
+pub use super::store::{find_many, quota_used};
 
 /// The keys of these applications, newest first.
 pub async fn of_applications(db: &Db, app_ids: &[String]) -> Result<Vec<KeyRow>, AppError> {
