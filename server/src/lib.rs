@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod db;
+pub mod export;
 pub mod feed;
 pub mod hygiene;
 pub mod oidc;

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/auth_request", get(auth_request))
         .route("/v1/auth_request/{*path}", any(auth_request))
         .route("/v1/leaks", post(report_leaks))
+        .route("/v1/usage", get(crate::export::usage_json))
         .route(
             "/v1/openapi.json",
             get(|| async { Json(ApiDoc::openapi()) }),
@@ -50,10 +51,10 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(
         title = "Keyport gateway API",
-        description = "Key verification for gateways (JSON, or nginx `auth_request` from headers) and leak reports in GitHub's secret-scanning format. Every endpoint needs a service token created by an admin (Settings → Service tokens) or with `keyport service-token create --name N`."
+        description = "Key verification for gateways (JSON, or nginx `auth_request` from headers), leak reports in GitHub's secret-scanning format and usage per subscription and day for billing. Every endpoint needs a service token created by an admin (Settings → Service tokens) or with `keyport service-token create --name N`."
     ),
-    paths(verify_key, auth_request, report_leaks),
-    components(schemas(ClientIp, VerifyRequest, VerifyAnswer, Code, KeyRate, LimitStatus, LeakReport, LeakAnswer, LeakOutcome, ErrorBody, FieldErrorBody)),
+    paths(verify_key, auth_request, report_leaks, crate::export::usage_json),
+    components(schemas(ClientIp, VerifyRequest, VerifyAnswer, Code, KeyRate, LimitStatus, LeakReport, LeakAnswer, LeakOutcome, ErrorBody, FieldErrorBody, crate::export::UsageAnswer, app::usage::store::DailyUse)),
     modifiers(&ServiceTokens)
 )]
 pub struct ApiDoc;
@@ -94,7 +95,7 @@ impl utoipa::ToSchema for ClientIp {}
 /// Every 4xx and 5xx answer of these endpoints.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // describes AppError's JSON for the document
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// `unauthorized`, `bad_request`, `internal`, …
     error: String,
     /// What went wrong, for people.
@@ -104,7 +105,7 @@ struct ErrorBody {
 /// A 422 answer: the fields that were refused and why.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // describes AppError's JSON for the document
-struct FieldErrorBody {
+pub(crate) struct FieldErrorBody {
     /// `validation`
     error: String,
     message: String,
@@ -120,17 +121,17 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     header(headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// Whether the caller sent a live service token (checked in memory).
-fn gateway(state: &AppState, token: Option<&str>, now: i64) -> bool {
+pub(crate) fn gateway(state: &AppState, token: Option<&str>, now: i64) -> bool {
     app::admin::service::authenticate_service_token(state, token.unwrap_or(""), now).is_some()
 }
 
 /// 401 for a gateway: it needs a service token, not a sign-in.
-fn no_service_token() -> Response {
+pub(crate) fn no_service_token() -> Response {
     let body = serde_json::json!({
         "error": "unauthorized",
         "message": "Send a live service token: `Authorization: Bearer kps_…` (or `X-Keyport-Token` for auth_request). Admins create them under Settings → Service tokens.",

@@ -46,6 +46,81 @@ pub fn header(names: &[&str]) -> String {
     line(&names.iter().map(|n| Cell::Text(n)).collect::<Vec<_>>())
 }
 
+/// A chart as a table: one line per period, one column per series, and the total.
+pub fn chart(data: &crate::components::chart::ChartData) -> String {
+    let mut names = vec!["period"];
+    names.extend(data.series.iter().map(|s| s.label.as_str()));
+    names.push("total");
+    let mut out = header(&names);
+    for (i, bucket) in data.buckets.iter().enumerate() {
+        let values: Vec<i64> = data
+            .series
+            .iter()
+            .map(|s| s.values.get(i).copied().unwrap_or(0))
+            .collect();
+        let mut cells = vec![Cell::Text(&bucket.full)];
+        cells.extend(values.iter().map(|v| Cell::Int(*v)));
+        cells.push(Cell::Int(values.iter().sum()));
+        out.push_str(&line(&cells));
+    }
+    out
+}
+
+/// A breakdown table (by application, key, API or subscription).
+pub fn rows(rows: &[super::UsageRow]) -> String {
+    let mut out = header(&[
+        "name",
+        "detail",
+        "allowed",
+        "refused",
+        "total",
+        "most_refused_as",
+    ]);
+    for r in rows {
+        out.push_str(&line(&[
+            Cell::Text(&r.label),
+            Cell::Text(&r.detail),
+            Cell::Int(r.allowed),
+            Cell::Int(r.refused),
+            Cell::Int(r.allowed + r.refused),
+            Cell::Text(r.top_refusal.as_deref().unwrap_or("")),
+        ]));
+    }
+    out
+}
+
+/// The header of the billing export.
+pub fn daily_header() -> String {
+    header(&[
+        "date",
+        "application",
+        "application_id",
+        "api",
+        "api_id",
+        "subscription_id",
+        "plan",
+        "allowed",
+        "refused",
+        "total",
+    ])
+}
+
+/// One line of the billing export; `date` is the UTC day (`2026-11-27`).
+pub fn daily_line(date: &str, d: &super::store::DailyUse) -> String {
+    line(&[
+        Cell::Text(date),
+        Cell::Text(&d.application),
+        Cell::Text(&d.application_id),
+        Cell::Text(&d.api),
+        Cell::Text(&d.api_id),
+        Cell::Text(&d.subscription_id),
+        Cell::Text(&d.plan),
+        Cell::Int(d.allowed),
+        Cell::Int(d.refused),
+        Cell::Int(d.allowed + d.refused),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,3 +143,87 @@ pub async fn sums(
     }
     Ok(q.fetch_all(db).await?)
 }
+
+/// One application's use of one API (its subscription) in a UTC day, or in the whole
+/// period (`day` is then the period's start), for billing.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct DailyUse {
+    /// The UTC day (or the period's start) in unix milliseconds.
+    pub day: i64,
+    pub application_id: String,
+    pub application: String,
+    pub api_id: String,
+    pub api: String,
+    /// The application's latest subscription to the API (empty if none).
+    pub subscription_id: String,
+    pub plan: String,
+    pub allowed: i64,
+    pub refused: i64,
+}
+
+/// The [`DailyUse`] rows of `[from, to)` (UTC day starts) for the APIs `apis` (every API
+/// when `None`): the days plus the minutes not yet rolled up, by day unless `per_day` is
+/// false, ordered by day, application and API. `$1` from, `$2` to, then the API ids.
+fn daily_sql(apis: Option<usize>, per_day: bool) -> String {
+    use crate::platform::rollup::DAY_MS;
+    let only = match apis {
+        Some(n) => format!(
+            " AND u.api_id IN ({})",
+            (3..3 + n)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    };
+    let (day, group) = if per_day {
+        ("u.day", "u.day, ")
+    } else {
+        ("CAST($1 AS BIGINT)", "")
+    };
+    format!(
+        "SELECT {day} AS day, u.application_id, COALESCE(ap.name, '') AS application, u.api_id, \
+         COALESCE(a.name, '') AS api, COALESCE(s.id, '') AS subscription_id, \
+         COALESCE(p.name, '') AS plan, \
+         CAST(SUM(CASE WHEN u.code = 'VALID' THEN u.requests ELSE 0 END) AS BIGINT) AS allowed, \
+         CAST(SUM(CASE WHEN u.code = 'VALID' THEN 0 ELSE u.requests END) AS BIGINT) AS refused \
+         FROM (SELECT day, application_id, api_id, code, requests FROM usage_days \
+         WHERE day >= $1 AND day < $2 UNION ALL \
+         SELECT minute - minute % {DAY_MS}, application_id, api_id, code, requests FROM usage_minutes \
+         WHERE minute >= (SELECT CASE WHEN done_until > $1 THEN done_until ELSE $1 END \
+         FROM usage_rollup WHERE id = 1) AND minute < $2) AS u \
+         LEFT JOIN applications ap ON ap.id = u.application_id \
+         LEFT JOIN apis a ON a.id = u.api_id \
+         LEFT JOIN subscriptions s ON s.id = (SELECT id FROM subscriptions l \
+         WHERE l.application_id = u.application_id AND l.api_id = u.api_id \
+         ORDER BY l.created_at DESC, l.id LIMIT 1) \
+         LEFT JOIN plans p ON p.id = s.plan_id \
+         WHERE u.application_id <> ''{only} \
+         GROUP BY {group}u.application_id, ap.name, u.api_id, a.name, s.id, p.name \
+         ORDER BY day, application, api, u.application_id, u.api_id"
+    )
+}
+
+/// Streams the [`DailyUse`] rows (see [`daily_sql`]) into `rows` as the database returns
+/// them; stops early when the receiver is gone.
+pub async fn stream_daily(
+    db: Db,
+    apis: Option<Vec<String>>,
+    (from, to): (i64, i64),
+    per_day: bool,
+    rows: tokio::sync::mpsc::Sender<DailyUse>,
+) -> Result<(), AppError> {
+    use futures::TryStreamExt;
+    let sql = daily_sql(apis.as_ref().map(Vec::len), per_day);
+    let mut q = sqlx::query_as::<_, DailyUse>(&sql).bind(from).bind(to);
+    for id in apis.iter().flatten() {
+        q = q.bind(id);
+    }
+    let mut stream = q.fetch(&db);
+    while let Some(row) = stream.try_next().await? {
+        if rows.send(row).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -13,7 +13,9 @@ crate::backends!(
     traffic_through_the_verify_api_shows_in_the_developers_report,
     another_developers_usage_is_not_found_and_not_counted,
     seeded_usage_is_realistic_consistent_and_shown_to_its_owner,
-    publishers_see_their_apis_and_admins_the_platform
+    publishers_see_their_apis_and_admins_the_platform,
+    exports_are_csv_with_formulas_neutralised_and_only_ones_own,
+    the_billing_json_needs_a_service_token_and_a_valid_period
 );
 
 /// A developer whose application "Shop" subscribes to `api-dev` (quota 10 a day) and holds
@@ -354,4 +356,141 @@ async fn publishers_see_their_apis_and_admins_the_platform(app: TestApp) {
         .contains("@example.com"));
     assert!(r["health"]["written"].as_u64().unwrap() >= 4);
     assert_eq!(r["health"]["dropped"], 0);
+}
+
+async fn csv_of(c: &Client, path: &str) -> (u16, String, String) {
+    let res = c.get(path).await;
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, kind, res.text().await.unwrap())
+}
+
+async fn exports_are_csv_with_formulas_neutralised_and_only_ones_own(app: TestApp) {
+    let token = app.service_token("edge").await;
+    let (alice_pub, alice, alice_app, alice_key, _) =
+        published_and_used(&app, "alice@example.com").await;
+    let (_, bob, _, _, _) = published_and_used(&app, "bob@example.com").await;
+    // A hostile application name.
+    alice
+        .call(
+            "save_application",
+            &[
+                ("id", &alice_app),
+                ("name", "=HYPERLINK(\"http://evil\")"),
+                ("description", ""),
+            ],
+        )
+        .await
+        .ok();
+    for _ in 0..2 {
+        assert_eq!(
+            verify(&app, &token, &alice_key, "api-alice", None).await,
+            "VALID"
+        );
+    }
+    app.settle().await;
+
+    let (status, kind, body) = csv_of(&alice, "/usage/export.csv?range=24h&table=breakdown").await;
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    let lines: Vec<&str> = body.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "name,detail,allowed,refused,total,most_refused_as"
+    );
+    assert_eq!(lines[1], "\"'=HYPERLINK(\"\"http://evil\"\")\",,2,0,2,");
+    let (_, _, chart) = csv_of(
+        &alice,
+        &format!("/usage/export.csv?app={alice_app}&range=1h"),
+    )
+    .await;
+    assert!(chart.starts_with("period,Allowed,total\r\n"), "{chart}");
+    assert_eq!(
+        chart.lines().count(),
+        61,
+        "a line per minute and the header"
+    );
+    // Bob cannot export Alice's application; a wrong table is a field error; no session: 401.
+    let (status, _, body) = csv_of(&bob, &format!("/usage/export.csv?app={alice_app}")).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(!body.contains("HYPERLINK"));
+    let (status, _, body) = csv_of(&alice, "/usage/export.csv?table=passwords").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("table"), "{body}");
+    assert_eq!(csv_of(&app.client(), "/usage/export.csv").await.0, 401);
+
+    // Billing: the publisher gets their API's subscriptions per day; a developer is refused.
+    let (status, _, billing) = csv_of(&alice_pub, "/usage/billing.csv").await;
+    assert_eq!(status, 200, "{billing}");
+    let rows: Vec<&str> = billing.lines().collect();
+    assert_eq!(rows.len(), 2, "{billing}");
+    assert!(rows[0].starts_with("date,application,application_id,api,api_id,subscription_id,plan"));
+    assert!(
+        rows[1].contains("\"'=HYPERLINK(") && rows[1].ends_with(",Std,2,0,2"),
+        "{}",
+        rows[1]
+    );
+    assert_eq!(csv_of(&bob, "/usage/billing.csv").await.0, 403);
+    assert_eq!(csv_of(&alice_pub, "/admin/usage/export.csv").await.0, 403);
+    let (admin, _) = app.signed_in("root@example.com", Role::Admin).await;
+    let (_, _, all) = csv_of(&admin, "/usage/billing.csv?per_day=false").await;
+    assert_eq!(
+        all.lines().count(),
+        2,
+        "only Alice's subscription was used: {all}"
+    );
+    let (status, _, keys) = csv_of(&admin, "/admin/usage/export.csv?table=keys&range=7d").await;
+    assert_eq!(status, 200);
+    assert!(
+        keys.lines().nth(1).unwrap().starts_with("\"CI · =HYPERLINK("),
+        "a cell is neutralised only when it starts with a formula: {keys}"
+    );
+}
+
+async fn the_billing_json_needs_a_service_token_and_a_valid_period(app: TestApp) {
+    let token = app.service_token("billing").await;
+    let (_, _, app_id, key, _) = published_and_used(&app, "alice@example.com").await;
+    assert_eq!(verify(&app, &token, &key, "api-alice", None).await, "VALID");
+    assert_eq!(
+        verify(&app, &token, &key, "api-alice", Some("admin")).await,
+        "SCOPE_DENIED"
+    );
+    app.settle().await;
+    let http = reqwest::Client::new();
+    let get = |query: &str| {
+        http.get(app.url(&format!("/v1/usage{query}")))
+            .bearer_auth(&token)
+            .send()
+    };
+    let res = get("").await.unwrap();
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.unwrap();
+    let row = &answer["rows"][0];
+    assert_eq!(row["application_id"], app_id.as_str());
+    assert_eq!(row["api"], "api-alice");
+    assert_eq!(row["plan"], "Std");
+    assert_eq!(
+        (row["allowed"].as_i64(), row["refused"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(answer["rows"].as_array().unwrap().len(), 1);
+    for (query, field) in [
+        ("?from=yesterday", "from"),
+        ("?from=2026-11-10&to=2026-11-01", "to"),
+        ("?from=2024-01-01&to=2026-01-01", "to"),
+    ] {
+        let res = get(query).await.unwrap();
+        assert_eq!(res.status(), 422, "{query}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["fields"][field].is_array(), "{query}: {body}");
+    }
+    let anonymous = reqwest::Client::new()
+        .get(app.url("/v1/usage"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
 }
