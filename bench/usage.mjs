@@ -1,5 +1,6 @@
 // Timing for bench/usage.sh (Node 20+, no dependencies): the developer's usage report per
-// scope and range (server function, JSON), and the server-rendered page.
+// scope and range and the admin's platform usage (server functions, JSON), and the
+// server-rendered pages.
 import { BASE, call, signIn, stats } from './lib.mjs';
 
 const REQUESTS = Number(process.env.REQUESTS || 200);
@@ -39,3 +40,22 @@ const page = (path) => async () => {
 await time('GET /usage?app=…&range=30d (SSR page)', page(`/usage?app=${appId}&range=30d`));
 await time('GET /usage?key=…&range=24h (SSR page)', page(`/usage?key=${keyId}&range=24h`));
 await time('GET /usage (SSR page, all applications, 24 h)', page('/usage'));
+
+const admin = await signIn('admin@bench.test');
+const platform = (form) => () => call(admin, 'platform_usage', form);
+await time('platform_usage: 30 days', platform({ range: '30d' }));
+await time('platform_usage: 24 hours', platform({ range: '24h' }));
+await time('api_usage (admin: every API), 30 days', () => call(admin, 'api_usage', { range: '30d' }));
+const adminPage = (path) => async () => {
+  const res = await fetch(`${BASE}${path}`, { headers: { cookie: admin } });
+  const html = await res.text();
+  if (res.status !== 200 || !html.includes('<svg')) throw new Error(`${path}: ${res.status}`);
+};
+await time('GET /admin/usage?range=30d (SSR page)', adminPage('/admin/usage?range=30d'));
+await time('GET /admin/usage (SSR page, 24 h)', adminPage('/admin/usage'));
+const billing = async () => {
+  const res = await fetch(`${BASE}/usage/billing.csv`, { headers: { cookie: admin } });
+  const text = await res.text();
+  if (res.status !== 200 || !text.startsWith('date,')) throw new Error(`billing: ${res.status}`);
+};
+await time('GET /usage/billing.csv (this month, per day)', billing);

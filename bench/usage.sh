@@ -2,7 +2,8 @@
 # Seeds EVENTS usage events (default 10,000,000) over DAYS days for KEYS keys into a fresh
 # Keyport (SQLite in a temp folder, or BENCH_DATABASE_URL), reports how long seeding took
 # and the database's size per million events, then times the developer's usage report
-# (the server function each chart and table comes from) and the server-rendered page.
+# (the server function each chart and table comes from), the admin's platform usage and
+# the server-rendered pages.
 #
 #   cargo leptos build --release --split && bash bench/usage.sh
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/keyport_usage bash bench/usage.sh
@@ -17,6 +18,7 @@ if [[ -n "${BENCH_DATABASE_URL:-}" ]]; then
 fi
 # shellcheck source=bench/keyport.sh
 source "$(dirname "$0")/keyport.sh" 3300
+printf '%s\n' "$password" | "$bin" user create --email admin@bench.test --role admin --password-stdin >/dev/null
 start=$(date +%s.%N)
 "$bin" dev seed-usage --events "$EVENTS" --keys "$KEYS" --days "$DAYS" --owner developer@bench.test 2>/dev/null
 seconds=$(echo "$(date +%s.%N) - $start" | bc)
