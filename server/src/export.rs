@@ -40,6 +40,8 @@ struct TableQuery {
     key: Option<String>,
     api: Option<String>,
     table: Option<String>,
+    /// The browser's time zone (the profile's wins).
+    tz: Option<String>,
 }
 
 fn unknown_table(allowed: &str) -> AppError {
@@ -77,7 +79,8 @@ async fn developer_csv(
     if !allowed.split(", ").any(|t| t == table) {
         return Err(unknown_table(allowed));
     }
-    let data = service::report(&state, &user, range, wanted, state.clock.now()).await?;
+    let at = service::When::new(state.clock.now(), &user, q.tz.as_deref());
+    let data = service::report(&state, &user, range, wanted, at).await?;
     let body = match table {
         "time" => csv::chart(&data.chart),
         "breakdown" => csv::rows(&data.breakdown),
@@ -102,7 +105,8 @@ async fn overview_csv(
         return Err(unknown_table(allowed));
     }
     let api = q.api.as_deref().filter(|a| !a.is_empty());
-    let data = service::overview(&state, &user, range, api, platform, state.clock.now()).await?;
+    let at = service::When::new(state.clock.now(), &user, q.tz.as_deref());
+    let data = service::overview(&state, &user, range, api, platform, at).await?;
     let body = match table {
         "time" => csv::chart(&data.chart),
         "apis" => csv::rows(&data.apis),

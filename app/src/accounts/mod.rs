@@ -1,4 +1,4 @@
-//! A user's own account: profile (name, email) and password.
+//! A user's own account: profile (name, email, time zone) and password.
 
 mod pages;
 pub mod sign_in_methods;
@@ -28,6 +28,14 @@ pub async fn update_profile(
         current_password.as_deref().unwrap_or(""),
     )
     .await
+}
+
+/// Sets the IANA time zone (`Europe/Berlin`) usage charts are cut in; empty: the browser's.
+#[server(prefix = "/api", endpoint = "update_time_zone")]
+pub async fn update_time_zone(time_zone: String) -> Result<(), AppError> {
+    let user = crate::auth::guard::require_user().await?;
+    let ctx = crate::platform::Ctx::current().await?;
+    service::update_time_zone(&ctx, &user, &time_zone).await
 }
 
 #[server(prefix = "/api", endpoint = "change_password")]

@@ -11,7 +11,11 @@ use crate::domain::PASSWORD_MIN_CHARS;
 pub fn AccountPage() -> impl IntoView {
     let profile = ServerAction::<UpdateProfile>::new();
     let password = ServerAction::<ChangePassword>::new();
-    let me = Resource::new(move || profile.version().get(), |_| whoami());
+    let zone = ServerAction::<UpdateTimeZone>::new();
+    let me = Resource::new(
+        move || (profile.version().get(), zone.version().get()),
+        |_| whoami(),
+    );
     view! {
         <PageTitle text="Your account · Keyport" />
         <div class="mx-auto max-w-2xl space-y-8">
@@ -33,6 +37,16 @@ pub fn AccountPage() -> impl IntoView {
                                         <PasswordField label="Current password (only to change your email)" name="current_password"
                                             autocomplete="current-password" optional=true errors=field_errors(profile, "current_password") />
                                         <button type="submit" class="btn">"Save profile"</button>
+                                    </div>
+                                </ActionForm>
+                                <ActionForm action=zone attr:class="mt-6 border-t border-slate-100 pt-6">
+                                    <div class="space-y-4">
+                                        {move || matches!(zone.value().get(), Some(Ok(()))).then(|| view! { <Notice text="Time zone saved." /> })}
+                                        <Field label="Time zone" name="time_zone" autocomplete="off"
+                                            value=user.time_zone.unwrap_or_default()
+                                            hint="Usage charts cut hours and days in it: an IANA name such as Europe/Berlin or America/New_York. Empty: your browser's (UTC without JavaScript)."
+                                            errors=field_errors(zone, "time_zone") />
+                                        <button type="submit" class="btn-secondary">"Save time zone"</button>
                                     </div>
                                 </ActionForm>
                             }

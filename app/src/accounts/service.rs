@@ -41,6 +41,33 @@ pub async fn update_profile(
     .await
 }
 
+/// The zone usage charts are cut in: an IANA name (`Europe/Berlin`), or empty for the
+/// browser's.
+pub async fn update_time_zone(ctx: &Ctx, user: &CurrentUser, zone: &str) -> Result<(), AppError> {
+    let zone = zone.trim();
+    let zone = if zone.is_empty() {
+        None
+    } else {
+        match zone.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz.name()),
+            Err(_) => {
+                return Err(AppError::field(
+                    "time_zone",
+                    "Not a time zone name. Use one like Europe/Berlin or America/New_York, or leave it empty.",
+                ))
+            }
+        }
+    };
+    users::set_time_zone(&ctx.state.db, &user.id, zone, ctx.now).await?;
+    ctx.audit(
+        Event::new("account.time_zone_update")
+            .actor(&user.id, &user.email)
+            .target("user", &user.id)
+            .details(serde_json::json!({ "time_zone": zone })),
+    )
+    .await
+}
+
 /// Needs the current password; signs out every other session of the user.
 pub async fn change_password(
     ctx: &Ctx,

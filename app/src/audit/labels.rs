@@ -14,6 +14,7 @@ pub fn action_label(action: &str) -> String {
         "auth.sign_up_requested" => "Asked to sign up (confirmation email sent)",
         "auth.setup_admin" => "Set up the first admin account",
         "account.profile_update" => "Updated the profile",
+        "account.time_zone_update" => "Changed the time zone",
         "account.password_change" => "Changed the password",
         "identity.link" => "Linked a sign-in provider",
         "identity.unlink" => "Unlinked a sign-in provider",

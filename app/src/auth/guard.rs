@@ -46,6 +46,7 @@ pub async fn signed_in(state: &AppState, session: &AuthSession) -> Result<Curren
             email: user.email,
             display_name: user.display_name,
             role: user.role,
+            time_zone: user.time_zone,
         }),
         _ => {
             session.end().await?;

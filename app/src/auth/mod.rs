@@ -33,6 +33,8 @@ pub struct CurrentUser {
     pub display_name: String,
     pub role: Role,
     pub mfa_enabled: bool,
+    /// The IANA zone their usage charts are cut in; `None`: the browser's.
+    pub time_zone: Option<String>,
 }
 
 /// What the sign-up page needs to know before showing its form.

@@ -18,10 +18,12 @@ pub struct UserRow {
     pub status: UserStatus,
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
+    /// The IANA zone their usage charts are cut in; `None`: the browser's.
+    pub time_zone: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, email, display_name, password_hash, role, status, created_at, last_sign_in_at";
+    "id, email, display_name, password_hash, role, status, created_at, last_sign_in_at, time_zone";
 
 fn decode_err(e: String) -> sqlx::Error {
     sqlx::Error::Decode(e.into())
@@ -72,6 +74,22 @@ pub async fn find_by_email(db: &Db, email: &Email) -> Result<Option<UserRow>, Ap
         .fetch_optional(db)
         .await?;
     Ok(row.as_ref().map(UserRow::from_row).transpose()?)
+}
+
+/// Sets (or, with `None`, clears) the zone `id`'s usage charts are cut in.
+pub async fn set_time_zone(
+    db: &Db,
+    id: &str,
+    zone: Option<&str>,
+    now: i64,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE users SET time_zone = $1, updated_at = $2 WHERE id = $3")
+        .bind(zone)
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn update_profile(

@@ -285,6 +285,21 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// The browser's time zone (`Europe/Berlin`), once hydrated; `None` on the server.
+pub fn browser_time_zone() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let options =
+            js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new())
+                .resolved_options();
+        js_sys::Reflect::get(&options, &"timeZone".into())
+            .ok()
+            .and_then(|zone| zone.as_string())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
 /// Shown while a page's data loads.
 #[component]
 pub fn Loading() -> impl IntoView {

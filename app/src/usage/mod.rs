@@ -164,17 +164,20 @@ pub struct UsageData {
 
 /// The caller's usage for `range` (`1h`, `24h`, `7d`, `30d`): of all their applications, of
 /// the application `app` or of the key `key` (theirs; another's is "not found").
+/// `tz`, the browser's time zone, counts when the caller has none in their profile.
 #[server(prefix = "/api", endpoint = "usage_report")]
 pub async fn usage_report(
     range: Option<String>,
     app: Option<String>,
     key: Option<String>,
+    tz: Option<String>,
 ) -> Result<UsageData, AppError> {
     let user = crate::auth::guard::require_user().await?;
     let state = crate::platform::state::app_state()?;
     let range = UsageRange::parse(range.as_deref().unwrap_or_default());
     let scope = service::Wanted::from_query(app.as_deref(), key.as_deref());
-    service::report(&state, &user, range, scope, state.clock.now()).await
+    let at = service::When::new(state.clock.now(), &user, tz.as_deref());
+    service::report(&state, &user, range, scope, at).await
 }
 
 /// The usage writer and the roll-up, for admins.
@@ -215,6 +218,7 @@ pub struct OverviewData {
 pub async fn api_usage(
     range: Option<String>,
     api: Option<String>,
+    tz: Option<String>,
 ) -> Result<OverviewData, AppError> {
     use crate::domain::Role;
     let user =
@@ -222,23 +226,20 @@ pub async fn api_usage(
     let state = crate::platform::state::app_state()?;
     let range = UsageRange::parse(range.as_deref().unwrap_or_default());
     let api = api.filter(|a| !a.is_empty());
-    service::overview(
-        &state,
-        &user,
-        range,
-        api.as_deref(),
-        false,
-        state.clock.now(),
-    )
-    .await
+    let at = service::When::new(state.clock.now(), &user, tz.as_deref());
+    service::overview(&state, &user, range, api.as_deref(), false, at).await
 }
 
 /// The platform's traffic, for admins.
 #[server(prefix = "/api", endpoint = "platform_usage")]
-pub async fn platform_usage(range: Option<String>) -> Result<OverviewData, AppError> {
+pub async fn platform_usage(
+    range: Option<String>,
+    tz: Option<String>,
+) -> Result<OverviewData, AppError> {
     use crate::domain::Role;
     let user = crate::auth::guard::require_role(&[Role::Admin], "platform_usage").await?;
     let state = crate::platform::state::app_state()?;
     let range = UsageRange::parse(range.as_deref().unwrap_or_default());
-    service::overview(&state, &user, range, None, true, state.clock.now()).await
+    let at = service::When::new(state.clock.now(), &user, tz.as_deref());
+    service::overview(&state, &user, range, None, true, at).await
 }

@@ -12,9 +12,12 @@ use leptos_router::hooks::use_query_map;
 pub fn UsagePage() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).filter(|v| !v.is_empty());
+    // Hydrated, the charts are cut in the browser's zone unless the profile names one.
+    let browser = RwSignal::new(None::<String>);
+    Effect::new(move |_| browser.set(crate::components::browser_time_zone()));
     let data = Resource::new(
-        move || (get("range"), get("app"), get("key")),
-        |(range, app, key)| usage_report(range, app, key),
+        move || (get("range"), get("app"), get("key"), browser.get()),
+        |(range, app, key, tz)| usage_report(range, app, key, tz),
     );
     view! {
         <PageTitle text="Usage · Keyport" />
@@ -274,13 +277,15 @@ fn Breakdown(title: &'static str, rows: Vec<UsageRow>, first: &'static str) -> i
 pub fn OverviewPage(platform: bool) -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).filter(|v| !v.is_empty());
+    let browser = RwSignal::new(None::<String>);
+    Effect::new(move |_| browser.set(crate::components::browser_time_zone()));
     let data = Resource::new(
-        move || (get("range"), get("api")),
-        move |(range, api)| async move {
+        move || (get("range"), get("api"), browser.get()),
+        move |(range, api, tz)| async move {
             if platform {
-                platform_usage(range).await
+                platform_usage(range, tz).await
             } else {
-                api_usage(range, api).await
+                api_usage(range, api, tz).await
             }
         },
     );

@@ -32,16 +32,32 @@ impl Wanted {
     }
 }
 
+/// The time a report is made at and the zone it is cut in: the caller's profile zone, else
+/// their browser's, else UTC.
+#[derive(Debug, Clone, Copy)]
+pub struct When {
+    pub now: i64,
+    pub tz: chrono_tz::Tz,
+}
+
+impl When {
+    pub fn new(now: i64, user: &CurrentUser, browser: Option<&str>) -> Self {
+        When {
+            now,
+            tz: zone(user.time_zone.as_deref().or(browser)),
+        }
+    }
+}
+
 /// The caller's usage report (see [`usage_report`]).
 pub async fn report(
     state: &AppState,
     user: &CurrentUser,
     range: UsageRange,
     wanted: Wanted,
-    now: i64,
+    When { now, tz }: When,
 ) -> Result<UsageData, AppError> {
     let db = &state.db;
-    let tz = zone(None);
     let mine = apps::mine(db, user).await?;
     let app_ids: Vec<String> = mine.iter().map(|a| a.id.clone()).collect();
     let all_keys = keys::of_applications(db, &app_ids).await?;
@@ -207,10 +223,9 @@ pub async fn overview(
     range: UsageRange,
     api: Option<&str>,
     platform: bool,
-    now: i64,
+    When { now, tz }: When,
 ) -> Result<OverviewData, AppError> {
     let db = &state.db;
-    let tz = zone(None);
     let choices = crate::catalog::service::managed_ids(state, user).await?;
     let picked = match api {
         Some(id) => Some(

@@ -271,6 +271,12 @@ const MATRIX: &[Row] = &[
         &[("range", "24h")],
     ),
     (
+        "update_time_zone",
+        Needs::User,
+        Factor::Any,
+        &[("time_zone", "")],
+    ),
+    (
         "api_usage",
         Needs::Publisher,
         Factor::Any,

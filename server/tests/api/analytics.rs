@@ -15,7 +15,8 @@ crate::backends!(
     seeded_usage_is_realistic_consistent_and_shown_to_its_owner,
     publishers_see_their_apis_and_admins_the_platform,
     exports_are_csv_with_formulas_neutralised_and_only_ones_own,
-    the_billing_json_needs_a_service_token_and_a_valid_period
+    the_billing_json_needs_a_service_token_and_a_valid_period,
+    charts_are_cut_in_the_profile_zone_else_the_browsers_else_utc
 );
 
 /// A developer whose application "Shop" subscribes to `api-dev` (quota 10 a day) and holds
@@ -445,7 +446,10 @@ async fn exports_are_csv_with_formulas_neutralised_and_only_ones_own(app: TestAp
     let (status, _, keys) = csv_of(&admin, "/admin/usage/export.csv?table=keys&range=7d").await;
     assert_eq!(status, 200);
     assert!(
-        keys.lines().nth(1).unwrap().starts_with("\"CI · =HYPERLINK("),
+        keys.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("\"CI · =HYPERLINK("),
         "a cell is neutralised only when it starts with a formula: {keys}"
     );
 }
@@ -493,4 +497,45 @@ async fn the_billing_json_needs_a_service_token_and_a_valid_period(app: TestApp)
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+}
+
+async fn charts_are_cut_in_the_profile_zone_else_the_browsers_else_utc(app: TestApp) {
+    let (dev, _, _, _) = developer_with_key(&app, "dev@example.com").await;
+    let zone_of = |r: &Value| r["time_zone"].as_str().unwrap().to_string();
+    assert_eq!(zone_of(&report(&dev, &[]).await), "UTC");
+    assert_eq!(
+        zone_of(&report(&dev, &[("tz", "America/Adak")]).await),
+        "America/Adak"
+    );
+    assert_eq!(
+        zone_of(&report(&dev, &[("tz", "Mars/Olympus")]).await),
+        "UTC"
+    );
+    // A profile zone wins over the browser's.
+    dev.call("update_time_zone", &[("time_zone", " Pacific/Tongatapu ")])
+        .await
+        .ok();
+    assert_eq!(dev.whoami().await["time_zone"], "Pacific/Tongatapu");
+    let r = report(&dev, &[("range", "24h"), ("tz", "America/Adak")]).await;
+    assert_eq!(zone_of(&r), "Pacific/Tongatapu");
+    // Tonga is 13 hours ahead of UTC: the current hour's label says so.
+    let now = app.clock.now();
+    let hour = ((now / 3_600_000) % 24 + 13) % 24;
+    let labels = r["chart"]["buckets"].as_array().unwrap();
+    assert_eq!(labels[23]["short"], format!("{hour:02}:00"));
+    // A wrong name is a field error and changes nothing; empty clears it.
+    let wrong = dev
+        .call("update_time_zone", &[("time_zone", "Europe/Atlantis")])
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.body["fields"]["time_zone"].is_array(),
+        "{}",
+        wrong.body
+    );
+    assert_eq!(dev.whoami().await["time_zone"], "Pacific/Tongatapu");
+    dev.call("update_time_zone", &[("time_zone", "")])
+        .await
+        .ok();
+    assert!(dev.whoami().await["time_zone"].is_null());
 }

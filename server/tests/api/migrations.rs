@@ -16,8 +16,34 @@ const ALLOWED: &[(&str, &str)] = &[
         "seq       INTEGER PRIMARY KEY AUTOINCREMENT,",
         "seq       BIGSERIAL PRIMARY KEY,",
     ),
-    // Usage rollups: on SQLite stored in their primary key (PostgreSQL has no such table).
+    // Usage rollups: on SQLite stored in their primary key (PostgreSQL has no such table);
+    // on PostgreSQL the counts ride in the indexes (INCLUDE), on SQLite the time indexes
+    // hold them as a column (an index of a table without rowid holds its key too).
     (") WITHOUT ROWID;", ");"),
+    (
+        "PRIMARY KEY (minute, application_id, api_id, key_id, code)",
+        "PRIMARY KEY (minute, application_id, api_id, key_id, code) INCLUDE (requests)",
+    ),
+    (
+        "PRIMARY KEY (application_id, hour, api_id, key_id, code)",
+        "PRIMARY KEY (application_id, hour, api_id, key_id, code) INCLUDE (requests)",
+    ),
+    (
+        "PRIMARY KEY (application_id, day, api_id, key_id, code)",
+        "PRIMARY KEY (application_id, day, api_id, key_id, code) INCLUDE (requests)",
+    ),
+    (
+        "PRIMARY KEY (api_id, hour, code)",
+        "PRIMARY KEY (api_id, hour, code) INCLUDE (requests)",
+    ),
+    (
+        "CREATE INDEX usage_hours_hour_idx ON usage_hours (hour, requests);",
+        "CREATE INDEX usage_hours_hour_idx ON usage_hours (hour) INCLUDE (application_id, api_id, key_id, code, requests);",
+    ),
+    (
+        "CREATE INDEX usage_days_day_idx ON usage_days (day, requests);",
+        "CREATE INDEX usage_days_day_idx ON usage_days (day) INCLUDE (application_id, api_id, key_id, code, requests);",
+    ),
 ];
 
 /// Files written in each dialect's own procedural syntax: compared by what they do
