@@ -100,7 +100,7 @@ async fn overview_csv(
 ) -> Result<Response, AppError> {
     let range = UsageRange::parse(q.range.as_deref().unwrap_or_default());
     let table = q.table.as_deref().unwrap_or("time");
-    let allowed = "time, apis, applications, keys, subscriptions";
+    let allowed = "time, apis, applications, keys, plans, subscriptions";
     if !allowed.split(", ").any(|t| t == table) {
         return Err(unknown_table(allowed));
     }
@@ -112,6 +112,7 @@ async fn overview_csv(
         "apis" => csv::rows(&data.apis),
         "applications" => csv::rows(&data.applications),
         "keys" => csv::rows(&data.keys),
+        "plans" => csv::rows(&data.plans),
         _ => csv::rows(&data.subscriptions),
     };
     Ok(csv_response(

@@ -206,6 +206,8 @@ pub struct OverviewData {
     pub keys: Vec<UsageRow>,
     /// Per subscription (application and API), for billing.
     pub subscriptions: Vec<UsageRow>,
+    /// Per plan (label: the plan, detail: its API).
+    pub plans: Vec<UsageRow>,
     pub new_subscriptions: ChartData,
     pub health: Option<QueueHealth>,
     /// The APIs one may pick: (id, name).

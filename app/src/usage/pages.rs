@@ -115,6 +115,11 @@ fn Report(report: UsageData) -> impl IntoView {
         UsageScope::Key { .. } => None,
     };
     let is_empty_portal = applications.is_empty();
+    let export = {
+        let page = href(&scope, range);
+        let query = page.trim_start_matches("/usage?").to_string();
+        move |table: &str| format!("/usage/export.csv?{query}&table={table}")
+    };
     view! {
         <div class="space-y-6">
             <header class="flex flex-wrap items-end justify-between gap-4">
@@ -136,7 +141,10 @@ fn Report(report: UsageData) -> impl IntoView {
                 </EmptyState>
             })}
             <section class="card space-y-3" aria-labelledby="requests-heading">
-                <h2 id="requests-heading" class="text-lg font-semibold">{format!("Requests · {}", range.label())}</h2>
+                <div class="flex items-baseline justify-between gap-2">
+                    <h2 id="requests-heading" class="text-lg font-semibold">{format!("Requests · {}", range.label())}</h2>
+                    <CsvLink href=export("time") label="Requests over time as CSV" />
+                </div>
                 <BarChart data=chart label=chart_label unit="requests" />
             </section>
             {key.map(|k| view! { <KeyFactsCard k /> })}
@@ -149,8 +157,8 @@ fn Report(report: UsageData) -> impl IntoView {
             })}
             {(!quotas.is_empty()).then(|| view! { <Quotas quotas /> })}
             <div class="grid gap-6 lg:grid-cols-2">
-                {breakdown_title.map(|t| view! { <Breakdown title=t rows=breakdown first="Name" /> })}
-                <Breakdown title="By API" rows=apis first="API" />
+                {breakdown_title.map(|t| view! { <Breakdown title=t rows=breakdown first="Name" csv=export("breakdown") /> })}
+                <Breakdown title="By API" rows=apis first="API" csv=export("apis") />
             </div>
         </div>
     }
@@ -219,8 +227,24 @@ fn Quotas(quotas: Vec<QuotaUse>) -> impl IntoView {
     }
 }
 
+/// A link that downloads a CSV (the router leaves it to the browser).
 #[component]
-fn Breakdown(title: &'static str, rows: Vec<UsageRow>, first: &'static str) -> impl IntoView {
+fn CsvLink(href: String, #[prop(into)] label: String) -> impl IntoView {
+    view! {
+        <a class="link text-sm" href=href rel="external" download="" aria-label=label>"CSV"</a>
+    }
+}
+
+#[component]
+fn Breakdown(
+    title: &'static str,
+    rows: Vec<UsageRow>,
+    first: &'static str,
+    /// Where the table downloads as CSV.
+    #[prop(optional)]
+    csv: Option<String>,
+) -> impl IntoView {
+    let csv = csv.map(|href| view! { <CsvLink href label=format!("{title} as CSV") /> });
     if rows.is_empty() {
         return view! {
             <section class="card space-y-2" aria-label=title>
@@ -252,7 +276,10 @@ fn Breakdown(title: &'static str, rows: Vec<UsageRow>, first: &'static str) -> i
         .collect_view();
     view! {
         <section class="card space-y-2" aria-label=title>
-            <h2 class="text-lg font-semibold">{title}</h2>
+            <div class="flex items-baseline justify-between gap-2">
+                <h2 class="text-lg font-semibold">{title}</h2>
+                {csv}
+            </div>
             <ScrollRegion label=title>
                 <table class="min-w-full text-sm">
                     <thead class="text-left text-slate-500">
@@ -319,6 +346,7 @@ fn Overview(data: OverviewData) -> impl IntoView {
         applications,
         keys,
         subscriptions,
+        plans,
         new_subscriptions,
         health,
         choices,
@@ -378,6 +406,10 @@ fn Overview(data: OverviewData) -> impl IntoView {
     };
     let chart_label = format!("Requests, {}", range.label().to_lowercase());
     let no_apis = choices.is_empty() && !platform;
+    let export = {
+        let query = format!("range={}{api_part}", range.as_str());
+        move |table: &str| format!("{base}/export.csv?{query}&table={table}")
+    };
     view! {
         <div class="space-y-6">
             <header class="flex flex-wrap items-end justify-between gap-4">
@@ -398,14 +430,23 @@ fn Overview(data: OverviewData) -> impl IntoView {
             })}
             {health.map(|h| view! { <Health h /> })}
             <section class="card space-y-3" aria-labelledby="requests-heading">
-                <h2 id="requests-heading" class="text-lg font-semibold">{format!("Requests · {}", range.label())}</h2>
+                <div class="flex items-baseline justify-between gap-2">
+                    <h2 id="requests-heading" class="text-lg font-semibold">{format!("Requests · {}", range.label())}</h2>
+                    <CsvLink href=export("time") label="Requests over time as CSV" />
+                </div>
                 <BarChart data=chart label=chart_label unit="requests" />
             </section>
+            <p class="text-sm text-slate-600">
+                "Billing: usage per subscription and UTC day, this month so far: "
+                <a class="link" href="/usage/billing.csv" rel="external" download="">"billing CSV"</a>
+                " (or "<code class="text-xs">"GET /v1/usage"</code>" with a service token)."
+            </p>
             <div class="grid gap-6 lg:grid-cols-2">
-                <Breakdown title="By API" rows=apis first="API" />
-                <Breakdown title="Top applications" rows=applications first="Application" />
-                {platform.then(|| view! { <Breakdown title="Top keys" rows=keys first="Key" /> })}
-                <Breakdown title="By subscription" rows=subscriptions first="Application → API" />
+                <Breakdown title="By API" rows=apis first="API" csv=export("apis") />
+                <Breakdown title="Top applications" rows=applications first="Application" csv=export("applications") />
+                {platform.then(|| view! { <Breakdown title="Top keys" rows=keys first="Key" csv=export("keys") /> })}
+                <Breakdown title="By plan" rows=plans first="Plan" csv=export("plans") />
+                <Breakdown title="By subscription" rows=subscriptions first="Application → API" csv=export("subscriptions") />
             </div>
             <section class="card space-y-3" aria-labelledby="subs-heading">
                 <h2 id="subs-heading" class="text-lg font-semibold">"New subscriptions"</h2>

@@ -256,8 +256,27 @@ pub async fn overview(
         .iter()
         .map(|(id, name)| (id.as_str(), name.as_str()))
         .collect();
+    // Every list from one read: the sums by application, API and key, regrouped.
+    let cells = sums(db, filter, from, to, fine, By::Cell).await?;
+    let regroup = |part: fn(&str, &str, &str) -> String| -> Vec<Sum> {
+        cells
+            .iter()
+            .map(|s| {
+                let mut parts = s.g.splitn(3, ' ');
+                let (app, api, key) = (
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                );
+                Sum {
+                    g: part(app, api, key),
+                    ..s.clone()
+                }
+            })
+            .collect()
+    };
     let apis = rows(
-        &sums(db, filter, from, to, fine, By::Api).await?,
+        &regroup(|_, api, _| api.to_string()),
         |id| match api_names.get(id) {
             Some(name) => (
                 name.to_string(),
@@ -269,7 +288,7 @@ pub async fn overview(
         },
     );
 
-    let by_app = top(sums(db, filter, from, to, fine, By::Application).await?);
+    let by_app = top(regroup(|app, _, _| app.to_string()));
     let app_ids: Vec<String> = by_app.iter().map(|s| s.g.clone()).collect();
     let app_names = apps::names(db, &app_ids).await?;
     let applications = rows(&by_app, |id| match app_names.get(id) {
@@ -278,7 +297,7 @@ pub async fn overview(
     });
 
     let keys = if platform {
-        let by_key = top(sums(db, filter, from, to, fine, By::Key).await?);
+        let by_key = top(regroup(|_, _, key| key.to_string()));
         let key_ids: Vec<String> = by_key.iter().map(|s| s.g.clone()).collect();
         let found = keys::find_many(db, &key_ids).await?;
         let by_id: HashMap<&str, &keys::KeyRow> =
@@ -299,7 +318,7 @@ pub async fn overview(
         Vec::new()
     };
 
-    let by_sub = sums(db, filter, from, to, fine, By::Subscription).await?;
+    let by_sub = regroup(|app, api, _| format!("{app} {api}"));
     let sub_apps: Vec<String> = {
         let mut ids: Vec<String> = by_sub
             .iter()
@@ -324,6 +343,32 @@ pub async fn overview(
             ),
             None if app.is_empty() => ("Unknown keys".into(), "not Keyport's".into(), None),
             None => ("No subscription".into(), format!("{app} → {api}"), None),
+        }
+    });
+    // The same sums by plan: each subscription's rows under its plan's id.
+    let by_plan: Vec<Sum> = by_sub
+        .iter()
+        .map(|s| {
+            let (app, api) = s.g.split_once(' ').unwrap_or((&s.g, ""));
+            let plan = subs
+                .iter()
+                .find(|x| x.application_id == app && x.api_id == api)
+                .map(|x| x.plan_id.clone())
+                .unwrap_or_default();
+            Sum {
+                g: plan,
+                ..s.clone()
+            }
+        })
+        .collect();
+    let plans = rows(&by_plan, |plan| {
+        match subs.iter().find(|x| x.plan_id == plan) {
+            Some(x) => (x.plan_name.clone(), x.api_name.clone(), None),
+            None => (
+                "No plan".into(),
+                "unknown keys or ended subscriptions".into(),
+                None,
+            ),
         }
     });
 
@@ -379,6 +424,7 @@ pub async fn overview(
         applications,
         keys,
         subscriptions,
+        plans,
         new_subscriptions,
         health,
         choices,

@@ -27,8 +27,9 @@ pub enum By {
     Key,
     Api,
     Application,
-    /// Application and API (a subscription): `g` is `application_id api_id`.
-    Subscription,
+    /// Application, API and key: `g` is `application_id api_id key_id` (every list of a
+    /// page from one read).
+    Cell,
 }
 
 /// One sum: its time (0 unless by time), group (key, API or application id; empty by
@@ -105,9 +106,8 @@ pub async fn sums(
         By::Key => "CAST(0 AS BIGINT) AS t, key_id AS g".to_string(),
         By::Api => "CAST(0 AS BIGINT) AS t, api_id AS g".to_string(),
         By::Application => "CAST(0 AS BIGINT) AS t, application_id AS g".to_string(),
-        By::Subscription => {
-            "CAST(0 AS BIGINT) AS t, application_id || ' ' || api_id AS g".to_string()
-        }
+        By::Cell => "CAST(0 AS BIGINT) AS t, application_id || ' ' || api_id || ' ' || key_id AS g"
+            .to_string(),
     };
     let minutes = |since: &str| {
         format!(

@@ -311,6 +311,9 @@ async fn publishers_see_their_apis_and_admins_the_platform(app: TestApp) {
     assert_eq!(r["applications"][0]["label"], "Shop");
     assert_eq!(r["subscriptions"][0]["label"], "Shop → api-alice");
     assert_eq!(r["subscriptions"][0]["allowed"], 2);
+    assert_eq!(r["plans"][0]["label"], "Std");
+    assert_eq!(r["plans"][0]["detail"], "api-alice");
+    assert_eq!(r["plans"][0]["allowed"], 2);
     let new: i64 = r["new_subscriptions"]["series"][0]["values"]
         .as_array()
         .unwrap()
