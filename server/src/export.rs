@@ -66,6 +66,19 @@ async fn user(state: &AppState, session: Session) -> Result<CurrentUser, AppErro
     enrolled(state, signed_in(state, &AuthSession::new(session)).await?).await
 }
 
+/// The signed-in user if their role is one of `allowed` (a refusal is audited).
+async fn user_in_role(
+    state: &AppState,
+    session: Session,
+    client: Option<Extension<ClientInfo>>,
+    allowed: &[Role],
+    attempted: &'static str,
+) -> Result<CurrentUser, AppError> {
+    let user = user(state, session).await?;
+    let client = client.map(|Extension(c)| c).unwrap_or_default();
+    in_role(state, user, allowed, attempted, &client).await
+}
+
 async fn developer_csv(
     State(state): State<AppState>,
     session: Session,
@@ -127,16 +140,8 @@ async fn publisher_csv(
     client: Option<Extension<ClientInfo>>,
     Query(q): Query<TableQuery>,
 ) -> Result<Response, AppError> {
-    let user = user(&state, session).await?;
-    let client = client.map(|Extension(c)| c).unwrap_or_default();
-    let user = in_role(
-        &state,
-        user,
-        &[Role::Publisher, Role::Admin],
-        "api_usage_csv",
-        &client,
-    )
-    .await?;
+    let allowed = [Role::Publisher, Role::Admin];
+    let user = user_in_role(&state, session, client, &allowed, "api_usage_csv").await?;
     overview_csv(state, user, q, false).await
 }
 
@@ -146,9 +151,14 @@ async fn admin_csv(
     client: Option<Extension<ClientInfo>>,
     Query(q): Query<TableQuery>,
 ) -> Result<Response, AppError> {
-    let user = user(&state, session).await?;
-    let client = client.map(|Extension(c)| c).unwrap_or_default();
-    let user = in_role(&state, user, &[Role::Admin], "platform_usage_csv", &client).await?;
+    let user = user_in_role(
+        &state,
+        session,
+        client,
+        &[Role::Admin],
+        "platform_usage_csv",
+    )
+    .await?;
     overview_csv(state, user, q, true).await
 }
 
@@ -212,6 +222,7 @@ fn stream_body(
             tracing::warn!(error = ?e, "the billing export failed part-way");
         }
     });
+    // Fused: a body layer (compression) may poll again after the end.
     let lines = futures::stream::unfold((Some(first), rx), move |(first, mut rx)| async move {
         if let Some(first) = first {
             return Some((Ok::<_, std::io::Error>(first), (None, rx)));
@@ -219,7 +230,7 @@ fn stream_body(
         let row = rx.recv().await?;
         Some((Ok(each(&row)), (None, rx)))
     });
-    Body::from_stream(lines)
+    Body::from_stream(futures::StreamExt::fuse(lines))
 }
 
 async fn billing_csv(
@@ -228,16 +239,8 @@ async fn billing_csv(
     client: Option<Extension<ClientInfo>>,
     Query(p): Query<Period>,
 ) -> Result<Response, AppError> {
-    let user = user(&state, session).await?;
-    let client = client.map(|Extension(c)| c).unwrap_or_default();
-    let user = in_role(
-        &state,
-        user,
-        &[Role::Publisher, Role::Admin],
-        "billing_csv",
-        &client,
-    )
-    .await?;
+    let allowed = [Role::Publisher, Role::Admin];
+    let user = user_in_role(&state, session, client, &allowed, "billing_csv").await?;
     let period = period(&p, state.clock.now())?;
     let apis = match user.role {
         Role::Admin => None,

@@ -32,6 +32,48 @@ pub fn UsagePage() -> impl IntoView {
     }
 }
 
+/// A usage page's heading: a way back, the title, what it shows, and the period links.
+#[component]
+fn Heading(
+    back: Option<(String, String)>,
+    title: String,
+    subtitle: String,
+    range: UsageRange,
+    href: impl Fn(UsageRange) -> String + 'static,
+) -> impl IntoView {
+    let links = UsageRange::ALL
+        .into_iter()
+        .map(|r| {
+            let current = r == range;
+            view! {
+                <li>
+                    <A
+                        href=href(r)
+                        attr:class=if current { "badge bg-brand-600 text-white" } else { "badge hover:bg-slate-200" }
+                        attr:aria-current=current.then_some("page")
+                    >
+                        {r.label()}
+                    </A>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <header class="flex flex-wrap items-end justify-between gap-4">
+            <div class="space-y-1">
+                {back.map(|(link, label)| view! {
+                    <A href=link attr:class="link text-sm">{format!("← {label}")}</A>
+                })}
+                <h1 class="text-2xl font-semibold">{title}</h1>
+                <p class="text-sm text-slate-600">{subtitle}</p>
+            </div>
+            <nav aria-label="Period">
+                <ul class="flex flex-wrap gap-2">{links}</ul>
+            </nav>
+        </header>
+    }
+}
+
 /// `/usage?…` for this scope and `range`.
 fn href(scope: &UsageScope, range: UsageRange) -> String {
     let r = range.as_str();
@@ -74,23 +116,6 @@ fn Report(report: UsageData) -> impl IntoView {
         subtitle.to_lowercase(),
         range.label().to_lowercase()
     );
-    let ranges = UsageRange::ALL
-        .into_iter()
-        .map(|r| {
-            let current = r == range;
-            view! {
-                <li>
-                    <A
-                        href=href(&scope, r)
-                        attr:class=if current { "badge bg-brand-600 text-white" } else { "badge hover:bg-slate-200" }
-                        attr:aria-current=current.then_some("page")
-                    >
-                        {r.label()}
-                    </A>
-                </li>
-            }
-        })
-        .collect_view();
     let back = match &scope {
         UsageScope::All => None,
         UsageScope::Application { .. } => {
@@ -115,6 +140,7 @@ fn Report(report: UsageData) -> impl IntoView {
         UsageScope::Key { .. } => None,
     };
     let is_empty_portal = applications.is_empty();
+    let scope_for_links = scope.clone();
     let export = {
         let page = href(&scope, range);
         let query = page.trim_start_matches("/usage?").to_string();
@@ -122,18 +148,7 @@ fn Report(report: UsageData) -> impl IntoView {
     };
     view! {
         <div class="space-y-6">
-            <header class="flex flex-wrap items-end justify-between gap-4">
-                <div class="space-y-1">
-                    {back.map(|(link, label)| view! {
-                        <A href=link attr:class="link text-sm">{format!("← {label}")}</A>
-                    })}
-                    <h1 class="text-2xl font-semibold">{title}</h1>
-                    <p class="text-sm text-slate-600">{subtitle}{format!(" · times in {time_zone}")}</p>
-                </div>
-                <nav aria-label="Period">
-                    <ul class="flex flex-wrap gap-2">{ranges}</ul>
-                </nav>
-            </header>
+            <Heading back title subtitle=format!("{subtitle} · times in {time_zone}") range href=move |r| href(&scope_for_links, r) />
             {is_empty_portal.then(|| view! {
                 <EmptyState title="No applications yet.">
                     "Create an application, subscribe it to an API and issue a key: its requests show here. "
@@ -360,23 +375,6 @@ fn Overview(data: OverviewData) -> impl IntoView {
         .as_ref()
         .map(|(id, _)| format!("&api={}", urlencode(id)))
         .unwrap_or_default();
-    let ranges = UsageRange::ALL
-        .into_iter()
-        .map(|r| {
-            let current = r == range;
-            view! {
-                <li>
-                    <A
-                        href=format!("{base}?range={}{api_part}", r.as_str())
-                        attr:class=if current { "badge bg-brand-600 text-white" } else { "badge hover:bg-slate-200" }
-                        attr:aria-current=current.then_some("page")
-                    >
-                        {r.label()}
-                    </A>
-                </li>
-            }
-        })
-        .collect_view();
     let (title, subtitle) = match (&api, platform) {
         (Some((_, name)), _) => (format!("Usage of {name}"), "One API".to_string()),
         (None, true) => (
@@ -412,16 +410,13 @@ fn Overview(data: OverviewData) -> impl IntoView {
     };
     view! {
         <div class="space-y-6">
-            <header class="flex flex-wrap items-end justify-between gap-4">
-                <div class="space-y-1">
-                    {api.is_some().then(|| view! { <A href=format!("{base}?range={}", range.as_str()) attr:class="link text-sm">"← All APIs"</A> })}
-                    <h1 class="text-2xl font-semibold">{title}</h1>
-                    <p class="text-sm text-slate-600">{format!("{subtitle} · {share} · times in {time_zone}")}</p>
-                </div>
-                <nav aria-label="Period">
-                    <ul class="flex flex-wrap gap-2">{ranges}</ul>
-                </nav>
-            </header>
+            <Heading
+                back=api.is_some().then(|| (format!("{base}?range={}", range.as_str()), "All APIs".to_string()))
+                title
+                subtitle=format!("{subtitle} · {share} · times in {time_zone}")
+                range
+                href=move |r| format!("{base}?range={}{api_part}", r.as_str())
+            />
             {no_apis.then(|| view! {
                 <EmptyState title="You publish no API yet.">
                     "Publish an API: once applications call it, its traffic shows here. "

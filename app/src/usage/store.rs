@@ -181,10 +181,13 @@ fn daily_sql(apis: Option<usize>, per_day: bool) -> String {
     } else {
         ("CAST($1 AS BIGINT)", "")
     };
+    // Summed first (a few thousand rows), then named: the latest subscription of each
+    // application and API is looked up once per row of the result, not per day row read.
     format!(
-        "SELECT {day} AS day, u.application_id, COALESCE(ap.name, '') AS application, u.api_id, \
+        "SELECT v.day, v.application_id, COALESCE(ap.name, '') AS application, v.api_id, \
          COALESCE(a.name, '') AS api, COALESCE(s.id, '') AS subscription_id, \
-         COALESCE(p.name, '') AS plan, \
+         COALESCE(p.name, '') AS plan, v.allowed, v.refused FROM ( \
+         SELECT {day} AS day, u.application_id, u.api_id, \
          CAST(SUM(CASE WHEN u.code = 'VALID' THEN u.requests ELSE 0 END) AS BIGINT) AS allowed, \
          CAST(SUM(CASE WHEN u.code = 'VALID' THEN 0 ELSE u.requests END) AS BIGINT) AS refused \
          FROM (SELECT day, application_id, api_id, code, requests FROM usage_days \
@@ -192,15 +195,15 @@ fn daily_sql(apis: Option<usize>, per_day: bool) -> String {
          SELECT minute - minute % {DAY_MS}, application_id, api_id, code, requests FROM usage_minutes \
          WHERE minute >= (SELECT CASE WHEN done_until > $1 THEN done_until ELSE $1 END \
          FROM usage_rollup WHERE id = 1) AND minute < $2) AS u \
-         LEFT JOIN applications ap ON ap.id = u.application_id \
-         LEFT JOIN apis a ON a.id = u.api_id \
+         WHERE u.application_id <> ''{only} \
+         GROUP BY {group}u.application_id, u.api_id) AS v \
+         LEFT JOIN applications ap ON ap.id = v.application_id \
+         LEFT JOIN apis a ON a.id = v.api_id \
          LEFT JOIN subscriptions s ON s.id = (SELECT id FROM subscriptions l \
-         WHERE l.application_id = u.application_id AND l.api_id = u.api_id \
+         WHERE l.application_id = v.application_id AND l.api_id = v.api_id \
          ORDER BY l.created_at DESC, l.id LIMIT 1) \
          LEFT JOIN plans p ON p.id = s.plan_id \
-         WHERE u.application_id <> ''{only} \
-         GROUP BY {group}u.application_id, ap.name, u.api_id, a.name, s.id, p.name \
-         ORDER BY day, application, api, u.application_id, u.api_id"
+         ORDER BY v.day, application, api, v.application_id, v.api_id"
     )
 }
 

@@ -440,6 +440,20 @@ async fn exports_are_csv_with_formulas_neutralised_and_only_ones_own(app: TestAp
     assert_eq!(csv_of(&bob, "/usage/billing.csv").await.0, 403);
     assert_eq!(csv_of(&alice_pub, "/admin/usage/export.csv").await.0, 403);
     let (admin, _) = app.signed_in("root@example.com", Role::Admin).await;
+    // Compressed for a browser that asks (the stream is read to its end once).
+    let gzip = admin
+        .http
+        .get(format!("{}/usage/billing.csv", admin.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    assert!(!gzip
+        .bytes()
+        .await
+        .expect("the whole body arrives")
+        .is_empty());
     let (_, _, all) = csv_of(&admin, "/usage/billing.csv?per_day=false").await;
     assert_eq!(
         all.lines().count(),
