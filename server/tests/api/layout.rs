@@ -107,6 +107,7 @@ async fn admin_and_account_pages_sit_in_header_menus(app: TestApp) {
         ("Users", "/admin/users"),
         ("Audit log", "/admin/audit"),
         ("Keys", "/admin/keys"),
+        ("Usage", "/admin/usage"),
         ("Settings", "/admin/settings"),
     ];
     assert_eq!(

@@ -150,8 +150,13 @@ async fn check(c: &Client, path: &str, expect: Expect) {
         }
     }
 
+    // The document's title (a chart's bars have SVG titles of their own).
     let titles: Vec<String> = doc
         .select(&sel("title"))
+        .filter(|t| {
+            !t.ancestors()
+                .any(|a| ElementRef::wrap(a).is_some_and(|e| e.value().name() == "svg"))
+        })
         .map(|t| t.text().collect())
         .collect();
     if titles != [expect.title.clone()] {
@@ -498,6 +503,20 @@ async fn developer_texts_stay_text_wherever_they_are_shown(app: TestApp) {
         Expect::titled(format!("{META} · Keyport"))
             .text(app_name())
             .text(reason.clone()),
+    )
+    .await;
+    check(
+        &dev,
+        &format!("/usage?key={}&range=24h", key_ids[0]),
+        Expect::titled("Usage · Keyport")
+            .text(format!("Usage of key {}", key_name()))
+            .text(SCRIPT),
+    )
+    .await;
+    check(
+        &dev,
+        &format!("/usage?app={keyed}&range=7d"),
+        Expect::titled("Usage · Keyport").text(format!("Usage of {SCRIPT}")),
     )
     .await;
     check(
