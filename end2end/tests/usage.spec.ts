@@ -82,7 +82,7 @@ test('traffic through the verify API shows in the usage charts, with and without
   // Hover the current hour: a tooltip with the exact values; the arrow keys move it.
   const box = (await chart.boundingBox())!;
   await page.mouse.move(box.x + box.width - 3, box.y + box.height - 3);
-  const tooltip = chart.locator('div.pointer-events-none.absolute.top-0');
+  const tooltip = chart.locator('div.pointer-events-none.absolute.top-1');
   await expect(tooltip).toContainText('Allowed');
   await expect(tooltip).toContainText('4');
   await chart.focus();

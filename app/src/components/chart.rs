@@ -236,24 +236,25 @@ pub fn BarChart(
                 .collect_view()
         })
     };
+    // Gridlines and their values, evenly spaced from the top tick down to zero (the page's
+    // CSP allows no inline styles, so positions come from layout, not `style`).
     let ticks = move || {
         let (top, step) = scale_now();
         (0..=top / step)
+            .rev()
             .map(|k| {
-                let value = k * step;
-                let bottom = value as f64 * 100.0 / top as f64;
                 view! {
-                    <div class="pointer-events-none absolute inset-x-0 border-t border-slate-200 dark:border-slate-700" style=format!("bottom: {bottom:.3}%")>
-                        <span class="absolute -top-2.5 -left-1 -translate-x-full text-xs text-slate-500 dark:text-slate-400">{count(value)}</span>
+                    <div class="relative h-0 border-t border-slate-200 dark:border-slate-700">
+                        <span class="absolute -top-2 -left-2 -translate-x-full text-xs leading-4 text-slate-500 dark:text-slate-400">{count(k * step)}</span>
                     </div>
                 }
             })
             .collect_view()
     };
+    // The tooltip sits in the corner away from the bucket it describes.
     let tooltip = move || {
         active.get().map(|i| {
-            let left = (i as f64 + 0.5) * 100.0 / n as f64;
-            let (side, shift) = if left > 60.0 { ("right", 100.0 - left) } else { ("left", left) };
+            let corner = if i * 2 >= n { "left-1" } else { "right-1" };
             let hidden = hidden.get();
             data.with_value(|d| {
                 let rows = d
@@ -273,10 +274,7 @@ pub fn BarChart(
                     })
                     .collect_view();
                 view! {
-                    <div
-                        class="pointer-events-none absolute top-0 z-10 min-w-44 rounded-md border border-slate-200 bg-white p-2 text-xs shadow-lg dark:border-slate-600 dark:bg-slate-800 dark:text-slate-100"
-                        style=format!("{side}: {shift:.3}%")
-                    >
+                    <div class=format!("pointer-events-none absolute top-1 z-10 min-w-44 rounded-md border border-slate-200 bg-white p-2 text-xs shadow-lg dark:border-slate-600 dark:bg-slate-800 dark:text-slate-100 {corner}")>
                         <p class="mb-1 font-semibold">{d.buckets[i].full.clone()}</p>
                         <ul class="space-y-0.5">{rows}</ul>
                     </div>
@@ -314,16 +312,14 @@ pub fn BarChart(
             })
             .collect_view()
     });
+    // One equal cell per bucket; every `every`-th holds its label, centred on the bucket.
     let axis = data.with_value(|d| {
         d.buckets
             .iter()
             .enumerate()
-            .filter(|(i, _)| i % every == 0)
             .map(|(i, b)| {
-                let left = (i as f64 + 0.5) * 100.0 / n as f64;
-                view! {
-                    <span class="absolute -translate-x-1/2 whitespace-nowrap" style=format!("left: {left:.3}%")>{b.short.clone()}</span>
-                }
+                let text = (i % every == 0).then(|| b.short.clone());
+                view! { <span class="flex min-w-0 flex-1 basis-0 justify-center whitespace-nowrap">{text}</span> }
             })
             .collect_view()
     });
@@ -373,7 +369,7 @@ pub fn BarChart(
                 on:mouseleave=move |_| active.set(None)
                 on:blur=move |_| active.set(None)
             >
-                {ticks}
+                <div class="pointer-events-none absolute inset-0 flex flex-col justify-between" aria-hidden="true">{ticks}</div>
                 <svg
                     class="absolute inset-0 h-full w-full overflow-visible"
                     viewBox=format!("0 0 {width} 100")
@@ -386,7 +382,7 @@ pub fn BarChart(
                 {tooltip}
                 <p class="sr-only" aria-live="polite">{live}</p>
             </div>
-            <div class="relative ml-12 mr-1 h-4 text-xs text-slate-500 dark:text-slate-400" aria-hidden="true">{axis}</div>
+            <div class="ml-12 mr-1 flex text-xs text-slate-500 dark:text-slate-400" aria-hidden="true">{axis}</div>
             <details class="text-sm">
                 <summary class="cursor-pointer text-slate-600 dark:text-slate-300">"Show the numbers as a table"</summary>
                 <div class="mt-2 max-h-80 overflow-auto rounded border border-slate-200 dark:border-slate-700" tabindex="0" role="region" aria-label=format!("{label}, as a table")>
