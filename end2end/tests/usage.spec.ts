@@ -95,6 +95,9 @@ test('traffic through the verify API shows in the usage charts, with and without
   await page.mouse.move(box.x + box.width - 3, box.y + box.height - 3);
   await shot(page, 'usage-application-dark');
   await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'usage-application-phone');
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   // The legend hides a series.
   const allowed = page.getByRole('button', { name: /^Allowed/ }).first();

@@ -123,6 +123,17 @@ fn totals(data: &ChartData, hidden: &[bool]) -> Vec<i64> {
         .collect()
 }
 
+/// `Rate limited` → `rate limited`, but `IP not allowed` stays.
+fn lower_first(label: &str) -> String {
+    let mut chars = label.chars();
+    match (chars.next(), label.chars().nth(1)) {
+        (Some(first), Some(second)) if !second.is_uppercase() => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => label.to_string(),
+    }
+}
+
 /// One sentence for screen readers and the caption: the total, each series' share and the
 /// busiest bucket.
 pub fn summary(data: &ChartData, unit: &str) -> String {
@@ -136,7 +147,7 @@ pub fn summary(data: &ChartData, unit: &str) -> String {
         .iter()
         .map(|s| (s, s.values.iter().sum::<i64>()))
         .filter(|(_, n)| *n > 0)
-        .map(|(s, n)| format!("{} {}", count(n), s.label.to_lowercase()))
+        .map(|(s, n)| format!("{} {}", count(n), lower_first(&s.label)))
         .collect();
     let (peak, peak_n) = all
         .iter()
@@ -487,6 +498,8 @@ mod tests {
             summary(&data(), "requests"),
             "215 requests: 205 allowed, 10 rate limited. Busiest: Tue 14:00 with 210."
         );
+        assert_eq!(lower_first("IP not allowed"), "IP not allowed");
+        assert_eq!(lower_first("Quota exceeded"), "quota exceeded");
         let mut empty = data();
         empty.series.iter_mut().for_each(|s| s.values = vec![0; 3]);
         assert_eq!(summary(&empty, "requests"), "No requests in this period.");
