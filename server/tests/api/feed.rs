@@ -49,6 +49,9 @@ const NO_DECISION_WRITES: &[&str] = &[
     "list_service_tokens",
     "key_propagation",
     "gateway_instances",
+    "usage_report",
+    "api_usage",
+    "platform_usage",
     // Sessions, factors and passwords: not read by decisions.
     "sign_in",
     "sign_out",
@@ -62,6 +65,8 @@ const NO_DECISION_WRITES: &[&str] = &[
     "end_other_sessions",
     "change_password",
     "unlink_identity",
+    // The zone usage charts are cut in.
+    "update_time_zone",
     // Portal settings, invitations, notifications, documents.
     "update_settings",
     "create_invitation",

@@ -434,7 +434,15 @@ async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(paths, ["/v1/auth_request", "/v1/keys/verify", "/v1/leaks"]);
+    assert_eq!(
+        paths,
+        [
+            "/v1/auth_request",
+            "/v1/keys/verify",
+            "/v1/leaks",
+            "/v1/usage"
+        ]
+    );
     let codes = doc["components"]["schemas"]["Code"]["enum"].clone();
     assert_eq!(
         codes,
