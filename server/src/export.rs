@@ -16,6 +16,7 @@ use app::usage::service::{self, Wanted};
 use app::usage::store::{stream_daily, DailyUse};
 use app::usage::{csv, UsageRange};
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -167,8 +168,10 @@ async fn admin_csv(
 #[into_params(parameter_in = Query)]
 pub struct Period {
     /// The first UTC day, `2026-11-01` (default: the first of this month).
+    #[param(format = Date)]
     from: Option<String>,
     /// The day after the last, `2026-12-01` (default: tomorrow). At most 366 days after `from`.
+    #[param(format = Date)]
     to: Option<String>,
     /// `false` for one row per subscription over the whole period (default: one per day).
     per_day: Option<bool>,
@@ -183,11 +186,12 @@ fn period(p: &Period, now: i64) -> Result<(i64, i64, bool), AppError> {
             .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
             .map_err(|_| AppError::field(field, "A UTC day as YYYY-MM-DD, e.g. 2026-11-01."))
     };
-    let from = match p.from.as_deref().filter(|s| !s.is_empty()) {
+    // Absent: the default; present, even empty: a day.
+    let from = match p.from.as_deref() {
         Some(text) => day("from", text)?,
         None => app::domain::QuotaPeriod::Month.start(now),
     };
-    let to = match p.to.as_deref().filter(|s| !s.is_empty()) {
+    let to = match p.to.as_deref() {
         Some(text) => day("to", text)?,
         None => now - now.rem_euclid(DAY) + DAY,
     };
@@ -283,6 +287,7 @@ pub struct UsageAnswer {
     security(("service_token" = []), ("service_token_header" = [])),
     responses(
         (status = 200, description = "The rows, by day, application and API", body = UsageAnswer),
+        (status = 400, description = "The query string is not what is described (`per_day` not `true` or `false`)", body = crate::verify::ErrorBody),
         (status = 401, description = "Missing, wrong or revoked service token", body = crate::verify::ErrorBody),
         (status = 422, description = "`from` or `to` is not a UTC day, or the period is empty or longer than 366 days", body = crate::verify::FieldErrorBody),
     )
@@ -290,12 +295,18 @@ pub struct UsageAnswer {
 pub async fn usage_json(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<Period>,
+    query: Result<Query<Period>, QueryRejection>,
 ) -> Response {
     let now = state.clock.now();
     if !gateway(&state, bearer(&headers), now) {
         return no_service_token();
     }
+    let Ok(Query(p)) = query else {
+        return AppError::BadRequest {
+            message: "The query string takes `from` and `to` (UTC days, YYYY-MM-DD) and `per_day` (`true` or `false`).".into(),
+        }
+        .into_response();
+    };
     let period = match period(&p, now) {
         Ok(period) => period,
         Err(e) => return e.into_response(),

@@ -500,6 +500,7 @@ async fn the_billing_json_needs_a_service_token_and_a_valid_period(app: TestApp)
     assert_eq!(answer["rows"].as_array().unwrap().len(), 1);
     for (query, field) in [
         ("?from=yesterday", "from"),
+        ("?to=", "to"),
         ("?from=2026-11-10&to=2026-11-01", "to"),
         ("?from=2024-01-01&to=2026-01-01", "to"),
     ] {
