@@ -1,6 +1,7 @@
 // Shared constants and helpers for the Keyport browser tests.
 import { expect, request, type Page } from '@playwright/test';
 import * as OTPAuth from 'otpauth';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -255,4 +256,16 @@ export async function publishedApi(slug: string, name: string, extras: ApiExtras
   } finally {
     await ctx.dispose();
   }
+}
+
+/** A service token for the verify API, made with the CLI as an operator makes one. */
+export function serviceToken(name: string): string {
+  const res = spawnSync(keyportBin(), ['service-token', 'create', '--name', name], {
+    cwd: REPO_ROOT,
+    env: serverEnv(),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (res.status !== 0) throw new Error(`service-token create failed: ${res.stderr}`);
+  return res.stdout.trim();
 }

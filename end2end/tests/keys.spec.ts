@@ -1,25 +1,15 @@
+import { spawnSync } from 'node:child_process';
 // A developer issues an API key with step-up MFA, copies it, and a gateway verifies it
 // through the verify API; a use-limited key runs out; rotating with a grace period keeps
 // both keys valid; a temporary key expires; a revoked key is refused at once.
 // Publishes its own API (automatic "Free" plan) first.
-import { spawnSync } from 'node:child_process';
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 import {
-  PASSWORD, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, open, openAdminMenu, publishedApi, serverEnv, shot, signIn, signUp,
+  PASSWORD, REPO_ROOT, currentStep, serviceToken, enrolMfa, keyportBin, nextCode, open, openAdminMenu, publishedApi, serverEnv, shot, signIn, signUp,
 } from './fixtures';
 
 const API = `key-store-${Date.now()}`;
 
-function serviceToken(): string {
-  const res = spawnSync(keyportBin(), ['service-token', 'create', '--name', 'e2e gateway'], {
-    cwd: REPO_ROOT,
-    env: serverEnv(),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  if (res.status !== 0) throw new Error(`service-token create failed: ${res.stderr}`);
-  return res.stdout.trim();
-}
 
 async function verify(request: APIRequestContext, token: string, key: string): Promise<string> {
   const res = await request.post('/v1/keys/verify', {
@@ -56,7 +46,7 @@ async function issueKey(page: Page, name: string, fill: (form: ReturnType<Page['
 test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ page, request, context }) => {
   test.setTimeout(240_000);
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
-  const token = serviceToken();
+  const token = serviceToken('e2e gateway');
   await publishedApi(API, 'Key Store');
 
   const email = `keys-${Date.now()}@example.com`;

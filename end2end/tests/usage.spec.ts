@@ -2,24 +2,13 @@
 // hydrated (exact values on hover, series toggled from the legend, the range switched
 // without a full reload) and without JavaScript (the caption and the table). Screenshots
 // of the page in light and dark. Publishes its own API (automatic "Free" plan) first.
-import { spawnSync } from 'node:child_process';
 import { expect, test, type Page } from '@playwright/test';
 import {
-  BASE_URL, REPO_ROOT, currentStep, enrolMfa, keyportBin, nextCode, open, publishedApi, serverEnv, shot, signUp,
+  BASE_URL, currentStep, enrolMfa, nextCode, open, publishedApi, serviceToken, shot, signUp,
 } from './fixtures';
 
 const API = `usage-store-${Date.now()}`;
 
-function serviceToken(): string {
-  const res = spawnSync(keyportBin(), ['service-token', 'create', '--name', 'e2e usage'], {
-    cwd: REPO_ROOT,
-    env: serverEnv(),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  if (res.status !== 0) throw new Error(`service-token create failed: ${res.stderr}`);
-  return res.stdout.trim();
-}
 
 /** The server function `name`, called with the page's session as a form would. */
 async function call(page: Page, name: string, form: Record<string, string>) {
@@ -41,7 +30,7 @@ async function waitForCaption(page: Page, path: string, text: string) {
 
 test('traffic through the verify API shows in the usage charts, with and without JavaScript', async ({ page, browser }) => {
   test.setTimeout(180_000);
-  const token = serviceToken();
+  const token = serviceToken('e2e usage');
   await publishedApi(API, 'Usage Store');
   await signUp(page, 'Una Usage', `usage-${Date.now()}@example.com`);
   const { secret } = await enrolMfa(page);
