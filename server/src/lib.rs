@@ -253,7 +253,7 @@ fn spawn_cleanup(state: AppState) {
 }
 
 /// Every minute: retires deprecated APIs past their sunset date, then runs the key
-/// lifecycle job (refills, rotation age, expiry reminders).
+/// lifecycle job (refills, rotation age, expiry reminders) and the usage alerts.
 fn spawn_lifecycle_jobs(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -272,6 +272,13 @@ fn spawn_lifecycle_jobs(state: AppState) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "key lifecycle job failed"),
+            }
+            match app::usage::alerts::run(&state, state.clock.now()).await {
+                Ok(raised) if raised != Default::default() => {
+                    tracing::info!(?raised, "usage alerts")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "usage alerts failed"),
             }
             feed::follow(&state).await;
         }

@@ -57,6 +57,7 @@ pub fn action_label(action: &str) -> String {
         "key.rotate" => "Rotated an API key",
         "key.revoke_all" => "Revoked every key of an application",
         "key.leak" => "A leak of an API key was reported",
+        "key.suspend" => "A rotated-out key still in use was revoked automatically",
         "key.rotation_age" => "Stopped keys past the rotation age",
         "service_token.create" => "Created a gateway service token",
         "service_token.revoke" => "Revoked a gateway service token",

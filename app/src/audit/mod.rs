@@ -64,6 +64,7 @@ pub const ACTIONS: &[&str] = &[
     "key.revoke_all",
     "key.leak",
     "key.rotation_age",
+    "key.suspend",
     "service_token.create",
     "service_token.revoke",
 ];

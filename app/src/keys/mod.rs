@@ -289,6 +289,10 @@ pub struct KeySettings {
     /// Owners are reminded this many days before a key expires or reaches the rotation age.
     pub reminder_days: i64,
     pub leak_action: LeakAction,
+    /// A rotated-out key still used late in its grace period (the leaked-key alert) is
+    /// revoked at once.
+    #[serde(default)]
+    pub suspend_leaked: bool,
 }
 
 impl Default for KeySettings {
@@ -298,6 +302,7 @@ impl Default for KeySettings {
             rotation_days: None,
             reminder_days: 7,
             leak_action: LeakAction::Revoke,
+            suspend_leaked: false,
         }
     }
 }
@@ -309,6 +314,7 @@ impl KeySettings {
         rotation_days: &str,
         reminder_days: &str,
         leak_action: &str,
+        suspend_leaked: bool,
     ) -> Result<Self, AppError> {
         use crate::domain::optional_count;
         let mut e = FormErrors::new();
@@ -335,6 +341,7 @@ impl KeySettings {
                 rotation_days,
                 reminder_days,
                 leak_action,
+                suspend_leaked,
             }),
             _ => Err(e.into_error()),
         }
@@ -467,6 +474,8 @@ pub async fn update_key_settings(
     rotation_days: String,
     reminder_days: String,
     leak_action: String,
+    /// A checkbox: present (any value) when ticked.
+    suspend_leaked: Option<String>,
     step_up_code: Option<String>,
 ) -> Result<(), AppError> {
     use crate::domain::Role;
@@ -476,6 +485,7 @@ pub async fn update_key_settings(
         &rotation_days,
         &reminder_days,
         &leak_action,
+        suspend_leaked.is_some(),
     )?;
     // The policy decides how long keys live and what a leak does to them.
     crate::auth::guard::require_step_up(&admin, step_up_code.as_deref()).await?;

@@ -537,6 +537,13 @@ pub fn KeySettingsSection() -> impl IntoView {
                                         }
                                     }).collect_view()}
                                 </fieldset>
+                                <div class="flex items-start gap-2">
+                                    <input type="checkbox" id="kp-suspend-leaked" name="suspend_leaked" value="on" class="mt-1" checked=s.suspend_leaked aria-describedby="kp-suspend-leaked-hint" />
+                                    <div>
+                                        <label for="kp-suspend-leaked">"Revoke a rotated-out key still in use late in its grace period"</label>
+                                        <p id="kp-suspend-leaked-hint" class="text-xs text-slate-500">"The leaked-key alert: used 5 times within 15 minutes after half of its grace period. Its replacement keeps working; the owner is told either way."</p>
+                                    </div>
+                                </div>
                                 <button type="submit" class="btn">"Save"</button>
                             </div>
                         </ActionForm>

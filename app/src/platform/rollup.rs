@@ -228,11 +228,13 @@ pub struct Pruned {
     pub minutes: u64,
     pub hours: u64,
     pub days: u64,
+    /// Days of client addresses (`usage_clients`), kept as long as the hours.
+    pub clients: u64,
 }
 
 /// Deletes what is past its retention at `now`: raw events older than it, and rows whose
 /// minute, hour or day ended before it. Minutes not yet rolled up are kept whatever their
-/// age; per-API hours go with the days.
+/// age; per-API hours go with the days, the keys' client addresses with the hours.
 pub async fn prune(db: &Db, now: i64, keep: Retention) -> Result<Pruned, AppError> {
     let before = |days: u32| now - i64::from(days) * DAY_MS;
     // Deletes the rows of `table` whose `time` bucket ended at or before `until`.
@@ -260,6 +262,7 @@ pub async fn prune(db: &Db, now: i64, keep: Retention) -> Result<Pruned, AppErro
         .await?,
         hours: delete("usage_hours", "hour", HOUR_MS, before(keep.hour_days)).await?,
         days: 0,
+        clients: delete("usage_clients", "day", DAY_MS, before(keep.hour_days)).await?,
     };
     if let Some(days) = keep.day_days {
         pruned.days = delete("usage_days", "day", DAY_MS, before(days)).await?;

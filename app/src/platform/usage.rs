@@ -5,15 +5,21 @@
 //!   retention;
 //! - per-minute rollups by application, API, key and decision code (`usage_minutes`, keyed
 //!   time first, so its rows land at the end of one B-tree; [`rollup`] sums them into the
-//!   hours and days the charts read), and each key's use count (and, once rotated, uses since the rotation) and
-//!   last use (time and address): both summed in memory and written every [`COUNT_EVERY`]
-//!   (with many keys, one row per key and minute instead of one per event).
+//!   hours and days the charts read), and each key's use count (and, once rotated, uses
+//!   since the rotation) and last use (time and address): both summed in memory and
+//!   written every [`COUNT_EVERY`] (with many keys, one row per key and minute instead of
+//!   one per event);
+//! - each key's requests by UTC day and client address (`usage_clients`), summed in memory
+//!   and written every [`CLIENTS_EVERY`].
 //!
-//! A database that is slow or down slows only the writer. A writer that falls behind (the
-//! queue more than half full) stores the counts of what it takes but skips the raw events
-//! ([`Recorder::raw_skipped`]); once the queue is full, further events are dropped and
-//! counted ([`Recorder::dropped`]). [`Recorder::flush`] writes what
-//! is queued and returns when it is stored (a clean shutdown, and tests).
+//! A database that is slow or down slows only the writer's stores: it goes on taking
+//! events off the queue and summing them in memory while one store runs (up to twice
+//! [`MAX_ROLLUP_ROWS`] rows, then it waits). A writer that falls behind (the queue more
+//! than half full) still counts what it takes but skips the raw events
+//! ([`Recorder::raw_skipped`], which also counts raw events whose write failed); once the
+//! queue is full, further events are dropped and counted ([`Recorder::dropped`]).
+//! [`Recorder::flush`] writes what is queued and returns when it is stored (a clean
+//! shutdown, and tests).
 
 use super::rollup::{self, MinuteRow, MINUTE_MS};
 use super::sql::{value_rows, Placeholders};
@@ -127,8 +133,8 @@ impl Recorder {
         self.stats.written.load(Ordering::Relaxed)
     }
 
-    /// Events whose raw record was skipped because the writer was behind (they are in the
-    /// rollups and key counts).
+    /// Events whose raw record was skipped because the writer was behind or its write failed
+    /// (they are in the rollups and key counts).
     pub fn raw_skipped(&self) -> u64 {
         self.stats.raw_skipped.load(Ordering::Relaxed)
     }
@@ -143,82 +149,235 @@ impl Recorder {
 }
 
 impl Writer {
-    /// Stores what arrives until the recorder is gone.
+    /// Stores what arrives until the recorder is gone. Taking events off the queue never
+    /// waits for the database: one store runs at a time in a task of its own while the next
+    /// events are summed in memory (a slow store, or the roll-up job holding SQLite's write
+    /// lock, makes the next store larger, not the queue longer).
     pub async fn run(self, db: Db) {
         let Writer { mut rx, stats } = self;
-        let mut batch: Vec<Event> = Vec::new();
-        let mut counts = Counts::default();
+        let mut pending = Pending::default();
+        let mut store: Option<tokio::task::JoinHandle<()>> = None;
         loop {
-            // The next message, or none when the counts fall due first.
-            let first = match counts.due_at() {
-                Some(due) => tokio::time::timeout_at(due, rx.recv()).await.ok(),
-                None => Some(rx.recv().await),
+            let now = tokio::time::Instant::now();
+            if store.is_none() {
+                if let Some(job) = pending.take_due(now) {
+                    store = Some(tokio::spawn(job.run(db.clone(), stats.clone())));
+                }
+            }
+            // While a store runs, the next one waits for it (no timer: it would fire at once).
+            let wake = store.is_none().then(|| pending.due_at()).flatten();
+            tokio::select! {
+                message = rx.recv(), if !pending.is_full() => match message {
+                    Some(Message::Event(e)) => {
+                        // Behind: more than half the queue was waiting when this batch of raw
+                        // events began. Its raw events are then skipped (and counted); the
+                        // rollups, which charts and exports read, stay whole.
+                        let behind = rx.len() * 2 > rx.max_capacity();
+                        pending.add(e, behind, &stats);
+                    }
+                    Some(Message::Flush(done)) => pending.waiting.push(done),
+                    None => break,
+                },
+                _ = async { store.as_mut().expect("guarded").await }, if store.is_some() => {
+                    store = None;
+                }
+                _ = async { tokio::time::sleep_until(wake.expect("guarded")).await }, if wake.is_some() => {}
+            }
+        }
+        // The recorder is gone: store what is left.
+        if let Some(running) = store {
+            let _ = running.await;
+        }
+        pending.take_all().run(db, stats).await;
+    }
+}
+
+/// What the writer holds between stores.
+#[derive(Default)]
+struct Pending {
+    raw: Vec<Event>,
+    /// The current batch of raw events is skipped: the writer was behind when it began.
+    raw_behind: bool,
+    raw_since: Option<tokio::time::Instant>,
+    counts: Counts,
+    clients: Clients,
+    /// Flushes waiting for everything before them to be stored.
+    waiting: Vec<oneshot::Sender<()>>,
+}
+
+impl Pending {
+    fn add(&mut self, event: Event, behind: bool, stats: &Stats) {
+        if self.raw_since.is_none() {
+            self.raw_since = Some(tokio::time::Instant::now());
+            self.raw_behind = behind;
+        }
+        self.counts.add(std::slice::from_ref(&event));
+        self.clients.add(&event);
+        if self.raw_behind || self.raw.len() >= BATCH {
+            stats.raw_skipped.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.raw.push(event);
+        }
+    }
+
+    /// When a store falls due: a batch of raw events after [`FLUSH_EVERY`], the counts
+    /// after [`COUNT_EVERY`], a flush at once.
+    fn due_at(&self) -> Option<tokio::time::Instant> {
+        if !self.waiting.is_empty() {
+            return Some(tokio::time::Instant::now());
+        }
+        [
+            self.raw_since.map(|since| since + FLUSH_EVERY),
+            self.counts.due_at(),
+            self.clients.due_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Counts twice as large as make a store due: stop taking events until it is done.
+    fn is_full(&self) -> bool {
+        self.counts.rollups.len() >= 2 * MAX_ROLLUP_ROWS
+            || self.clients.rows.len() >= 2 * MAX_ROLLUP_ROWS
+    }
+
+    /// The store that is due at `now`, if one is.
+    fn take_due(&mut self, now: tokio::time::Instant) -> Option<Store> {
+        if !self.waiting.is_empty() {
+            return Some(self.take_all());
+        }
+        let counts = self.counts.is_due(now);
+        let clients = self.clients.is_due(now);
+        let raw = self
+            .raw_since
+            .is_some_and(|since| since + FLUSH_EVERY <= now)
+            || self.raw.len() >= BATCH;
+        if !(counts || clients || raw) {
+            return None;
+        }
+        self.raw_since = None;
+        Some(Store {
+            raw: std::mem::take(&mut self.raw),
+            counts: counts.then(|| std::mem::take(&mut self.counts)),
+            clients: clients.then(|| std::mem::take(&mut self.clients)),
+            waiting: Vec::new(),
+        })
+    }
+
+    fn take_all(&mut self) -> Store {
+        self.raw_since = None;
+        Store {
+            raw: std::mem::take(&mut self.raw),
+            counts: Some(std::mem::take(&mut self.counts)),
+            clients: Some(std::mem::take(&mut self.clients)),
+            waiting: std::mem::take(&mut self.waiting),
+        }
+    }
+}
+
+/// One store: raw events, then (when due) the summed counts and client addresses; then the
+/// flushes it answers.
+struct Store {
+    raw: Vec<Event>,
+    counts: Option<Counts>,
+    clients: Option<Clients>,
+    waiting: Vec<oneshot::Sender<()>>,
+}
+
+impl Store {
+    async fn run(self, db: Db, stats: Arc<Stats>) {
+        for chunk in self.raw.chunks(BATCH) {
+            if let Err(e) = store_events(&db, chunk).await {
+                // Their counts are stored with the rest: only the raw records are lost.
+                stats
+                    .raw_skipped
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                tracing::warn!(error = ?e, events = chunk.len(), "storing raw usage events failed; they are skipped");
+            }
+        }
+        if let Some(counts) = self.counts.filter(|c| c.events > 0) {
+            let events = counts.events;
+            match store_counts(&db, counts).await {
+                Ok(()) => stats.written.fetch_add(events, Ordering::Relaxed),
+                Err(e) => {
+                    tracing::warn!(error = ?e, events, "storing usage counts failed; the events are dropped");
+                    stats.dropped.fetch_add(events, Ordering::Relaxed)
+                }
             };
-            // Behind: more than half the queue was waiting when this batch began. The batch
-            // then goes into the counts only and its raw events are skipped and counted:
-            // the rollups, which charts and exports read, stay whole as long as possible.
-            let behind = rx.len() * 2 > rx.max_capacity();
-            let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-            match first {
-                Some(None) => return,
-                Some(Some(Message::Event(e))) => batch.push(e),
-                Some(Some(Message::Flush(done))) => waiting.push(done),
-                None => {}
+        }
+        if let Some(clients) = self.clients.filter(|c| !c.rows.is_empty()) {
+            let rows = clients.rows.len();
+            if let Err(e) = store_clients(&db, clients).await {
+                tracing::warn!(error = ?e, rows, "storing the keys' client addresses failed");
             }
-            if waiting.is_empty() && !batch.is_empty() {
-                let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-                while batch.len() < BATCH {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(Message::Event(e))) => batch.push(e),
-                        Ok(Some(Message::Flush(done))) => {
-                            waiting.push(done);
-                            break;
-                        }
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-            }
-            // A flush takes everything queued before it.
-            if !waiting.is_empty() {
-                while let Ok(message) = rx.try_recv() {
-                    match message {
-                        Message::Event(e) => batch.push(e),
-                        Message::Flush(done) => waiting.push(done),
-                    }
-                }
-            }
-            for chunk in batch.chunks(BATCH) {
-                if behind {
-                    stats
-                        .raw_skipped
-                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    counts.add(chunk);
-                    continue;
-                }
-                match store_events(&db, chunk).await {
-                    Ok(()) => counts.add(chunk),
-                    Err(e) => {
-                        stats
-                            .dropped
-                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                        tracing::warn!(error = ?e, events = chunk.len(), "storing usage failed; the events are dropped");
-                    }
-                }
-            }
-            batch.clear();
-            if !waiting.is_empty() || counts.is_due(tokio::time::Instant::now()) {
-                let events = counts.events;
-                match store_counts(&db, std::mem::take(&mut counts)).await {
-                    Ok(()) => stats.written.fetch_add(events, Ordering::Relaxed),
-                    Err(e) => {
-                        tracing::warn!(error = ?e, events, "storing usage counts failed; the events are dropped");
-                        stats.dropped.fetch_add(events, Ordering::Relaxed)
-                    }
-                };
-            }
-            for done in waiting {
-                let _ = done.send(());
-            }
+        }
+        for done in self.waiting {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// How long the writer sums the keys' client addresses before it writes them: they feed
+/// the top addresses of a key and the new-network alert, which need no fresher data.
+pub const CLIENTS_EVERY: Duration = Duration::from_secs(60);
+
+/// One key's requests from one address on one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ClientUse {
+    requests: i64,
+    first: i64,
+    last: i64,
+}
+
+/// The events' client addresses since they were last written, by key, UTC day and address.
+#[derive(Debug, Default)]
+struct Clients {
+    rows: HashMap<(String, i64, IpAddr), ClientUse>,
+    since: Option<tokio::time::Instant>,
+}
+
+impl Clients {
+    fn add(&mut self, e: &Event) {
+        let (Some(key), Some(ip)) = (&e.key_id, e.client_ip) else {
+            return;
+        };
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+        let day = e.at - e.at.rem_euclid(rollup::DAY_MS);
+        let slot = self
+            .rows
+            .entry((key.clone(), day, ip.to_canonical()))
+            .or_insert(ClientUse {
+                requests: 0,
+                first: e.at,
+                last: e.at,
+            });
+        slot.requests += 1;
+        slot.first = slot.first.min(e.at);
+        slot.last = slot.last.max(e.at);
+    }
+
+    fn due_at(&self) -> Option<tokio::time::Instant> {
+        self.since.map(|since| since + CLIENTS_EVERY)
+    }
+
+    fn is_due(&self, now: tokio::time::Instant) -> bool {
+        self.rows.len() >= MAX_ROLLUP_ROWS || self.due_at().is_some_and(|due| due <= now)
+    }
+}
+
+/// The network an address belongs to, as the new-network alert compares them: its /24
+/// (IPv4) or /48 (IPv6).
+pub fn network(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+            format!("{prefix}/48")
         }
     }
 }
@@ -348,6 +507,39 @@ async fn store_counts(db: &Db, counts: Counts) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Adds the client addresses to `usage_clients` in one transaction.
+async fn store_clients(db: &Db, clients: Clients) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    let style = Placeholders::for_backend(tx.backend_name());
+    let rows: Vec<_> = clients.rows.into_iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO usage_clients (key_id, day, client_ip, network, requests, first_seen, last_seen) \
+             VALUES {} ON CONFLICT (key_id, day, client_ip) DO UPDATE SET \
+             requests = usage_clients.requests + excluded.requests, \
+             first_seen = CASE WHEN excluded.first_seen < usage_clients.first_seen \
+             THEN excluded.first_seen ELSE usage_clients.first_seen END, \
+             last_seen = CASE WHEN excluded.last_seen > usage_clients.last_seen \
+             THEN excluded.last_seen ELSE usage_clients.last_seen END",
+            value_rows(chunk.len(), 7, style)
+        );
+        let mut q = sqlx::query(&sql);
+        for ((key, day, ip), used) in chunk {
+            q = q
+                .bind(key)
+                .bind(day)
+                .bind(ip.to_string())
+                .bind(network(*ip))
+                .bind(used.requests)
+                .bind(used.first)
+                .bind(used.last);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Stores the raw events of Keyport's own keys in one transaction.
 async fn store_events(db: &Db, events: &[Event]) -> Result<(), AppError> {
     let mut tx = db.begin().await?;
@@ -454,6 +646,46 @@ mod tests {
         assert_eq!(uses.last_at, 9);
         assert_eq!(uses.last_ip, Some("203.0.113.9".parse().unwrap()));
         assert_eq!(counts.events, 4);
+    }
+
+    #[test]
+    fn client_addresses_are_summed_by_key_day_and_address_with_first_and_last_seen() {
+        let mut clients = Clients::default();
+        let at = |at: i64, ip: &str| Event {
+            client_ip: Some(ip.parse().unwrap()),
+            ..event(at, Some("k"), "REVOKED")
+        };
+        let day = rollup::DAY_MS;
+        for e in [
+            at(day + 50, "203.0.113.9"),
+            at(day + 10, "::ffff:203.0.113.9"),
+            at(day + 30, "203.0.113.9"),
+            at(2 * day, "203.0.113.9"),
+            at(day, "2001:db8:1:2::1"),
+            event(day, None, "NOT_FOUND"),
+        ] {
+            clients.add(&e);
+        }
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            clients.rows[&("k".to_string(), day, ip)],
+            ClientUse {
+                requests: 3,
+                first: day + 10,
+                last: day + 50
+            },
+            "an IPv4-mapped address is the IPv4 address"
+        );
+        assert_eq!(clients.rows[&("k".to_string(), 2 * day, ip)].requests, 1);
+        assert_eq!(clients.rows.len(), 3, "unknown keys have no addresses");
+    }
+
+    #[test]
+    fn a_network_is_the_addresses_slash_24_or_slash_48() {
+        let net = |ip: &str| network(ip.parse().unwrap());
+        assert_eq!(net("203.0.113.9"), "203.0.113.0/24");
+        assert_eq!(net("::ffff:198.51.100.200"), "198.51.100.0/24");
+        assert_eq!(net("2001:db8:1:2::1"), "2001:db8:1::/48");
     }
 
     #[tokio::test]

@@ -4,8 +4,11 @@
 //! it is heading. Publishers: their APIs' traffic, top applications, usage per subscription
 //! and new subscriptions. Admins: the same for the platform, with the top keys and the
 //! usage queue's health. Read from the usage levels (`platform::rollup`), one statement per
-//! chart or table, in the viewer's time zone.
+//! chart or table, in the viewer's time zone. Alerts from usage (`alerts`) tell owners what
+//! looks wrong.
 
+#[cfg(feature = "ssr")]
+pub mod alerts;
 #[cfg(feature = "ssr")]
 pub mod buckets;
 #[cfg(feature = "ssr")]
@@ -142,6 +145,19 @@ pub struct KeyFacts {
     pub last_used: Option<String>,
     pub last_ip: Option<String>,
     pub state: String,
+    /// The busiest client addresses since the first UTC day of the range.
+    pub clients: Vec<ClientUse>,
+    /// That day, in the viewer's time zone.
+    pub clients_since: String,
+}
+
+/// Requests from one client address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientUse {
+    pub ip: String,
+    pub network: String,
+    pub requests: i64,
+    pub last_seen: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

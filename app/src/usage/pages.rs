@@ -194,6 +194,32 @@ fn KeyFactsCard(k: KeyFacts) -> impl IntoView {
                 <div><dt class="text-slate-500">"Last used"</dt><dd class="font-medium">{k.last_used.unwrap_or_else(|| "Never".into())}</dd></div>
                 <div><dt class="text-slate-500">"Last address"</dt><dd class="font-medium">{k.last_ip.unwrap_or_else(|| "—".into())}</dd></div>
             </dl>
+            <h3 class="mt-5 text-sm font-semibold">"Top client addresses"</h3>
+            {if k.clients.is_empty() {
+                view! { <p class="text-sm text-slate-500">{format!("No requests with this key since {}.", k.clients_since)}</p> }.into_any()
+            } else {
+                view! {
+                    <div class="overflow-x-auto">
+                        <table class="mt-2 w-full text-sm">
+                            <caption class="sr-only">{format!("The key's busiest client addresses since {}", k.clients_since)}</caption>
+                            <thead class="text-left text-slate-500">
+                                <tr><th scope="col" class="py-1 pr-4 font-medium">"Address"</th><th scope="col" class="py-1 pr-4 font-medium">"Network"</th><th scope="col" class="py-1 pr-4 text-right font-medium">"Requests"</th><th scope="col" class="py-1 font-medium">"Last seen"</th></tr>
+                            </thead>
+                            <tbody>
+                                {k.clients.into_iter().map(|c| view! {
+                                    <tr class="border-t border-slate-100">
+                                        <td class="py-1 pr-4 font-mono">{c.ip}</td>
+                                        <td class="py-1 pr-4 font-mono text-slate-500">{c.network}</td>
+                                        <td class="py-1 pr-4 text-right tabular-nums">{count(c.requests)}</td>
+                                        <td class="py-1">{c.last_seen}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                    <p class="mt-1 text-xs text-slate-500">{format!("Since {} (whole days, UTC); refused tries included.", k.clients_since)}</p>
+                }.into_any()
+            }}
         </section>
     }
 }

@@ -180,7 +180,23 @@ pub async fn report(
     };
 
     let quotas = quotas(state, &subs, &mine, now, tz).await?;
+    let clients_from = from - from.rem_euclid(crate::platform::rollup::DAY_MS);
+    let clients = match key {
+        Some(k) => super::store::top_clients(db, &k.id, clients_from, 10)
+            .await?
+            .into_iter()
+            .map(|(ip, network, requests, last)| super::ClientUse {
+                ip,
+                network,
+                requests,
+                last_seen: local_time(tz, last),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let key = key.map(|k| KeyFacts {
+        clients,
+        clients_since: local_time(tz, clients_from),
         remaining_uses: k.remaining_uses,
         max_uses: k.max_uses,
         last_used: k.last_used_at.map(|t| local_time(tz, t)),

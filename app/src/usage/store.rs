@@ -144,6 +144,26 @@ pub async fn sums(
     Ok(q.fetch_all(db).await?)
 }
 
+/// A key's busiest client addresses on the UTC days from `from_day` on (a day's rows
+/// are one range of the primary key), most requests first.
+pub async fn top_clients(
+    db: &Db,
+    key_id: &str,
+    from_day: i64,
+    limit: i64,
+) -> Result<Vec<(String, String, i64, i64)>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT client_ip, MIN(network), CAST(SUM(requests) AS BIGINT), MAX(last_seen) \
+         FROM usage_clients WHERE key_id = $1 AND day >= $2 GROUP BY client_ip \
+         ORDER BY 3 DESC, 1 LIMIT $3",
+    )
+    .bind(key_id)
+    .bind(from_day)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
 /// One application's use of one API (its subscription) in a UTC day, or in the whole
 /// period (`day` is then the period's start), for billing.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]

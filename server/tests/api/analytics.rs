@@ -2,9 +2,7 @@
 //! developer's report by outcome, key and API, before and after the roll-up, with the
 //! quota's use; another developer's usage is "not found" by id and absent from their totals.
 
-use crate::helpers::{
-    issue_key, published_api, set_plan_limits, subscribed_application, Client, TestApp,
-};
+use crate::helpers::{metered_key, Client, TestApp};
 use app::domain::Role;
 use app::platform::rollup::{self, MINUTE_MS};
 use serde_json::{json, Value};
@@ -22,38 +20,8 @@ crate::backends!(
 /// A developer whose application "Shop" subscribes to `api-dev` (quota 10 a day) and holds
 /// one key "CI" for `pets:read`. Returns (developer, application id, key, key id).
 async fn developer_with_key(app: &TestApp, email: &str) -> (Client, String, String, String) {
-    let (_, dev, app_id, key, key_id) = published_and_used(app, email).await;
+    let (_, dev, app_id, key, key_id) = metered_key(app, email, "10").await;
     (dev, app_id, key, key_id)
-}
-
-/// [`developer_with_key`], with the API's publisher first.
-async fn published_and_used(
-    app: &TestApp,
-    email: &str,
-) -> (Client, Client, String, String, String) {
-    let (p, _) = app
-        .signed_in(&format!("pub-{email}"), Role::Publisher)
-        .await;
-    let slug = format!("api-{}", email.split('@').next().unwrap());
-    let plan_id = published_api(&p, &slug, "").await;
-    let api_id = p.call("api_for_edit", &[("slug", &slug)]).await.ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    set_plan_limits(&p, (&api_id, &plan_id), ("", "second"), ("10", "day")).await;
-    let (dev, _, _) = app.signed_in_with_mfa(email, Role::Developer).await;
-    let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
-    let issued = issue_key(&dev, &app_id, "1d", "pets:read")
-        .await
-        .ok()
-        .clone();
-    (
-        p,
-        dev,
-        app_id,
-        issued["key"].as_str().unwrap().to_string(),
-        issued["view"]["id"].as_str().unwrap().to_string(),
-    )
 }
 
 async fn verify(app: &TestApp, token: &str, key: &str, api: &str, scope: Option<&str>) -> String {
@@ -281,8 +249,8 @@ async fn seeded_usage_is_realistic_consistent_and_shown_to_its_owner(app: TestAp
 
 async fn publishers_see_their_apis_and_admins_the_platform(app: TestApp) {
     let token = app.service_token("edge").await;
-    let (alice_pub, _, _, alice_key, _) = published_and_used(&app, "alice@example.com").await;
-    let (bob_pub, _, _, bob_key, _) = published_and_used(&app, "bob@example.com").await;
+    let (alice_pub, _, _, alice_key, _) = metered_key(&app, "alice@example.com", "10").await;
+    let (bob_pub, _, _, bob_key, _) = metered_key(&app, "bob@example.com", "10").await;
     for _ in 0..2 {
         assert_eq!(
             verify(&app, &token, &alice_key, "api-alice", None).await,
@@ -376,8 +344,8 @@ async fn csv_of(c: &Client, path: &str) -> (u16, String, String) {
 async fn exports_are_csv_with_formulas_neutralised_and_only_ones_own(app: TestApp) {
     let token = app.service_token("edge").await;
     let (alice_pub, alice, alice_app, alice_key, _) =
-        published_and_used(&app, "alice@example.com").await;
-    let (_, bob, _, _, _) = published_and_used(&app, "bob@example.com").await;
+        metered_key(&app, "alice@example.com", "10").await;
+    let (_, bob, _, _, _) = metered_key(&app, "bob@example.com", "10").await;
     // A hostile application name.
     alice
         .call(
@@ -473,7 +441,7 @@ async fn exports_are_csv_with_formulas_neutralised_and_only_ones_own(app: TestAp
 
 async fn the_billing_json_needs_a_service_token_and_a_valid_period(app: TestApp) {
     let token = app.service_token("billing").await;
-    let (_, _, app_id, key, _) = published_and_used(&app, "alice@example.com").await;
+    let (_, _, app_id, key, _) = metered_key(&app, "alice@example.com", "10").await;
     assert_eq!(verify(&app, &token, &key, "api-alice", None).await, "VALID");
     assert_eq!(
         verify(&app, &token, &key, "api-alice", Some("admin")).await,

@@ -804,3 +804,36 @@ pub async fn issue_key(
     )
     .await
 }
+
+/// A publisher whose API `api-<name of email>` has a plan with a daily `quota` (empty:
+/// none), and a developer with MFA whose application "Shop" subscribes to it and holds one
+/// key "CI" for `pets:read`. Returns (publisher, developer, application id, key, key id).
+pub async fn metered_key(
+    app: &TestApp,
+    email: &str,
+    quota: &str,
+) -> (Client, Client, String, String, String) {
+    let (p, _) = app
+        .signed_in(&format!("pub-{email}"), Role::Publisher)
+        .await;
+    let slug = format!("api-{}", email.split('@').next().unwrap());
+    let plan_id = published_api(&p, &slug, "").await;
+    let api_id = p.call("api_for_edit", &[("slug", &slug)]).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    set_plan_limits(&p, (&api_id, &plan_id), ("", "second"), (quota, "day")).await;
+    let (dev, _, _) = app.signed_in_with_mfa(email, Role::Developer).await;
+    let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
+    let issued = issue_key(&dev, &app_id, "1d", "pets:read")
+        .await
+        .ok()
+        .clone();
+    (
+        p,
+        dev,
+        app_id,
+        issued["key"].as_str().unwrap().to_string(),
+        issued["view"]["id"].as_str().unwrap().to_string(),
+    )
+}

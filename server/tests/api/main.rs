@@ -2,6 +2,7 @@
 
 mod access;
 mod admin;
+mod alerts;
 mod analytics;
 mod applications;
 mod audit;

@@ -252,7 +252,7 @@ async fn retention_removes_exactly_what_is_past_it(app: TestApp) {
             api_id: Some("api".into()),
             code: "VALID",
             rotated: false,
-            client_ip: None,
+            client_ip: Some("203.0.113.7".parse().unwrap()),
             upstream_status: None,
             latency_ms: None,
             bytes: None,
@@ -295,6 +295,11 @@ async fn retention_removes_exactly_what_is_past_it(app: TestApp) {
     assert_eq!(pruned.minutes, 3);
     assert_eq!(pruned.hours, 3);
     assert_eq!(pruned.days, 2);
+    assert_eq!(
+        pruned.clients, 3,
+        "client addresses go with the hours: days 0–2"
+    );
+    assert_eq!(count("usage_clients").await, 3);
     assert_eq!(count("usage_api_hours").await, 0);
     let kept_day: i64 = sqlx::query_scalar("SELECT day FROM usage_days")
         .fetch_one(db)

@@ -154,3 +154,28 @@ async fn decide(
     }
     Ok(outcome)
 }
+
+/// The leaked-key alert's suspension: revokes a rotated-out key still in use late in its
+/// grace period (its replacement keeps working) and audits it; `false` when it was revoked
+/// already.
+pub async fn suspend(
+    state: &AppState,
+    key_id: &str,
+    details: serde_json::Value,
+    now: i64,
+) -> Result<bool, AppError> {
+    let reason = "Suspended automatically: still in use late in its rotation grace period";
+    if !store::revoke(&state.db, key_id, None, reason, now).await? {
+        return Ok(false);
+    }
+    record(
+        &state.db,
+        now,
+        &ClientInfo::default(),
+        Event::new("key.suspend")
+            .target("api_key", key_id)
+            .details(details),
+    )
+    .await?;
+    Ok(true)
+}
