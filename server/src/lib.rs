@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod export;
 pub mod feed;
+pub mod gateway;
 pub mod hygiene;
 pub mod oidc;
 pub mod seed;
@@ -93,7 +94,8 @@ pub async fn setup_link(state: &AppState) -> anyhow::Result<Option<String>> {
     )))
 }
 
-/// Serves the portal until Ctrl-C / SIGTERM.
+/// Serves the portal (and, with `KEYPORT_GATEWAY_LISTEN`, the gateway) until Ctrl-C /
+/// SIGTERM.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listen = state.config.listen;
     if let Some(link) = setup_link(&state).await? {
@@ -109,6 +111,11 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     spawn_usage_writer(&state)?;
     let usage = state.usage.clone();
     let assets = app::platform::assets::problem(&state.leptos_options);
+    let stop = Stop::on_signal();
+    let gateway = match state.config.gateway_listen {
+        Some(addr) => Some(spawn_gateway(state.clone(), addr, &stop).await?),
+        None => None,
+    };
     let app = web::router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -121,16 +128,73 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(stop.wait())
     .await?;
-    // Requests are done: what they recorded is stored before the process ends.
+    if let Some(gateway) = gateway {
+        gateway.await??;
+    }
+    flush_at_exit(&usage).await;
+    Ok(())
+}
+
+/// `keyport gateway`: only the data plane (the gateway listener, the view and its change
+/// feed, the usage writer) against the same database as the portal.
+pub async fn serve_gateway(state: AppState) -> anyhow::Result<()> {
+    let Some(addr) = state.config.gateway_listen else {
+        anyhow::bail!("set KEYPORT_GATEWAY_LISTEN (for example 0.0.0.0:8080) to run the gateway");
+    };
+    spawn_cleanup(state.clone());
+    feed::spawn(state.clone());
+    spawn_usage_writer(&state)?;
+    let usage = state.usage.clone();
+    let stop = Stop::on_signal();
+    spawn_gateway(state, addr, &stop).await?.await??;
+    flush_at_exit(&usage).await;
+    Ok(())
+}
+
+/// Binds the gateway listener and serves it until `stop`.
+async fn spawn_gateway(
+    state: AppState,
+    addr: std::net::SocketAddr,
+    stop: &Stop,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (set KEYPORT_GATEWAY_LISTEN)"))?;
+    tracing::info!("Keyport gateway listening on http://{addr}");
+    Ok(tokio::spawn(gateway::serve(state, listener, stop.wait())))
+}
+
+/// Requests are done: what they recorded is stored before the process ends.
+async fn flush_at_exit(usage: &app::platform::usage::Recorder) {
     if tokio::time::timeout(std::time::Duration::from_secs(10), usage.flush())
         .await
         .is_err()
     {
         tracing::warn!("usage events still queued at shutdown could not be stored in 10 s");
     }
-    Ok(())
+}
+
+/// Ctrl-C / SIGTERM, for every listener.
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    fn on_signal() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = tx.send(true);
+        });
+        Stop(rx)
+    }
+
+    fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    }
 }
 
 /// Starts the usage writer (one per instance) on a thread of its own with its own database

@@ -24,8 +24,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the portal (the default). Applies pending migrations first.
+    /// Serve the portal (the default), and the gateway when KEYPORT_GATEWAY_LISTEN is set.
+    /// Applies pending migrations first.
     Serve,
+    /// Serve only the gateway (KEYPORT_GATEWAY_LISTEN) against the portal's database.
+    Gateway,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print a one-time link to create the first administrator (only while there is none).
@@ -107,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
     let state = keyport::build_state(config, app::platform::state::Clock::default()).await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => keyport::serve(state).await,
+        Command::Gateway => keyport::serve_gateway(state).await,
         Command::Migrate => {
             println!("migrations applied");
             Ok(())

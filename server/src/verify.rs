@@ -362,7 +362,7 @@ fn answer_headers(a: &VerifyAnswer, envoy: bool) -> Response {
 
 /// `RateLimit-Limit`, `-Remaining`, `-Reset` (seconds) when a rate limit applies, and
 /// `Retry-After` when the call was refused by it.
-fn limit_headers(a: &VerifyAnswer) -> Vec<(&'static str, String)> {
+pub(crate) fn limit_headers(a: &VerifyAnswer) -> Vec<(&'static str, String)> {
     let Some(l) = a.limit else {
         return Vec::new();
     };

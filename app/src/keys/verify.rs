@@ -314,6 +314,28 @@ pub async fn verify(
     ask: &Ask,
     now: i64,
 ) -> Result<VerifyAnswer, AppError> {
+    let decided = decide_call(state, key, ask, now).await?;
+    state.usage.record(decided.event);
+    Ok(decided.answer)
+}
+
+/// A decision and its usage event, not recorded yet: the gateway adds the upstream's answer
+/// to the event first.
+#[derive(Debug)]
+pub struct Decided {
+    pub answer: VerifyAnswer,
+    pub event: Event,
+    /// The plan of the subscription the call was decided under.
+    pub plan_id: Option<String>,
+}
+
+/// [`verify`] without recording.
+pub async fn decide_call(
+    state: &AppState,
+    key: &str,
+    ask: &Ask,
+    now: i64,
+) -> Result<Decided, AppError> {
     let parsed = ApiKey::parse(key);
     let Lookup { api_id, facts } = match &parsed {
         Ok(key) => state.view.lookup(&digest_bytes(key.expose()), &ask.api),
@@ -327,7 +349,7 @@ pub async fn verify(
         (Ok(_), None) => VerifyAnswer::refused(Code::NotFound),
         (Ok(_), Some(facts)) => answer(state, facts, ask, now).await?,
     };
-    state.usage.record(Event {
+    let event = Event {
         at: now,
         key_id: facts.as_ref().map(|f| f.key.id.clone()),
         application_id: facts.as_ref().map(|f| f.key.application_id.clone()),
@@ -338,8 +360,16 @@ pub async fn verify(
         upstream_status: None,
         latency_ms: None,
         bytes: None,
-    });
-    Ok(answer)
+    };
+    let plan_id = facts
+        .as_ref()
+        .and_then(|f| f.subscription.as_ref())
+        .map(|(sub, _)| sub.plan_id.clone());
+    Ok(Decided {
+        answer,
+        event,
+        plan_id,
+    })
 }
 
 /// The answer for a known key, decided from `facts`.

@@ -99,6 +99,15 @@ pub struct Config {
     pub usage_hour_retention_days: u32,
     /// How long per-day usage (and per-API hours) is kept; 0 keeps it.
     pub usage_day_retention_days: u32,
+    /// Address the gateway (the proxy data plane) listens on; without it `keyport serve`
+    /// runs no gateway.
+    pub gateway_listen: Option<SocketAddr>,
+    /// How long the gateway waits to connect to an upstream (502 after it).
+    pub gateway_connect_timeout_ms: u64,
+    /// How long the gateway waits for an upstream's answer to begin (504 after it).
+    pub gateway_timeout_secs: u64,
+    /// The largest request body the gateway forwards (413 beyond it).
+    pub gateway_max_body_bytes: u64,
 }
 
 /// One OpenID Connect provider: a sign-in button, and how its claims map to roles.
@@ -159,6 +168,10 @@ impl Default for Config {
             usage_minute_retention_days: 2,
             usage_hour_retention_days: 90,
             usage_day_retention_days: 0,
+            gateway_listen: None,
+            gateway_connect_timeout_ms: 5_000,
+            gateway_timeout_secs: 60,
+            gateway_max_body_bytes: 100 * 1024 * 1024,
         }
     }
 }

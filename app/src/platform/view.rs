@@ -82,6 +82,15 @@ impl PartialEq for TokenEntry {
     }
 }
 
+/// An API as the gateway routes to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiEntry {
+    pub id: String,
+    pub slug: String,
+    /// The base URL requests are proxied to.
+    pub upstream: String,
+}
+
 /// Everything a decision on one key and one API reads, as of one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
@@ -107,9 +116,9 @@ pub struct Tables {
     key_digests: HashMap<String, Digest>,
     applications: HashMap<String, Arc<AppEntry>>,
     users: HashMap<String, Arc<UserEntry>>,
-    /// API slug → id, and id → slug (a slug can change).
+    /// API slug → id, and id → API (a slug can change).
     api_ids: HashMap<String, String>,
-    api_slugs: HashMap<String, String>,
+    apis: HashMap<String, Arc<ApiEntry>>,
     /// Application → API id → subscription.
     subscriptions: HashMap<String, HashMap<String, Arc<SubEntry>>>,
     plans: HashMap<String, Arc<PlanEntry>>,
@@ -189,6 +198,12 @@ impl View {
         self.read().api_ids.get(slug).cloned()
     }
 
+    /// The API with this slug, as the gateway routes to it.
+    pub fn api(&self, slug: &str) -> Option<Arc<ApiEntry>> {
+        let t = self.read();
+        t.apis.get(t.api_ids.get(slug)?).cloned()
+    }
+
     /// The live service token with this digest.
     pub fn service_token(&self, digest: &Digest) -> Option<Arc<TokenEntry>> {
         self.read().service_tokens.get(digest).cloned()
@@ -234,6 +249,7 @@ impl Tables {
             + diff(&self.applications, &other.applications)
             + diff(&self.users, &other.users)
             + diff(&self.api_ids, &other.api_ids)
+            + diff(&self.apis, &other.apis)
             + diff(&self.subscriptions, &other.subscriptions)
             + diff(&self.plans, &other.plans)
             + diff(&self.service_tokens, &other.service_tokens)
@@ -267,12 +283,12 @@ impl Tables {
                 }
             },
             Reloaded::Api(id, found) => {
-                if let Some(old) = self.api_slugs.remove(&id) {
-                    self.api_ids.remove(&old);
+                if let Some(old) = self.apis.remove(&id) {
+                    self.api_ids.remove(&old.slug);
                 }
-                if let Some(slug) = found {
-                    self.api_slugs.insert(id.clone(), slug.clone());
-                    self.api_ids.insert(slug, id);
+                if let Some(api) = found {
+                    self.api_ids.insert(api.slug.clone(), id.clone());
+                    self.apis.insert(id, Arc::new(api));
                 }
             }
             Reloaded::Subscriptions(application, subs) => {
@@ -328,7 +344,7 @@ pub(crate) enum Reloaded {
     Key(String, Option<(Digest, KeyEntry)>),
     Application(String, Option<AppEntry>),
     User(String, Option<UserEntry>),
-    Api(String, Option<String>),
+    Api(String, Option<ApiEntry>),
     Subscriptions(String, HashMap<String, Arc<SubEntry>>),
     Plan(String, Option<PlanEntry>),
     ServiceToken(String, Option<Digest>),
@@ -470,7 +486,7 @@ const KEYS: &str =
      expires_at, revoked_at, max_uses, rate_limit, rate_period, rotated_at FROM api_keys";
 const APPLICATIONS: &str = "SELECT id, name, owner_kind, owner_id FROM applications";
 const USERS: &str = "SELECT id, email, status FROM users";
-const APIS: &str = "SELECT id, slug FROM apis";
+const APIS: &str = "SELECT id, slug, upstream_url FROM apis";
 const SUBSCRIPTIONS: &str =
     "SELECT id, application_id, api_id, plan_id, state, updated_at FROM subscriptions";
 const PLANS: &str =
@@ -532,12 +548,13 @@ pub async fn load(db: &Db) -> Result<Tables, AppError> {
             }),
         );
     }
-    for (id, slug) in sqlx::query_as::<_, (String, String)>(APIS)
+    for (id, slug, upstream) in sqlx::query_as::<_, (String, String, String)>(APIS)
         .fetch_all(db)
         .await?
     {
         t.api_ids.insert(slug.clone(), id.clone());
-        t.api_slugs.insert(id, slug);
+        t.apis
+            .insert(id.clone(), Arc::new(ApiEntry { id, slug, upstream }));
     }
     t.subscriptions = chosen(
         sqlx::query_as::<_, SubRow>(SUBSCRIPTIONS)
@@ -598,11 +615,15 @@ pub(crate) async fn reload(db: &Db, kind: &str, id: &str) -> Result<Reloaded, Ap
             )
         }
         "api" => {
-            let row = sqlx::query_as::<_, (String, String)>(&format!("{APIS} WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(db)
-                .await?;
-            Reloaded::Api(id_owned, row.map(|(_, slug)| slug))
+            let row =
+                sqlx::query_as::<_, (String, String, String)>(&format!("{APIS} WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(db)
+                    .await?;
+            Reloaded::Api(
+                id_owned,
+                row.map(|(id, slug, upstream)| ApiEntry { id, slug, upstream }),
+            )
         }
         "subscriptions" => {
             let rows =

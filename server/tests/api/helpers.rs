@@ -17,6 +17,8 @@ pub enum Backend {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The gateway's listener (the proxy data plane).
+    pub gateway: SocketAddr,
     pub state: AppState,
     pub clock: Clock,
     _dir: tempfile::TempDir,
@@ -137,8 +139,16 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         .await
         .unwrap();
     });
+    let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = gateway_listener.local_addr().unwrap();
+    tokio::spawn(keyport::gateway::serve(
+        state.clone(),
+        gateway_listener,
+        std::future::pending(),
+    ));
     TestApp {
         addr,
+        gateway,
         state,
         clock,
         _dir: dir,

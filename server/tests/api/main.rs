@@ -10,6 +10,7 @@ mod auth;
 mod catalog;
 mod cli;
 mod feed;
+mod gateway;
 mod health;
 pub mod helpers;
 mod hygiene;

@@ -1,0 +1,427 @@
+//! The gateway data plane: Keyport proxies `/<api-slug>/<rest>` to the API's upstream URL
+//! (from the in-memory view, kept current by the change feed) after the decision core has
+//! decided the call, on a listener of its own (`KEYPORT_GATEWAY_LISTEN`).
+//!
+//! The key comes from `X-Api-Key` or `Authorization: Bearer`, and is removed before the
+//! request goes upstream, with the hop-by-hop headers and any `X-Keyport-*` header the
+//! client sent; `X-Forwarded-For/-Proto/-Host`, `Via` and `X-Keyport-Application`,
+//! `-Key-Id`, `-Plan` are added. Bodies stream both ways (hyper's pooled client, keep-alive,
+//! `TCP_NODELAY`); a body larger than `KEYPORT_GATEWAY_MAX_BODY_BYTES` is refused (413, or
+//! the upload is cut). An upstream that cannot be reached is 502, one that does not begin
+//! to answer within `KEYPORT_GATEWAY_TIMEOUT_SECS` 504. Refusals are RFC 9457 problem
+//! documents carrying the decision code, with `RateLimit-*` and `Retry-After` headers.
+//! Each call's usage event carries the upstream's status, latency and the answer's length.
+
+use crate::verify::bearer;
+use app::keys::verify::{decide_call, Ask, Code, Decided, VerifyAnswer};
+use app::platform::state::AppState;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What every gateway request shares: the portal's state and the pooled upstream client.
+#[derive(Clone)]
+pub struct Gateway {
+    state: AppState,
+    client: Client<HttpConnector, Body>,
+}
+
+impl Gateway {
+    pub fn new(state: AppState) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_millis(
+            state.config.gateway_connect_timeout_ms,
+        )));
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Gateway { state, client }
+    }
+}
+
+/// Every path goes to [`proxy`].
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .fallback(proxy)
+        .with_state(Gateway::new(state))
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and those named
+/// by `Connection`.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(&HOP_BY_HOP.map(HeaderName::from_static)) {
+        headers.remove(name);
+    }
+}
+
+async fn proxy(
+    State(gw): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let state = &gw.state;
+    let now = state.clock.now();
+    let (mut parts, body) = req.into_parts();
+    let Some((slug, rest)) = route(parts.uri.path()) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "UNKNOWN_API",
+            "No API here: call /<api-slug>/<path> with a published API's slug.",
+        );
+    };
+    let Some(api) = state.view.api(slug) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "UNKNOWN_API",
+            &format!("There is no API {slug:?} on this gateway."),
+        );
+    };
+    let Some(key) = presented_key(&parts.headers) else {
+        let mut res = problem(
+            StatusCode::UNAUTHORIZED,
+            "MISSING_KEY",
+            "Send your API key in the X-Api-Key header (or Authorization: Bearer).",
+        );
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"keyport\""),
+        );
+        return res;
+    };
+    let forwarded_for = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ip = crate::web::client_ip(
+        peer.ip(),
+        forwarded_for.as_deref(),
+        &state.config.trusted_proxies,
+    );
+    let ask = Ask {
+        api: api.slug.clone(),
+        scope: None,
+        ip: Some(ip),
+    };
+    let Decided {
+        answer,
+        mut event,
+        plan_id,
+    } = match decide_call(state, &key, &ask, now).await {
+        Ok(decided) => decided,
+        Err(e) => return e.into_response(),
+    };
+    if answer.code != Code::Valid {
+        state.usage.record(event);
+        return refusal(&answer);
+    }
+    let too_large = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > state.config.gateway_max_body_bytes);
+    if too_large {
+        state.usage.record(event);
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            &format!(
+                "The body is larger than this gateway forwards ({} bytes).",
+                state.config.gateway_max_body_bytes
+            ),
+        );
+    }
+
+    let target = match upstream_uri(&api.upstream, rest, parts.uri.query()) {
+        Some(uri) => uri,
+        None => {
+            state.usage.record(event);
+            return problem(
+                StatusCode::BAD_GATEWAY,
+                "UPSTREAM_INVALID",
+                "The API's upstream URL is not a valid http:// URL.",
+            );
+        }
+    };
+    let host = parts.headers.get(header::HOST).cloned();
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers);
+    headers.remove("x-api-key");
+    if bearer(headers).is_some_and(|b| b == key) {
+        headers.remove(header::AUTHORIZATION);
+    }
+    headers.remove(header::HOST);
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-keyport-"))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+    let chain = match forwarded_for {
+        Some(before)
+            if state
+                .config
+                .trusted_proxies
+                .iter()
+                .any(|n| n.contains(&peer.ip())) =>
+        {
+            format!("{before}, {}", peer.ip())
+        }
+        _ => peer.ip().to_string(),
+    };
+    let added = [
+        ("x-forwarded-for", Some(chain)),
+        ("x-forwarded-proto", Some("http".to_string())),
+        (
+            "x-forwarded-host",
+            host.and_then(|h| h.to_str().ok().map(str::to_string)),
+        ),
+        ("x-keyport-application", event.application_id.clone()),
+        ("x-keyport-key-id", event.key_id.clone()),
+        ("x-keyport-plan", plan_id),
+    ];
+    for (name, value) in added {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    headers.append(header::VIA, HeaderValue::from_static("1.1 keyport"));
+    parts.uri = target;
+    parts.version = http::Version::HTTP_11;
+    let limit = state.config.gateway_max_body_bytes as usize;
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    let upstream = axum::http::Request::from_parts(parts, body);
+
+    let started = Instant::now();
+    let wait = Duration::from_secs(state.config.gateway_timeout_secs);
+    let answered = tokio::time::timeout(wait, gw.client.request(upstream)).await;
+    event.latency_ms = Some(started.elapsed().as_millis().min(u32::MAX as u128) as u32);
+    let res = match answered {
+        Ok(Ok(res)) => res,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, api = %api.slug, "upstream unreachable");
+            event.upstream_status = Some(502);
+            state.usage.record(event);
+            return problem(
+                StatusCode::BAD_GATEWAY,
+                "UPSTREAM_UNREACHABLE",
+                "The API's server could not be reached.",
+            );
+        }
+        Err(_) => {
+            event.upstream_status = Some(504);
+            state.usage.record(event);
+            return problem(
+                StatusCode::GATEWAY_TIMEOUT,
+                "UPSTREAM_TIMEOUT",
+                "The API's server did not answer in time.",
+            );
+        }
+    };
+    let (mut parts, body) = res.into_parts();
+    event.upstream_status = Some(parts.status.as_u16());
+    event.bytes = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    state.usage.record(event);
+    strip_hop_by_hop(&mut parts.headers);
+    parts
+        .headers
+        .append(header::VIA, HeaderValue::from_static("1.1 keyport"));
+    let mut res = Response::from_parts(parts, Body::new(body));
+    for (name, value) in crate::verify::limit_headers(&answer) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+    res
+}
+
+/// The API slug and the rest of the path (with its leading `/`, possibly empty) of a
+/// gateway path, `None` when the path is not in canonical form or names no slug.
+fn route(path: &str) -> Option<(&str, &str)> {
+    let path = crate::verify::canonical_path(path)?;
+    let trimmed = path.strip_prefix('/')?;
+    let (slug, rest) = match trimmed.find('/') {
+        Some(i) => (&trimmed[..i], &trimmed[i..]),
+        None => (trimmed, ""),
+    };
+    app::domain::Slug::parse(slug)
+        .ok()
+        .filter(|s| s.as_str() == slug)?;
+    Some((slug, rest))
+}
+
+/// The caller's key: `X-Api-Key`, else `Authorization: Bearer`.
+fn presented_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .or_else(|| bearer(headers))
+        .map(str::to_string)
+}
+
+/// The upstream URL for `rest` (and the query) under the API's base URL.
+fn upstream_uri(base: &str, rest: &str, query: Option<&str>) -> Option<Uri> {
+    let base = base.trim_end_matches('/');
+    if !base.starts_with("http://") {
+        return None;
+    }
+    let mut uri = format!("{base}{rest}");
+    if rest.is_empty() {
+        uri.push('/');
+    }
+    if let Some(q) = query {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    uri.parse().ok()
+}
+
+/// An RFC 9457 problem document.
+fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": format!("urn:keyport:problem:{}", code.to_ascii_lowercase()),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+    });
+    let mut res = (status, body.to_string()).into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(code) {
+        headers.insert(HeaderName::from_static("x-keyport-code"), value);
+    }
+    res
+}
+
+/// A refused decision: 401 for a key that cannot be used, 429 for a rate limit or quota,
+/// 403 otherwise.
+fn refusal(a: &VerifyAnswer) -> Response {
+    let (status, detail) = match a.code {
+        Code::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests: slow down and retry after the time in Retry-After.",
+        ),
+        Code::QuotaExceeded => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "The quota of this plan is used up until the period ends (see Retry-After).",
+        ),
+        code if code.is_unusable_key() => (
+            StatusCode::UNAUTHORIZED,
+            "This API key cannot be used (unknown, expired, revoked or its owner disabled).",
+        ),
+        _ => (
+            StatusCode::FORBIDDEN,
+            "This API key may not make this call.",
+        ),
+    };
+    let mut res = problem(status, a.code.as_str(), detail);
+    for (name, value) in crate::verify::limit_headers(a) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_path_is_a_slug_and_the_rest() {
+        assert_eq!(route("/pets/v1/dogs"), Some(("pets", "/v1/dogs")));
+        assert_eq!(route("/pets"), Some(("pets", "")));
+        assert_eq!(route("/pets/"), Some(("pets", "/")));
+        assert_eq!(route("/"), None);
+        assert_eq!(route("/Pets/x"), None, "not a slug");
+        assert_eq!(route("/pets/../admin"), None, "not canonical");
+        assert_eq!(route("/pets/%2e%2e/x"), None);
+    }
+
+    #[test]
+    fn the_upstream_url_joins_base_rest_and_query() {
+        let u = |b, r, q| upstream_uri(b, r, q).map(|u| u.to_string());
+        assert_eq!(
+            u("http://10.0.0.1:8080/base/", "/v1/dogs", Some("a=1")),
+            Some("http://10.0.0.1:8080/base/v1/dogs?a=1".into())
+        );
+        assert_eq!(u("http://up", "", None), Some("http://up/".into()));
+        assert_eq!(u("https://up", "/x", None), None, "TLS upstreams: not yet");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("connection", "close, x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "5"),
+            ("te", "trailers"),
+            ("accept", "application/json"),
+        ] {
+            h.insert(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
+    }
+}

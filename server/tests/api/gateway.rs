@@ -1,0 +1,310 @@
+//! The gateway data plane against a real upstream (a small axum server started by the
+//! test): a valid call is proxied with the key and hop-by-hop headers removed and the
+//! forwarding and identity headers added; every refusal is a problem document with its
+//! code; bodies of 50 MB stream both ways; an upstream that refuses connections is 502 and
+//! one that does not answer in time 504 (a timeout of its own); each call is a usage event with the upstream's
+//! status.
+
+use crate::helpers::{
+    draft, issue_key, plan, publish, spawn_app_with, subscribed_application, Backend, TestApp,
+};
+use app::domain::Role;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+crate::backends!(
+    a_valid_call_is_proxied_with_headers_stripped_and_added,
+    refusals_are_problem_documents_with_their_codes,
+    bodies_of_fifty_megabytes_stream_both_ways,
+    an_unreachable_upstream_is_502
+);
+
+#[tokio::test]
+async fn a_slow_upstream_is_504_sqlite() {
+    a_slow_upstream_is_504(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_504_postgres() {
+    a_slow_upstream_is_504(Backend::Postgres).await
+}
+
+/// With a gateway timeout of one second, the upstream's three-second answer is 504.
+async fn a_slow_upstream_is_504(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.gateway_timeout_secs = 1).await;
+    let up = upstream().await;
+    let (key, _, _) = proxied_api(&app, "sloth", &format!("http://{up}/base")).await;
+    let started = std::time::Instant::now();
+    let res = client()
+        .get(url(&app, "/sloth/slow"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(res).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (504, Some("UPSTREAM_TIMEOUT"))
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+const BIG: usize = 50 * 1024 * 1024;
+
+/// The upstream: `/echo…` answers with what it received; `/big` sends 50 MB; `/upload`
+/// counts what it is sent; `/slow` answers after three seconds.
+async fn upstream() -> SocketAddr {
+    async fn echo(req: Request) -> axum::Json<Value> {
+        let headers: serde_json::Map<String, Value> = req
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), json!(v.to_str().unwrap_or(""))))
+            .collect();
+        axum::Json(json!({
+            "method": req.method().as_str(),
+            "path": req.uri().path(),
+            "query": req.uri().query(),
+            "headers": headers,
+        }))
+    }
+    let router = Router::new()
+        .route("/base/big", get(|| async { vec![7u8; BIG] }))
+        .route(
+            "/base/upload",
+            post(|body: Body| async move {
+                let mut body = body.into_data_stream();
+                let mut n = 0usize;
+                while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+                    n += chunk.unwrap().len();
+                }
+                n.to_string()
+            }),
+        )
+        .route(
+            "/base/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                "late"
+            }),
+        )
+        .fallback(any(echo));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// A published API `slug` proxied to `upstream_url`, one automatic plan (10 requests/s,
+/// burst 5), and a developer's key for it: (key, key id, application id).
+async fn proxied_api(app: &TestApp, slug: &str, upstream_url: &str) -> (String, String, String) {
+    let (p, _) = app
+        .signed_in(&format!("pub-{slug}@example.com"), Role::Publisher)
+        .await;
+    let api_id = draft(&p, slug, &[("upstream_url", upstream_url)]).await;
+    let plan_id = plan(&p, &api_id, "Standard", "automatic").await;
+    publish(&p, &api_id).await;
+    let (dev, _, _) = app
+        .signed_in_with_mfa(&format!("dev-{slug}@example.com"), Role::Developer)
+        .await;
+    let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
+    let issued = issue_key(&dev, &app_id, "1d", "pets:read")
+        .await
+        .ok()
+        .clone();
+    (
+        issued["key"].as_str().unwrap().to_string(),
+        issued["view"]["id"].as_str().unwrap().to_string(),
+        app_id,
+    )
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn url(app: &TestApp, path: &str) -> String {
+    format!("http://{}{path}", app.gateway)
+}
+
+async fn problem(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/problem+json",
+        "a problem document"
+    );
+    (status, res.json().await.unwrap())
+}
+
+async fn a_valid_call_is_proxied_with_headers_stripped_and_added(app: TestApp) {
+    let up = upstream().await;
+    let (key, key_id, app_id) = proxied_api(&app, "pets", &format!("http://{up}/base/")).await;
+    let res = client()
+        .get(url(&app, "/pets/v1/dogs?size=small&page=2"))
+        .header("x-api-key", &key)
+        .header("x-keyport-application", "spoofed")
+        .header("connection", "keep-alive, x-drop-me")
+        .header("x-drop-me", "1")
+        .header("x-forwarded-for", "203.0.113.50")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["via"], "1.1 keyport");
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["method"], "GET");
+    assert_eq!(echo["path"], "/base/v1/dogs");
+    assert_eq!(echo["query"], "size=small&page=2");
+    let h = &echo["headers"];
+    assert!(h.get("x-api-key").is_none(), "the key is not forwarded");
+    assert!(
+        h.get("x-drop-me").is_none(),
+        "named by Connection: hop-by-hop"
+    );
+    assert_eq!(h["accept"], "application/json");
+    assert_eq!(
+        h["x-keyport-application"],
+        app_id.as_str(),
+        "not the spoofed one"
+    );
+    assert_eq!(h["x-keyport-key-id"], key_id.as_str());
+    assert!(h["x-keyport-plan"].as_str().is_some_and(|p| !p.is_empty()));
+    assert_eq!(
+        h["x-forwarded-for"], "127.0.0.1",
+        "an untrusted client's own X-Forwarded-For is replaced"
+    );
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], app.gateway.to_string().as_str());
+    assert_eq!(h["via"], "1.1 keyport");
+
+    // `Authorization: Bearer <key>` works too and is not forwarded; a POST with its body.
+    let res = client()
+        .post(url(&app, "/pets/v1/dogs"))
+        .header("authorization", format!("Bearer {key}"))
+        .body("{\"name\":\"Rex\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert!(echo["headers"].get("authorization").is_none());
+
+    // Each call is a usage event with the upstream's status.
+    app.settle().await;
+    let (requests, status): (i64, Option<i64>) =
+        sqlx::query_as("SELECT COUNT(*), MAX(upstream_status) FROM usage_events WHERE key_id = $1")
+            .bind(&key_id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!((requests, status), (2, Some(200)));
+}
+
+async fn refusals_are_problem_documents_with_their_codes(app: TestApp) {
+    let up = upstream().await;
+    let (key, _, _) = proxied_api(&app, "pets", &format!("http://{up}/base")).await;
+    let get = |path: &'static str, key: Option<String>| {
+        let mut req = client().get(url(&app, path));
+        if let Some(key) = key {
+            req = req.header("x-api-key", key);
+        }
+        async move { problem(req.send().await.unwrap()).await }
+    };
+    let (status, body) = get("/pets/x", None).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("MISSING_KEY")));
+    assert_eq!(body["status"], 401);
+    assert!(body["type"]
+        .as_str()
+        .unwrap()
+        .starts_with("urn:keyport:problem:"));
+    let (status, body) = get("/pets/x", Some("kp_live_made_up".into())).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("MALFORMED")));
+    let (status, body) = get("/nothing-here/x", Some(key.clone())).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("UNKNOWN_API")));
+    let (status, body) = get("/pets/../admin", Some(key.clone())).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("UNKNOWN_API")));
+
+    // The plan's limit (10 a second, burst 5): beyond it 429 with Retry-After.
+    let mut limited = None;
+    for _ in 0..40 {
+        let res = client()
+            .get(url(&app, "/pets/x"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            limited = Some(res);
+            break;
+        }
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().contains_key("ratelimit-remaining"));
+    }
+    let res = limited.expect("the plan's rate limit refuses within 40 calls");
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    let (_, body) = problem(res).await;
+    assert_eq!(body["code"], "RATE_LIMITED");
+}
+
+async fn bodies_of_fifty_megabytes_stream_both_ways(app: TestApp) {
+    let up = upstream().await;
+    let (key, _, _) = proxied_api(&app, "files", &format!("http://{up}/base")).await;
+    let res = client()
+        .get(url(&app, "/files/big"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().len(), BIG);
+    // The upload is sent chunked (no length known in advance) and arrives whole.
+    let chunks =
+        futures::stream::iter((0..50).map(|_| Ok::<_, std::io::Error>(vec![1u8; 1024 * 1024])));
+    let res = client()
+        .post(url(&app, "/files/upload"))
+        .header("x-api-key", &key)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), BIG.to_string());
+}
+
+async fn an_unreachable_upstream_is_502(app: TestApp) {
+    // A port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (key, key_id, _) = proxied_api(&app, "gone", &format!("http://{closed}")).await;
+    let res = client()
+        .get(url(&app, "/gone/x"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(res).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("UPSTREAM_UNREACHABLE"))
+    );
+    app.settle().await;
+    let status: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(upstream_status) FROM usage_events WHERE key_id = $1")
+            .bind(&key_id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(status, Some(502));
+}
