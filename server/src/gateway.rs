@@ -11,6 +11,12 @@
 //! to answer within `KEYPORT_GATEWAY_TIMEOUT_SECS` 504. Refusals are RFC 9457 problem
 //! documents carrying the decision code, with `RateLimit-*` and `Retry-After` headers.
 //! Each call's usage event carries the upstream's status, latency and the answer's length.
+//!
+//! Upstreams at loopback, link-local or cloud metadata addresses are refused (502
+//! `UPSTREAM_FORBIDDEN`) unless `KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS` is set: an
+//! address literal before sending, a name on the addresses it resolves to (the connector's
+//! resolver drops internal ones), so a name that resolves differently than when it was
+//! saved gains nothing.
 
 use crate::verify::bearer;
 use app::keys::verify::{decide_call, Ask, Code, Decided, VerifyAnswer};
@@ -20,22 +26,95 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// What every gateway request shares: the portal's state and the pooled upstream client.
 #[derive(Clone)]
 pub struct Gateway {
     state: AppState,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpConnector<Resolver>, Body>,
+}
+
+/// The system resolver, keeping only addresses the gateway may connect to.
+#[derive(Clone)]
+struct Resolver {
+    system: GaiResolver,
+    allow_internal: bool,
+}
+
+/// The error a name that resolves only to internal addresses ends in.
+#[derive(Debug)]
+struct InternalAddress;
+
+impl std::fmt::Display for InternalAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the upstream resolves only to internal addresses")
+    }
+}
+
+impl std::error::Error for InternalAddress {}
+
+/// `addrs` without the internal ones (unless allowed); an error when none is left.
+fn permitted(
+    addrs: impl Iterator<Item = SocketAddr>,
+    allow_internal: bool,
+) -> std::io::Result<std::vec::IntoIter<SocketAddr>> {
+    let kept: Vec<SocketAddr> = addrs
+        .filter(|a| allow_internal || !app::domain::internal_address(a.ip()))
+        .collect();
+    if kept.is_empty() {
+        return Err(std::io::Error::other(InternalAddress));
+    }
+    Ok(kept.into_iter())
+}
+
+impl tower::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.system.poll_ready(cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let resolving = self.system.call(name);
+        let allow_internal = self.allow_internal;
+        Box::pin(async move { permitted(resolving.await?, allow_internal) })
+    }
+}
+
+/// Whether `error` (a chain of sources) ends in [`InternalAddress`].
+fn is_internal_address(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<InternalAddress>());
+        if inner || e.is::<InternalAddress>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl Gateway {
     pub fn new(state: AppState) -> Self {
-        let mut connector = HttpConnector::new();
+        let resolver = Resolver {
+            system: GaiResolver::new(),
+            allow_internal: state.config.gateway_allow_internal_upstreams,
+        };
+        let mut connector = HttpConnector::new_with_resolver(resolver);
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_millis(
             state.config.gateway_connect_timeout_ms,
@@ -188,6 +267,16 @@ async fn proxy(
             );
         }
     };
+    let literal = target
+        .host()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|h| h.parse::<std::net::IpAddr>().ok());
+    if !state.config.gateway_allow_internal_upstreams
+        && literal.is_some_and(app::domain::internal_address)
+    {
+        state.usage.record(event);
+        return forbidden_upstream();
+    }
     let host = parts.headers.get(header::HOST).cloned();
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
@@ -245,6 +334,10 @@ async fn proxy(
     event.latency_ms = Some(started.elapsed().as_millis().min(u32::MAX as u128) as u32);
     let res = match answered {
         Ok(Ok(res)) => res,
+        Ok(Err(e)) if is_internal_address(&e) => {
+            state.usage.record(event);
+            return forbidden_upstream();
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, api = %api.slug, "upstream unreachable");
             event.upstream_status = Some(502);
@@ -329,6 +422,16 @@ fn upstream_uri(base: &str, rest: &str, query: Option<&str>) -> Option<Uri> {
     uri.parse().ok()
 }
 
+/// The upstream is at an internal address the gateway may not connect to.
+fn forbidden_upstream() -> Response {
+    problem(
+        StatusCode::BAD_GATEWAY,
+        "UPSTREAM_FORBIDDEN",
+        "The API's upstream is at a loopback, link-local or cloud metadata address, which this \
+         gateway does not connect to.",
+    )
+}
+
 /// An RFC 9457 problem document.
 fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
     let body = serde_json::json!({
@@ -406,6 +509,27 @@ mod tests {
         );
         assert_eq!(u("http://up", "", None), Some("http://up/".into()));
         assert_eq!(u("https://up", "/x", None), None, "TLS upstreams: not yet");
+    }
+
+    #[test]
+    fn internal_addresses_are_dropped_from_a_resolution_unless_allowed() {
+        let addrs = || {
+            [
+                "127.0.0.1:80",
+                "10.0.0.7:80",
+                "[::1]:80",
+                "169.254.169.254:80",
+            ]
+            .map(|a| a.parse::<SocketAddr>().unwrap())
+            .into_iter()
+        };
+        let kept: Vec<SocketAddr> = permitted(addrs(), false).unwrap().collect();
+        assert_eq!(kept, vec!["10.0.0.7:80".parse().unwrap()]);
+        assert_eq!(permitted(addrs(), true).unwrap().count(), 4);
+        let err = permitted(addrs().take(1), false).unwrap_err();
+        assert!(is_internal_address(&err));
+        let other = std::io::Error::other("refused");
+        assert!(!is_internal_address(&other));
     }
 
     #[test]

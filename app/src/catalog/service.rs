@@ -321,6 +321,11 @@ pub async fn save(
     id: Option<&str>,
     p: ParsedApi,
 ) -> Result<String, AppError> {
+    if !ctx.state.config.gateway_allow_internal_upstreams {
+        if let Some(why) = d::internal_upstream(&p.upstream_url) {
+            return Err(AppError::field("upstream_url", why));
+        }
+    }
     let fields = ApiFields {
         slug: &p.slug,
         name: &p.name,

@@ -169,6 +169,51 @@ pub fn parse_upstream(input: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_string())
 }
 
+/// Whether the gateway refuses to connect to `ip` (unless the operator allows internal
+/// upstreams): loopback, link-local (which holds the cloud metadata address
+/// 169.254.169.254), unspecified, and the metadata addresses outside those (AWS's
+/// `fd00:ec2::254`, Alibaba Cloud's 100.100.100.200). IPv4-mapped addresses count as their
+/// IPv4 address.
+pub fn internal_address(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets() == [100, 100, 100, 200]
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
+    }
+}
+
+/// Why an upstream URL (as [`parse_upstream`] accepts it) is refused when internal upstreams
+/// are not allowed: its host is `localhost` or an internal address literal. Names are
+/// checked again on the addresses they resolve to when the gateway connects.
+pub fn internal_upstream(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let internal = host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(internal_address);
+    internal.then(|| {
+        format!(
+            "{host} is a loopback, link-local or cloud metadata address: the gateway does not \
+             connect to those unless the operator sets KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS."
+        )
+    })
+}
+
 /// A permission an API's operation asks for and a key may carry (`orders:read`): `a-z`
 /// first, then `a-z 0-9 : . _ -`, up to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -467,6 +512,34 @@ mod tests {
             assert!(Slug::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(Slug::suggest("  Payments API v2!"), "payments-api-v2");
+    }
+
+    #[test]
+    fn internal_upstreams_are_loopback_link_local_and_metadata_addresses() {
+        for host in [
+            "http://127.0.0.1:9000",
+            "http://127.8.0.1",
+            "http://localhost:8080/x",
+            "http://api.localhost",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]:80",
+            "http://[fe80::1]",
+            "http://[::ffff:127.0.0.1]",
+            "http://[fd00:ec2::254]",
+            "http://100.100.100.200",
+            "http://0.0.0.0",
+        ] {
+            assert!(internal_upstream(host).is_some(), "{host} allowed");
+        }
+        for host in [
+            "https://api.internal:8443/v1",
+            "http://10.0.0.5",
+            "http://192.168.1.20:8080",
+            "http://[fd12::1]",
+            "https://example.com",
+        ] {
+            assert!(internal_upstream(host).is_none(), "{host} refused");
+        }
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct Config {
     pub gateway_timeout_secs: u64,
     /// The largest request body the gateway forwards (413 beyond it).
     pub gateway_max_body_bytes: u64,
+    /// Whether upstreams may be loopback, link-local or cloud metadata addresses (refused
+    /// by default, when saved and again when the gateway connects).
+    pub gateway_allow_internal_upstreams: bool,
 }
 
 /// One OpenID Connect provider: a sign-in button, and how its claims map to roles.
@@ -172,6 +175,7 @@ impl Default for Config {
             gateway_connect_timeout_ms: 5_000,
             gateway_timeout_secs: 60,
             gateway_max_body_bytes: 100 * 1024 * 1024,
+            gateway_allow_internal_upstreams: false,
         }
     }
 }

@@ -24,6 +24,74 @@ crate::backends!(
 );
 
 #[tokio::test]
+async fn internal_upstreams_are_refused_when_saved_and_when_connecting_sqlite() {
+    internal_upstreams_are_refused(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn internal_upstreams_are_refused_when_saved_and_when_connecting_postgres() {
+    internal_upstreams_are_refused(Backend::Postgres).await
+}
+
+/// Without KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS: a loopback or metadata upstream is
+/// refused when saved; one stored anyway (saved before the setting changed) is refused when
+/// the gateway would connect, as an address literal and as a name resolving to loopback.
+async fn internal_upstreams_are_refused(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.gateway_allow_internal_upstreams = false).await;
+    let up = upstream().await;
+    let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
+    for url in [
+        format!("http://{up}/base"),
+        "http://169.254.169.254/latest".to_string(),
+        "http://localhost:8080".to_string(),
+        "http://[::1]:8080".to_string(),
+    ] {
+        let saved = p
+            .call(
+                "save_api",
+                &[
+                    ("name", "Meta"),
+                    ("slug", "meta"),
+                    ("version", "v1"),
+                    ("summary", "s"),
+                    ("description", "d"),
+                    ("tags", ""),
+                    ("upstream_url", &url),
+                    ("visibility", "public"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 422, "{url}: {}", saved.body);
+        assert!(saved.field("upstream_url")[0].contains("KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS"));
+    }
+    // A private network address is an ordinary upstream.
+    let (key, _, _) = proxied_api(&app, "pets", "http://10.255.255.1:9").await;
+    for stored in [
+        format!("http://{up}/base"),
+        format!("http://localhost:{}/base", up.port()),
+    ] {
+        sqlx::query("UPDATE apis SET upstream_url = $1 WHERE slug = 'pets'")
+            .bind(&stored)
+            .execute(&app.state.db)
+            .await
+            .unwrap();
+        app.settle().await;
+        let res = client()
+            .get(url(&app, "/pets/echo"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = problem(res).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (502, Some("UPSTREAM_FORBIDDEN")),
+            "{stored}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_slow_upstream_is_504_sqlite() {
     a_slow_upstream_is_504(Backend::Sqlite).await
 }

@@ -122,6 +122,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         secret_key: Some(Secret::new(
             "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
         )),
+        // The tests' upstreams listen on loopback (the refusal has tests of its own).
+        gateway_allow_internal_upstreams: true,
         ..Config::default()
     };
     tweak(&mut config);
