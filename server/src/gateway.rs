@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 pub struct Gateway {
     state: AppState,
     client: Client<HttpConnector<Resolver>, Body>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// The system resolver, keeping only addresses the gateway may connect to.
@@ -123,15 +124,65 @@ impl Gateway {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        Gateway { state, client }
+        Gateway {
+            state,
+            client,
+            metrics: Default::default(),
+        }
     }
 }
 
-/// Every path goes to [`proxy`].
+/// `/_keyport/metrics`, and every other path to [`proxy`].
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .fallback(proxy)
+        .route("/_keyport/metrics", axum::routing::get(metrics))
+        .fallback(observed)
         .with_state(Gateway::new(state))
+}
+
+/// Prometheus metrics, for a caller with a service token (`Authorization: Bearer kps_…`).
+async fn metrics(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
+    let state = &gw.state;
+    if !crate::verify::gateway(state, bearer(&headers), state.clock.now()) {
+        return crate::verify::no_service_token();
+    }
+    let body = gw.metrics.render(state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// What [`proxy`] tells the metrics about a request: the API it routed to and how long the
+/// upstream took.
+#[derive(Clone)]
+struct Routed {
+    api: String,
+    upstream: Option<Duration>,
+}
+
+/// [`proxy`], counted in the metrics.
+async fn observed(gw: State<Gateway>, peer: ConnectInfo<SocketAddr>, req: Request) -> Response {
+    let started = Instant::now();
+    let metrics = gw.metrics.clone();
+    let mut res = proxy(gw, peer, req).await;
+    let routed = res.extensions_mut().remove::<Routed>();
+    let code = res
+        .headers()
+        .get("x-keyport-code")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let outcome = code
+        .clone()
+        .unwrap_or_else(|| format!("{}xx", res.status().as_u16() / 100));
+    let refused = code.is_some_and(|c| !c.starts_with("UPSTREAM_"));
+    let (api, upstream) = routed.map_or((String::new(), None), |r| (r.api, r.upstream));
+    metrics.observe(&api, &outcome, refused, upstream, started.elapsed());
+    res
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves.
@@ -185,7 +236,7 @@ async fn proxy(
 ) -> Response {
     let state = &gw.state;
     let now = state.clock.now();
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let Some((slug, rest)) = route(parts.uri.path()) else {
         return problem(
             StatusCode::NOT_FOUND,
@@ -200,6 +251,28 @@ async fn proxy(
             &format!("There is no API {slug:?} on this gateway."),
         );
     };
+    let rest = rest.to_string();
+    let mut res = call(&gw, &api, &rest, parts, body, peer, now).await;
+    if res.extensions().get::<Routed>().is_none() {
+        res.extensions_mut().insert(Routed {
+            api: api.slug.clone(),
+            upstream: None,
+        });
+    }
+    res
+}
+
+/// Decides a call to `api` and, when valid, forwards it upstream.
+async fn call(
+    gw: &Gateway,
+    api: &app::platform::view::ApiEntry,
+    rest: &str,
+    mut parts: http::request::Parts,
+    body: Body,
+    peer: SocketAddr,
+    now: i64,
+) -> Response {
+    let state = &gw.state;
     let Some(key) = presented_key(&parts.headers) else {
         let mut res = problem(
             StatusCode::UNAUTHORIZED,
@@ -331,7 +404,15 @@ async fn proxy(
     let started = Instant::now();
     let wait = Duration::from_secs(state.config.gateway_timeout_secs);
     let answered = tokio::time::timeout(wait, gw.client.request(upstream)).await;
-    event.latency_ms = Some(started.elapsed().as_millis().min(u32::MAX as u128) as u32);
+    let took = started.elapsed();
+    event.latency_ms = Some(took.as_millis().min(u32::MAX as u128) as u32);
+    let timed = |mut res: Response| {
+        res.extensions_mut().insert(Routed {
+            api: api.slug.clone(),
+            upstream: Some(took),
+        });
+        res
+    };
     let res = match answered {
         Ok(Ok(res)) => res,
         Ok(Err(e)) if is_internal_address(&e) => {
@@ -342,20 +423,20 @@ async fn proxy(
             tracing::warn!(error = %e, api = %api.slug, "upstream unreachable");
             event.upstream_status = Some(502);
             state.usage.record(event);
-            return problem(
+            return timed(problem(
                 StatusCode::BAD_GATEWAY,
                 "UPSTREAM_UNREACHABLE",
                 "The API's server could not be reached.",
-            );
+            ));
         }
         Err(_) => {
             event.upstream_status = Some(504);
             state.usage.record(event);
-            return problem(
+            return timed(problem(
                 StatusCode::GATEWAY_TIMEOUT,
                 "UPSTREAM_TIMEOUT",
                 "The API's server did not answer in time.",
-            );
+            ));
         }
     };
     let (mut parts, body) = res.into_parts();
@@ -376,7 +457,7 @@ async fn proxy(
                 .insert(HeaderName::from_static(name), value);
         }
     }
-    res
+    timed(res)
 }
 
 /// The API slug and the rest of the path (with its leading `/`, possibly empty) of a

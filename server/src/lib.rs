@@ -8,6 +8,7 @@ pub mod export;
 pub mod feed;
 pub mod gateway;
 pub mod hygiene;
+pub mod metrics;
 pub mod oidc;
 pub mod seed;
 pub mod trace;

@@ -123,6 +123,11 @@ impl Recorder {
         }
     }
 
+    /// Events waiting in the queue now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Events dropped since start: the queue was full, or their write failed.
     pub fn dropped(&self) -> u64 {
         self.stats.dropped.load(Ordering::Relaxed)

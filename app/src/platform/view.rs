@@ -213,6 +213,11 @@ impl View {
         self.read().key_count()
     }
 
+    /// The sequence number up to which this view has applied the change feed.
+    pub async fn applied(&self) -> i64 {
+        self.cursor.lock().await.watermark()
+    }
+
     /// Replaces everything (start-up and the periodic consistency check); says how many
     /// rows differed.
     pub fn replace(&self, fresh: Tables) -> usize {

@@ -20,7 +20,8 @@ crate::backends!(
     a_valid_call_is_proxied_with_headers_stripped_and_added,
     refusals_are_problem_documents_with_their_codes,
     bodies_of_fifty_megabytes_stream_both_ways,
-    an_unreachable_upstream_is_502
+    an_unreachable_upstream_is_502,
+    metrics_count_calls_and_refusals_for_service_tokens_only
 );
 
 #[tokio::test]
@@ -375,4 +376,61 @@ async fn an_unreachable_upstream_is_502(app: TestApp) {
             .await
             .unwrap();
     assert_eq!(status, Some(502));
+}
+
+async fn metrics_count_calls_and_refusals_for_service_tokens_only(app: TestApp) {
+    let up = upstream().await;
+    let (key, _, _) = proxied_api(&app, "pets", &format!("http://{up}/base")).await;
+    for _ in 0..2 {
+        let res = client()
+            .get(url(&app, "/pets/echo"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let res = client().get(url(&app, "/pets/echo")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let res = client().get(url(&app, "/nope/x")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+
+    let metrics = url(&app, "/_keyport/metrics");
+    let refused = client().get(&metrics).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "metrics need a service token");
+    let refused = client()
+        .get(&metrics)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "an API key is no service token");
+    let token = app.service_token("prometheus").await;
+    let res = client()
+        .get(&metrics)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = res.text().await.unwrap();
+    for line in [
+        "keyport_gateway_requests_total{api=\"pets\",outcome=\"2xx\"} 2",
+        "keyport_gateway_requests_total{api=\"pets\",outcome=\"MISSING_KEY\"} 1",
+        "keyport_gateway_requests_total{api=\"\",outcome=\"UNKNOWN_API\"} 1",
+        "keyport_gateway_refusals_total{code=\"MISSING_KEY\"} 1",
+        "keyport_gateway_upstream_seconds_count 2",
+        "keyport_gateway_added_seconds_count 4",
+        "keyport_view_keys 1",
+        "keyport_database_up 1",
+        "keyport_feed_changes_behind 0",
+        "keyport_usage_events_dropped_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+    assert!(text.contains("keyport_usage_queue_depth "));
 }
