@@ -112,6 +112,8 @@ pub struct ApiView {
     pub open_operation: Option<openapi::Operation>,
     pub can_manage: bool,
     pub applications: Vec<AppChoice>,
+    /// Where to call the API through Keyport's gateway (`None` without a gateway).
+    pub gateway_url: Option<String>,
 }
 
 /// An API as its editor shows it.

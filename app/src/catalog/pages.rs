@@ -4,8 +4,8 @@
 use super::openapi::{Content, Operation, OperationLine, Outline, SchemaNode};
 use super::*;
 use crate::components::{
-    action_error, field_errors, state_badge, EmptyState, ErrorView, FormError, Loading, Notice,
-    PageTitle, Pager, ScrollRegion,
+    action_error, field_errors, state_badge, CopyField, EmptyState, ErrorView, FormError, Loading,
+    Notice, PageTitle, Pager, ScrollRegion,
 };
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -210,6 +210,7 @@ fn ApiDetailView(api: ApiView, subscribe: ServerAction<Subscribe>) -> impl IntoV
                     }.into_any()
                 }}
             </section>
+            {api.gateway_url.clone().map(|url| view! { <GatewayCard url /> })}
             {api.reference.clone().map(|outline| {
                 let slug = api.slug.clone();
                 let open = api.open_operation.clone();
@@ -307,6 +308,24 @@ fn PlanCard(
             </dl>
             {action}
         </div>
+    }
+}
+
+/// Where and how to call the API through Keyport's gateway.
+#[component]
+fn GatewayCard(url: String) -> impl IntoView {
+    let curl = format!("curl -H \"X-Api-Key: $KEYPORT_KEY\" {url}/");
+    view! {
+        <section class="card space-y-3" aria-labelledby="gateway-heading">
+            <h2 id="gateway-heading" class="text-xl font-semibold">"Call it through the gateway"</h2>
+            <p class="text-sm text-slate-600">
+                "Send your application's key in the " <code class="badge font-mono">"X-Api-Key"</code>
+                " header (or " <code class="badge font-mono">"Authorization: Bearer"</code>
+                "); add the operation's path after the address. Refusals come back as JSON problem documents with a code."
+            </p>
+            <CopyField label="Gateway address" value=url />
+            <CopyField label="Example with curl" value=curl />
+        </section>
     }
 }
 

@@ -115,6 +115,10 @@ pub async fn detail(
     let open_operation = reference.zip(open).and_then(|(r, a)| r.into_operation(a));
     let applications = subscriptions::choices_for(state, user, &api.id).await?;
     Ok(ApiView {
+        gateway_url: state
+            .config
+            .gateway_url()
+            .map(|base| format!("{base}/{}", api.slug)),
         can_manage: can_manage(user, &api),
         sunset: sunset(&api),
         id: api.id,

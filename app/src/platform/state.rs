@@ -102,6 +102,9 @@ pub struct Config {
     /// Address the gateway (the proxy data plane) listens on; without it `keyport serve`
     /// runs no gateway.
     pub gateway_listen: Option<SocketAddr>,
+    /// The gateway's address as callers reach it (`https://api.example.com`), shown on API
+    /// pages; without it, `http://` and `gateway_listen`.
+    pub gateway_public_url: Option<String>,
     /// How long the gateway waits to connect to an upstream (502 after it).
     pub gateway_connect_timeout_ms: u64,
     /// How long the gateway waits for an upstream's answer to begin (504 after it).
@@ -172,6 +175,7 @@ impl Default for Config {
             usage_hour_retention_days: 90,
             usage_day_retention_days: 0,
             gateway_listen: None,
+            gateway_public_url: None,
             gateway_connect_timeout_ms: 5_000,
             gateway_timeout_secs: 60,
             gateway_max_body_bytes: 100 * 1024 * 1024,
@@ -181,6 +185,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The gateway's base URL as callers reach it, without a trailing `/`; `None` when this
+    /// installation runs no gateway.
+    pub fn gateway_url(&self) -> Option<String> {
+        match (&self.gateway_public_url, self.gateway_listen) {
+            (Some(url), _) => Some(url.trim_end_matches('/').to_string()),
+            (None, Some(addr)) => Some(format!("http://{addr}")),
+            (None, None) => None,
+        }
+    }
+
     /// How long each kind of usage record is kept.
     pub fn usage_retention(&self) -> super::rollup::Retention {
         super::rollup::Retention {

@@ -124,6 +124,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         )),
         // The tests' upstreams listen on loopback (the refusal has tests of its own).
         gateway_allow_internal_upstreams: true,
+        // How API pages name the gateway (the tests' gateway listens on a port of its own).
+        gateway_public_url: Some("http://gateway.test/".into()),
         ..Config::default()
     };
     tweak(&mut config);
