@@ -57,6 +57,9 @@ const env = {
   LEPTOS_SITE_ROOT: path.join(REPO_ROOT, 'target', 'site'),
   LEPTOS_OUTPUT_NAME: 'keyport',
   RUST_LOG: 'info',
+  // The gateway, for gateway.spec.ts, whose upstream listens on loopback.
+  KEYPORT_GATEWAY_LISTEN: '127.0.0.1:3102',
+  KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS: 'true',
   // The OpenID provider of oidc/provider.mjs (started by playwright.config.ts).
   KEYPORT_OIDC_PROVIDERS:
     '[{id="test", label="Test IdP", issuer="http://127.0.0.1:3101", client_id="keyport", ' +

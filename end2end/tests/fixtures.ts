@@ -7,6 +7,8 @@ import path from 'node:path';
 
 export const BASE_URL = 'http://127.0.0.1:3100';
 export const LISTEN = '127.0.0.1:3100';
+/** The gateway's listener (scripts/start-server.mjs sets it). */
+export const GATEWAY_URL = 'http://127.0.0.1:3102';
 
 /** Every seeded user has this password. */
 export const PASSWORD = 'correct horse battery staple';
@@ -117,6 +119,8 @@ export function serverEnv(dir: string = dataDir()): NodeJS.ProcessEnv {
     KEYPORT_DATABASE_URL: `sqlite://${dir}/e2e.db`,
     KEYPORT_PUBLIC_URL: BASE_URL,
     KEYPORT_STEP_UP_WINDOW_SECS: '5',
+    KEYPORT_GATEWAY_LISTEN: '127.0.0.1:3102',
+    KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS: 'true',
     LEPTOS_SITE_ROOT: path.join(REPO_ROOT, 'target', 'site'),
     LEPTOS_OUTPUT_NAME: 'keyport',
     RUST_LOG: 'info',
@@ -220,6 +224,8 @@ export interface ApiExtras {
   tags?: string;
   /** An OpenAPI document (YAML or JSON). */
   openapi?: string;
+  /** Where the gateway forwards its calls (default: a name that resolves nowhere). */
+  upstream?: string;
 }
 
 /**
@@ -243,7 +249,7 @@ export async function publishedApi(slug: string, name: string, extras: ApiExtras
     await call('save_api', {
       name, slug, version: 'v1', summary: `${name}, for one spec`,
       description: extras.description ?? '', tags: extras.tags ?? '',
-      upstream_url: 'https://up.internal', visibility: 'public',
+      upstream_url: extras.upstream ?? 'https://up.internal', visibility: 'public',
     });
     const api = await call('api_for_edit', { slug });
     if (extras.openapi) await call('upload_openapi', { api_id: api.id, document: extras.openapi });
