@@ -12,6 +12,11 @@
 //! documents carrying the decision code, with `RateLimit-*` and `Retry-After` headers.
 //! Each call's usage event carries the upstream's status, latency and the answer's length.
 //!
+//! With the database down the gateway goes on deciding from its last view (keys, rate
+//! limits, revocations it has applied) and says so at `/_keyport/readyz` (`degraded`) and in
+//! the metrics (`keyport_database_up 0`); calls whose decision needs the database (a quota,
+//! a use limit) are 503 until it is back, and it recovers by itself.
+//!
 //! Upstreams at loopback, link-local or cloud metadata addresses are refused (502
 //! `UPSTREAM_FORBIDDEN`) unless `KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS` is set: an
 //! address literal before sending, a name on the addresses it resolves to (the connector's
@@ -136,6 +141,7 @@ impl Gateway {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/_keyport/metrics", axum::routing::get(metrics))
+        .route("/_keyport/readyz", axum::routing::get(readyz))
         .fallback(observed)
         .with_state(Gateway::new(state))
 }
@@ -155,6 +161,26 @@ async fn metrics(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Whether this gateway decides calls: 200 `ready` with the database, 200 `degraded` while
+/// the database does not answer (keys, limits and revocations decided from the last view;
+/// calls under a quota or a use limit refused with 503 until it is back).
+async fn readyz(State(gw): State<Gateway>) -> Response {
+    let state = &gw.state;
+    let database = tokio::time::timeout(
+        Duration::from_secs(1),
+        sqlx::query("SELECT 1").execute(&state.db),
+    )
+    .await;
+    let up = matches!(database, Ok(Ok(_)));
+    let body = serde_json::json!({
+        "status": if up { "ready" } else { "degraded" },
+        "database": if up { "up" } else { "down" },
+        "view_keys": state.view.key_count(),
+        "view_applied": state.view.applied().await,
+    });
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
 
 /// What [`proxy`] tells the metrics about a request: the API it routed to and how long the
@@ -306,7 +332,19 @@ async fn call(
         plan_id,
     } = match decide_call(state, &key, &ask, now).await {
         Ok(decided) => decided,
-        Err(e) => return e.into_response(),
+        // The counters of a quota or a use limit live in the database: without it, such a
+        // call cannot be decided and is refused (fail closed), briefly.
+        Err(e) => {
+            tracing::warn!(error = %e, api = %api.slug, "a decision needed the database");
+            let mut res = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "This call cannot be decided right now; retry in a moment.",
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return res;
+        }
     };
     if answer.code != Code::Valid {
         state.usage.record(event);

@@ -6,7 +6,8 @@
 //! status.
 
 use crate::helpers::{
-    draft, issue_key, plan, publish, spawn_app_with, subscribed_application, Backend, TestApp,
+    draft, issue_key, plan, publish, set_plan_limits, spawn_app, spawn_app_with,
+    subscribed_application, Backend, TestApp,
 };
 use app::domain::Role;
 use axum::body::Body;
@@ -433,4 +434,107 @@ async fn metrics_count_calls_and_refusals_for_service_tokens_only(app: TestApp) 
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }
     assert!(text.contains("keyport_usage_queue_depth "));
+}
+
+/// PostgreSQL unreachable (connections refused and the open ones ended): the gateway keeps
+/// deciding from its view — a key without a quota passes, a revoked key stays refused —
+/// says `degraded`, refuses with 503 the calls whose decision needs the database (a quota),
+/// and recovers by itself when the database is back. (SQLite lives in the process's own
+/// file: it is down only with the disk.)
+#[tokio::test]
+async fn with_the_database_down_a_warm_gateway_keeps_deciding_and_recovers() {
+    let app = spawn_app(Backend::Postgres).await;
+    let up = upstream().await;
+    let (quota_key, _, _) = proxied_api(&app, "metered", &format!("http://{up}/base")).await;
+    // An API whose plan has no quota: decided from memory alone.
+    let (p, _) = app.signed_in("pub-free@example.com", Role::Publisher).await;
+    let api_id = draft(
+        &p,
+        "free",
+        &[("upstream_url", &format!("http://{up}/base"))],
+    )
+    .await;
+    let plan_id = plan(&p, &api_id, "Standard", "automatic").await;
+    set_plan_limits(&p, (&api_id, &plan_id), ("", "second"), ("", "month")).await;
+    publish(&p, &api_id).await;
+    let (dev, _, _) = app
+        .signed_in_with_mfa("dev-free@example.com", Role::Developer)
+        .await;
+    let app_id = subscribed_application(&dev, "Free", &plan_id).await;
+    let free_key = issue_key(&dev, &app_id, "1d", "pets:read").await.ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoked = issue_key(&dev, &app_id, "1d", "pets:read")
+        .await
+        .ok()
+        .clone();
+    dev.call(
+        "revoke_key",
+        &[
+            ("id", revoked["view"]["id"].as_str().unwrap()),
+            ("reason", "x"),
+        ],
+    )
+    .await
+    .ok();
+    let revoked = revoked["key"].as_str().unwrap().to_string();
+    let get = |path: &'static str, key: String| {
+        let req = client().get(url(&app, path)).header("x-api-key", key);
+        async move { req.send().await.unwrap() }
+    };
+    let ready = || async {
+        let res = client()
+            .get(url(&app, "/_keyport/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(ready().await, "ready");
+
+    let url_now = app.state.config.database_url.expose().to_string();
+    let (server, name) = url_now.rsplit_once('/').unwrap();
+    let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    let allow = |on: bool| {
+        let sql = format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {on}");
+        let admin = admin.clone();
+        async move { sqlx::query(&sql).execute(&admin).await.unwrap() }
+    };
+    allow(false).await;
+    sqlx::query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+
+    assert_eq!(ready().await, "degraded");
+    assert_eq!(get("/free/echo", free_key.clone()).await.status(), 200);
+    let refused = get("/free/echo", revoked.clone()).await;
+    assert_eq!(problem(refused).await.1["code"], "REVOKED");
+    let res = get("/metered/echo", quota_key.clone()).await;
+    assert!(res.headers().contains_key("retry-after"));
+    let (status, body) = problem(res).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("UNAVAILABLE")));
+
+    allow(true).await;
+    // Back by itself: the pool reconnects on the next use.
+    let mut back = false;
+    for _ in 0..50 {
+        if ready().await == "ready" {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "ready again once the database is");
+    assert_eq!(get("/metered/echo", quota_key).await.status(), 200);
+    admin.close().await;
 }
