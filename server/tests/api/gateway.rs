@@ -25,21 +25,23 @@ crate::backends!(
     metrics_count_calls_and_refusals_for_service_tokens_only
 );
 
-#[tokio::test]
-async fn internal_upstreams_are_refused_when_saved_and_when_connecting_sqlite() {
-    internal_upstreams_are_refused(Backend::Sqlite).await
+crate::backends!(setup = crate::gateway::strict; internal_upstreams_are_refused_when_saved_and_when_connecting);
+crate::backends!(setup = crate::gateway::impatient; a_slow_upstream_is_504);
+
+/// A Keyport that refuses internal upstreams (the other tests' upstreams are on loopback).
+async fn strict(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| c.gateway_allow_internal_upstreams = false).await
 }
 
-#[tokio::test]
-async fn internal_upstreams_are_refused_when_saved_and_when_connecting_postgres() {
-    internal_upstreams_are_refused(Backend::Postgres).await
+/// A Keyport whose gateway waits one second for an upstream.
+async fn impatient(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| c.gateway_timeout_secs = 1).await
 }
 
 /// Without KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS: a loopback or metadata upstream is
 /// refused when saved; one stored anyway (saved before the setting changed) is refused when
 /// the gateway would connect, as an address literal and as a name resolving to loopback.
-async fn internal_upstreams_are_refused(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.gateway_allow_internal_upstreams = false).await;
+async fn internal_upstreams_are_refused_when_saved_and_when_connecting(app: TestApp) {
     let up = upstream().await;
     let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
     for url in [
@@ -93,19 +95,8 @@ async fn internal_upstreams_are_refused(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn a_slow_upstream_is_504_sqlite() {
-    a_slow_upstream_is_504(Backend::Sqlite).await
-}
-
-#[tokio::test]
-async fn a_slow_upstream_is_504_postgres() {
-    a_slow_upstream_is_504(Backend::Postgres).await
-}
-
 /// With a gateway timeout of one second, the upstream's three-second answer is 504.
-async fn a_slow_upstream_is_504(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.gateway_timeout_secs = 1).await;
+async fn a_slow_upstream_is_504(app: TestApp) {
     let up = upstream().await;
     let (key, _, _) = proxied_api(&app, "sloth", &format!("http://{up}/base")).await;
     let started = std::time::Instant::now();
