@@ -171,18 +171,23 @@ impl Writer {
             }
             // While a store runs, the next one waits for it (no timer: it would fire at once).
             let wake = store.is_none().then(|| pending.due_at()).flatten();
+            // Biased: the queue first, so a waiting event is taken without arming a timer;
+            // then what else is waiting, up to `DRAIN` events, without another `select!`.
             tokio::select! {
-                message = rx.recv(), if !pending.is_full() => match message {
-                    Some(Message::Event(e)) => {
-                        // Behind: more than half the queue was waiting when this batch of raw
-                        // events began. Its raw events are then skipped (and counted); the
-                        // rollups, which charts and exports read, stay whole.
-                        let behind = rx.len() * 2 > rx.max_capacity();
-                        pending.add(e, behind, &stats);
+                biased;
+                message = rx.recv(), if !pending.is_full() => {
+                    let Some(first) = message else { break };
+                    pending.take(first, &rx, &stats);
+                    for _ in 1..DRAIN {
+                        if pending.is_full() {
+                            break;
+                        }
+                        match rx.try_recv() {
+                            Ok(message) => pending.take(message, &rx, &stats),
+                            Err(_) => break,
+                        }
                     }
-                    Some(Message::Flush(done)) => pending.waiting.push(done),
-                    None => break,
-                },
+                }
                 _ = async { store.as_mut().expect("guarded").await }, if store.is_some() => {
                     store = None;
                 }
@@ -210,7 +215,24 @@ struct Pending {
     waiting: Vec<oneshot::Sender<()>>,
 }
 
+/// The most messages taken off the queue in one go.
+const DRAIN: usize = 1024;
+
 impl Pending {
+    /// A message from the queue: an event to sum, or a flush to answer.
+    fn take(&mut self, message: Message, rx: &mpsc::Receiver<Message>, stats: &Stats) {
+        match message {
+            Message::Event(e) => {
+                // Behind: more than half the queue was waiting when this batch of raw events
+                // began. Its raw events are then skipped (and counted); the rollups, which
+                // charts and exports read, stay whole.
+                let behind = rx.len() * 2 > rx.max_capacity();
+                self.add(e, behind, stats);
+            }
+            Message::Flush(done) => self.waiting.push(done),
+        }
+    }
+
     fn add(&mut self, event: Event, behind: bool, stats: &Stats) {
         if self.raw_since.is_none() {
             self.raw_since = Some(tokio::time::Instant::now());

@@ -27,10 +27,16 @@ crate::backends!(
 
 crate::backends!(setup = crate::gateway::strict; internal_upstreams_are_refused_when_saved_and_when_connecting);
 crate::backends!(setup = crate::gateway::impatient; a_slow_upstream_is_504);
+crate::backends!(setup = crate::gateway::small; a_body_over_the_cap_is_413_or_cut);
 
 /// A Keyport that refuses internal upstreams (the other tests' upstreams are on loopback).
 async fn strict(backend: Backend) -> TestApp {
     spawn_app_with(backend, |c| c.gateway_allow_internal_upstreams = false).await
+}
+
+/// A Keyport whose gateway forwards bodies of at most 1 MB.
+async fn small(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| c.gateway_max_body_bytes = 1024 * 1024).await
 }
 
 /// A Keyport whose gateway waits one second for an upstream.
@@ -528,4 +534,46 @@ async fn with_the_database_down_a_warm_gateway_keeps_deciding_and_recovers() {
     assert!(back, "ready again once the database is");
     assert_eq!(get("/metered/echo", quota_key).await.status(), 200);
     admin.close().await;
+}
+
+/// A body declared larger than the cap is 413 before anything is sent upstream; one sent
+/// chunked that grows past it is cut, so the upstream never receives more than the cap.
+async fn a_body_over_the_cap_is_413_or_cut(app: TestApp) {
+    let up = upstream().await;
+    let (key, _, _) = proxied_api(&app, "files", &format!("http://{up}/base")).await;
+    let res = client()
+        .post(url(&app, "/files/upload"))
+        .header("x-api-key", &key)
+        .body(vec![0u8; 1024 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(res).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("BODY_TOO_LARGE"))
+    );
+    let at_cap = client()
+        .post(url(&app, "/files/upload"))
+        .header("x-api-key", &key)
+        .body(vec![0u8; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at_cap.text().await.unwrap(), (1024 * 1024).to_string());
+    let chunks =
+        futures::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![1u8; 512 * 1024])));
+    let res = client()
+        .post(url(&app, "/files/upload"))
+        .header("x-api-key", &key)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    // The upload is cut at the cap: the upstream's answer, if any, is not a count of 2 MB.
+    if let Ok(res) = res {
+        assert_ne!(
+            res.text().await.unwrap_or_default(),
+            (2 * 1024 * 1024).to_string()
+        );
+    }
 }
