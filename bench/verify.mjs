@@ -32,7 +32,7 @@ if (process.argv[2] === 'seed') {
   const publisher = await signIn('publisher@bench.test');
   await call(publisher, 'save_api', {
     name: 'Bench', slug: 'bench', version: '1', summary: 'Benchmark API', description: '', tags: '',
-    upstream_url: 'http://127.0.0.1:9/', visibility: 'public',
+    upstream_url: 'https://upstream.bench.internal/', visibility: 'public',
   });
   const { id } = await call(publisher, 'api_for_edit', { slug: 'bench' });
   await call(publisher, 'save_plan', {
