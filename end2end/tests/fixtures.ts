@@ -264,6 +264,16 @@ export async function publishedApi(slug: string, name: string, extras: ApiExtras
   }
 }
 
+/** The server function `name`, called with the page's session as a form would. */
+export async function call(page: Page, name: string, form: Record<string, string>) {
+  const res = await page.request.post(`/api/${name}`, {
+    form,
+    headers: { Accept: 'application/json', Origin: BASE_URL },
+  });
+  expect(res.ok(), `${name}: ${res.status()} ${await res.text()}`).toBeTruthy();
+  return res.json();
+}
+
 /** A service token for the verify API, made with the CLI as an operator makes one. */
 export function serviceToken(name: string): string {
   const res = spawnSync(keyportBin(), ['service-token', 'create', '--name', name], {

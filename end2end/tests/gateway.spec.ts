@@ -2,24 +2,14 @@
 // the API through Keyport's gateway with their key (a real upstream, a small HTTP server
 // started here), sees the call in their usage chart, revokes the key, and the next call is
 // refused with a problem document.
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  BASE_URL, GATEWAY_URL, currentStep, enrolMfa, nextCode, open, publishedApi, shot, signUp,
+  call, GATEWAY_URL, currentStep, enrolMfa, nextCode, open, publishedApi, shot, signUp,
 } from './fixtures';
 
 const API = `gateway-store-${Date.now()}`;
-
-/** The server function `name`, called with the page's session as a form would. */
-async function call(page: Page, name: string, form: Record<string, string>) {
-  const res = await page.request.post(`/api/${name}`, {
-    form,
-    headers: { Accept: 'application/json', Origin: BASE_URL },
-  });
-  expect(res.ok(), `${name}: ${res.status()} ${await res.text()}`).toBeTruthy();
-  return res.json();
-}
 
 /** An upstream that answers with what it received. */
 async function upstream(): Promise<{ server: http.Server; url: string }> {

@@ -4,21 +4,11 @@
 // of the page in light and dark. Publishes its own API (automatic "Free" plan) first.
 import { expect, test, type Page } from '@playwright/test';
 import {
-  BASE_URL, currentStep, enrolMfa, nextCode, open, publishedApi, serviceToken, shot, signUp,
+  call, currentStep, enrolMfa, nextCode, open, publishedApi, serviceToken, shot, signUp,
 } from './fixtures';
 
 const API = `usage-store-${Date.now()}`;
 
-
-/** The server function `name`, called with the page's session as a form would. */
-async function call(page: Page, name: string, form: Record<string, string>) {
-  const res = await page.request.post(`/api/${name}`, {
-    form,
-    headers: { Accept: 'application/json', Origin: BASE_URL },
-  });
-  expect(res.ok(), `${name}: ${res.status()} ${await res.text()}`).toBeTruthy();
-  return res.json();
-}
 
 /** Reloads `path` until the chart's caption says `text` (counts are written every 10 s). */
 async function waitForCaption(page: Page, path: string, text: string) {

@@ -23,7 +23,7 @@
 //! resolver drops internal ones), so a name that resolves differently than when it was
 //! saved gains nothing.
 
-use crate::verify::bearer;
+use crate::verify::{add_limit_headers, api_key, bearer};
 use app::keys::verify::{decide_call, Ask, Code, Decided, VerifyAnswer};
 use app::platform::state::AppState;
 use axum::body::Body;
@@ -299,7 +299,7 @@ async fn call(
     now: i64,
 ) -> Response {
     let state = &gw.state;
-    let Some(key) = presented_key(&parts.headers) else {
+    let Some(key) = api_key(&parts.headers).map(str::to_string) else {
         let mut res = problem(
             StatusCode::UNAUTHORIZED,
             "MISSING_KEY",
@@ -329,7 +329,7 @@ async fn call(
     let Decided {
         answer,
         mut event,
-        plan_id,
+        subscription,
     } = match decide_call(state, &key, &ask, now).await {
         Ok(decided) => decided,
         // The counters of a quota or a use limit live in the database: without it, such a
@@ -425,7 +425,10 @@ async fn call(
         ),
         ("x-keyport-application", event.application_id.clone()),
         ("x-keyport-key-id", event.key_id.clone()),
-        ("x-keyport-plan", plan_id),
+        (
+            "x-keyport-plan",
+            subscription.map(|sub| sub.plan_id.clone()),
+        ),
     ];
     for (name, value) in added {
         if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -457,24 +460,25 @@ async fn call(
             state.usage.record(event);
             return forbidden_upstream();
         }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, api = %api.slug, "upstream unreachable");
-            event.upstream_status = Some(502);
+        failed => {
+            let (status, code, detail) = match failed {
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, api = %api.slug, "upstream unreachable");
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        "UPSTREAM_UNREACHABLE",
+                        "The API's server could not be reached.",
+                    )
+                }
+                _ => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "UPSTREAM_TIMEOUT",
+                    "The API's server did not answer in time.",
+                ),
+            };
+            event.upstream_status = Some(status.as_u16());
             state.usage.record(event);
-            return timed(problem(
-                StatusCode::BAD_GATEWAY,
-                "UPSTREAM_UNREACHABLE",
-                "The API's server could not be reached.",
-            ));
-        }
-        Err(_) => {
-            event.upstream_status = Some(504);
-            state.usage.record(event);
-            return timed(problem(
-                StatusCode::GATEWAY_TIMEOUT,
-                "UPSTREAM_TIMEOUT",
-                "The API's server did not answer in time.",
-            ));
+            return timed(problem(status, code, detail));
         }
     };
     let (mut parts, body) = res.into_parts();
@@ -489,12 +493,7 @@ async fn call(
         .headers
         .append(header::VIA, HeaderValue::from_static("1.1 keyport"));
     let mut res = Response::from_parts(parts, Body::new(body));
-    for (name, value) in crate::verify::limit_headers(&answer) {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            res.headers_mut()
-                .insert(HeaderName::from_static(name), value);
-        }
-    }
+    add_limit_headers(&mut res, &answer);
     timed(res)
 }
 
@@ -511,17 +510,6 @@ fn route(path: &str) -> Option<(&str, &str)> {
         .ok()
         .filter(|s| s.as_str() == slug)?;
     Some((slug, rest))
-}
-
-/// The caller's key: `X-Api-Key`, else `Authorization: Bearer`.
-fn presented_key(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .or_else(|| bearer(headers))
-        .map(str::to_string)
 }
 
 /// The upstream URL for `rest` (and the query) under the API's base URL.
@@ -595,12 +583,7 @@ fn refusal(a: &VerifyAnswer) -> Response {
         ),
     };
     let mut res = problem(status, a.code.as_str(), detail);
-    for (name, value) in crate::verify::limit_headers(a) {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            res.headers_mut()
-                .insert(HeaderName::from_static(name), value);
-        }
-    }
+    add_limit_headers(&mut res, a);
     res
 }
 

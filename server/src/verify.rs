@@ -121,6 +121,11 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The caller's API key: `X-Api-Key`, else `Authorization: Bearer`.
+pub(crate) fn api_key(headers: &HeaderMap) -> Option<&str> {
+    header(headers, "x-api-key").or_else(|| bearer(headers))
+}
+
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     header(headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
 }
@@ -184,12 +189,7 @@ async fn verify_key(
     match verify(&state, &req.key, &ask, now).await {
         Ok(answer) => {
             let mut res = Json(&answer).into_response();
-            for (name, value) in limit_headers(&answer) {
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    res.headers_mut()
-                        .insert(HeaderName::from_static(name), value);
-                }
-            }
+            add_limit_headers(&mut res, &answer);
             res
         }
         Err(e) => e.into_response(),
@@ -318,7 +318,7 @@ async fn auth_request(
             None => return decision(StatusCode::FORBIDDEN, Code::ApiNotAllowed.as_str(), &[]),
         },
     };
-    let Some(key) = header(&headers, "x-api-key").or_else(|| bearer(&headers)) else {
+    let Some(key) = api_key(&headers) else {
         return decision(StatusCode::UNAUTHORIZED, "MISSING_KEY", &[]);
     };
     match verify(&state, key, &Ask { api, scope, ip }, now).await {
@@ -360,9 +360,19 @@ fn answer_headers(a: &VerifyAnswer, envoy: bool) -> Response {
     decision(status, a.code.as_str(), &present)
 }
 
+/// Adds [`limit_headers`] to `res`.
+pub(crate) fn add_limit_headers(res: &mut Response, a: &VerifyAnswer) {
+    for (name, value) in limit_headers(a) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+}
+
 /// `RateLimit-Limit`, `-Remaining`, `-Reset` (seconds) when a rate limit applies, and
 /// `Retry-After` when the call was refused by it.
-pub(crate) fn limit_headers(a: &VerifyAnswer) -> Vec<(&'static str, String)> {
+fn limit_headers(a: &VerifyAnswer) -> Vec<(&'static str, String)> {
     let Some(l) = a.limit else {
         return Vec::new();
     };

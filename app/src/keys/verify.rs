@@ -325,8 +325,8 @@ pub async fn verify(
 pub struct Decided {
     pub answer: VerifyAnswer,
     pub event: Event,
-    /// The plan of the subscription the call was decided under.
-    pub plan_id: Option<String>,
+    /// The subscription the call was decided under (shared with the view: no copy).
+    pub subscription: Option<std::sync::Arc<crate::platform::view::SubEntry>>,
 }
 
 /// [`verify`] without recording.
@@ -361,14 +361,14 @@ pub async fn decide_call(
         latency_ms: None,
         bytes: None,
     };
-    let plan_id = facts
+    let subscription = facts
         .as_ref()
         .and_then(|f| f.subscription.as_ref())
-        .map(|(sub, _)| sub.plan_id.clone());
+        .map(|(sub, _)| sub.clone());
     Ok(Decided {
         answer,
         event,
-        plan_id,
+        subscription,
     })
 }
 

@@ -86,12 +86,7 @@ async fn internal_upstreams_are_refused_when_saved_and_when_connecting(app: Test
             .await
             .unwrap();
         app.settle().await;
-        let res = client()
-            .get(url(&app, "/pets/echo"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap();
+        let res = get_with_key(&app, "/pets/echo", &key).await;
         let (status, body) = problem(res).await;
         assert_eq!(
             (status, body["code"].as_str()),
@@ -106,12 +101,7 @@ async fn a_slow_upstream_is_504(app: TestApp) {
     let up = upstream().await;
     let (key, _, _) = proxied_api(&app, "sloth", &format!("http://{up}/base")).await;
     let started = std::time::Instant::now();
-    let res = client()
-        .get(url(&app, "/sloth/slow"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with_key(&app, "/sloth/slow", &key).await;
     let (status, body) = problem(res).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -193,6 +183,16 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()
+        .unwrap()
+}
+
+/// `GET path` on the gateway with `key` in `X-Api-Key`.
+async fn get_with_key(app: &TestApp, path: &str, key: &str) -> reqwest::Response {
+    client()
+        .get(url(app, path))
+        .header("x-api-key", key)
+        .send()
+        .await
         .unwrap()
 }
 
@@ -303,12 +303,7 @@ async fn refusals_are_problem_documents_with_their_codes(app: TestApp) {
     // The plan's limit (10 a second, burst 5): beyond it 429 with Retry-After.
     let mut limited = None;
     for _ in 0..40 {
-        let res = client()
-            .get(url(&app, "/pets/x"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap();
+        let res = get_with_key(&app, "/pets/x", &key).await;
         if res.status() == 429 {
             limited = Some(res);
             break;
@@ -326,12 +321,7 @@ async fn refusals_are_problem_documents_with_their_codes(app: TestApp) {
 async fn bodies_of_fifty_megabytes_stream_both_ways(app: TestApp) {
     let up = upstream().await;
     let (key, _, _) = proxied_api(&app, "files", &format!("http://{up}/base")).await;
-    let res = client()
-        .get(url(&app, "/files/big"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with_key(&app, "/files/big", &key).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap().len(), BIG);
     // The upload is sent chunked (no length known in advance) and arrives whole.
@@ -355,12 +345,7 @@ async fn an_unreachable_upstream_is_502(app: TestApp) {
         l.local_addr().unwrap()
     };
     let (key, key_id, _) = proxied_api(&app, "gone", &format!("http://{closed}")).await;
-    let res = client()
-        .get(url(&app, "/gone/x"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with_key(&app, "/gone/x", &key).await;
     let (status, body) = problem(res).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -380,12 +365,7 @@ async fn metrics_count_calls_and_refusals_for_service_tokens_only(app: TestApp) 
     let up = upstream().await;
     let (key, _, _) = proxied_api(&app, "pets", &format!("http://{up}/base")).await;
     for _ in 0..2 {
-        let res = client()
-            .get(url(&app, "/pets/echo"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap();
+        let res = get_with_key(&app, "/pets/echo", &key).await;
         assert_eq!(res.status(), 200);
     }
     let res = client().get(url(&app, "/pets/echo")).send().await.unwrap();
@@ -477,8 +457,8 @@ async fn with_the_database_down_a_warm_gateway_keeps_deciding_and_recovers() {
     .ok();
     let revoked = revoked["key"].as_str().unwrap().to_string();
     let get = |path: &'static str, key: String| {
-        let req = client().get(url(&app, path)).header("x-api-key", key);
-        async move { req.send().await.unwrap() }
+        let app = &app;
+        async move { get_with_key(app, path, &key).await }
     };
     let ready = || async {
         let res = client()
