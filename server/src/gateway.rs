@@ -2,10 +2,13 @@
 //! (from the in-memory view, kept current by the change feed) after the decision core has
 //! decided the call, on a listener of its own (`KEYPORT_GATEWAY_LISTEN`).
 //!
-//! The key comes from `X-Api-Key` or `Authorization: Bearer`, and is removed before the
-//! request goes upstream, with the hop-by-hop headers and any `X-Keyport-*` header the
-//! client sent; `X-Forwarded-For/-Proto/-Host`, `Via` and `X-Keyport-Application`,
-//! `-Key-Id`, `-Plan` are added. Bodies stream both ways (hyper's pooled client, keep-alive,
+//! The key comes from `X-Api-Key`, `Authorization: Bearer` or the API's query parameter
+//! (when its publisher names one), and is removed before the request goes upstream, with
+//! the hop-by-hop headers and any `X-Keyport-*` header the client sent;
+//! `X-Forwarded-For/-Proto/-Host`, `Via` and `X-Keyport-Application`, `-Key-Id`, `-Plan`
+//! are added. The call's operation is found in the API's OpenAPI document (method and path
+//! template), and the scopes its `security` asks for are needed (`SCOPE_DENIED`). Live keys
+//! reach the API's upstream, test keys its sandbox (`NO_SANDBOX` when it has none). Bodies stream both ways (hyper's pooled client, keep-alive,
 //! `TCP_NODELAY`); a body larger than `KEYPORT_GATEWAY_MAX_BODY_BYTES` is refused (413, or
 //! the upload is cut). An upstream that cannot be reached is 502, one that does not begin
 //! to answer within `KEYPORT_GATEWAY_TIMEOUT_SECS` 504. Refusals are RFC 9457 problem
@@ -31,6 +34,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -45,7 +49,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Gateway {
     state: AppState,
-    client: Client<HttpConnector<Resolver>, Body>,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, Body>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
@@ -115,7 +119,8 @@ fn is_internal_address(error: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 impl Gateway {
-    pub fn new(state: AppState) -> Self {
+    /// Fails when `KEYPORT_GATEWAY_UPSTREAM_CA_FILE` cannot be read.
+    pub fn new(state: AppState) -> std::io::Result<Self> {
         let resolver = Resolver {
             system: GaiResolver::new(),
             allow_internal: state.config.gateway_allow_internal_upstreams,
@@ -125,25 +130,65 @@ impl Gateway {
         connector.set_connect_timeout(Some(Duration::from_millis(
             state.config.gateway_connect_timeout_ms,
         )));
-        connector.enforce_http(true);
+        connector.enforce_http(false);
+        let tls = tls_config(state.config.gateway_upstream_ca_file.as_deref())?;
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        Gateway {
+        Ok(Gateway {
             state,
             client,
             metrics: Default::default(),
-        }
+        })
     }
 }
 
+/// TLS to `https://` upstreams: Mozilla's roots (webpki-roots), and the authorities in
+/// `ca_file` (PEM) when given. HTTP/2 is offered by ALPN and used when the upstream takes it.
+fn tls_config(ca_file: Option<&std::path::Path>) -> std::io::Result<rustls::ClientConfig> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let unreadable = |e: &dyn std::fmt::Display| {
+            std::io::Error::other(format!(
+                "KEYPORT_GATEWAY_UPSTREAM_CA_FILE {}: {e}",
+                path.display()
+            ))
+        };
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+            roots
+                .add(cert.map_err(|e| unreadable(&e))?)
+                .map_err(|e| unreadable(&e))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(unreadable(&"no certificate in it"));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// `/_keyport/metrics`, and every other path to [`proxy`].
-pub fn router(state: AppState) -> Router {
-    Router::new()
+pub fn router(state: AppState) -> std::io::Result<Router> {
+    Ok(Router::new()
         .route("/_keyport/metrics", axum::routing::get(metrics))
         .route("/_keyport/readyz", axum::routing::get(readyz))
         .fallback(observed)
-        .with_state(Gateway::new(state))
+        .with_state(Gateway::new(state)?))
 }
 
 /// Prometheus metrics, for a caller with a service token (`Authorization: Bearer kps_…`).
@@ -211,9 +256,9 @@ async fn observed(gw: State<Gateway>, peer: ConnectInfo<SocketAddr>, req: Reques
     res
 }
 
-/// Serves the gateway on `listener` until `shutdown` resolves.
+/// Serves the gateway's [`router`] on `listener` until `shutdown` resolves.
 pub async fn serve(
-    state: AppState,
+    router: Router,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -223,7 +268,7 @@ pub async fn serve(
     });
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
@@ -240,6 +285,13 @@ const HOP_BY_HOP: [&str; 8] = [
     "trailer",
     "transfer-encoding",
     "upgrade",
+];
+
+/// Headers some frameworks read as the request's real method.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -299,12 +351,20 @@ async fn call(
     now: i64,
 ) -> Response {
     let state = &gw.state;
-    let Some(key) = api_key(&parts.headers).map(str::to_string) else {
-        let mut res = problem(
-            StatusCode::UNAUTHORIZED,
-            "MISSING_KEY",
-            "Send your API key in the X-Api-Key header (or Authorization: Bearer).",
-        );
+    // A key in the API's query parameter is taken out of the query before it goes upstream.
+    let (query_key, query) = match &api.key_param {
+        Some(param) => take_query_key(parts.uri.query(), param),
+        None => (None, parts.uri.query().map(str::to_string)),
+    };
+    let Some(key) = api_key(&parts.headers).map(str::to_string).or(query_key) else {
+        let detail = match &api.key_param {
+            Some(param) => format!(
+                "Send your API key in the X-Api-Key header (or Authorization: Bearer, or the \
+                 {param} query parameter)."
+            ),
+            None => "Send your API key in the X-Api-Key header (or Authorization: Bearer).".into(),
+        };
+        let mut res = problem(StatusCode::UNAUTHORIZED, "MISSING_KEY", &detail);
         res.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"keyport\""),
@@ -321,10 +381,27 @@ async fn call(
         forwarded_for.as_deref(),
         &state.config.trusted_proxies,
     );
+    // The operation, by the path as the upstream will read it (percent-decoded: encoded
+    // slashes and dots were refused with the path). When the document asks for scopes, a
+    // call that is none of its operations does not pass unchecked.
+    let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
+    let operation = api.routes.find(parts.method.as_str(), &decoded).cloned();
+    if operation.is_none() && api.routes.guarded() {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "UNKNOWN_OPERATION",
+            &format!(
+                "{} {} is not an operation of this API's OpenAPI document.",
+                parts.method,
+                if rest.is_empty() { "/" } else { rest }
+            ),
+        );
+    }
     let ask = Ask {
         api: api.slug.clone(),
         scope: None,
         ip: Some(ip),
+        operation,
     };
     let Decided {
         answer,
@@ -348,7 +425,7 @@ async fn call(
     };
     if answer.code != Code::Valid {
         state.usage.record(event);
-        return refusal(&answer);
+        return refusal(&answer, &ask);
     }
     let too_large = parts
         .headers
@@ -367,14 +444,19 @@ async fn call(
         );
     }
 
-    let target = match upstream_uri(&api.upstream, rest, parts.uri.query()) {
+    // Test keys reach the sandbox (the core refused them on an API without one).
+    let base = match answer.environment.as_deref() {
+        Some("test") => api.sandbox.as_deref().unwrap_or_default(),
+        _ => &api.upstream,
+    };
+    let target = match upstream_uri(base, rest, query.as_deref()) {
         Some(uri) => uri,
         None => {
             state.usage.record(event);
             return problem(
                 StatusCode::BAD_GATEWAY,
                 "UPSTREAM_INVALID",
-                "The API's upstream URL is not a valid http:// URL.",
+                "The API's upstream URL is not a valid http:// or https:// URL.",
             );
         }
     };
@@ -392,6 +474,10 @@ async fn call(
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
     headers.remove("x-api-key");
+    // The call was decided as its own method: no header may make it another one upstream.
+    for name in METHOD_OVERRIDES {
+        headers.remove(name);
+    }
     if bearer(headers).is_some_and(|b| b == key) {
         headers.remove(header::AUTHORIZATION);
     }
@@ -515,7 +601,7 @@ fn route(path: &str) -> Option<(&str, &str)> {
 /// The upstream URL for `rest` (and the query) under the API's base URL.
 fn upstream_uri(base: &str, rest: &str, query: Option<&str>) -> Option<Uri> {
     let base = base.trim_end_matches('/');
-    if !base.starts_with("http://") {
+    if !base.starts_with("http://") && !base.starts_with("https://") {
         return None;
     }
     let mut uri = format!("{base}{rest}");
@@ -527,6 +613,34 @@ fn upstream_uri(base: &str, rest: &str, query: Option<&str>) -> Option<Uri> {
         uri.push_str(q);
     }
     uri.parse().ok()
+}
+
+/// The key in the query parameter `param` (percent-decoded), and the query without it (none
+/// when nothing else is left); the other parameters are kept exactly as sent.
+fn take_query_key(query: Option<&str>, param: &str) -> (Option<String>, Option<String>) {
+    let Some(query) = query else {
+        return (None, None);
+    };
+    let mut key = None;
+    let mut kept: Vec<&str> = Vec::new();
+    for pair in query.split('&') {
+        let name = pair.split('=').next().unwrap_or("");
+        let decoded = form_urlencoded::parse(name.as_bytes())
+            .next()
+            .map(|(n, _)| n);
+        if decoded.as_deref() == Some(param) {
+            if key.is_none() {
+                key = form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .filter(|v| !v.is_empty());
+            }
+        } else if !pair.is_empty() {
+            kept.push(pair);
+        }
+    }
+    let rest = (!kept.is_empty()).then(|| kept.join("&"));
+    (key, rest)
 }
 
 /// The upstream is at an internal address the gateway may not connect to.
@@ -563,26 +677,40 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
 
 /// A refused decision: 401 for a key that cannot be used, 429 for a rate limit or quota,
 /// 403 otherwise.
-fn refusal(a: &VerifyAnswer) -> Response {
-    let (status, detail) = match a.code {
-        Code::RateLimited => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests: slow down and retry after the time in Retry-After.",
+fn refusal(a: &VerifyAnswer, ask: &Ask) -> Response {
+    let needed = ask.operation.as_ref().filter(|op| !op.scopes.is_empty());
+    let (status, detail) = match (a.code, needed) {
+        (Code::ScopeDenied, Some(op)) => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "This API key may not make this call: {} {} needs the scope {}.",
+                op.method,
+                op.path,
+                op.needs()
+            ),
         ),
-        Code::QuotaExceeded => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "The quota of this plan is used up until the period ends (see Retry-After).",
+        (Code::NoSandbox, _) => (
+            StatusCode::FORBIDDEN,
+            "This API has no sandbox: test keys cannot call it. Use a live key.".into(),
         ),
-        code if code.is_unusable_key() => (
+        (Code::RateLimited, _) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests: slow down and retry after the time in Retry-After.".into(),
+        ),
+        (Code::QuotaExceeded, _) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "The quota of this plan is used up until the period ends (see Retry-After).".into(),
+        ),
+        (code, _) if code.is_unusable_key() => (
             StatusCode::UNAUTHORIZED,
-            "This API key cannot be used (unknown, expired, revoked or its owner disabled).",
+            "This API key cannot be used (unknown, expired, revoked or its owner disabled).".into(),
         ),
         _ => (
             StatusCode::FORBIDDEN,
-            "This API key may not make this call.",
+            "This API key may not make this call.".into(),
         ),
     };
-    let mut res = problem(status, a.code.as_str(), detail);
+    let mut res = problem(status, a.code.as_str(), &detail);
     add_limit_headers(&mut res, a);
     res
 }
@@ -590,6 +718,23 @@ fn refusal(a: &VerifyAnswer) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_in_the_query_is_taken_out_of_it() {
+        let take = |q: Option<&str>| take_query_key(q, "api_key");
+        assert_eq!(
+            take(Some("a=1&api_key=kp%5Fx&b=%2F")),
+            (Some("kp_x".into()), Some("a=1&b=%2F".into()))
+        );
+        assert_eq!(take(Some("api_key=k")), (Some("k".into()), None));
+        assert_eq!(
+            take(Some("api%5Fkey=k&api_key=other")),
+            (Some("k".into()), None)
+        );
+        assert_eq!(take(Some("api_key=&x")), (None, Some("x".into())));
+        assert_eq!(take(Some("apikey=k")), (None, Some("apikey=k".into())));
+        assert_eq!(take(None), (None, None));
+    }
 
     #[test]
     fn a_gateway_path_is_a_slug_and_the_rest() {

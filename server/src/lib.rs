@@ -108,6 +108,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     }
     spawn_cleanup(state.clone());
     spawn_lifecycle_jobs(state.clone());
+    spawn_route_derivation(state.clone());
     feed::spawn(state.clone());
     spawn_usage_writer(&state)?;
     let usage = state.usage.clone();
@@ -160,11 +161,12 @@ async fn spawn_gateway(
     addr: std::net::SocketAddr,
     stop: &Stop,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let router = gateway::router(state)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (set KEYPORT_GATEWAY_LISTEN)"))?;
     tracing::info!("Keyport gateway listening on http://{addr}");
-    Ok(tokio::spawn(gateway::serve(state, listener, stop.wait())))
+    Ok(tokio::spawn(gateway::serve(router, listener, stop.wait())))
 }
 
 /// Requests are done: what they recorded is stored before the process ends.
@@ -313,6 +315,17 @@ fn spawn_cleanup(state: AppState) {
             {
                 tracing::warn!(error = %e, "sign-up request cleanup failed");
             }
+        }
+    });
+}
+
+/// Once: the gateway's routes of OpenAPI documents stored before Keyport derived them.
+fn spawn_route_derivation(state: AppState) {
+    tokio::spawn(async move {
+        match app::catalog::service::derive_missing_routes(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(apis = n, "derived the gateway's routes of stored documents"),
+            Err(e) => tracing::warn!(error = %e, "deriving the gateway's routes failed"),
         }
     });
 }

@@ -260,7 +260,7 @@ pub fn canonical_path(uri: &str) -> Option<&str> {
     responses(
         (status = 204, description = "Valid: `X-Keyport-Code: VALID` and identity headers `X-Keyport-Key-Id`, `-Application`, `-Owner`, `-Environment`, `-Scopes`, `-Remaining`, `-Expires-At`, `-Rate-Limit`"),
         (status = 401, description = "No usable key (`X-Keyport-Code`: MISSING_KEY, MALFORMED, NOT_FOUND, EXPIRED, REVOKED, OWNER_DISABLED), or a missing or wrong service token (JSON body)"),
-        (status = 403, description = "The key may not make this call (`X-Keyport-Code`: API_NOT_ALLOWED, SUBSCRIPTION_INACTIVE, SCOPE_DENIED, IP_NOT_ALLOWED, EXHAUSTED, URI_NOT_CANONICAL), or not now (RATE_LIMITED, QUOTA_EXCEEDED, with `Retry-After`). Every answer under a rate limit carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds)"),
+        (status = 403, description = "The key may not make this call (`X-Keyport-Code`: API_NOT_ALLOWED, SUBSCRIPTION_INACTIVE, SCOPE_DENIED, IP_NOT_ALLOWED, EXHAUSTED, NO_SANDBOX, URI_NOT_CANONICAL), or not now (RATE_LIMITED, QUOTA_EXCEEDED, with `Retry-After`). Every answer under a rate limit carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds)"),
         (status = 429, description = "Envoy's form only: rate limited or over quota (`X-Keyport-Code: RATE_LIMITED` or `QUOTA_EXCEEDED`, `Retry-After`)"),
         (status = 422, description = "The configuration sends something unreadable: an unknown query parameter, an `api` that is not a slug, a `scope` that is not one scope, an `X-Real-IP` that is not an address", body = FieldErrorBody),
     )
@@ -321,7 +321,19 @@ async fn auth_request(
     let Some(key) = api_key(&headers) else {
         return decision(StatusCode::UNAUTHORIZED, "MISSING_KEY", &[]);
     };
-    match verify(&state, key, &Ask { api, scope, ip }, now).await {
+    match verify(
+        &state,
+        key,
+        &Ask {
+            api,
+            scope,
+            ip,
+            operation: None,
+        },
+        now,
+    )
+    .await
+    {
         Ok(answer) => answer_headers(&answer, envoy.is_some()),
         Err(e) => e.into_response(),
     }

@@ -114,6 +114,10 @@ pub struct ApiView {
     pub applications: Vec<AppChoice>,
     /// Where to call the API through Keyport's gateway (`None` without a gateway).
     pub gateway_url: Option<String>,
+    /// The query parameter the gateway also takes the key from.
+    pub key_param: Option<String>,
+    /// Whether test keys reach a sandbox (else they are refused).
+    pub has_sandbox: bool,
 }
 
 /// An API as its editor shows it.
@@ -127,6 +131,9 @@ pub struct ApiEditView {
     pub description: String,
     pub tags: String,
     pub upstream_url: String,
+    /// Empty when the API has none.
+    pub sandbox_url: String,
+    pub key_param: String,
     pub visibility: Visibility,
     pub visible_roles: Vec<Role>,
     pub lifecycle: Lifecycle,
@@ -215,6 +222,8 @@ pub async fn save_api(
     description: String,
     tags: String,
     upstream_url: String,
+    sandbox_url: Option<String>,
+    key_param: Option<String>,
     visibility: String,
     role_admin: Option<String>,
     role_publisher: Option<String>,
@@ -238,6 +247,8 @@ pub async fn save_api(
         description,
         tags,
         upstream_url,
+        sandbox_url: sandbox_url.unwrap_or_default(),
+        key_param: key_param.unwrap_or_default(),
         visibility,
         roles,
     };

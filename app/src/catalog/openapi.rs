@@ -8,6 +8,7 @@
 //! would take more than a work budget (schema nodes and names made) is refused. Descriptions
 //! are Markdown: they are rendered and sanitized here, once, like an API's description.
 
+use crate::domain::Route;
 use serde::{Deserialize, Serialize};
 
 /// The largest document a publisher can upload (real vendor documents are 1–5 MB).
@@ -29,7 +30,7 @@ pub const MAX_SCHEMA_NODES: usize = 250_000;
 pub const MAX_DESCRIPTION_BYTES: usize = 32 * 1024 * 1024;
 
 /// The shape of [`Reference`]: one stored in an older shape is rebuilt from its document.
-pub const REFERENCE_FORMAT: u32 = 2;
+pub const REFERENCE_FORMAT: u32 = 3;
 
 /// "1.5 MB" (1 MB = 1,048,576 bytes, as the limits are set), rounded up to a tenth so that a
 /// document just over a limit never reads as equal to it.
@@ -62,6 +63,10 @@ pub struct Reference {
     pub version: String,
     pub servers: Vec<String>,
     pub groups: Vec<OperationGroup>,
+    /// Every operation with the scopes its `security` asks for (the operation's own, else
+    /// the document's), as the gateway enforces them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
 }
 
 impl Reference {
@@ -249,9 +254,13 @@ mod build {
 
     /// [`parse`] with another work budget (tests use small ones).
     pub fn parse_with_budget(source: &str, budget: usize) -> Result<Reference, String> {
-        let spec = spec(source)?;
+        let (spec, routes) = spec(source)?;
         Builder::new(&spec, budget)
             .reference()
+            .map(|reference| Reference {
+                routes,
+                ..reference
+            })
             .map_err(|e| match e {
                 TooComplex::Nodes => format!(
                     "The document is too complex to show: its reference would need more than \
@@ -268,7 +277,7 @@ mod build {
             })
     }
 
-    fn spec(source: &str) -> Result<Spec, String> {
+    fn spec(source: &str) -> Result<(Spec, Vec<Route>), String> {
         if source.len() > MAX_DOCUMENT_BYTES {
             return Err(too_large(source.len()));
         }
@@ -313,7 +322,8 @@ mod build {
         }
         let mut value = value;
         normalize(&mut value);
-        serde_path_to_error::deserialize(value).map_err(|e| {
+        let routes = routes(&value);
+        let spec = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if path == "." {
@@ -321,7 +331,61 @@ mod build {
             } else {
                 format!("The document is not valid OpenAPI at `{path}`: {inner}")
             }
-        })
+        })?;
+        Ok((spec, routes))
+    }
+
+    /// Every operation of the document (`paths`, read as data: oas3 reads an operation's
+    /// `security: []`, which removes the document's requirement, as if it were absent) with
+    /// the scope sets that allow it. A requirement set without scopes (`{}` or
+    /// `{api_key: []}`) needs none, so the operation needs none.
+    fn routes(doc: &serde_json::Value) -> Vec<Route> {
+        const METHODS: [&str; 8] = [
+            "get", "put", "post", "delete", "options", "head", "patch", "trace",
+        ];
+        let global = doc.get("security").map(scope_sets).unwrap_or_default();
+        let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+            return Vec::new();
+        };
+        let mut routes = Vec::new();
+        for (path, item) in paths {
+            for method in METHODS {
+                let Some(op) = item.get(method).filter(|op| op.is_object()) else {
+                    continue;
+                };
+                routes.push(Route {
+                    method: method.to_ascii_uppercase(),
+                    path: path.clone(),
+                    scopes: op
+                        .get("security")
+                        .map(scope_sets)
+                        .unwrap_or_else(|| global.clone()),
+                });
+            }
+        }
+        routes
+    }
+
+    /// A `security` list as scope sets, or none when one of its requirements needs no scope.
+    fn scope_sets(security: &serde_json::Value) -> Vec<Vec<String>> {
+        let mut sets = Vec::new();
+        for requirement in security.as_array().into_iter().flatten() {
+            let mut set: Vec<String> = requirement
+                .as_object()
+                .into_iter()
+                .flat_map(|schemes| schemes.values())
+                .filter_map(|scopes| scopes.as_array())
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect();
+            if set.is_empty() {
+                return Vec::new();
+            }
+            set.sort();
+            set.dedup();
+            sets.push(set);
+        }
+        sets
     }
 
     /// Smooths over what real documents get wrong in ways that do not matter to the
@@ -676,6 +740,7 @@ mod build {
                 version: spec.info.version.clone(),
                 servers: spec.servers.iter().map(|s| s.url.clone()).collect(),
                 groups,
+                routes: Vec::new(),
             })
         }
 
@@ -1029,6 +1094,58 @@ components:
         assert!(one.deprecated);
         assert_eq!(one.anchor, "op-get-pets-id");
         assert!(one.parameters[0].required);
+    }
+
+    #[test]
+    fn operations_carry_the_scopes_their_security_asks_for() {
+        let doc = r#"{
+          "openapi": "3.1.0",
+          "info": {"title": "Pets", "version": "1"},
+          "components": {"securitySchemes": {
+            "key": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            "oauth": {"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "https://x.example/t", "scopes": {}}}}
+          }},
+          "security": [{"oauth": ["pets:read"]}],
+          "paths": {
+            "/pets": {
+              "get": {"responses": {"200": {"description": "ok"}}},
+              "post": {"security": [{"oauth": ["pets:write"], "key": ["pets:admin"]}, {"oauth": ["root"]}],
+                       "responses": {"201": {"description": "ok"}}}
+            },
+            "/health": {"get": {"security": [], "responses": {"200": {"description": "ok"}}}},
+            "/open": {"get": {"security": [{}, {"oauth": ["x"]}], "responses": {"200": {"description": "ok"}}}},
+            "/plain": {"get": {"security": [{"key": []}], "responses": {"200": {"description": "ok"}}}}
+          }
+        }"#;
+        let routes = parse(doc).unwrap().routes;
+        let scopes = |method: &str, path: &str| {
+            routes
+                .iter()
+                .find(|r| r.method == method && r.path == path)
+                .map(|r| r.scopes.clone())
+                .unwrap()
+        };
+        let sets = |s: &[&[&str]]| {
+            s.iter()
+                .map(|set| set.iter().map(|x| x.to_string()).collect())
+                .collect::<Vec<Vec<String>>>()
+        };
+        assert_eq!(routes.len(), 5);
+        assert_eq!(
+            scopes("GET", "/pets"),
+            sets(&[&["pets:read"]]),
+            "the document's"
+        );
+        assert_eq!(
+            scopes("POST", "/pets"),
+            sets(&[&["pets:admin", "pets:write"], &["root"]])
+        );
+        assert!(
+            scopes("GET", "/health").is_empty(),
+            "security: [] removes it"
+        );
+        assert!(scopes("GET", "/open").is_empty(), "{{}} makes it optional");
+        assert!(scopes("GET", "/plain").is_empty(), "a key without scopes");
     }
 
     #[test]

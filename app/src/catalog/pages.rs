@@ -210,7 +210,7 @@ fn ApiDetailView(api: ApiView, subscribe: ServerAction<Subscribe>) -> impl IntoV
                     }.into_any()
                 }}
             </section>
-            {api.gateway_url.clone().map(|url| view! { <GatewayCard url /> })}
+            {api.gateway_url.clone().map(|url| view! { <GatewayCard url key_param=api.key_param.clone() has_sandbox=api.has_sandbox /> })}
             {api.reference.clone().map(|outline| {
                 let slug = api.slug.clone();
                 let open = api.open_operation.clone();
@@ -313,7 +313,7 @@ fn PlanCard(
 
 /// Where and how to call the API through Keyport's gateway.
 #[component]
-fn GatewayCard(url: String) -> impl IntoView {
+fn GatewayCard(url: String, key_param: Option<String>, has_sandbox: bool) -> impl IntoView {
     let curl = format!("curl -H \"X-Api-Key: $KEYPORT_KEY\" {url}/");
     view! {
         <section class="card space-y-3" aria-labelledby="gateway-heading">
@@ -321,7 +321,15 @@ fn GatewayCard(url: String) -> impl IntoView {
             <p class="text-sm text-slate-600">
                 "Send your application's key in the " <code class="badge font-mono">"X-Api-Key"</code>
                 " header (or " <code class="badge font-mono">"Authorization: Bearer"</code>
+                {key_param.map(|p| view! { ", or the " <code class="badge font-mono">{format!("?{p}=")}</code> " query parameter" })}
                 "); add the operation's path after the address. Refusals come back as JSON problem documents with a code."
+            </p>
+            <p class="text-sm text-slate-600">
+                {if has_sandbox {
+                    "Live keys reach the production service, test keys its sandbox."
+                } else {
+                    "This API has no sandbox: use a live key (test keys are refused with NO_SANDBOX)."
+                }}
             </p>
             <CopyField label="Gateway address" value=url />
             <CopyField label="Example with curl" value=curl />

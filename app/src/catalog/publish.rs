@@ -131,7 +131,11 @@ fn ApiForm(save: ServerAction<SaveApi>, api: Option<ApiEditView>) -> impl IntoVi
             </div>
             <Field label="Summary" name="summary" value=v(|a| a.summary.clone()) required=true hint="One line for the catalog card." errors=field_errors(save, "summary") />
             <TextArea label="Description (Markdown)" name="description" value=v(|a| a.description.clone()) rows=8 hint="Shown on the API's page. HTML is sanitized: scripts and event handlers are removed." errors=field_errors(save, "description") />
-            <Field label="Upstream URL" name="upstream_url" kind="url" value=v(|a| a.upstream_url.clone()) required=true hint="Where the gateway forwards requests, such as https://orders.internal:8443/v1" errors=field_errors(save, "upstream_url") />
+            <div class="grid gap-4 sm:grid-cols-2">
+                <Field label="Upstream URL" name="upstream_url" kind="url" value=v(|a| a.upstream_url.clone()) required=true hint="Where the gateway forwards live keys' requests, such as https://orders.internal:8443/v1" errors=field_errors(save, "upstream_url") />
+                <Field label="Sandbox URL" name="sandbox_url" kind="url" value=v(|a| a.sandbox_url.clone()) hint="Where test keys' requests go. Empty: test keys are refused (NO_SANDBOX)." errors=field_errors(save, "sandbox_url") />
+            </div>
+            <Field label="Key query parameter" name="key_param" value=v(|a| a.key_param.clone()) hint="Also accept the key in this query parameter, such as api_key (removed before forwarding). Empty: only the X-Api-Key or Authorization header." errors=field_errors(save, "key_param") />
             <fieldset class="space-y-2">
                 <legend class="label">"Who sees it in the catalog"</legend>
                 {Visibility::ALL.iter().map(|vis| {

@@ -119,6 +119,8 @@ pub async fn detail(
             .config
             .gateway_url()
             .map(|base| format!("{base}/{}", api.slug)),
+        key_param: api.key_param.clone(),
+        has_sandbox: api.sandbox_url.is_some(),
         can_manage: can_manage(user, &api),
         sunset: sunset(&api),
         id: api.id,
@@ -208,6 +210,8 @@ pub async fn for_edit(
             .collect::<Vec<_>>()
             .join(", "),
         upstream_url: api.upstream_url,
+        sandbox_url: api.sandbox_url.unwrap_or_default(),
+        key_param: api.key_param.unwrap_or_default(),
         visibility: api.visibility,
         visible_roles: api.visible_roles,
         lifecycle: api.lifecycle,
@@ -232,6 +236,8 @@ pub struct ApiInput {
     pub description: String,
     pub tags: String,
     pub upstream_url: String,
+    pub sandbox_url: String,
+    pub key_param: String,
     pub visibility: String,
     pub roles: Vec<String>,
 }
@@ -245,6 +251,8 @@ pub struct ParsedApi {
     pub description: String,
     pub description_html: String,
     pub upstream_url: String,
+    pub sandbox_url: Option<String>,
+    pub key_param: Option<String>,
     pub visibility: Visibility,
     pub roles: Vec<Role>,
     pub tags: Vec<String>,
@@ -273,6 +281,8 @@ pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
     );
     let tags = e.check("tags", d::parse_tags(&input.tags));
     let upstream_url = e.check("upstream_url", d::parse_upstream(&input.upstream_url));
+    let sandbox_url = e.check("sandbox_url", d::parse_sandbox(&input.sandbox_url));
+    let key_param = e.check("key_param", d::parse_key_param(&input.key_param));
     let visibility = e.check("visibility", input.visibility.parse::<Visibility>());
     let roles = e.check("roles", d::parse_roles(&input.roles));
     if visibility == Some(Visibility::Roles) && roles.as_ref().is_some_and(|r| r.is_empty()) {
@@ -286,6 +296,8 @@ pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
         description,
         tags,
         upstream_url,
+        sandbox_url,
+        key_param,
         visibility,
         roles,
     ) {
@@ -297,6 +309,8 @@ pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
             Some(description),
             Some(tags),
             Some(upstream_url),
+            Some(sandbox_url),
+            Some(key_param),
             Some(visibility),
             Some(roles),
         ) if e.is_empty() => Ok(ParsedApi {
@@ -307,6 +321,8 @@ pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
             summary,
             description,
             upstream_url,
+            sandbox_url,
+            key_param,
             roles: if visibility == Visibility::Roles {
                 roles
             } else {
@@ -326,8 +342,18 @@ pub async fn save(
     p: ParsedApi,
 ) -> Result<String, AppError> {
     if !ctx.state.config.gateway_allow_internal_upstreams {
-        if let Some(why) = d::internal_upstream(&p.upstream_url) {
-            return Err(AppError::field("upstream_url", why));
+        let mut e = FormErrors::new();
+        let urls = [
+            ("upstream_url", Some(&p.upstream_url)),
+            ("sandbox_url", p.sandbox_url.as_ref()),
+        ];
+        for (field, url) in urls {
+            if let Some(why) = url.and_then(|u| d::internal_upstream(u)) {
+                e.add(field, why);
+            }
+        }
+        if !e.is_empty() {
+            return Err(e.into_error());
         }
     }
     let fields = ApiFields {
@@ -338,6 +364,8 @@ pub async fn save(
         description: &p.description,
         description_html: &p.description_html,
         upstream_url: &p.upstream_url,
+        sandbox_url: p.sandbox_url.as_deref(),
+        key_param: p.key_param.as_deref(),
         visibility: p.visibility,
         visible_roles: &p.roles,
         tags: &p.tags,
@@ -379,6 +407,8 @@ pub async fn save(
             ("summary", b.summary != p.summary),
             ("description", b.description != p.description),
             ("upstream_url", b.upstream_url != p.upstream_url),
+            ("sandbox_url", b.sandbox_url != p.sandbox_url),
+            ("key_param", b.key_param != p.key_param),
             (
                 "visibility",
                 b.visibility != p.visibility || b.visible_roles != p.roles,
@@ -435,6 +465,14 @@ async fn stored_reference(
     if stored.is_some() {
         return Ok(stored);
     }
+    rebuild_reference(state, api).await
+}
+
+/// Builds the API's reference (and routes) again from its stored document, and stores them.
+async fn rebuild_reference(
+    state: &AppState,
+    api: &ApiRow,
+) -> Result<Option<openapi::Reference>, AppError> {
     let Some(source) = api.openapi_source.clone() else {
         return Ok(None);
     };
@@ -449,9 +487,31 @@ async fn stored_reference(
         }
         Err(e) => return Err(e),
     };
-    let json = serde_json::to_string(&reference).map_err(AppError::internal)?;
-    store::set_openapi_reference(&state.db, &api.id, Some(&json), api.updated_at).await?;
+    let (json, routes) = stored_forms(&reference)?;
+    store::set_openapi_reference(&state.db, &api.id, Some((&json, &routes)), api.updated_at)
+        .await?;
     Ok(Some(reference))
+}
+
+/// A reference as stored (JSON), and its routes as the gateway reads them (JSON).
+fn stored_forms(reference: &openapi::Reference) -> Result<(String, String), AppError> {
+    Ok((
+        serde_json::to_string(reference).map_err(AppError::internal)?,
+        serde_json::to_string(&reference.routes).map_err(AppError::internal)?,
+    ))
+}
+
+/// Derives the gateway's routes of documents stored before Keyport derived them (their
+/// references are rebuilt too, being of an older shape). Run once at start, in the
+/// background: until then such an API's operations need no scope.
+pub async fn derive_missing_routes(state: &AppState) -> Result<usize, AppError> {
+    let mut derived = 0;
+    for id in store::without_routes(&state.db).await? {
+        if let Some(api) = store::find(&state.db, By::Id(&id)).await? {
+            derived += usize::from(rebuild_reference(state, &api).await?.is_some());
+        }
+    }
+    Ok(derived)
 }
 
 /// The OpenAPI upload form, read from its multipart body.
@@ -531,7 +591,7 @@ pub async fn upload_openapi(
 ) -> Result<usize, AppError> {
     let api = managed_api(&ctx.state, user, By::Id(api_id)).await?;
     if document.trim().is_empty() {
-        store::set_openapi(&ctx.state.db, &api.id, None, None, ctx.now).await?;
+        store::set_openapi(&ctx.state.db, &api.id, None, ctx.now).await?;
         ctx.audit(
             Event::new("api.openapi_remove")
                 .actor(&user.id, &user.email)
@@ -549,15 +609,13 @@ pub async fn upload_openapi(
     let bytes = document.len();
     let (reference, document) = parse_openapi(document).await?;
     let operations = reference.operation_count();
-    let json = serde_json::to_string(&reference).map_err(AppError::internal)?;
-    store::set_openapi(
-        &ctx.state.db,
-        &api.id,
-        Some(&document),
-        Some(&json),
-        ctx.now,
-    )
-    .await?;
+    let (json, routes) = stored_forms(&reference)?;
+    let stored = store::Document {
+        source: &document,
+        reference: &json,
+        routes: &routes,
+    };
+    store::set_openapi(&ctx.state.db, &api.id, Some(stored), ctx.now).await?;
     ctx.audit(
         Event::new("api.openapi_upload")
             .actor(&user.id, &user.email)

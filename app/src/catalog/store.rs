@@ -25,6 +25,8 @@ pub struct ApiRow {
     pub description: String,
     pub description_html: String,
     pub upstream_url: String,
+    pub sandbox_url: Option<String>,
+    pub key_param: Option<String>,
     pub openapi_source: Option<String>,
     pub openapi_ref: Option<String>,
     pub visibility: Visibility,
@@ -37,7 +39,7 @@ pub struct ApiRow {
 }
 
 const API_COLUMNS: &str = "a.id, a.slug, a.name, a.version, a.summary, a.description, \
-    a.description_html, a.upstream_url, a.openapi_source, a.openapi_ref, a.visibility, \
+    a.description_html, a.upstream_url, a.sandbox_url, a.key_param, a.openapi_source, a.openapi_ref, a.visibility, \
     a.visible_roles, a.lifecycle, a.sunset_at, a.owner_id, u.email AS owner_email, a.updated_at";
 
 impl FromRow<'_, AnyRow> for ApiRow {
@@ -51,6 +53,8 @@ impl FromRow<'_, AnyRow> for ApiRow {
             description: r.try_get("description")?,
             description_html: r.try_get("description_html")?,
             upstream_url: r.try_get("upstream_url")?,
+            sandbox_url: r.try_get("sandbox_url")?,
+            key_param: r.try_get("key_param")?,
             openapi_source: r.try_get("openapi_source")?,
             openapi_ref: r.try_get("openapi_ref")?,
             visibility: parsed(r, "visibility")?,
@@ -94,6 +98,8 @@ pub struct ApiFields<'a> {
     pub description: &'a str,
     pub description_html: &'a str,
     pub upstream_url: &'a str,
+    pub sandbox_url: Option<&'a str>,
+    pub key_param: Option<&'a str>,
     pub visibility: Visibility,
     pub visible_roles: &'a [Role],
     pub tags: &'a [String],
@@ -112,11 +118,12 @@ pub async fn save_api(
     let sql = if id.is_some() {
         "UPDATE apis SET slug = $2, name = $3, version = $4, summary = $5, description = $6, \
          description_html = $7, upstream_url = $8, visibility = $9, visible_roles = $10, \
-         updated_at = $11 WHERE id = $1"
+         updated_at = $11, sandbox_url = $12, key_param = $13 WHERE id = $1"
     } else {
         "INSERT INTO apis (id, slug, name, version, summary, description, description_html, \
-         upstream_url, visibility, visible_roles, lifecycle, owner_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $12, $11, $11)"
+         upstream_url, visibility, visible_roles, lifecycle, created_at, updated_at, \
+         sandbox_url, key_param, owner_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $11, $12, $13, $14)"
     };
     let mut tx = db.begin().await?;
     let mut query = sqlx::query(sql)
@@ -130,7 +137,9 @@ pub async fn save_api(
         .bind(fields.upstream_url)
         .bind(fields.visibility.as_str())
         .bind(roles_column(fields.visible_roles))
-        .bind(now);
+        .bind(now)
+        .bind(fields.sandbox_url)
+        .bind(fields.key_param);
     if id.is_none() {
         query = query.bind(owner_id);
     }
@@ -308,20 +317,29 @@ pub async fn managed(db: &Db, owner: Option<&str>) -> Result<Vec<ManagedRow>, Ap
         .await?)
 }
 
+/// A stored document: its source, its reference and the routes the gateway reads (JSON).
+pub struct Document<'a> {
+    pub source: &'a str,
+    pub reference: &'a str,
+    pub routes: &'a str,
+}
+
+/// Stores a document, or removes it (`None`).
 pub async fn set_openapi(
     db: &Db,
     id: &str,
-    source: Option<&str>,
-    reference: Option<&str>,
+    document: Option<Document<'_>>,
     now: i64,
 ) -> Result<(), AppError> {
     sqlx::query(
-        "UPDATE apis SET openapi_source = $1, openapi_ref = $2, updated_at = $3 WHERE id = $4",
+        "UPDATE apis SET openapi_source = $1, openapi_ref = $2, routes = $5, updated_at = $3 \
+         WHERE id = $4",
     )
-    .bind(source)
-    .bind(reference)
+    .bind(document.as_ref().map(|d| d.source))
+    .bind(document.as_ref().map(|d| d.reference))
     .bind(now)
     .bind(id)
+    .bind(document.as_ref().map(|d| d.routes))
     .execute(db)
     .await?;
     Ok(())
@@ -333,16 +351,26 @@ pub async fn set_openapi(
 pub async fn set_openapi_reference(
     db: &Db,
     id: &str,
-    reference: Option<&str>,
+    reference: Option<(&str, &str)>,
     updated_at: i64,
 ) -> Result<(), AppError> {
-    sqlx::query("UPDATE apis SET openapi_ref = $1 WHERE id = $2 AND updated_at = $3")
-        .bind(reference)
+    sqlx::query("UPDATE apis SET openapi_ref = $1, routes = $4 WHERE id = $2 AND updated_at = $3")
+        .bind(reference.map(|(r, _)| r))
         .bind(id)
         .bind(updated_at)
+        .bind(reference.map(|(_, routes)| routes))
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// The APIs whose stored document has no routes yet (stored before Keyport derived them).
+pub async fn without_routes(db: &Db) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM apis WHERE openapi_source IS NOT NULL AND routes IS NULL",
+    )
+    .fetch_all(db)
+    .await?)
 }
 
 /// Moves the lifecycle if it is still `from` (a concurrent change wins, the other gets `false`).

@@ -169,6 +169,33 @@ pub fn parse_upstream(input: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_string())
 }
 
+/// An optional sandbox upstream ([`parse_upstream`]), or none when left empty.
+pub fn parse_sandbox(input: &str) -> Result<Option<String>, String> {
+    match input.trim() {
+        "" => Ok(None),
+        s => parse_upstream(s).map(Some),
+    }
+}
+
+/// The query parameter a key may come in at the gateway (such as `api_key`), or none when
+/// left empty: letters, digits, `_`, `-` and `.`, up to 64.
+pub fn parse_key_param(input: &str) -> Result<Option<String>, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.len() > 64
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(
+            "Use up to 64 letters, digits, _, - or . (such as api_key), or leave it empty.".into(),
+        );
+    }
+    Ok(Some(s.to_string()))
+}
+
 /// Whether the gateway refuses to connect to `ip` (unless the operator allows internal
 /// upstreams): loopback, link-local (which holds the cloud metadata address
 /// 169.254.169.254), unspecified, and the metadata addresses outside those (AWS's
@@ -539,6 +566,21 @@ mod tests {
             "https://example.com",
         ] {
             assert!(internal_upstream(host).is_none(), "{host} refused");
+        }
+    }
+
+    #[test]
+    fn sandboxes_and_key_parameters_are_optional() {
+        assert_eq!(parse_sandbox("  "), Ok(None));
+        assert_eq!(
+            parse_sandbox("https://sandbox.example.com/v1/"),
+            Ok(Some("https://sandbox.example.com/v1".into()))
+        );
+        assert!(parse_sandbox("ftp://x").is_err());
+        assert_eq!(parse_key_param(""), Ok(None));
+        assert_eq!(parse_key_param(" api_key "), Ok(Some("api_key".into())));
+        for bad in ["api key", "a&b", "k=v", &"k".repeat(65)] {
+            assert!(parse_key_param(bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -1,6 +1,128 @@
-//! What the portal shows about the gateway instances following the change feed.
+//! What the portal shows about the gateway instances following the change feed, and how the
+//! gateway finds the operation of an API's OpenAPI document a call makes (for its scopes).
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One operation of an API's OpenAPI document as the gateway matches calls to it: the
+/// method, the path template (`/pets/{petId}`) and the sets of scopes that allow it (any one
+/// set, with every scope in it, as OpenAPI's `security` alternatives; none: no scope needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<Vec<String>>,
+}
+
+impl Route {
+    /// Whether a key holding the scopes `held` may make this call.
+    pub fn allows(&self, held: &[String]) -> bool {
+        self.scopes.is_empty()
+            || self
+                .scopes
+                .iter()
+                .any(|set| set.iter().all(|s| held.contains(s)))
+    }
+
+    /// The scopes of the first set, as a refusal names what is missing.
+    pub fn needs(&self) -> String {
+        self.scopes
+            .iter()
+            .map(|set| set.join(" "))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+}
+
+/// A path template's segment: a literal, or text around one `{parameter}` (`{id}`,
+/// `{id}.json`, `v{major}`).
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Literal(String),
+    Template { prefix: String, suffix: String },
+}
+
+impl Segment {
+    fn parse(s: &str) -> Segment {
+        match (s.find('{'), s.rfind('}')) {
+            (Some(open), Some(close)) if open < close => Segment::Template {
+                prefix: s[..open].to_string(),
+                suffix: s[close + 1..].to_string(),
+            },
+            _ => Segment::Literal(s.to_string()),
+        }
+    }
+
+    /// How well it matches `part`: 2 for a literal, 1 for a template, none for no match.
+    fn fit(&self, part: &str) -> Option<usize> {
+        match self {
+            Segment::Literal(l) => (l == part).then_some(2),
+            Segment::Template { prefix, suffix } => (part.len() > prefix.len() + suffix.len()
+                && part.starts_with(prefix.as_str())
+                && part.ends_with(suffix.as_str()))
+            .then_some(1),
+        }
+    }
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.trim_matches('/').split('/').filter(|s| !s.is_empty())
+}
+
+/// The operations of one API, ready for matching calls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Routes {
+    routes: Vec<(Vec<Segment>, Arc<Route>)>,
+    guarded: bool,
+}
+
+impl Routes {
+    pub fn new(routes: Vec<Route>) -> Self {
+        Routes {
+            guarded: routes.iter().any(|r| !r.scopes.is_empty()),
+            routes: routes
+                .into_iter()
+                .map(|r| (segments(&r.path).map(Segment::parse).collect(), Arc::new(r)))
+                .collect(),
+        }
+    }
+
+    /// Whether some operation needs a scope: then the document describes the API, and a
+    /// call that is none of its operations is not let through unchecked.
+    pub fn guarded(&self) -> bool {
+        self.guarded
+    }
+
+    /// The operation a `method` call to `path` (after the API's slug, without the query)
+    /// makes: of the templates that match it, the one with the most literal segments
+    /// (OpenAPI's rule: `/pets/mine` before `/pets/{id}`); `HEAD` falls back to `GET`.
+    /// None when no operation matches (the call is not in the document).
+    pub fn find(&self, method: &str, path: &str) -> Option<&Arc<Route>> {
+        self.best(method, path)
+            .or_else(|| (method == "HEAD").then(|| self.best("GET", path)).flatten())
+    }
+
+    fn best(&self, method: &str, path: &str) -> Option<&Arc<Route>> {
+        let parts: Vec<&str> = segments(path).collect();
+        let mut best: Option<(usize, &Arc<Route>)> = None;
+        for (template, route) in &self.routes {
+            if route.method != method || template.len() != parts.len() {
+                continue;
+            }
+            let fit = template
+                .iter()
+                .zip(&parts)
+                .try_fold(0, |sum, (seg, part)| seg.fit(part).map(|f| sum + f));
+            if let Some(fit) = fit {
+                if best.is_none_or(|(b, _)| fit > b) {
+                    best = Some((fit, route));
+                }
+            }
+        }
+        best.map(|(_, r)| r)
+    }
+}
 
 /// Where the latest change to a key (or another row) is in effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +172,58 @@ pub struct InstanceStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route(method: &str, path: &str, scopes: &[&[&str]]) -> Route {
+        Route {
+            method: method.into(),
+            path: path.into(),
+            scopes: scopes
+                .iter()
+                .map(|set| set.iter().map(|s| s.to_string()).collect())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_call_finds_its_most_specific_operation() {
+        let routes = Routes::new(vec![
+            route("GET", "/pets/{petId}", &[&["pets:read"]]),
+            route("GET", "/pets/mine", &[]),
+            route("DELETE", "/pets/{petId}", &[&["pets:write", "pets:admin"]]),
+            route("GET", "/files/{name}.json", &[&["files:read"]]),
+            route("GET", "/", &[&["root"]]),
+        ]);
+        let found = |m: &str, p: &str| routes.find(m, p).map(|r| r.path.as_str());
+        assert!(routes.guarded());
+        assert!(!Routes::new(vec![route("GET", "/x", &[])]).guarded());
+        assert_eq!(found("GET", "/pets/7"), Some("/pets/{petId}"));
+        assert_eq!(found("GET", "/pets/mine"), Some("/pets/mine"));
+        assert_eq!(found("GET", "/pets/mine/"), Some("/pets/mine"));
+        assert_eq!(found("HEAD", "/pets/7"), Some("/pets/{petId}"));
+        assert_eq!(found("DELETE", "/pets/7"), Some("/pets/{petId}"));
+        assert_eq!(found("GET", "/files/a.json"), Some("/files/{name}.json"));
+        assert_eq!(
+            found("GET", "/files/.json"),
+            None,
+            "a parameter is never empty"
+        );
+        assert_eq!(found("GET", "/files/a.xml"), None);
+        assert_eq!(found("GET", "/pets/7/toys"), None);
+        assert_eq!(found("PUT", "/pets/7"), None);
+        assert_eq!(found("GET", ""), Some("/"));
+    }
+
+    #[test]
+    fn any_one_set_of_scopes_allows_a_call() {
+        let held = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let r = route("DELETE", "/x", &[&["pets:write", "pets:admin"], &["root"]]);
+        assert!(r.allows(&held(&["pets:write", "pets:admin"])));
+        assert!(r.allows(&held(&["root"])));
+        assert!(!r.allows(&held(&["pets:write"])));
+        assert!(!r.allows(&[]));
+        assert!(route("GET", "/x", &[]).allows(&[]));
+        assert_eq!(r.needs(), "pets:write pets:admin or root");
+    }
 
     #[test]
     fn the_propagation_sentence() {

@@ -201,10 +201,11 @@ pub fn KeysSection(
                                 <div class="grid grid-cols-2 gap-3">
                                     <div class="space-y-1">
                                         <label for=env_id.clone() class="label">"Environment"</label>
-                                        <select id=env_id name="environment" class="input">
+                                        <select id=env_id.clone() name="environment" class="input" aria-describedby=format!("{env_id}-hint")>
                                             <option value="test">"Test"</option>
                                             <option value="live">"Live"</option>
                                         </select>
+                                        <p id=format!("{env_id}-hint") class="text-xs text-slate-500">"Test keys reach an API's sandbox; APIs without one refuse them."</p>
                                     </div>
                                     <div class="space-y-1">
                                         <label for=exp_id.clone() class="label">"Expires after"</label>

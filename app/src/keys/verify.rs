@@ -11,7 +11,7 @@
 //! `EXHAUSTED`); every decision becomes a usage event.
 
 use super::store;
-use crate::domain::{ApiKey, Scope, Slug, SubscriptionState, UserStatus};
+use crate::domain::{ApiKey, Route, Scope, Slug, SubscriptionState, UserStatus};
 use crate::error::{AppError, FormErrors};
 use crate::platform::limits::{Rate, Verdict};
 use crate::platform::state::{digest_bytes, fmt_time, AppState};
@@ -20,6 +20,7 @@ use crate::platform::view::period_ms;
 use crate::platform::view::{Facts, Lookup};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// What a gateway asks.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -51,12 +52,15 @@ pub struct VerifyRequest {
     pub ip: Option<String>,
 }
 
-/// A request after parsing: the API, the scope the call needs and the client's address.
+/// A request after parsing: the API, the scope the call needs and the client's address;
+/// from the gateway, also the operation of the API's OpenAPI document the call makes (its
+/// scopes are needed too).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ask {
     pub api: String,
     pub scope: Option<String>,
     pub ip: Option<IpAddr>,
+    pub operation: Option<Arc<Route>>,
 }
 
 impl VerifyRequest {
@@ -75,7 +79,12 @@ impl VerifyRequest {
         let scope = e.check("scope", parse_scope(self.scope.as_deref().unwrap_or("")));
         let ip = e.check("ip", parse_ip(self.ip.as_deref()));
         match (api, scope, ip) {
-            (Some(api), Some(scope), Some(ip)) if e.is_empty() => Ok(Ask { api, scope, ip }),
+            (Some(api), Some(scope), Some(ip)) if e.is_empty() => Ok(Ask {
+                api,
+                scope,
+                ip,
+                operation: None,
+            }),
             _ => Err(e.into_error()),
         }
     }
@@ -148,6 +157,8 @@ pub enum Code {
     SubscriptionInactive,
     RateLimited,
     QuotaExceeded,
+    /// A `test` key on an API without a sandbox upstream.
+    NoSandbox,
 }
 
 impl Code {
@@ -167,6 +178,7 @@ impl Code {
             Code::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
             Code::RateLimited => "RATE_LIMITED",
             Code::QuotaExceeded => "QUOTA_EXCEEDED",
+            Code::NoSandbox => "NO_SANDBOX",
         }
     }
 
@@ -298,7 +310,9 @@ pub fn decide(facts: &Facts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
         .filter(|s| granted.contains(s))
         .cloned()
         .collect();
-    if ask.scope.as_ref().is_some_and(|s| !scopes.contains(s)) {
+    if ask.scope.as_ref().is_some_and(|s| !scopes.contains(s))
+        || ask.operation.as_ref().is_some_and(|op| !op.allows(&scopes))
+    {
         return Err(Code::ScopeDenied);
     }
     Ok(scopes)
@@ -337,23 +351,24 @@ pub async fn decide_call(
     now: i64,
 ) -> Result<Decided, AppError> {
     let parsed = ApiKey::parse(key);
-    let Lookup { api_id, facts } = match &parsed {
+    let Lookup { api, facts } = match &parsed {
         Ok(key) => state.view.lookup(&digest_bytes(key.expose()), &ask.api),
         Err(_) => Lookup {
-            api_id: state.view.api_id(&ask.api),
+            api: state.view.api(&ask.api),
             facts: None,
         },
     };
+    let has_sandbox = api.as_ref().is_some_and(|a| a.sandbox.is_some());
     let answer = match (&parsed, &facts) {
         (Err(_), _) => VerifyAnswer::refused(Code::Malformed),
         (Ok(_), None) => VerifyAnswer::refused(Code::NotFound),
-        (Ok(_), Some(facts)) => answer(state, facts, ask, now).await?,
+        (Ok(_), Some(facts)) => answer(state, facts, has_sandbox, ask, now).await?,
     };
     let event = Event {
         at: now,
         key_id: facts.as_ref().map(|f| f.key.id.clone()),
         application_id: facts.as_ref().map(|f| f.key.application_id.clone()),
-        api_id,
+        api_id: api.map(|a| a.id.clone()),
         code: answer.code.as_str(),
         rotated: facts.as_ref().is_some_and(|f| f.key.rotated),
         client_ip: ask.ip,
@@ -372,14 +387,19 @@ pub async fn decide_call(
     })
 }
 
-/// The answer for a known key, decided from `facts`.
+/// The answer for a known key, decided from `facts`. A `test` key reaches only an API with
+/// a sandbox upstream (the gateway sends it there): elsewhere it would call production.
 async fn answer(
     state: &AppState,
     facts: &Facts,
+    has_sandbox: bool,
     ask: &Ask,
     now: i64,
 ) -> Result<VerifyAnswer, AppError> {
     let scopes = match decide(facts, ask, now) {
+        Ok(_) if facts.key.environment == "test" && !has_sandbox => {
+            return Ok(VerifyAnswer::refused(Code::NoSandbox))
+        }
         Ok(scopes) => scopes,
         Err(code) => return Ok(VerifyAnswer::refused(code)),
     };
@@ -621,6 +641,7 @@ mod tests {
             api: "pets".into(),
             scope: scope.map(str::to_string),
             ip: ip.map(|s| s.parse().unwrap()),
+            operation: None,
         }
     }
 

@@ -114,6 +114,9 @@ pub struct Config {
     /// Whether upstreams may be loopback, link-local or cloud metadata addresses (refused
     /// by default, when saved and again when the gateway connects).
     pub gateway_allow_internal_upstreams: bool,
+    /// A PEM file of certificate authorities the gateway trusts for `https://` upstreams
+    /// beside the public ones (Mozilla's, built in): an internal CA.
+    pub gateway_upstream_ca_file: Option<std::path::PathBuf>,
 }
 
 /// One OpenID Connect provider: a sign-in button, and how its claims map to roles.
@@ -180,6 +183,7 @@ impl Default for Config {
             gateway_timeout_secs: 60,
             gateway_max_body_bytes: 100 * 1024 * 1024,
             gateway_allow_internal_upstreams: false,
+            gateway_upstream_ca_file: None,
         }
     }
 }

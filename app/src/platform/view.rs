@@ -8,7 +8,7 @@
 use super::feed::Cursor;
 use super::limits::Rate;
 use super::state::Db;
-use crate::domain::{Cidr, QuotaPeriod, SubscriptionState, UserStatus};
+use crate::domain::{Cidr, QuotaPeriod, Route, Routes, SubscriptionState, UserStatus};
 use crate::error::AppError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -87,8 +87,45 @@ impl PartialEq for TokenEntry {
 pub struct ApiEntry {
     pub id: String,
     pub slug: String,
-    /// The base URL requests are proxied to.
+    /// The base URL live keys' requests are proxied to.
     pub upstream: String,
+    /// The base URL test keys' requests are proxied to (none: test keys are refused).
+    pub sandbox: Option<String>,
+    /// The query parameter a key may also come in.
+    pub key_param: Option<String>,
+    /// The operations of its OpenAPI document, with the scopes each needs.
+    pub routes: Routes,
+}
+
+/// An `apis` row as the view reads it.
+type ApiColumns = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+impl ApiEntry {
+    fn from_columns((id, slug, upstream, sandbox, key_param, routes): ApiColumns) -> Self {
+        let routes = routes
+            .map(|json| {
+                serde_json::from_str::<Vec<Route>>(&json).unwrap_or_else(|e| {
+                    tracing::warn!(api = %id, error = %e, "unreadable routes: no scopes enforced");
+                    Vec::new()
+                })
+            })
+            .unwrap_or_default();
+        ApiEntry {
+            id,
+            slug,
+            upstream,
+            sandbox,
+            key_param,
+            routes: Routes::new(routes),
+        }
+    }
 }
 
 /// Everything a decision on one key and one API reads, as of one instant.
@@ -105,7 +142,7 @@ pub struct Facts {
 /// What one request reads from the view.
 #[derive(Debug, Default)]
 pub struct Lookup {
-    pub api_id: Option<String>,
+    pub api: Option<Arc<ApiEntry>>,
     pub facts: Option<Facts>,
 }
 
@@ -164,6 +201,7 @@ impl View {
     pub fn lookup(&self, digest: &Digest, api_slug: &str) -> Lookup {
         let t = self.read();
         let api_id = t.api_ids.get(api_slug);
+        let api = api_id.and_then(|id| t.apis.get(id)).cloned();
         let facts = t.keys.get(digest).and_then(|key| {
             let application = t.applications.get(&key.application_id)?.clone();
             let owner = application
@@ -187,10 +225,7 @@ impl View {
                 subscription,
             })
         });
-        Lookup {
-            api_id: api_id.cloned(),
-            facts,
-        }
+        Lookup { api, facts }
     }
 
     /// The id of the API with this slug.
@@ -491,7 +526,7 @@ const KEYS: &str =
      expires_at, revoked_at, max_uses, rate_limit, rate_period, rotated_at FROM api_keys";
 const APPLICATIONS: &str = "SELECT id, name, owner_kind, owner_id FROM applications";
 const USERS: &str = "SELECT id, email, status FROM users";
-const APIS: &str = "SELECT id, slug, upstream_url FROM apis";
+const APIS: &str = "SELECT id, slug, upstream_url, sandbox_url, key_param, routes FROM apis";
 const SUBSCRIPTIONS: &str =
     "SELECT id, application_id, api_id, plan_id, state, updated_at FROM subscriptions";
 const PLANS: &str =
@@ -553,13 +588,10 @@ pub async fn load(db: &Db) -> Result<Tables, AppError> {
             }),
         );
     }
-    for (id, slug, upstream) in sqlx::query_as::<_, (String, String, String)>(APIS)
-        .fetch_all(db)
-        .await?
-    {
-        t.api_ids.insert(slug.clone(), id.clone());
-        t.apis
-            .insert(id.clone(), Arc::new(ApiEntry { id, slug, upstream }));
+    for row in sqlx::query_as::<_, ApiColumns>(APIS).fetch_all(db).await? {
+        let api = ApiEntry::from_columns(row);
+        t.api_ids.insert(api.slug.clone(), api.id.clone());
+        t.apis.insert(api.id.clone(), Arc::new(api));
     }
     t.subscriptions = chosen(
         sqlx::query_as::<_, SubRow>(SUBSCRIPTIONS)
@@ -620,15 +652,11 @@ pub(crate) async fn reload(db: &Db, kind: &str, id: &str) -> Result<Reloaded, Ap
             )
         }
         "api" => {
-            let row =
-                sqlx::query_as::<_, (String, String, String)>(&format!("{APIS} WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(db)
-                    .await?;
-            Reloaded::Api(
-                id_owned,
-                row.map(|(id, slug, upstream)| ApiEntry { id, slug, upstream }),
-            )
+            let row = sqlx::query_as::<_, ApiColumns>(&format!("{APIS} WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+            Reloaded::Api(id_owned, row.map(ApiEntry::from_columns))
         }
         "subscriptions" => {
             let rows =

@@ -84,6 +84,7 @@ pub fn outcome(code: &str) -> (&'static str, usize) {
         "SCOPE_DENIED" => ("Scope denied", 4),
         "API_NOT_ALLOWED" => ("API not allowed", 4),
         "SUBSCRIPTION_INACTIVE" => ("Subscription inactive", 4),
+        "NO_SANDBOX" => ("Test key, no sandbox", 4),
         "IP_NOT_ALLOWED" => ("IP not allowed", 5),
         "NOT_FOUND" | "MALFORMED" => ("Unknown key", 6),
         _ => ("Other", 6),

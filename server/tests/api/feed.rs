@@ -696,6 +696,7 @@ async fn decisions_from_memory_agree_with_the_database(app: TestApp) {
                             api: api.clone(),
                             scope: scope.map(str::to_string),
                             ip: ip.map(|s| s.parse().unwrap()),
+                            operation: None,
                         };
                         let now = 1_000;
                         let mine = app.state.view.lookup(&digest, api).facts;

@@ -22,12 +22,118 @@ crate::backends!(
     refusals_are_problem_documents_with_their_codes,
     bodies_of_fifty_megabytes_stream_both_ways,
     an_unreachable_upstream_is_502,
-    metrics_count_calls_and_refusals_for_service_tokens_only
+    metrics_count_calls_and_refusals_for_service_tokens_only,
+    scopes_come_from_the_operation_in_the_openapi_document,
+    a_key_may_come_in_the_apis_query_parameter,
+    test_keys_reach_the_sandbox_and_nothing_else
 );
 
 crate::backends!(setup = crate::gateway::strict; internal_upstreams_are_refused_when_saved_and_when_connecting);
 crate::backends!(setup = crate::gateway::impatient; a_slow_upstream_is_504);
 crate::backends!(setup = crate::gateway::small; a_body_over_the_cap_is_413_or_cut);
+crate::backends!(setup = crate::gateway::trusting; an_https_upstream_is_reached_over_http2);
+
+/// A Keyport whose gateway trusts the test upstreams' certificate authority
+/// (`KEYPORT_GATEWAY_UPSTREAM_CA_FILE`).
+async fn trusting(backend: Backend) -> TestApp {
+    let ca = test_certificate().2.clone();
+    spawn_app_with(backend, move |c| c.gateway_upstream_ca_file = Some(ca)).await
+}
+
+/// A self-signed certificate for 127.0.0.1: (certificate PEM, key PEM, the file holding the
+/// certificate).
+fn test_certificate() -> &'static (String, String, std::path::PathBuf) {
+    static CERT: std::sync::OnceLock<(String, String, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    CERT.get_or_init(|| {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let (cert, key) = (made.cert.pem(), made.key_pair.serialize_pem());
+        let path = std::env::temp_dir().join(format!("keyport-test-ca-{}.pem", std::process::id()));
+        std::fs::write(&path, &cert).unwrap();
+        (cert, key, path)
+    })
+}
+
+/// An `https://` upstream offering HTTP/2 and HTTP/1.1 (ALPN), answering with the HTTP
+/// version and path of what it received.
+async fn https_upstream() -> SocketAddr {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let (cert, key, _) = test_certificate();
+    let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let router = Router::new().fallback(any(|req: Request| async move {
+        axum::Json(json!({
+            "version": format!("{:?}", req.version()),
+            "path": req.uri().path(),
+            "has_key": req.headers().contains_key("x-api-key"),
+        }))
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, router) = (acceptor.clone(), router.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            });
+        }
+    });
+    addr
+}
+
+/// An `https://` upstream is reached over TLS, with HTTP/2 when it offers it, once its
+/// authority is trusted; a gateway that does not trust it answers 502.
+async fn an_https_upstream_is_reached_over_http2(app: TestApp) {
+    let up = https_upstream().await;
+    let api = proxied_api_with(
+        &app,
+        "pets",
+        &[("upstream_url", &format!("https://{up}/base"))],
+    )
+    .await;
+    for _ in 0..2 {
+        let res = get_with_key(&app, "/pets/v1/dogs", &api.key).await;
+        assert_eq!(res.status(), 200);
+        let echo: Value = res.json().await.unwrap();
+        assert_eq!(echo["version"], "HTTP/2.0");
+        assert_eq!(echo["path"], "/base/v1/dogs");
+        assert_eq!(echo["has_key"], false);
+    }
+
+    // The same upstream, to a gateway with only the public authorities.
+    let other = spawn_app_with(app.backend(), |_| {}).await;
+    let api = proxied_api_with(
+        &other,
+        "pets",
+        &[("upstream_url", &format!("https://{up}/base"))],
+    )
+    .await;
+    let (status, body) = problem(get_with_key(&other, "/pets/v1/dogs", &api.key).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("UPSTREAM_UNREACHABLE"))
+    );
+}
 
 /// A Keyport that refuses internal upstreams (the other tests' upstreams are on loopback).
 async fn strict(backend: Backend) -> TestApp {
@@ -50,30 +156,42 @@ async fn impatient(backend: Backend) -> TestApp {
 async fn internal_upstreams_are_refused_when_saved_and_when_connecting(app: TestApp) {
     let up = upstream().await;
     let (p, _) = app.signed_in("pub@example.com", Role::Publisher).await;
+    let save = |upstream: String, sandbox: &'static str| {
+        let p = &p;
+        async move {
+            let form = [
+                ("name", "Meta"),
+                ("slug", "meta"),
+                ("version", "v1"),
+                ("summary", "s"),
+                ("description", "d"),
+                ("tags", ""),
+                ("upstream_url", upstream.as_str()),
+                ("sandbox_url", sandbox),
+                ("visibility", "public"),
+            ];
+            let saved = p.call("save_api", &form).await;
+            assert_eq!(saved.status, 422, "{upstream}: {}", saved.body);
+            saved
+        }
+    };
     for url in [
         format!("http://{up}/base"),
         "http://169.254.169.254/latest".to_string(),
         "http://localhost:8080".to_string(),
         "http://[::1]:8080".to_string(),
     ] {
-        let saved = p
-            .call(
-                "save_api",
-                &[
-                    ("name", "Meta"),
-                    ("slug", "meta"),
-                    ("version", "v1"),
-                    ("summary", "s"),
-                    ("description", "d"),
-                    ("tags", ""),
-                    ("upstream_url", &url),
-                    ("visibility", "public"),
-                ],
-            )
-            .await;
-        assert_eq!(saved.status, 422, "{url}: {}", saved.body);
+        let saved = save(url, "").await;
         assert!(saved.field("upstream_url")[0].contains("KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS"));
     }
+    // A sandbox upstream is held to the same rule.
+    let saved = save(
+        "http://10.255.255.1:9".into(),
+        "http://169.254.169.254/latest",
+    )
+    .await;
+    assert!(saved.field("sandbox_url")[0].contains("KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS"));
+    assert!(saved.field("upstream_url").is_empty());
     // A private network address is an ordinary upstream.
     let (key, _, _) = proxied_api(&app, "pets", "http://10.255.255.1:9").await;
     for stored in [
@@ -158,25 +276,44 @@ async fn upstream() -> SocketAddr {
 /// A published API `slug` proxied to `upstream_url`, one automatic plan (10 requests/s,
 /// burst 5), and a developer's key for it: (key, key id, application id).
 async fn proxied_api(app: &TestApp, slug: &str, upstream_url: &str) -> (String, String, String) {
-    let (p, _) = app
+    let api = proxied_api_with(app, slug, &[("upstream_url", upstream_url)]).await;
+    (api.key, api.key_id, api.app_id)
+}
+
+/// What [`proxied_api_with`] made.
+struct Proxied {
+    publisher: crate::helpers::Client,
+    developer: crate::helpers::Client,
+    api_id: String,
+    key: String,
+    key_id: String,
+    app_id: String,
+}
+
+/// [`proxied_api`] with the API form's fields `fields` (its upstream among them).
+async fn proxied_api_with(app: &TestApp, slug: &str, fields: &[(&str, &str)]) -> Proxied {
+    let (publisher, _) = app
         .signed_in(&format!("pub-{slug}@example.com"), Role::Publisher)
         .await;
-    let api_id = draft(&p, slug, &[("upstream_url", upstream_url)]).await;
-    let plan_id = plan(&p, &api_id, "Standard", "automatic").await;
-    publish(&p, &api_id).await;
-    let (dev, _, _) = app
+    let api_id = draft(&publisher, slug, fields).await;
+    let plan_id = plan(&publisher, &api_id, "Standard", "automatic").await;
+    publish(&publisher, &api_id).await;
+    let (developer, _, _) = app
         .signed_in_with_mfa(&format!("dev-{slug}@example.com"), Role::Developer)
         .await;
-    let app_id = subscribed_application(&dev, "Shop", &plan_id).await;
-    let issued = issue_key(&dev, &app_id, "1d", "pets:read")
+    let app_id = subscribed_application(&developer, "Shop", &plan_id).await;
+    let issued = issue_key(&developer, &app_id, "1d", "pets:read")
         .await
         .ok()
         .clone();
-    (
-        issued["key"].as_str().unwrap().to_string(),
-        issued["view"]["id"].as_str().unwrap().to_string(),
+    Proxied {
+        publisher,
+        developer,
+        api_id,
+        key: issued["key"].as_str().unwrap().to_string(),
+        key_id: issued["view"]["id"].as_str().unwrap().to_string(),
         app_id,
-    )
+    }
 }
 
 fn client() -> reqwest::Client {
@@ -556,4 +693,265 @@ async fn a_body_over_the_cap_is_413_or_cut(app: TestApp) {
             (2 * 1024 * 1024).to_string()
         );
     }
+}
+
+/// Scopes come from the API's OpenAPI document: the operation a call makes (method and path
+/// template, the most literal template first, on the decoded path) needs the scopes its
+/// `security` (or the document's) asks for; a call the document does not describe is 404
+/// `UNKNOWN_OPERATION`; method overrides are not forwarded. A new document is in force on
+/// the gateway as soon as the change feed carries it.
+async fn scopes_come_from_the_operation_in_the_openapi_document(app: TestApp) {
+    let up = upstream().await;
+    let api = proxied_api_with(
+        &app,
+        "pets",
+        &[("upstream_url", &format!("http://{up}/base"))],
+    )
+    .await;
+    let document = |post_scope: &str| {
+        json!({
+            "openapi": "3.0.3",
+            "info": {"title": "Pets", "version": "1"},
+            "components": {"securitySchemes": {
+                "key": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
+            }},
+            "security": [{"key": ["pets:read"]}],
+            "paths": {
+                "/pets": {
+                    "get": {"responses": {"200": {"description": "ok"}}},
+                    "post": {"security": [{"key": [post_scope]}],
+                             "responses": {"201": {"description": "ok"}}}
+                },
+                "/pets/{petId}": {
+                    "delete": {"security": [{"key": ["pets:admin"]}],
+                               "responses": {"204": {"description": "ok"}}}
+                },
+                "/pets/mine": {"delete": {"security": [], "responses": {"204": {"description": "ok"}}}}
+            }
+        })
+        .to_string()
+    };
+    upload(&app, &api, &document("pets:write")).await;
+    let call = |method: reqwest::Method, path: &'static str| {
+        let req = client()
+            .request(method, url(&app, path))
+            .header("x-api-key", &api.key);
+        async move { req.send().await.unwrap() }
+    };
+    // The key holds pets:read (its plan grants pets:read and pets:write).
+    assert_eq!(call(reqwest::Method::GET, "/pets/pets").await.status(), 200);
+    let (status, body) = problem(call(reqwest::Method::POST, "/pets/pets").await).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("SCOPE_DENIED")));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("POST /pets needs the scope pets:write"),
+        "{body}"
+    );
+    let (status, body) = problem(call(reqwest::Method::DELETE, "/pets/pets/7").await).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("SCOPE_DENIED")));
+    assert_eq!(
+        call(reqwest::Method::DELETE, "/pets/pets/mine")
+            .await
+            .status(),
+        200,
+        "the literal template wins, and its security: [] needs nothing"
+    );
+    let (status, body) = problem(call(reqwest::Method::GET, "/pets/undocumented").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("UNKNOWN_OPERATION")),
+        "a document that asks for scopes describes the API"
+    );
+    // The path as the upstream reads it: an encoded letter is no way around a scope.
+    let (status, body) = problem(call(reqwest::Method::POST, "/pets/%70ets").await).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("SCOPE_DENIED")));
+    assert_eq!(
+        call(reqwest::Method::GET, "/pets/%70ets").await.status(),
+        200
+    );
+    // Nor is a method override: the upstream never sees one.
+    let echo: Value = client()
+        .get(url(&app, "/pets/pets"))
+        .header("x-api-key", &api.key)
+        .header("x-http-method-override", "DELETE")
+        .header("x-method-override", "DELETE")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(echo["headers"].get("x-http-method-override").is_none());
+    assert!(echo["headers"].get("x-method-override").is_none());
+
+    // The publisher lowers POST to pets:read: in force after the feed carries it.
+    upload(&app, &api, &document("pets:read")).await;
+    assert_eq!(
+        call(reqwest::Method::POST, "/pets/pets").await.status(),
+        200
+    );
+
+    // Refusals by scope are usage events like any other.
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM usage_events WHERE key_id = $1 AND code = 'SCOPE_DENIED'",
+    )
+    .bind(&api.key_id)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(refused, 3);
+}
+
+/// `document` becomes the API's OpenAPI document, in force once the feed has carried it.
+async fn upload(app: &TestApp, api: &Proxied, document: &str) {
+    api.publisher
+        .call(
+            "upload_openapi",
+            &[("api_id", &api.api_id), ("document", document)],
+        )
+        .await
+        .ok();
+    app.settle().await;
+}
+
+/// With a key query parameter set on the API, the key may come in it; it is taken out of
+/// the query before forwarding (the other parameters stay as sent). Without one, a key in
+/// the query is no key. A bad parameter name is a field error.
+async fn a_key_may_come_in_the_apis_query_parameter(app: TestApp) {
+    let up = upstream().await;
+    let api = proxied_api_with(
+        &app,
+        "pets",
+        &[
+            ("upstream_url", &format!("http://{up}/base")),
+            ("key_param", "api_key"),
+        ],
+    )
+    .await;
+    let res = client()
+        .get(url(
+            &app,
+            &format!("/pets/echo?size=s%20m&api_key={}&page=2", api.key),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["query"], "size=s%20m&page=2");
+    let res = client()
+        .get(url(&app, &format!("/pets/echo?api_key={}", api.key)))
+        .send()
+        .await
+        .unwrap();
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["query"], Value::Null, "nothing else was in the query");
+
+    let other = proxied_api_with(
+        &app,
+        "cats",
+        &[("upstream_url", &format!("http://{up}/base"))],
+    )
+    .await;
+    let res = client()
+        .get(url(&app, &format!("/cats/echo?api_key={}", other.key)))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(res).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("MISSING_KEY")));
+
+    let saved = api
+        .publisher
+        .call(
+            "save_api",
+            &[
+                ("id", api.api_id.as_str()),
+                ("name", "pets"),
+                ("slug", "pets"),
+                ("version", "v1"),
+                ("summary", "s"),
+                ("description", "d"),
+                ("tags", ""),
+                ("upstream_url", &format!("http://{up}/base")),
+                ("key_param", "api key&x"),
+                ("visibility", "public"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 422);
+    assert!(!saved.field("key_param").is_empty(), "{}", saved.body);
+}
+
+/// A `test` key of the application `app_id` for pets:read.
+async fn test_key(dev: &crate::helpers::Client, app_id: &str) -> String {
+    dev.call(
+        "issue_key",
+        &[
+            ("application_id", app_id),
+            ("name", "Tests"),
+            ("environment", "test"),
+            ("expires_in", "1d"),
+            ("scopes", "pets:read"),
+        ],
+    )
+    .await
+    .ok()["key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Test keys reach the API's sandbox upstream and live keys its production one; on an API
+/// without a sandbox a test key is refused with NO_SANDBOX, through the gateway and the
+/// verify API alike.
+async fn test_keys_reach_the_sandbox_and_nothing_else(app: TestApp) {
+    let up = upstream().await;
+    let api = proxied_api_with(
+        &app,
+        "pets",
+        &[
+            ("upstream_url", &format!("http://{up}/base")),
+            ("sandbox_url", &format!("http://{up}/sandbox/")),
+        ],
+    )
+    .await;
+    let test = test_key(&api.developer, &api.app_id).await;
+    let path = |key: &str| {
+        let req = client()
+            .get(url(&app, "/pets/echo"))
+            .header("x-api-key", key);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()["path"].clone()
+        }
+    };
+    assert_eq!(path(&test).await, "/sandbox/echo");
+    assert_eq!(path(&api.key).await, "/base/echo");
+
+    let bare = proxied_api_with(
+        &app,
+        "cats",
+        &[("upstream_url", &format!("http://{up}/base"))],
+    )
+    .await;
+    let test = test_key(&bare.developer, &bare.app_id).await;
+    let (status, body) = problem(get_with_key(&app, "/cats/echo", &test).await).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("NO_SANDBOX")));
+    let token = app.service_token("nginx").await;
+    let verified = client()
+        .post(app.url("/v1/keys/verify"))
+        .bearer_auth(&token)
+        .json(&json!({"key": test, "api": "cats"}))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = verified.json().await.unwrap();
+    assert_eq!(
+        (answer["valid"].as_bool(), answer["code"].as_str()),
+        (Some(false), Some("NO_SANDBOX"))
+    );
 }

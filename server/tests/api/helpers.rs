@@ -146,7 +146,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = gateway_listener.local_addr().unwrap();
     tokio::spawn(keyport::gateway::serve(
-        state.clone(),
+        keyport::gateway::router(state.clone()).unwrap(),
         gateway_listener,
         std::future::pending(),
     ));
@@ -226,6 +226,14 @@ impl Answer {
 }
 
 impl TestApp {
+    /// The database this Keyport runs on.
+    pub fn backend(&self) -> Backend {
+        match self.pg_database {
+            Some(_) => Backend::Postgres,
+            None => Backend::Sqlite,
+        }
+    }
+
     /// Applies the change feed to this instance's view, as a write through the portal
     /// does (for tests that write to the database directly or run a job), and stores the
     /// usage events queued so far (last use, use counts, rollups).

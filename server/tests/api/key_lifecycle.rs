@@ -218,6 +218,7 @@ async fn rotation_keeps_the_old_key_for_the_grace_period(app: TestApp) {
             api: "api-dev".into(),
             scope: None,
             ip: None,
+            operation: None,
         };
         let (state, key) = (app.state.clone(), key.to_string());
         async move {
@@ -340,7 +341,7 @@ async fn keys_limited_to_apis_with_their_own_rate_and_refills(app: TestApp) {
         let mut f: Vec<(&'static str, String)> = vec![
             ("application_id", app_id.clone()),
             ("name", "scoped".into()),
-            ("environment", "test".into()),
+            ("environment", "live".into()),
             ("expires_in", "1d".into()),
             ("scopes", "".into()),
         ];

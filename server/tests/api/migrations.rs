@@ -49,7 +49,11 @@ const ALLOWED: &[(&str, &str)] = &[
 /// Files written in each dialect's own procedural syntax: compared by what they do
 /// ([`watched`], read in order: a later trigger's `UPDATE OF` replaces an earlier one's),
 /// not line by line.
-const DIALECT_FILES: &[&str] = &["0010_change_triggers.sql", "0016_gateway.sql"];
+const DIALECT_FILES: &[&str] = &[
+    "0010_change_triggers.sql",
+    "0016_gateway.sql",
+    "0017_gateway_routes.sql",
+];
 
 /// What the change-feed triggers of one backend watch: (table, kind written, id column,
 /// operations with their columns), one entry per table.

@@ -459,7 +459,8 @@ async fn the_openapi_document_describes_the_gateway_api(app: TestApp) {
             "API_NOT_ALLOWED",
             "SUBSCRIPTION_INACTIVE",
             "RATE_LIMITED",
-            "QUOTA_EXCEEDED"
+            "QUOTA_EXCEEDED",
+            "NO_SANDBOX"
         ])
     );
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
@@ -685,7 +686,7 @@ async fn issue_with(
         &[
             ("application_id", app_id),
             ("name", "limited"),
-            ("environment", "test"),
+            ("environment", "live"),
             ("expires_in", "1d"),
             ("scopes", ""),
             ("max_uses", max_uses),
