@@ -36,6 +36,24 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
 
 /// [`connect`] with at most `connections` connections.
 pub async fn connect_with(url: &str, connections: u32) -> anyhow::Result<Db> {
+    let (options, url) = options(url, connections)?;
+    options
+        .connect(&url)
+        .await
+        .context("cannot open the database (check KEYPORT_DATABASE_URL)")
+}
+
+/// [`connect_with`] without connecting yet: connections are opened when first used, so a
+/// database that does not answer now is no error (each use fails until it does).
+pub fn connect_lazy_with(url: &str, connections: u32) -> anyhow::Result<Db> {
+    let (options, url) = options(url, connections)?;
+    options
+        .connect_lazy(&url)
+        .context("cannot open the database (check KEYPORT_DATABASE_URL)")
+}
+
+/// The pool's options for `url`, and the URL to open (SQLite's with `mode=rwc`).
+fn options(url: &str, connections: u32) -> anyhow::Result<(AnyPoolOptions, String)> {
     install_default_drivers();
     let backend = Backend::of(url)?;
     let mut url = url.to_string();
@@ -71,10 +89,7 @@ pub async fn connect_with(url: &str, connections: u32) -> anyhow::Result<Db> {
             })
         });
     }
-    options
-        .connect(&url)
-        .await
-        .context("cannot open the database (check KEYPORT_DATABASE_URL)")
+    Ok((options, url))
 }
 
 pub async fn migrate(db: &Db, url: &str) -> anyhow::Result<()> {

@@ -15,10 +15,12 @@
 //! documents carrying the decision code, with `RateLimit-*` and `Retry-After` headers.
 //! Each call's usage event carries the upstream's status, latency and the answer's length.
 //!
-//! With the database down the gateway goes on deciding from its last view (keys, rate
-//! limits, revocations it has applied) and says so at `/_keyport/readyz` (`degraded`) and in
-//! the metrics (`keyport_database_up 0`); calls whose decision needs the database (a quota,
-//! a use limit) are 503 until it is back, and it recovers by itself.
+//! Started while its database does not answer (`keyport gateway`), the gateway refuses every
+//! call with 503 and `/_keyport/readyz` is 503 `starting` until the change feed has loaded
+//! its first view. With the database down later the gateway goes on deciding from its last
+//! view (keys, rate limits, revocations it has applied) and says so at `/_keyport/readyz`
+//! (`degraded`) and in the metrics (`keyport_database_up 0`); calls whose decision needs the
+//! database (a quota, a use limit) are 503 until it is back, and it recovers by itself.
 //!
 //! Upstreams at loopback, link-local or cloud metadata addresses are refused (502
 //! `UPSTREAM_FORBIDDEN`) unless `KEYPORT_GATEWAY_ALLOW_INTERNAL_UPSTREAMS` is set: an
@@ -213,6 +215,15 @@ async fn metrics(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
 /// calls under a quota or a use limit refused with 503 until it is back).
 async fn readyz(State(gw): State<Gateway>) -> Response {
     let state = &gw.state;
+    if !state.view.loaded() {
+        let body = serde_json::json!({ "status": "starting", "database": "down" });
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(body),
+        )
+            .into_response();
+    }
     let database = tokio::time::timeout(
         Duration::from_secs(1),
         sqlx::query("SELECT 1").execute(&state.db),
@@ -322,6 +333,12 @@ async fn proxy(
             "No API here: call /<api-slug>/<path> with a published API's slug.",
         );
     };
+    if !state.view.loaded() {
+        return unavailable(
+            "This gateway has not loaded its APIs and keys yet (its database does not answer); \
+             retry in a moment.",
+        );
+    }
     let Some(api) = state.view.api(slug) else {
         return problem(
             StatusCode::NOT_FOUND,
@@ -413,14 +430,7 @@ async fn call(
         // call cannot be decided and is refused (fail closed), briefly.
         Err(e) => {
             tracing::warn!(error = %e, api = %api.slug, "a decision needed the database");
-            let mut res = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "This call cannot be decided right now; retry in a moment.",
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return res;
+            return unavailable("This call cannot be decided right now; retry in a moment.");
         }
     };
     if answer.code != Code::Valid {
@@ -641,6 +651,14 @@ fn take_query_key(query: Option<&str>, param: &str) -> (Option<String>, Option<S
     }
     let rest = (!kept.is_empty()).then(|| kept.join("&"));
     (key, rest)
+}
+
+/// 503 `UNAVAILABLE` with `Retry-After: 1`: the call cannot be decided without the database.
+fn unavailable(detail: &str) -> Response {
+    let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", detail);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
 }
 
 /// The upstream is at an internal address the gateway may not connect to.

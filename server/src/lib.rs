@@ -26,6 +26,16 @@ use tower_sessions::session_store::ExpiredDeletion;
 
 /// Connects and migrates the database and assembles the shared state.
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    assemble(config, clock, false).await
+}
+
+/// [`build_state`] for `keyport gateway`, which also starts while its database does not
+/// answer: with a cold view that refuses every call (503) until the change feed loads it.
+pub async fn build_gateway_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    assemble(config, clock, true).await
+}
+
+async fn assemble(config: Config, clock: Clock, cold_start: bool) -> anyhow::Result<AppState> {
     let secret_key = config::secret_key(&config)?;
     if !app::domain::valid_prefix(&config.key_prefix) {
         anyhow::bail!(
@@ -33,8 +43,17 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         );
     }
     let url = config.database_url.expose().to_string();
-    let db = db::connect(&url).await?;
-    db::migrate(&db, &url).await?;
+    let db = match db::connect(&url).await {
+        Ok(db) => {
+            db::migrate(&db, &url).await?;
+            Some(db)
+        }
+        Err(e) if cold_start => {
+            tracing::warn!(error = ?e, "the database does not answer: the gateway starts cold and refuses calls (503) until it does");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let oidc =
         app::platform::oidc::Providers::from_config(&config.oidc_providers, &config.base_url())
             .map_err(|e| anyhow::anyhow!("{e} (see the configuration table in README.md)"))?;
@@ -59,9 +78,16 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
     .map_err(|e| anyhow::anyhow!("{e}"))?
     .into();
     let config_usage_capacity = config.usage_queue_capacity;
-    let view = app::platform::feed::start(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("loading the gateway view: {e:?}"))?;
+    let view = match db {
+        Some(ref db) => app::platform::feed::start(db)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the gateway view: {e:?}"))?,
+        None => app::platform::view::View::cold(app::platform::state::new_id()),
+    };
+    let db = match db {
+        Some(db) => db,
+        None => db::connect_lazy_with(&url, 16)?,
+    };
     Ok(AppState::new(app::platform::state::Shared {
         leptos_options,
         db,
@@ -223,7 +249,8 @@ pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
         .spawn(move || {
             lower_priority();
             runtime.block_on(async move {
-                let db = match db::connect_with(&url, 2).await {
+                // Lazily: a gateway may start before its database answers.
+                let db = match db::connect_lazy_with(&url, 2) {
                     Ok(db) => db,
                     Err(e) => {
                         tracing::error!(error = ?e, "the usage writer cannot open the database; usage is not recorded");

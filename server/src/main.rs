@@ -107,8 +107,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = keyport::config::load(cli.config.as_deref())?;
     keyport::trace::init_logging(&config.log, config.log_format);
-    let state = keyport::build_state(config, app::platform::state::Clock::default()).await?;
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let clock = app::platform::state::Clock::default();
+    let state = match command {
+        Command::Gateway => keyport::build_gateway_state(config, clock).await?,
+        _ => keyport::build_state(config, clock).await?,
+    };
+    match command {
         Command::Serve => keyport::serve(state).await,
         Command::Gateway => keyport::serve_gateway(state).await,
         Command::Migrate => {

@@ -350,6 +350,11 @@ pub async fn decide_call(
     ask: &Ask,
     now: i64,
 ) -> Result<Decided, AppError> {
+    // Started without its database and not loaded since: no key is known, so none is
+    // decided (503, not a wrong NOT_FOUND).
+    if !state.view.loaded() {
+        return Err(AppError::StorageUnavailable);
+    }
     let parsed = ApiKey::parse(key);
     let Lookup { api, facts } = match &parsed {
         Ok(key) => state.view.lookup(&digest_bytes(key.expose()), &ask.api),

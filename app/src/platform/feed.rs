@@ -92,8 +92,14 @@ impl Cursor {
 
 /// Loads the view; the instance registers with its first [`heartbeat`].
 pub async fn start(db: &Db) -> Result<View, AppError> {
-    // Changes of the last seconds are applied again over the load: a transaction that took
-    // its number before the load and committed after it is not missed.
+    let (tables, cursor) = first_load(db).await?;
+    Ok(View::new(tables, super::state::new_id(), cursor))
+}
+
+/// Every row the view holds, and where in the feed to follow on from. Changes of the last
+/// seconds are applied again over the load: a transaction that took its number before the
+/// load and committed after it is not missed.
+async fn first_load(db: &Db) -> Result<(view::Tables, Cursor), AppError> {
     let watermark: i64 = sqlx::query_scalar(
         "SELECT COALESCE((SELECT MIN(seq) - 1 FROM changes WHERE at >= $1), (SELECT MAX(seq) FROM changes), 0)",
     )
@@ -101,11 +107,7 @@ pub async fn start(db: &Db) -> Result<View, AppError> {
     .fetch_one(db)
     .await?;
     let tables = view::load(db).await?;
-    Ok(View::new(
-        tables,
-        super::state::new_id(),
-        Cursor::starting_at(watermark),
-    ))
+    Ok((tables, Cursor::starting_at(watermark)))
 }
 
 #[derive(sqlx::FromRow)]
@@ -118,6 +120,16 @@ struct Change {
 /// Applies every change this instance has not applied yet; returns how many.
 pub async fn catch_up(view: &View, db: &Db) -> Result<usize, AppError> {
     let mut cursor = view.cursor.lock().await;
+    if !view.loaded() {
+        // A gateway that started without its database: its first view, once it answers.
+        let (tables, loaded) = first_load(db).await?;
+        let rows = tables.key_count();
+        view.warm(tables, loaded, &mut cursor);
+        tracing::info!(
+            keys = rows,
+            "the database answers: the gateway view is loaded"
+        );
+    }
     let mut total = 0;
     loop {
         let rows = sqlx::query_as::<_, Change>(
@@ -177,6 +189,9 @@ fn runs(seqs: impl IntoIterator<Item = i64>) -> Vec<(i64, i64)> {
 /// from what the feed had built (0 unless a change was missed).
 pub async fn reconcile(view: &View, db: &Db) -> Result<usize, AppError> {
     let _cursor = view.cursor.lock().await;
+    if !view.loaded() {
+        return Ok(0);
+    }
     let fresh: Tables = view::load(db).await?;
     Ok(view.replace(fresh))
 }

@@ -176,6 +176,9 @@ pub struct View {
     /// This instance's id in `gateway_instances`.
     pub instance: String,
     pub(crate) cursor: tokio::sync::Mutex<Cursor>,
+    /// False while a gateway that started without its database has not loaded a view yet:
+    /// nothing is decided from an empty view (fail closed).
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl View {
@@ -184,7 +187,26 @@ impl View {
             tables: RwLock::new(tables),
             instance,
             cursor: tokio::sync::Mutex::new(cursor),
+            loaded: true.into(),
         }
+    }
+
+    /// An empty view, not loaded: the change feed loads it when the database answers.
+    pub fn cold(instance: String) -> Self {
+        let view = View::new(Tables::default(), instance, Cursor::default());
+        view.loaded.store(false, Ordering::Release);
+        view
+    }
+
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// The first load of a [`cold`](View::cold) view.
+    pub(crate) fn warm(&self, tables: Tables, cursor: Cursor, held: &mut Cursor) {
+        *self.write() = tables;
+        *held = cursor;
+        self.loaded.store(true, Ordering::Release);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {

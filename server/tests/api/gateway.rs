@@ -611,23 +611,8 @@ async fn with_the_database_down_a_warm_gateway_keeps_deciding_and_recovers() {
     };
     assert_eq!(ready().await, "ready");
 
-    let url_now = app.state.config.database_url.expose().to_string();
-    let (server, name) = url_now.rsplit_once('/').unwrap();
-    let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap();
-    let allow = |on: bool| {
-        let sql = format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {on}");
-        let admin = admin.clone();
-        async move { sqlx::query(&sql).execute(&admin).await.unwrap() }
-    };
-    allow(false).await;
-    sqlx::query(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-    ))
-    .execute(&admin)
-    .await
-    .unwrap();
+    let database = Switch::of(&app).await;
+    database.set(false).await;
 
     assert_eq!(ready().await, "degraded");
     assert_eq!(get("/free/echo", free_key.clone()).await.status(), 200);
@@ -638,7 +623,7 @@ async fn with_the_database_down_a_warm_gateway_keeps_deciding_and_recovers() {
     let (status, body) = problem(res).await;
     assert_eq!((status, body["code"].as_str()), (503, Some("UNAVAILABLE")));
 
-    allow(true).await;
+    database.set(true).await;
     // Back by itself: the pool reconnects on the next use.
     let mut back = false;
     for _ in 0..50 {
@@ -650,7 +635,97 @@ async fn with_the_database_down_a_warm_gateway_keeps_deciding_and_recovers() {
     }
     assert!(back, "ready again once the database is");
     assert_eq!(get("/metered/echo", quota_key).await.status(), 200);
-    admin.close().await;
+}
+
+/// Turns a test's PostgreSQL database off (connections refused, the open ones ended) and on.
+struct Switch {
+    admin: sqlx::AnyPool,
+    name: String,
+}
+
+impl Switch {
+    async fn of(app: &TestApp) -> Switch {
+        let url = app.state.config.database_url.expose().to_string();
+        let (server, name) = url.rsplit_once('/').unwrap();
+        let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+        Switch {
+            admin,
+            name: name.to_string(),
+        }
+    }
+
+    async fn set(&self, on: bool) {
+        let name = &self.name;
+        sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {on}"))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+        if !on {
+            sqlx::query(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// `keyport gateway` started while its database refuses connections: it starts, every call
+/// is 503 `UNAVAILABLE` (nothing is decided from an empty view; a valid key is not called
+/// unknown) and `/_keyport/readyz` is 503 `starting`; once the database answers, the change
+/// feed loads the view and the same call passes, without a restart.
+#[tokio::test]
+async fn a_gateway_started_without_its_database_refuses_until_it_answers() {
+    let app = spawn_app(Backend::Postgres).await;
+    let up = upstream().await;
+    let (key, _, _) = proxied_api(&app, "pets", &format!("http://{up}/base")).await;
+    let database = Switch::of(&app).await;
+    database.set(false).await;
+
+    let config = (*app.state.config).clone();
+    let cold = keyport::build_gateway_state(config, app.clock.clone())
+        .await
+        .expect("starts without its database");
+    assert!(!cold.view.loaded());
+    keyport::feed::spawn(cold.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = keyport::gateway::router(cold.clone()).unwrap();
+    tokio::spawn(keyport::gateway::serve(
+        router,
+        listener,
+        std::future::pending(),
+    ));
+    let get = |path: &'static str| {
+        let req = client()
+            .get(format!("http://{address}{path}"))
+            .header("x-api-key", &key);
+        async move { req.send().await.unwrap() }
+    };
+    let res = get("/pets/echo").await;
+    assert_eq!(res.headers()["retry-after"], "1");
+    let (status, body) = problem(res).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("UNAVAILABLE")));
+    let ready = get("/_keyport/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "starting");
+
+    database.set(true).await;
+    let mut loaded = false;
+    for _ in 0..100 {
+        if get("/_keyport/readyz").await.status() == 200 {
+            loaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(loaded, "the view loads once the database answers");
+    let res = get("/pets/echo").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["path"], "/base/echo");
 }
 
 /// A body declared larger than the cap is 413 before anything is sent upstream; one sent
