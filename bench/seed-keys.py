@@ -1,8 +1,8 @@
 """Seeds bench/side-by-side.sh's keys: N random Keyport keys (the real format: prefix,
 environment, 256 random bits in base62, CRC32 checksum) spread over N/100 applications of
 developer@bench.test, each subscribed to the API's metered plan; each key limited to 10
-requests per second. Plus one application on the latency plan with one key, for the
-fixed-rate run. Writes keys.txt (one key per line), keys.map (HAProxy's map: SHA-256 hex →
+requests per second (KEY_RATE), from anywhere (IP_ALLOWLIST: CIDRs it is allowed from).
+Plus one application on the latency plan with one key, for the fixed-rate run. Writes keys.txt (one key per line), keys.map (HAProxy's map: SHA-256 hex →
 application) and latency-key.txt into OUT_DIR.
 
     python3 seed-keys.py OUT_DIR DATABASE_URL API_ID METERED_PLAN LATENCY_PLAN N
@@ -46,9 +46,9 @@ rows, keys = [], []
 for i in range(n + 1):
     key = new_key()
     app = apps[i % (len(apps) - 1)] if i < n else "bench-latency"
-    rate = 10 if i < n else 1_000_000
+    rate = int(os.environ.get("KEY_RATE", "10")) if i < n else 1_000_000
     digest = hashlib.sha256(key.encode()).hexdigest()
-    rows.append((f"bench-key-{i:07d}", app, f"load {i}", "live", digest, key[:12], key[-4:], "read", "", 0, rate, "second"))
+    rows.append((f"bench-key-{i:07d}", app, f"load {i}", "live", digest, key[:12], key[-4:], "read", os.environ.get("IP_ALLOWLIST", ""), 0, rate, "second"))
     keys.append((key, digest, app))
 with open(os.path.join(out, "keys.txt"), "w") as f:
     f.writelines(k + "\n" for k, _, _ in keys[:n])
