@@ -42,10 +42,8 @@ async fn main() -> std::io::Result<()> {
     let app = axum::Router::new()
         .fallback(forward)
         .with_state(Upstream { client, authority });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+    let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await
 }

@@ -773,7 +773,8 @@ mod tests {
             Some("http://10.0.0.1:8080/base/v1/dogs?a=1".into())
         );
         assert_eq!(u("http://up", "", None), Some("http://up/".into()));
-        assert_eq!(u("https://up", "/x", None), None, "TLS upstreams: not yet");
+        assert_eq!(u("https://up", "/x", None), Some("https://up/x".into()));
+        assert_eq!(u("ftp://up", "/x", None), None);
     }
 
     #[test]
