@@ -13,7 +13,8 @@
 #       operation, IP allowlist, GCRA limits (key and plan), the plan's monthly quota
 #       (counted in the database on every call), a usage event per call
 # The per-key limits of G2, G4 and K1 are set high (LIMIT, default 1,000,000/s) for the
-# throughput runs, so one key is checked and counted, never refused.
+# throughput runs, so one key is checked and counted, never refused. QUOTA= (empty) runs K1
+# without the quota: what deciding from memory costs without a counter in the database.
 # Then, with oha (cargo install oha --version 1.16.0 --locked) if installed: p99 at a fixed
 # 25% of G3's one-key rate (--latency-correction, -c64) for each system, and the limiters:
 # one key limited to 100 requests/s offered 1,000/s for 10 s (G2, G4, K1). Last, Keyport's
@@ -37,6 +38,7 @@ plain=${PLAIN_PROXY_BIN:-$root/target/release/examples/plain_proxy}
 unset KEYPORT_BIN PLAIN_PROXY_BIN # Keyport reads every KEYPORT_* variable as configuration
 [[ -x $bin && -x $plain ]] || { echo "build first (see the top of $0)" >&2; exit 1; }
 n=${KEYS:-100000} reps=${REPS:-3} duration=${DURATION:-15} limit=${LIMIT:-1000000}
+quota=${QUOTA-1000000000} # QUOTA= (empty): K1 without the plan's quota, decided from memory alone
 dir=$(mktemp -d)
 pids=()
 cleanup() {
@@ -91,7 +93,7 @@ done
 "${kp[@]}" serve >"$dir/kp/setup.log" 2>&1 &
 setup_pid=$!
 wait_for http://127.0.0.1:3311/readyz
-ids=$(BASE=http://127.0.0.1:3311 PASSWORD=$password UPSTREAM=http://127.0.0.1:3331 METERED_RATE=$limit \
+ids=$(BASE=http://127.0.0.1:3311 PASSWORD=$password UPSTREAM=http://127.0.0.1:3331 METERED_RATE=$limit QUOTA=$quota \
   node "$root/bench/gateway.mjs")
 kill "$setup_pid"
 wait "$setup_pid" 2>/dev/null || true

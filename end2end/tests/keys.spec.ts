@@ -110,7 +110,9 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   expect(await page.content()).not.toContain(key);
 
   // A key good for one use.
+  // (Live keys: the API has no sandbox, so a test key would be refused with NO_SANDBOX.)
   await issueKey(page, 'One-off', async (form) => {
+    await form.getByLabel('Environment').selectOption('live');
     await form.getByLabel('Maximum uses').fill('1');
     await form.getByLabel('Scopes').fill('pets:read');
   });
@@ -146,6 +148,7 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   const at = new Date(Date.now() + 40_000);
   const local = at.toISOString().slice(0, 19); // YYYY-MM-DDTHH:MM:SS, UTC
   await issueKey(page, 'Temp', async (form) => {
+    await form.getByLabel('Environment').selectOption('live');
     await form.getByLabel('Expires after').selectOption({ label: 'At a date and time…' });
     await form.getByLabel('Expiry date and time (UTC)').fill(local);
     await form.getByLabel('Scopes').fill('pets:read');
