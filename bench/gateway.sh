@@ -130,7 +130,7 @@ http {
   $temp_paths
   js_import digest from $dir/digest.js;
   js_set \$key_digest digest.sha256;
-  map_hash_max_size 262144;
+  map_hash_max_size 1048576;
   map_hash_bucket_size 128;
   map \$key_digest \$key_app { include $dir/keys.nginx.map; default ""; }
   limit_req_zone \$key_digest zone=per_key:32m rate=${limit}r/s;
