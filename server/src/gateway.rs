@@ -8,8 +8,9 @@
 //! `X-Forwarded-For/-Proto/-Host`, `Via` and `X-Keyport-Application`, `-Key-Id`, `-Plan`
 //! are added. The call's operation is found in the API's OpenAPI document (method and path
 //! template), and the scopes its `security` asks for are needed (`SCOPE_DENIED`). Live keys
-//! reach the API's upstream, test keys its sandbox (`NO_SANDBOX` when it has none). Bodies stream both ways (hyper's pooled client, keep-alive,
-//! `TCP_NODELAY`); a body larger than `KEYPORT_GATEWAY_MAX_BODY_BYTES` is refused (413, or
+//! reach the API's upstream, test keys its sandbox (`NO_SANDBOX` when it has none). Bodies
+//! stream both ways (hyper's pooled client, keep-alive, `TCP_NODELAY`; `https://` upstreams
+//! through rustls, HTTP/2 when the upstream offers it); a body larger than `KEYPORT_GATEWAY_MAX_BODY_BYTES` is refused (413, or
 //! the upload is cut). An upstream that cannot be reached is 502, one that does not begin
 //! to answer within `KEYPORT_GATEWAY_TIMEOUT_SECS` 504. Refusals are RFC 9457 problem
 //! documents carrying the decision code, with `RateLimit-*` and `Retry-After` headers.

@@ -25,7 +25,7 @@ impl Route {
                 .any(|set| set.iter().all(|s| held.contains(s)))
     }
 
-    /// The scopes of the first set, as a refusal names what is missing.
+    /// The sets of scopes that would do, as a refusal names them (`a b or c`).
     pub fn needs(&self) -> String {
         self.scopes
             .iter()
