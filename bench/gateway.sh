@@ -57,17 +57,21 @@ declare -A pid
 # --- Upstream U on CPU 0: 200 bytes at /, 50 MB at /big ---
 head -c 200 /dev/zero | tr '\0' 'x' >"$dir/body.txt"
 head -c $((50 * 1024 * 1024)) /dev/zero >"$dir/big"
-temp_paths="client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;"
-cat >"$dir/upstream.conf" <<EOF
+nginx_head() { # name: one worker in the foreground, its files in $dir, an http block begun
+  cat <<EOF
 worker_processes 1;
 daemon off;
-pid $dir/upstream.pid;
-error_log $dir/upstream-error.log;
+pid $dir/$1.pid;
+error_log $dir/$1-error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 100000000;
-  $temp_paths
+  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir;
+  uwsgi_temp_path $dir; scgi_temp_path $dir;
+EOF
+}
+{ nginx_head upstream; cat <<EOF; } >"$dir/upstream.conf"
   server {
     listen 127.0.0.1:3331;
     location = /big { alias $dir/big; }
@@ -117,17 +121,7 @@ function sha256(r) {
 }
 export default { sha256 };
 EOF
-cat >"$dir/proxies.conf" <<EOF
-load_module $njs;
-worker_processes 1;
-daemon off;
-pid $dir/proxies.pid;
-error_log $dir/proxies-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  $temp_paths
+{ echo "load_module $njs;"; nginx_head proxies; cat <<EOF; } >"$dir/proxies.conf"
   js_import digest from $dir/digest.js;
   js_set \$key_digest digest.sha256;
   map_hash_max_size 1048576;
