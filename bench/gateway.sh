@@ -16,9 +16,10 @@
 # throughput runs, so one key is checked and counted, never refused. QUOTA= (empty) runs K1
 # without the quota: what deciding from memory costs without a counter in the database.
 # Then, with oha (cargo install oha --version 1.16.0 --locked) if installed: p99 at a fixed
-# 25% of G3's one-key rate (--latency-correction, -c64) for each system, and the limiters:
-# one key limited to 100 requests/s offered 1,000/s for 10 s (G2, G4, K1). Last, Keyport's
-# memory: idle, after the runs, and while 8 clients each download 50 MB through it.
+# 25% of G3's one-key rate (--latency-correction, -c64) for each system; the limiters: one
+# key limited to 100 requests/s offered 1,000/s for 10 s (G2, G4, K1), passes per second
+# (bench/limiter.mjs). Keyport's memory is measured before them: idle, after the runs, and
+# while 8 clients each download 50 MB through it.
 #
 #   cargo leptos build --release --split
 #   cargo build --release -p server --example plain_proxy
@@ -264,41 +265,43 @@ done
 echo
 echo "Keyport gateway RSS: idle $((idle_rss / 1024)) MB, after the runs $((after_rss / 1024)) MB, peak while 8 clients each download 50 MB (3 rounds) $((peak / 1024)) MB"
 
-# --- Latency at a fixed 25% of G3's one-key rate, and the limiters (oha) ---
-if ! command -v oha >/dev/null; then
-  echo "oha not installed: latency and limiters skipped (cargo install oha --version 1.16.0 --locked)"
-  exit 0
-fi
-rate=$(( $(median "$dir/rps-G3-1") / 4 ))
-echo
-echo "== p99 at $rate requests/s (25% of G3), oha -c64 --latency-correction, ${duration} s, median of $reps"
-oha_json() { # url rate seconds
-  taskset -c 0 oha --no-tui --output-format json -z "$3s" -c 64 -q "$2" --latency-correction \
-    -H "X-Api-Key: $(cat "$dir/one-key.txt")" "$1"
-}
-for rep in $(seq "$reps"); do
-  for s in "${systems[@]}"; do
-    out=$(oha_json "${url[$s]}" "$rate" "$duration" |
-      python3 -c 'import json, sys; r = json.load(sys.stdin); print(round(r["latencyPercentiles"]["p99"] * 1e6), r["statusCodeDistribution"])')
-    echo "rep $rep  $s: p99 ${out%% *} µs, statuses ${out#* }"
-    echo "${out%% *}" >>"$dir/p99-$s"
+# --- Latency at a fixed 25% of G3's one-key rate (oha), then the limiters ---
+latency() {
+  rate=$(( $(median "$dir/rps-G3-1") / 4 ))
+  echo
+  echo "== p99 at $rate requests/s (25% of G3), oha -c64 --latency-correction, ${duration} s, median of $reps"
+  oha_json() { # url rate seconds
+    taskset -c 0 oha --no-tui --output-format json -z "$3s" -c 64 -q "$2" --latency-correction \
+      -H "X-Api-Key: $(cat "$dir/one-key.txt")" "$1"
+  }
+  for rep in $(seq "$reps"); do
+    for s in "${systems[@]}"; do
+      out=$(oha_json "${url[$s]}" "$rate" "$duration" |
+        python3 -c 'import json, sys; r = json.load(sys.stdin); print(round(r["latencyPercentiles"]["p99"] * 1e6), r["statusCodeDistribution"])')
+      echo "rep $rep  $s: p99 ${out%% *} µs, statuses ${out#* }"
+      echo "${out%% *}" >>"$dir/p99-$s"
+    done
   done
-done
-base=$(median "$dir/p99-G0")
-echo
-echo "| config | p99 µs (median of $reps) | added to direct |"
-echo "|---|---|---|"
-for s in "${systems[@]}"; do
-  m=$(median "$dir/p99-$s")
-  echo "| $s | $m | $(( m - base )) µs |"
-done
+  base=$(median "$dir/p99-G0")
+  echo
+  echo "| config | p99 µs (median of $reps) | added to direct |"
+  echo "|---|---|---|"
+  for s in "${systems[@]}"; do
+    m=$(median "$dir/p99-$s")
+    echo "| $s | $m | $(( m - base )) µs |"
+  done
+}
+if command -v oha >/dev/null; then
+  latency
+else
+  echo "oha not installed: latency skipped (cargo install oha --version 1.16.0 --locked)"
+fi
 
 echo
-echo "== limiters: one key limited to 100 requests/s, offered 1,000/s for 10 s"
+echo "== limiters: one key limited to 100 requests/s, offered 1,000/s for 10 s (node bench/limiter.mjs on CPU 0)"
 passed() { # url key-file
-  taskset -c 0 oha --no-tui --output-format json -z 10s -c 16 -q 1000 -H "X-Api-Key: $(cat "$2")" "$1" |
-    python3 -c 'import json, sys; r = json.load(sys.stdin); print(r["statusCodeDistribution"].get("200", 0) / 10)'
+  taskset -c 0 node "$root/bench/limiter.mjs" "$1" "$(cat "$2")" 1000 10
 }
-echo "G2 nginx limit_req: $(passed http://127.0.0.1:3339/ "$dir/one-key.txt")/s passed"
-echo "G4 HAProxy sc_http_req_rate: $(passed http://127.0.0.1:3338/ "$dir/one-key.txt")/s passed"
-echo "K1 Keyport (the plan's GCRA limit): $(passed http://127.0.0.1:3337/bench/ "$dir/kp/latency-key.txt")/s passed"
+echo "G2 nginx limit_req: $(passed http://127.0.0.1:3339/ "$dir/one-key.txt")"
+echo "G4 HAProxy sc_http_req_rate: $(passed http://127.0.0.1:3338/ "$dir/one-key.txt")"
+echo "K1 Keyport (the plan's GCRA limit): $(passed http://127.0.0.1:3337/bench/ "$dir/kp/latency-key.txt")"

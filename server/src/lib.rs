@@ -99,6 +99,7 @@ async fn assemble(config: Config, clock: Clock, cold_start: bool) -> anyhow::Res
         mailer,
         view: Arc::new(view),
         limiter: Default::default(),
+        quotas: Default::default(),
         usage: Arc::new(app::platform::usage::Recorder::new(config_usage_capacity)),
     }))
 }
@@ -137,7 +138,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     spawn_route_derivation(state.clone());
     feed::spawn(state.clone());
     spawn_usage_writer(&state)?;
-    let usage = state.usage.clone();
+    let stopping = state.clone();
     let assets = app::platform::assets::problem(&state.leptos_options);
     let stop = Stop::on_signal();
     let gateway = match state.config.gateway_listen {
@@ -161,7 +162,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     if let Some(gateway) = gateway {
         gateway.await??;
     }
-    flush_at_exit(&usage).await;
+    hand_over_at_exit(&stopping).await;
     Ok(())
 }
 
@@ -174,10 +175,9 @@ pub async fn serve_gateway(state: AppState) -> anyhow::Result<()> {
     spawn_cleanup(state.clone());
     feed::spawn(state.clone());
     spawn_usage_writer(&state)?;
-    let usage = state.usage.clone();
     let stop = Stop::on_signal();
-    spawn_gateway(state, addr, &stop).await?.await??;
-    flush_at_exit(&usage).await;
+    spawn_gateway(state.clone(), addr, &stop).await?.await??;
+    hand_over_at_exit(&state).await;
     Ok(())
 }
 
@@ -195,9 +195,16 @@ async fn spawn_gateway(
     Ok(tokio::spawn(gateway::serve(router, listener, stop.wait())))
 }
 
-/// Requests are done: what they recorded is stored before the process ends.
-async fn flush_at_exit(usage: &app::platform::usage::Recorder) {
-    if tokio::time::timeout(std::time::Duration::from_secs(10), usage.flush())
+/// Requests are done: the quota this instance leased and did not use goes back, and what
+/// the requests recorded is stored, before the process ends.
+async fn hand_over_at_exit(state: &AppState) {
+    let ten_seconds = std::time::Duration::from_secs(10);
+    match tokio::time::timeout(ten_seconds, state.quotas.release(&state.db)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "giving back leased quota failed"),
+        Err(_) => tracing::warn!("leased quota could not be given back in 10 s"),
+    }
+    if tokio::time::timeout(ten_seconds, state.usage.flush())
         .await
         .is_err()
     {
@@ -306,15 +313,20 @@ async fn checkpoint_every_minute(db: app::platform::state::Db, url: String) {
     }
 }
 
-/// Deletes expired sessions and stale throttle entries every five minutes; drops idle
-/// rate-limit buckets every ten seconds.
+/// Deletes expired sessions and stale throttle entries every five minutes; every ten
+/// seconds drops idle rate-limit buckets and gives back the quota leases of quiet
+/// subscriptions and ended periods.
 fn spawn_cleanup(state: AppState) {
-    let limiter = state.clone();
+    let idle = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
             tick.tick().await;
-            limiter.limiter.sweep(limiter.clock.now());
+            let now = idle.clock.now();
+            idle.limiter.sweep(now);
+            if let Err(e) = idle.quotas.sweep(&idle.db, now).await {
+                tracing::warn!(error = %e, "giving back idle quota leases failed");
+            }
         }
     });
     tokio::spawn(async move {

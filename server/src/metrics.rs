@@ -41,6 +41,7 @@ pub struct Metrics {
     dropped: Counter,
     view_keys: Gauge,
     feed_behind: Gauge,
+    quota_held: Gauge,
     database_up: Gauge,
 }
 
@@ -98,6 +99,11 @@ impl Default for Metrics {
             "feed_changes_behind",
             "Changes in the feed this instance has not applied yet",
         );
+        let quota_held = gauge(
+            &mut registry,
+            "quota_leased_unused",
+            "Requests of plan quotas this instance leased and has not used (given back when idle or at shutdown)",
+        );
         let database_up = gauge(
             &mut registry,
             "database_up",
@@ -113,6 +119,7 @@ impl Default for Metrics {
             dropped,
             view_keys,
             feed_behind,
+            quota_held,
             database_up,
         }
     }
@@ -159,6 +166,7 @@ impl Metrics {
         self.dropped
             .inc_by(dropped.saturating_sub(self.dropped.get()));
         self.view_keys.set(state.view.key_count() as i64);
+        self.quota_held.set(state.quotas.held());
         let head = tokio::time::timeout(
             Duration::from_secs(1),
             sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(seq), 0) FROM changes")

@@ -71,37 +71,6 @@ pub async fn spend_use(db: &Db, id: &str) -> Result<Option<i64>, AppError> {
     .await?)
 }
 
-/// One subscription's quota counter: the period's kind and its first instant.
-pub struct QuotaSlot<'a> {
-    pub subscription_id: &'a str,
-    pub period: QuotaPeriod,
-    pub start: i64,
-}
-
-/// Counts one request against a subscription's quota for the period: how many are used
-/// with it, or `None` when the quota was reached. One atomic upsert, so instances together
-/// never pass more than `quota`.
-pub async fn spend_quota(
-    db: &Db,
-    slot: &QuotaSlot<'_>,
-    quota: i64,
-) -> Result<Option<i64>, AppError> {
-    if quota <= 0 {
-        return Ok(None);
-    }
-    Ok(sqlx::query_scalar(
-        "INSERT INTO quota_usage (subscription_id, period, period_start, used) VALUES ($1, $2, $3, 1) \
-         ON CONFLICT (subscription_id, period, period_start) DO UPDATE SET used = quota_usage.used + 1 \
-         WHERE quota_usage.used < $4 RETURNING used",
-    )
-    .bind(slot.subscription_id)
-    .bind(slot.period.as_str())
-    .bind(slot.start)
-    .bind(quota)
-    .fetch_optional(db)
-    .await?)
-}
-
 /// What each of `subscription_ids` used of its quota in the periods that began at or after
 /// `since`: (subscription, period, period start, used), one query.
 pub async fn quota_used(
@@ -118,20 +87,6 @@ pub async fn quota_used(
         Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
     })
     .await
-}
-
-/// Gives back a request counted by [`spend_quota`] (the key then had no use left).
-pub async fn refund_quota(db: &Db, slot: &QuotaSlot<'_>) -> Result<(), AppError> {
-    sqlx::query(
-        "UPDATE quota_usage SET used = used - 1 WHERE subscription_id = $1 AND period = $2 \
-         AND period_start = $3 AND used > 0",
-    )
-    .bind(slot.subscription_id)
-    .bind(slot.period.as_str())
-    .bind(slot.start)
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 /// A space-separated column as its words.

@@ -7,13 +7,15 @@
 //! its plan); [`decide`] is a pure function of those facts, the ask and the time. Every
 //! gateway endpoint goes through [`verify`]: there is no second copy of the rules. A key
 //! that passes then meets its limits: the rate buckets in memory (`RATE_LIMITED`), the
-//! plan's quota and the key's uses in one atomic statement each (`QUOTA_EXCEEDED`,
-//! `EXHAUSTED`); every decision becomes a usage event.
+//! plan's quota from this instance's lease on it (`QUOTA_EXCEEDED`, see
+//! [`crate::platform::quota`]), the key's uses in one atomic statement (`EXHAUSTED`); every
+//! decision becomes a usage event.
 
 use super::store;
 use crate::domain::{ApiKey, Route, Scope, Slug, SubscriptionState, UserStatus};
 use crate::error::{AppError, FormErrors};
 use crate::platform::limits::{Rate, Verdict};
+use crate::platform::quota::Slot;
 use crate::platform::state::{digest_bytes, fmt_time, AppState};
 use crate::platform::usage::Event;
 use crate::platform::view::period_ms;
@@ -320,8 +322,9 @@ pub fn decide(facts: &Facts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
 
 /// Decides on `ask` for `key` at `now` from the in-memory view, and records the decision
 /// as a usage event (queued; never waited for). A made-up key (bad checksum) or an unknown
-/// one never reaches the database; nor does any other, except that a subscription with a
-/// quota and a key with a maximum number of uses each count the request atomically.
+/// one never reaches the database; nor does any other, except that a key with a maximum
+/// number of uses counts the request atomically and a quota's lease, when used up, takes
+/// a new block.
 pub async fn verify(
     state: &AppState,
     key: &str,
@@ -409,8 +412,8 @@ async fn answer(
         Err(code) => return Ok(VerifyAnswer::refused(code)),
     };
     let k = &facts.key;
-    // Limits from memory, then the counters kept in the database (the plan's quota, the
-    // key's uses); a refusal gives back what the checks before it took.
+    // Limits from memory, then the plan's quota (from this instance's lease) and the key's
+    // uses (counted in the database); a refusal gives back what the checks before it took.
     let refused = |code: Code, limit: Option<LimitStatus>| {
         let mut answer = VerifyAnswer::refused(code);
         answer.limit = limit;
@@ -428,26 +431,25 @@ async fn answer(
     let mut quota_spent = None;
     if let Some((sub, Some(plan))) = &facts.subscription {
         if let Some((quota, period)) = plan.quota {
-            let start = period.start(now);
             let reset = seconds(period.end(now) - now);
             let capped = quota.clamp(0, i64::from(u32::MAX)) as u32;
-            let slot = store::QuotaSlot {
-                subscription_id: &sub.id,
+            let slot = Slot {
+                subscription_id: sub.id.clone(),
                 period,
-                start,
+                start: period.start(now),
             };
-            match store::spend_quota(&state.db, &slot, quota).await? {
-                Some(used) => {
+            match state.quotas.spend(&state.db, slot, quota, now).await? {
+                Some(spent) => {
                     let status = LimitStatus {
                         limit: capped,
-                        remaining: (quota - used).clamp(0, i64::from(u32::MAX)) as u32,
+                        remaining: spent.remaining.clamp(0, i64::from(u32::MAX)) as u32,
                         reset,
                         retry_after: None,
                     };
                     if limit.is_none_or(|l| status.remaining < l.remaining) {
                         limit = Some(status);
                     }
-                    quota_spent = Some((sub.id.clone(), period, start));
+                    quota_spent = Some(spent);
                 }
                 None => {
                     give_back();
@@ -467,13 +469,8 @@ async fn answer(
             Some(left) => Some(left),
             None => {
                 give_back();
-                if let Some((sub_id, period, start)) = &quota_spent {
-                    let slot = store::QuotaSlot {
-                        subscription_id: sub_id,
-                        period: *period,
-                        start: *start,
-                    };
-                    store::refund_quota(&state.db, &slot).await?;
+                if let Some(spent) = quota_spent {
+                    state.quotas.refund(&state.db, spent).await?;
                 }
                 return Ok(VerifyAnswer::refused(Code::Exhausted));
             }

@@ -1,7 +1,7 @@
 //! The layer every area stands on and that imports no area: the shared state and
 //! configuration ([`state`]), the clock and the id and token helpers, SQL helpers ([`sql`]),
 //! sessions ([`session`]), the gateways' in-memory view ([`view`]) and the change feed
-//! that keeps it current ([`feed`]), usage recording ([`usage`]) and its hours and days ([`rollup`]), rate limits ([`limits`]), the audit log writer ([`audit`]), portal settings ([`settings`]),
+//! that keeps it current ([`feed`]), usage recording ([`usage`]) and its hours and days ([`rollup`]), rate limits ([`limits`]), quota leases ([`quota`]), the audit log writer ([`audit`]), portal settings ([`settings`]),
 //! the mailer ([`mail`]), OpenID Connect clients ([`oidc`]), the browser assets' version
 //! ([`assets`]) and the per-request context ([`Ctx`]) every service takes.
 
@@ -17,6 +17,8 @@ pub mod limits;
 pub mod mail;
 #[cfg(feature = "ssr")]
 pub mod oidc;
+#[cfg(feature = "ssr")]
+pub mod quota;
 #[cfg(feature = "ssr")]
 pub mod rollup;
 #[cfg(feature = "ssr")]

@@ -288,6 +288,8 @@ pub struct Shared {
     pub usage: Arc<super::usage::Recorder>,
     /// The rate-limit buckets of keys and subscriptions.
     pub limiter: Arc<super::limits::Limiter>,
+    /// This instance's leases on plan quotas.
+    pub quotas: Arc<super::quota::Quotas>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

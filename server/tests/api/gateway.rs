@@ -544,6 +544,8 @@ async fn metrics_count_calls_and_refusals_for_service_tokens_only(app: TestApp) 
         "keyport_database_up 1",
         "keyport_feed_changes_behind 0",
         "keyport_usage_events_dropped_total 0",
+        // The plan's monthly quota: blocks of 1 and 2 leased, 2 requests passed.
+        "keyport_quota_leased_unused 1",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }

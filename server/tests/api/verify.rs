@@ -21,7 +21,8 @@ backends!(
     gateway_calls_skip_the_portal_session_and_csrf,
     plan_and_key_rate_limits_are_enforced,
     a_parallel_burst_gets_the_limit_and_the_quota_exactly,
-    quotas_hold_per_utc_day_and_month
+    quotas_hold_per_utc_day_and_month,
+    quota_leases_grow_and_go_back_when_quiet
 );
 
 /// 60 requests at once against a plan of 10 per minute and a quota of 25 a day: exactly 10
@@ -66,6 +67,9 @@ async fn a_parallel_burst_gets_the_limit_and_the_quota_exactly(app: TestApp) {
     // A minute later: 10 more; the quota (25) has counted 20 of them.
     app.clock.advance(60_000);
     assert_eq!(burst().await, (10, 50));
+    // The instance leased blocks of the quota; what it did not use goes back when it is
+    // idle or stops.
+    app.state.quotas.release(&app.state.db).await.unwrap();
     let used: i64 = sqlx::query_scalar("SELECT used FROM quota_usage")
         .fetch_one(&app.state.db)
         .await
@@ -186,6 +190,68 @@ async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
     );
     app.clock.advance(5_000);
     assert_eq!(app.verify(&token, body(&a)).await.1["code"], "VALID");
+}
+
+/// An instance leases a subscription's quota in blocks that grow while requests come
+/// quickly (1, 2, 4, 8, 16: 31 leased for 20 requests) and never past an eighth of what is
+/// left; every answer still says exactly what remains. What was not used goes back once the
+/// subscription has been quiet for ten seconds, and when the plan's quota changes.
+async fn quota_leases_grow_and_go_back_when_quiet(app: TestApp) {
+    let token = app.service_token("edge").await;
+    let (p, _, _, key, _) = crate::helpers::metered_key(&app, "dev@example.com", "1000").await;
+    let edit = p
+        .call("api_for_edit", &[("slug", "api-dev")])
+        .await
+        .ok()
+        .clone();
+    let (api_id, plan_id) = (
+        edit["id"].as_str().unwrap(),
+        edit["plans"][0]["id"].as_str().unwrap(),
+    );
+    let body = json!({ "key": key, "api": "api-dev" });
+    let used = || async {
+        sqlx::query_scalar::<_, i64>("SELECT used FROM quota_usage")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap()
+    };
+    for n in 1..=20 {
+        let (_, answer) = app.verify(&token, body.clone()).await;
+        assert_eq!(answer["code"], "VALID", "{answer}");
+        assert_eq!(answer["limit"]["remaining"], 1000 - n, "{answer}");
+    }
+    assert_eq!(used().await, 31, "blocks of 1, 2, 4, 8 and 16");
+    let quotas = &app.state.quotas;
+    let now = app.clock.now();
+    assert_eq!(
+        quotas.sweep(&app.state.db, now).await.unwrap(),
+        0,
+        "not quiet yet"
+    );
+    assert_eq!(used().await, 31);
+    app.clock.advance(app::platform::quota::IDLE_MS);
+    assert_eq!(
+        quotas.sweep(&app.state.db, app.clock.now()).await.unwrap(),
+        1
+    );
+    assert_eq!(used().await, 20, "the 11 leased and unused went back");
+
+    // A lease under the old quota goes back when the plan changes; near the end of a
+    // quota, requests are leased one at a time.
+    for n in 21..=22 {
+        let (_, answer) = app.verify(&token, body.clone()).await;
+        assert_eq!(answer["limit"]["remaining"], 1000 - n, "{answer}");
+    }
+    crate::helpers::set_plan_limits(&p, (api_id, plan_id), ("", "second"), ("25", "day")).await;
+    app.settle().await;
+    for left in (0..3).rev() {
+        let (_, answer) = app.verify(&token, body.clone()).await;
+        assert_eq!(answer["code"], "VALID", "{answer}");
+        assert_eq!(answer["limit"]["remaining"], left, "{answer}");
+    }
+    assert_eq!(used().await, 25, "one at a time: nothing leased ahead");
+    let (_, answer) = app.verify(&token, body.clone()).await;
+    assert_eq!(answer["code"], "QUOTA_EXCEEDED", "{answer}");
 }
 
 /// A plan's rate (per subscription, shared by its keys) and a key's own rate are enforced

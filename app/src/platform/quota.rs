@@ -1,0 +1,349 @@
+//! Plan quotas counted from memory. Each instance leases blocks of a subscription's quota
+//! from the database — one atomic statement that never leases past the quota, whatever the
+//! number of instances — and counts its requests down from the block in memory, so a call
+//! reaches the database only when its instance's block runs out.
+//!
+//! A block starts at one request, doubles while blocks last under a second and halves when
+//! one lasts over ten; it is never more than [`MAX_BLOCK`] nor more than an eighth of what
+//! the quota has left, so a quota's last 15 requests are leased one at a time. What an
+//! instance leased and did not use is given back when the subscription has been quiet for
+//! [`IDLE_MS`], when its period is over ([`Quotas::sweep`]) and when the instance stops
+//! ([`Quotas::release`]). The database's `used` therefore counts requests passed *or leased*;
+//! an instance that dies strands at most its blocks: the quota under-serves, it never
+//! over-serves.
+
+use crate::domain::QuotaPeriod;
+use crate::error::AppError;
+use crate::platform::state::Db;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The largest block an instance leases at once.
+pub const MAX_BLOCK: i64 = 4096;
+/// A subscription without requests for this long gives its unused requests back.
+pub const IDLE_MS: i64 = 10_000;
+/// After the database said a quota is used up, how long the instance believes it before
+/// asking again (another instance may give requests back; a larger quota resets at once).
+const RECHECK_MS: i64 = 1_000;
+
+/// One subscription's counter: the period's kind and its first instant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Slot {
+    pub subscription_id: String,
+    pub period: QuotaPeriod,
+    pub start: i64,
+}
+
+/// This instance's lease on one slot.
+#[derive(Debug, Default)]
+struct Lease {
+    /// The quota the lease was taken under (a plan change starts a new lease).
+    quota: i64,
+    /// Requests leased and not used yet.
+    left: i64,
+    /// The database's count after the last lease: every instance's requests and leases.
+    used: i64,
+    /// The size of the next block.
+    block: i64,
+    leased_at: Option<i64>,
+    touched_at: i64,
+    /// When the database last said the quota was used up.
+    exhausted_at: Option<i64>,
+    /// Counts fresh starts, so a refund never lands in a lease that did not count it.
+    generation: u64,
+    /// Swept: whoever still holds this cell takes a new one from the map.
+    retired: bool,
+}
+
+impl Lease {
+    /// Starts over under `quota`: what is left goes back to the database.
+    fn restart(&mut self, quota: i64) -> i64 {
+        let back = self.left;
+        *self = Lease {
+            quota,
+            block: 1,
+            touched_at: self.touched_at,
+            generation: self.generation + 1,
+            ..Lease::default()
+        };
+        back
+    }
+
+    fn next_block(&self, now: i64) -> i64 {
+        let block = match self.leased_at {
+            Some(at) if now - at < 1_000 => self.block * 2,
+            Some(at) if now - at > 10_000 => self.block / 2,
+            _ => self.block,
+        };
+        block.clamp(1, MAX_BLOCK)
+    }
+}
+
+type Cell = Arc<tokio::sync::Mutex<Lease>>;
+
+const SHARDS: usize = 16;
+
+/// The leases of this instance.
+pub struct Quotas {
+    shards: Vec<Mutex<HashMap<Slot, Cell>>>,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+/// A request counted against a quota: what the quota has left after it, and what
+/// [`Quotas::refund`] needs to give it back.
+#[derive(Debug)]
+pub struct Spent {
+    pub remaining: i64,
+    slot: Slot,
+    cell: Cell,
+    generation: u64,
+}
+
+impl Quotas {
+    fn shard(&self, slot: &Slot) -> &Mutex<HashMap<Slot, Cell>> {
+        use std::hash::{Hash, Hasher};
+        // Fixed keys: the same slot always lands in the same shard.
+        let mut h = std::hash::DefaultHasher::new();
+        slot.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    fn cell(&self, slot: &Slot) -> Cell {
+        let mut map = self.shard(slot).lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(slot) {
+            Some(cell) => cell.clone(),
+            None => {
+                let cell = Cell::default();
+                map.insert(slot.clone(), cell.clone());
+                cell
+            }
+        }
+    }
+
+    /// Counts one request against `quota` for `slot` at `now`: from this instance's block,
+    /// leasing a new one when it is used up; `None` when the quota is reached.
+    pub async fn spend(
+        &self,
+        db: &Db,
+        slot: Slot,
+        quota: i64,
+        now: i64,
+    ) -> Result<Option<Spent>, AppError> {
+        if quota <= 0 {
+            return Ok(None);
+        }
+        loop {
+            let cell = self.cell(&slot);
+            let mut lease = cell.lock().await;
+            if lease.retired {
+                continue;
+            }
+            lease.touched_at = now;
+            if lease.quota != quota {
+                let back = lease.restart(quota);
+                give_back(db, &slot, back).await?;
+            }
+            if lease.left == 0 {
+                if lease.exhausted_at.is_some_and(|at| now - at < RECHECK_MS) {
+                    return Ok(None);
+                }
+                let block = lease.next_block(now);
+                match take_block(db, &slot, quota, block).await? {
+                    Some((used, granted)) => {
+                        lease.left = granted;
+                        lease.used = used;
+                        lease.block = block;
+                        lease.leased_at = Some(now);
+                        lease.exhausted_at = None;
+                    }
+                    None => {
+                        lease.exhausted_at = Some(now);
+                        return Ok(None);
+                    }
+                }
+            }
+            lease.left -= 1;
+            let remaining = (quota - lease.used + lease.left).max(0);
+            let generation = lease.generation;
+            drop(lease);
+            return Ok(Some(Spent {
+                remaining,
+                slot,
+                cell,
+                generation,
+            }));
+        }
+    }
+
+    /// Gives back a request [`Quotas::spend`] counted (a later check refused the call): to
+    /// the block it came from, or to the database when that lease has been given back.
+    pub async fn refund(&self, db: &Db, spent: Spent) -> Result<(), AppError> {
+        {
+            let mut lease = spent.cell.lock().await;
+            if !lease.retired && lease.generation == spent.generation {
+                lease.left += 1;
+                return Ok(());
+            }
+        }
+        give_back(db, &spent.slot, 1).await
+    }
+
+    /// Gives back the unused requests of subscriptions quiet since `now - IDLE_MS` or whose
+    /// period is over, and forgets them. Leases in use right now are left alone.
+    pub async fn sweep(&self, db: &Db, now: i64) -> Result<usize, AppError> {
+        self.give_back_where(db, |slot, lease| {
+            now - lease.touched_at >= IDLE_MS || slot.period.start(now) != slot.start
+        })
+        .await
+    }
+
+    /// Gives back every unused request (the instance is stopping).
+    pub async fn release(&self, db: &Db) -> Result<usize, AppError> {
+        self.give_back_where(db, |_, _| true).await
+    }
+
+    async fn give_back_where(
+        &self,
+        db: &Db,
+        due: impl Fn(&Slot, &Lease) -> bool,
+    ) -> Result<usize, AppError> {
+        let mut back = Vec::new();
+        for shard in &self.shards {
+            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            map.retain(|slot, cell| {
+                // A lease being spent from right now is in use: not swept.
+                let Ok(mut lease) = cell.try_lock() else {
+                    return true;
+                };
+                if !due(slot, &lease) {
+                    return true;
+                }
+                lease.retired = true;
+                if lease.left > 0 {
+                    back.push((slot.clone(), lease.left));
+                    lease.left = 0;
+                }
+                false
+            });
+        }
+        let given = back.len();
+        for (slot, n) in back {
+            give_back(db, &slot, n).await?;
+        }
+        Ok(given)
+    }
+
+    /// How many requests this instance holds leased and unused (for the metrics).
+    pub fn held(&self) -> i64 {
+        let mut held = 0;
+        for shard in &self.shards {
+            let map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            held += map
+                .values()
+                .filter_map(|cell| cell.try_lock().ok().map(|l| l.left))
+                .sum::<i64>();
+        }
+        held
+    }
+}
+
+/// Leases up to `block` requests of `quota` for `slot`, never more than an eighth of what
+/// is left (at least one): the database's count with the block and the block's size, or
+/// `None` when the quota is used up. One atomic upsert (every `SET` expression reads the
+/// row as it was), so instances together never lease more than the quota.
+async fn take_block(
+    db: &Db,
+    slot: &Slot,
+    quota: i64,
+    block: i64,
+) -> Result<Option<(i64, i64)>, AppError> {
+    let first = block.min((quota / 8).max(1));
+    let grant = "CASE WHEN ($4 - quota_usage.used) / 8 >= $6 THEN $6 \
+                 WHEN ($4 - quota_usage.used) / 8 >= 1 THEN ($4 - quota_usage.used) / 8 ELSE 1 END";
+    let sql = format!(
+        "INSERT INTO quota_usage (subscription_id, period, period_start, used, granted) \
+         VALUES ($1, $2, $3, $5, $5) \
+         ON CONFLICT (subscription_id, period, period_start) DO UPDATE \
+         SET used = quota_usage.used + {grant}, granted = {grant} \
+         WHERE quota_usage.used < $4 RETURNING used, granted"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(&slot.subscription_id)
+        .bind(slot.period.as_str())
+        .bind(slot.start)
+        .bind(quota)
+        .bind(first)
+        .bind(block)
+        .fetch_optional(db)
+        .await?)
+}
+
+/// Gives `n` leased, unused requests back to the quota.
+async fn give_back(db: &Db, slot: &Slot, n: i64) -> Result<(), AppError> {
+    if n <= 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE quota_usage SET used = CASE WHEN used > $4 THEN used - $4 ELSE 0 END \
+         WHERE subscription_id = $1 AND period = $2 AND period_start = $3",
+    )
+    .bind(&slot.subscription_id)
+    .bind(slot.period.as_str())
+    .bind(slot.start)
+    .bind(n)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_double_while_they_last_under_a_second_and_halve_after_ten() {
+        let mut lease = Lease {
+            block: 8,
+            leased_at: Some(0),
+            ..Lease::default()
+        };
+        assert_eq!(lease.next_block(500), 16);
+        assert_eq!(lease.next_block(5_000), 8);
+        assert_eq!(lease.next_block(10_001), 4);
+        lease.block = MAX_BLOCK;
+        assert_eq!(lease.next_block(1), MAX_BLOCK);
+        lease.block = 1;
+        assert_eq!(lease.next_block(20_000), 1);
+        lease.leased_at = None;
+        assert_eq!(lease.next_block(0), 1);
+    }
+
+    #[test]
+    fn a_restart_hands_back_what_was_left_and_counts_a_generation() {
+        let mut lease = Lease {
+            quota: 100,
+            left: 7,
+            block: 64,
+            touched_at: 5,
+            ..Lease::default()
+        };
+        assert_eq!(lease.restart(50), 7);
+        assert_eq!(
+            (
+                lease.quota,
+                lease.left,
+                lease.block,
+                lease.generation,
+                lease.touched_at
+            ),
+            (50, 0, 1, 1, 5)
+        );
+    }
+}
