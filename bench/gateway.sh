@@ -24,6 +24,7 @@
 #   cargo leptos build --release --split
 #   cargo build --release -p server --example plain_proxy
 #   bash bench/gateway.sh                # KEYS=1000 REPS=1 DURATION=5 for a quick look
+#                                        # PERF=/tmp/perf: a profile of K1 with every key
 # Needs the Debian packages wrk, haproxy, nginx, libnginx-mod-http-js and curl.
 set -euo pipefail
 for tool in wrk haproxy nginx taskset python3 node curl; do
@@ -34,6 +35,8 @@ PATH=$PATH:/usr/sbin
 njs=/usr/lib/nginx/modules/ngx_http_js_module.so
 [[ -f $njs ]] || { echo "needs nginx's njs module: apt-get install libnginx-mod-http-js" >&2; exit 1; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/haproxy.sh
+source "$root/bench/haproxy.sh"
 bin=${KEYPORT_BIN:-$root/target/release/keyport}
 plain=${PLAIN_PROXY_BIN:-$root/target/release/examples/plain_proxy}
 unset KEYPORT_BIN PLAIN_PROXY_BIN # Keyport reads every KEYPORT_* variable as configuration
@@ -160,40 +163,13 @@ pid[G1]=$!
 pid[G2]=$!
 
 # --- HAProxy G3 (3334), G4 (3335, and 3338 limited to 100/s) on CPU 1 ---
-cat >"$dir/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend g3
-  bind 127.0.0.1:3334
-  default_backend upstream
-frontend g4
-  bind 127.0.0.1:3335
-  http-request set-var(txn.c) req.hdr(x-api-key),sha2(256),hex,lower,map_str($dir/kp/keys.map)
-  http-request deny deny_status 401 unless { var(txn.c) -m found }
-  http-request track-sc0 var(txn.c) table per_key
-  http-request deny deny_status 429 if { sc_http_req_rate(0) gt $limit }
-  default_backend upstream
-frontend g4_100
-  bind 127.0.0.1:3338
-  http-request set-var(txn.c) req.hdr(x-api-key),sha2(256),hex,lower,map_str($dir/kp/keys.map)
-  http-request deny deny_status 401 unless { var(txn.c) -m found }
-  http-request track-sc0 var(txn.c) table per_key_100
-  http-request deny deny_status 429 if { sc_http_req_rate(0) gt 100 }
-  default_backend upstream
-backend per_key
-  stick-table type string len 64 size 1m expire 60s store http_req_rate(1s)
-backend per_key_100
-  stick-table type string len 64 size 1m expire 60s store http_req_rate(1s)
-backend upstream
-  http-reuse always
-  server u 127.0.0.1:3331
-EOF
+{
+  haproxy_preamble
+  printf 'frontend g3\n  bind 127.0.0.1:3334\n  default_backend upstream\n'
+  haproxy_key_check g4 3335 "$dir/kp/keys.map" "$limit"
+  haproxy_key_check g4_100 3338 "$dir/kp/keys.map" 100
+  haproxy_upstream 3331
+} >"$dir/haproxy.cfg"
 taskset -c 1 haproxy -f "$dir/haproxy.cfg" -db &
 pids+=($!)
 pid[G3]=$!
@@ -208,7 +184,7 @@ declare -A url
 url[G0]=http://127.0.0.1:3331/ url[G1]=http://127.0.0.1:3332/ url[G2]=http://127.0.0.1:3333/
 url[G3]=http://127.0.0.1:3334/ url[G4]=http://127.0.0.1:3335/ url[K0]=http://127.0.0.1:3336/
 url[K1]=http://127.0.0.1:3337/bench/
-systems=(G0 G1 G2 G3 G4 K0 K1)
+systems=(${SYSTEMS:-G0 G1 G2 G3 G4 K0 K1}) # SYSTEMS="G3 G4 K1": fewer (G3 and G4 give the ratios)
 for s in "${systems[@]}"; do wait_for "${url[$s]}" -H "X-Api-Key: $(cat "$dir/one-key.txt")"; done
 
 # --- Throughput: interleaved repetitions, one key and every key ---
@@ -220,6 +196,10 @@ for rep in $(seq "$reps"); do
   for k in 1 "$n"; do
     for s in "${systems[@]}"; do
       load "$s" "${keyfile[$k]}" 3 >/dev/null
+      if [[ -n ${PERF:-} && $rep == 1 && $s == K1 && $k == "$n" ]]; then
+        mkdir -p "$PERF"
+        perf record -q -F 499 -g -p "${pid[K1]}" -o "$PERF/K1.data" -- sleep "$duration" 2>/dev/null &
+      fi
       load "$s" "${keyfile[$k]}" "$duration" >"$dir/wrk.txt"
       rps=$(awk '/Requests\/sec/ {printf "%d", $2}' "$dir/wrk.txt")
       bad=$(awk '/Non-2xx/ {print $NF}' "$dir/wrk.txt")

@@ -29,6 +29,8 @@ for tool in wrk haproxy nginx taskset psql python3 node curl; do
 done
 PATH=$PATH:/usr/sbin
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/haproxy.sh
+source "$root/bench/haproxy.sh"
 bin=${KEYPORT_BIN:-$root/target/release/keyport}
 plain=$root/target/release/examples/plain_verify
 unset KEYPORT_BIN # Keyport reads every KEYPORT_* variable as configuration
@@ -114,28 +116,11 @@ setup_keyport sqlite 3211 "sqlite://$dir/sqlite/keyport.db"
 psql -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS keyport_side_by_side" -c "CREATE DATABASE keyport_side_by_side"
 setup_keyport postgres 3212 "$pg_url"
 
-cat >"$dir/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend g4
-  bind 127.0.0.1:3221
-  http-request set-var(txn.c) req.hdr(x-api-key),sha2(256),hex,lower,map_str($dir/sqlite/keys.map)
-  http-request deny deny_status 401 unless { var(txn.c) -m found }
-  http-request track-sc0 var(txn.c) table per_key
-  http-request deny deny_status 429 if { sc_http_req_rate(0) gt 100 }
-  default_backend upstream
-backend per_key
-  stick-table type string len 64 size 1m expire 60s store http_req_rate(1s)
-backend upstream
-  http-reuse always
-  server u 127.0.0.1:3231
-EOF
+{
+  haproxy_preamble
+  haproxy_key_check g4 3221 "$dir/sqlite/keys.map" 100
+  haproxy_upstream 3231
+} >"$dir/haproxy.cfg"
 taskset -c 1 haproxy -f "$dir/haproxy.cfg" -db &
 pids+=($!)
 pid[G4]=$!
