@@ -5,7 +5,11 @@
 //!
 //! A block starts at one request, doubles while blocks last under a second and halves when
 //! one lasts over ten; it is never more than [`MAX_BLOCK`] nor more than an eighth of what
-//! the quota has left, so a quota's last 15 requests are leased one at a time. What an
+//! the quota has left, so a quota's last 15 requests are leased one at a time. When half
+//! of a block is used and the quota is far from its end (the block is at most a sixteenth
+//! of what is left), the next block is leased in the background, so a busy subscription's
+//! calls do not wait on the database (only a first call, and a call that outruns the lease
+//! in flight, wait). What an
 //! instance leased and did not use is given back when the subscription has been quiet for
 //! [`IDLE_MS`], when its period is over ([`Quotas::sweep`]) and when the instance stops
 //! ([`Quotas::release`]). The database's `used` therefore counts requests passed *or leased*;
@@ -16,7 +20,9 @@ use crate::domain::QuotaPeriod;
 use crate::error::AppError;
 use crate::platform::state::Db;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// The largest block an instance leases at once.
 pub const MAX_BLOCK: i64 = 4096;
@@ -43,8 +49,10 @@ struct Lease {
     left: i64,
     /// The database's count after the last lease: every instance's requests and leases.
     used: i64,
-    /// The size of the next block.
+    /// The size of the last block leased.
     block: i64,
+    /// A block is being leased in the background.
+    fetching: bool,
     leased_at: Option<i64>,
     touched_at: i64,
     /// When the database last said the quota was used up.
@@ -69,6 +77,26 @@ impl Lease {
         back
     }
 
+    /// Takes a block the database granted.
+    fn add(&mut self, (used, granted): (i64, i64), block: i64, now: i64) {
+        self.left += granted;
+        self.used = used;
+        self.block = block;
+        self.leased_at = Some(now);
+        self.exhausted_at = None;
+    }
+
+    /// Whether `block` should be leased now, ahead of need: half of the last block is used
+    /// and the quota is far from its end (the block is at most a sixteenth of what is left;
+    /// near the end, requests are leased as they come, so the counter stays close to what
+    /// passed).
+    fn wants_ahead(&self, block: i64) -> bool {
+        !self.fetching
+            && self.exhausted_at.is_none()
+            && self.left <= self.block / 2
+            && block <= (self.quota - self.used) / 16
+    }
+
     fn next_block(&self, now: i64) -> i64 {
         let block = match self.leased_at {
             Some(at) if now - at < 1_000 => self.block * 2,
@@ -79,19 +107,29 @@ impl Lease {
     }
 }
 
-type Cell = Arc<tokio::sync::Mutex<Lease>>;
+/// A lease and the signal that a block leased in the background has landed.
+#[derive(Debug, Default)]
+struct Entry {
+    lease: tokio::sync::Mutex<Lease>,
+    landed: Notify,
+}
+
+type Cell = Arc<Entry>;
 
 const SHARDS: usize = 16;
 
 /// The leases of this instance.
 pub struct Quotas {
     shards: Vec<Mutex<HashMap<Slot, Cell>>>,
+    /// Background leases in flight, and the signal that one finished.
+    fetching: Arc<(AtomicUsize, Notify)>,
 }
 
 impl Default for Quotas {
     fn default() -> Self {
         Quotas {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            fetching: Arc::default(),
         }
     }
 }
@@ -141,7 +179,7 @@ impl Quotas {
         }
         loop {
             let cell = self.cell(&slot);
-            let mut lease = cell.lock().await;
+            let mut lease = cell.lease.lock().await;
             if lease.retired {
                 continue;
             }
@@ -150,19 +188,22 @@ impl Quotas {
                 let back = lease.restart(quota);
                 give_back(db, &slot, back).await?;
             }
+            if lease.left == 0 && lease.fetching {
+                // The next block is on its way: wait for it rather than lease another.
+                let landed = cell.landed.notified();
+                tokio::pin!(landed);
+                landed.as_mut().enable();
+                drop(lease);
+                landed.await;
+                continue;
+            }
             if lease.left == 0 {
                 if lease.exhausted_at.is_some_and(|at| now - at < RECHECK_MS) {
                     return Ok(None);
                 }
                 let block = lease.next_block(now);
                 match take_block(db, &slot, quota, block).await? {
-                    Some((used, granted)) => {
-                        lease.left = granted;
-                        lease.used = used;
-                        lease.block = block;
-                        lease.leased_at = Some(now);
-                        lease.exhausted_at = None;
-                    }
+                    Some(grant) => lease.add(grant, block, now),
                     None => {
                         lease.exhausted_at = Some(now);
                         return Ok(None);
@@ -172,6 +213,11 @@ impl Quotas {
             lease.left -= 1;
             let remaining = (quota - lease.used + lease.left).max(0);
             let generation = lease.generation;
+            let block = lease.next_block(now);
+            if lease.wants_ahead(block) {
+                lease.fetching = true;
+                self.lease_ahead(db, &slot, &cell, (quota, block, generation), now);
+            }
             drop(lease);
             return Ok(Some(Spent {
                 remaining,
@@ -182,11 +228,71 @@ impl Quotas {
         }
     }
 
+    /// Leases the next block of `slot` in the background and adds it to the lease when it
+    /// lands (or gives it straight back when the lease was swept or started over meanwhile).
+    fn lease_ahead(
+        &self,
+        db: &Db,
+        slot: &Slot,
+        cell: &Cell,
+        (quota, block, generation): (i64, i64, u64),
+        now: i64,
+    ) {
+        let (db, slot, cell, fetching) = (
+            db.clone(),
+            slot.clone(),
+            cell.clone(),
+            self.fetching.clone(),
+        );
+        fetching.0.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let taken = take_block(&db, &slot, quota, block).await;
+            let stale = {
+                let mut lease = cell.lease.lock().await;
+                let current = !lease.retired && lease.generation == generation;
+                if current {
+                    lease.fetching = false;
+                    match &taken {
+                        Ok(Some(grant)) => lease.add(*grant, block, now),
+                        Ok(None) => lease.exhausted_at = Some(now),
+                        Err(_) => {}
+                    }
+                }
+                !current
+            };
+            cell.landed.notify_waiters();
+            match taken {
+                Ok(Some((_, granted))) if stale => {
+                    if let Err(e) = give_back(&db, &slot, granted).await {
+                        tracing::warn!(error = %e, "could not give back a quota block");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not lease a quota block ahead"),
+                _ => {}
+            }
+            fetching.0.fetch_sub(1, Ordering::SeqCst);
+            fetching.1.notify_waiters();
+        });
+    }
+
+    /// Waits until no block is being leased in the background.
+    pub async fn settled(&self) {
+        loop {
+            let done = self.fetching.1.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.fetching.0.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            done.await;
+        }
+    }
+
     /// Gives back a request [`Quotas::spend`] counted (a later check refused the call): to
     /// the block it came from, or to the database when that lease has been given back.
     pub async fn refund(&self, db: &Db, spent: Spent) -> Result<(), AppError> {
         {
-            let mut lease = spent.cell.lock().await;
+            let mut lease = spent.cell.lease.lock().await;
             if !lease.retired && lease.generation == spent.generation {
                 lease.left += 1;
                 return Ok(());
@@ -204,8 +310,10 @@ impl Quotas {
         .await
     }
 
-    /// Gives back every unused request (the instance is stopping).
+    /// Gives back every unused request (the instance is stopping), after the blocks being
+    /// leased in the background have landed.
     pub async fn release(&self, db: &Db) -> Result<usize, AppError> {
+        self.settled().await;
         self.give_back_where(db, |_, _| true).await
     }
 
@@ -219,7 +327,7 @@ impl Quotas {
             let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
             map.retain(|slot, cell| {
                 // A lease being spent from right now is in use: not swept.
-                let Ok(mut lease) = cell.try_lock() else {
+                let Ok(mut lease) = cell.lease.try_lock() else {
                     return true;
                 };
                 if !due(slot, &lease) {
@@ -247,7 +355,7 @@ impl Quotas {
             let map = shard.lock().unwrap_or_else(|e| e.into_inner());
             held += map
                 .values()
-                .filter_map(|cell| cell.try_lock().ok().map(|l| l.left))
+                .filter_map(|cell| cell.lease.try_lock().ok().map(|l| l.left))
                 .sum::<i64>();
         }
         held
@@ -323,6 +431,34 @@ mod tests {
         assert_eq!(lease.next_block(20_000), 1);
         lease.leased_at = None;
         assert_eq!(lease.next_block(0), 1);
+    }
+
+    #[test]
+    fn the_next_block_is_leased_ahead_at_half_and_far_from_the_end_only() {
+        let lease = Lease {
+            quota: 10_000,
+            used: 1_000,
+            block: 64,
+            left: 33,
+            ..Lease::default()
+        };
+        assert!(!lease.wants_ahead(128), "more than half of the block left");
+        let half = Lease { left: 32, ..lease };
+        assert!(half.wants_ahead(128));
+        assert!(
+            half.wants_ahead(562) && !half.wants_ahead(563),
+            "a sixteenth of 9,000"
+        );
+        assert!(!Lease {
+            fetching: true,
+            ..half
+        }
+        .wants_ahead(128));
+        assert!(!Lease {
+            exhausted_at: Some(0),
+            ..half
+        }
+        .wants_ahead(128));
     }
 
     #[test]

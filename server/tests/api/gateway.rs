@@ -521,6 +521,7 @@ async fn metrics_count_calls_and_refusals_for_service_tokens_only(app: TestApp) 
         .unwrap();
     assert_eq!(refused.status(), 401, "an API key is no service token");
     let token = app.service_token("prometheus").await;
+    app.state.quotas.settled().await;
     let res = client()
         .get(&metrics)
         .bearer_auth(&token)
@@ -544,8 +545,9 @@ async fn metrics_count_calls_and_refusals_for_service_tokens_only(app: TestApp) 
         "keyport_database_up 1",
         "keyport_feed_changes_behind 0",
         "keyport_usage_events_dropped_total 0",
-        // The plan's monthly quota: blocks of 1 and 2 leased, 2 requests passed.
-        "keyport_quota_leased_unused 1",
+        // The plan's monthly quota: blocks of 1, 2 and 4 leased (each when half of the
+        // last one was used), 2 requests passed.
+        "keyport_quota_leased_unused 5",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }
