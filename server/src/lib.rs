@@ -266,7 +266,7 @@ pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
                 };
                 let checkpoints = tokio::spawn(checkpoint_every_minute(db.clone(), url));
                 let rollups = tokio::spawn(roll_up_every_minute(db.clone(), clock, retention));
-                writer.run(db).await;
+                writer.run(db, retention.raw_days > 0).await;
                 checkpoints.abort();
                 rollups.abort();
             });

@@ -3,8 +3,8 @@
 //! number of instances — and counts its requests down from the block in memory, so a call
 //! reaches the database only when its instance's block runs out.
 //!
-//! A block starts at one request, doubles while blocks last under a second and halves when
-//! one lasts over ten; it is never more than [`MAX_BLOCK`] nor more than an eighth of what
+//! A block starts at one request, doubles while blocks last under [`GROW_UNDER_MS`] and
+//! halves when one lasts over [`SHRINK_OVER_MS`]; it is never more than [`MAX_BLOCK`] nor more than an eighth of what
 //! the quota has left, so a quota's last 15 requests are leased one at a time. When half
 //! of a block is used and the quota is far from its end (the block is at most a sixteenth
 //! of what is left), the next block is leased in the background, so a busy subscription's
@@ -26,6 +26,13 @@ use tokio::sync::Notify;
 
 /// The largest block an instance leases at once.
 pub const MAX_BLOCK: i64 = 4096;
+/// A block used up faster than this makes the next one twice as large: a subscription's
+/// instance asks the database about once every few seconds, however busy (one lease a
+/// second per subscription was most of a gateway's database work with 1,000 busy
+/// subscriptions).
+pub const GROW_UNDER_MS: i64 = 5_000;
+/// A block that lasted longer than this makes the next one half as large.
+pub const SHRINK_OVER_MS: i64 = 60_000;
 /// A subscription without requests for this long gives its unused requests back.
 pub const IDLE_MS: i64 = 10_000;
 /// After the database said a quota is used up, how long the instance believes it before
@@ -99,8 +106,8 @@ impl Lease {
 
     fn next_block(&self, now: i64) -> i64 {
         let block = match self.leased_at {
-            Some(at) if now - at < 1_000 => self.block * 2,
-            Some(at) if now - at > 10_000 => self.block / 2,
+            Some(at) if now - at < GROW_UNDER_MS => self.block * 2,
+            Some(at) if now - at > SHRINK_OVER_MS => self.block / 2,
             _ => self.block,
         };
         block.clamp(1, MAX_BLOCK)
@@ -416,19 +423,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_double_while_they_last_under_a_second_and_halve_after_ten() {
+    fn blocks_double_while_they_last_under_five_seconds_and_halve_after_a_minute() {
         let mut lease = Lease {
             block: 8,
             leased_at: Some(0),
             ..Lease::default()
         };
-        assert_eq!(lease.next_block(500), 16);
+        assert_eq!(lease.next_block(4_999), 16);
         assert_eq!(lease.next_block(5_000), 8);
-        assert_eq!(lease.next_block(10_001), 4);
+        assert_eq!(lease.next_block(60_000), 8);
+        assert_eq!(lease.next_block(60_001), 4);
         lease.block = MAX_BLOCK;
         assert_eq!(lease.next_block(1), MAX_BLOCK);
         lease.block = 1;
-        assert_eq!(lease.next_block(20_000), 1);
+        assert_eq!(lease.next_block(120_000), 1);
         lease.leased_at = None;
         assert_eq!(lease.next_block(0), 1);
     }

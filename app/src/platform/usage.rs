@@ -2,13 +2,14 @@
 //! never blocks the request (when the queue is full the event is dropped and counted); one
 //! background writer takes what arrived in each 500 ms and stores:
 //! - the raw events of known keys (`usage_events`) at once, kept for the configured
-//!   retention;
+//!   retention (none at all with a retention of 0 days);
 //! - per-minute rollups by application, API, key and decision code (`usage_minutes`, keyed
 //!   time first, so its rows land at the end of one B-tree; [`rollup`] sums them into the
 //!   hours and days the charts read), and each key's use count (and, once rotated, uses
 //!   since the rotation) and last use (time and address): both summed in memory and
-//!   written every [`COUNT_EVERY`] (with many keys, one row per key and minute instead of
-//!   one per event);
+//!   written every [`COUNT_EVERY`], or every [`COUNT_EVERY_MANY`] while more than
+//!   [`MANY_ROWS`] rows are summed (with many keys, one row per key and minute instead of
+//!   one per event, or per flush);
 //! - each key's requests by UTC day and client address (`usage_clients`), summed in memory
 //!   and written every [`CLIENTS_EVERY`].
 //!
@@ -161,9 +162,13 @@ impl Writer {
     /// queue every [`POLL_EVERY`] rather than waiting on it: a waiting receiver would have
     /// every request wake its thread (a system call and a context switch per event; on one
     /// core 15% of the gateway's time went there).
-    pub async fn run(self, db: Db) {
+    /// `raw`: whether raw events are stored at all.
+    pub async fn run(self, db: Db, raw: bool) {
         let Writer { mut rx, stats } = self;
-        let mut pending = Pending::default();
+        let mut pending = Pending {
+            no_raw: !raw,
+            ..Pending::default()
+        };
         let mut store: Option<tokio::task::JoinHandle<()>> = None;
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -200,6 +205,8 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 #[derive(Default)]
 struct Pending {
     raw: Vec<Event>,
+    /// Raw events are not kept (a retention of 0 days).
+    no_raw: bool,
     /// The current batch of raw events is skipped: the writer was behind when it began.
     raw_behind: bool,
     raw_since: Option<tokio::time::Instant>,
@@ -244,6 +251,9 @@ impl Pending {
         }
         self.counts.add(std::slice::from_ref(&event));
         self.clients.add(&event);
+        if self.no_raw {
+            return;
+        }
         if self.raw_behind || self.raw.len() >= BATCH {
             stats.raw_skipped.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -401,6 +411,12 @@ pub fn network(ip: IpAddr) -> String {
 /// many keys most events are a rollup row of their own within 500 ms, far fewer within
 /// ten seconds. Charts and "last used" lag by up to this much; raw events do not wait.
 pub const COUNT_EVERY: Duration = Duration::from_secs(10);
+/// How long while more than [`MANY_ROWS`] rows are summed: with 100,000 keys in use, a
+/// minute holds a row per key, and writing it once rather than six times is most of the
+/// writer's cost (charts and "last used" then lag by up to a minute).
+pub const COUNT_EVERY_MANY: Duration = Duration::from_secs(60);
+/// Summed rows from which the counts are written every [`COUNT_EVERY_MANY`].
+pub const MANY_ROWS: usize = 10_000;
 /// Rollup rows held at most before they are written early (bounds the memory).
 const MAX_ROLLUP_ROWS: usize = 200_000;
 
@@ -455,7 +471,12 @@ impl Counts {
     }
 
     fn due_at(&self) -> Option<tokio::time::Instant> {
-        self.since.map(|since| since + COUNT_EVERY)
+        let wait = if self.rollups.len().max(self.uses.len()) > MANY_ROWS {
+            COUNT_EVERY_MANY
+        } else {
+            COUNT_EVERY
+        };
+        self.since.map(|since| since + wait)
     }
 
     fn is_due(&self, now: tokio::time::Instant) -> bool {

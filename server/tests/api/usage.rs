@@ -215,7 +215,8 @@ async fn a_stalled_database_slows_no_verification(backend: Backend) {
 }
 
 /// A writer that finds more than half its queue waiting stores what it takes in the rollups
-/// and key counts but skips the raw events (counted), so the counts stay whole under load.
+/// and key counts but skips the raw events (counted), so the counts stay whole under load;
+/// one told to keep no raw events keeps none.
 async fn a_writer_behind_keeps_the_counts_and_skips_raw_events(app: TestApp) {
     use app::platform::usage::{Event, Recorder};
     let db = &app.state.db;
@@ -238,7 +239,7 @@ async fn a_writer_behind_keeps_the_counts_and_skips_raw_events(app: TestApp) {
     }
     let writer = recorder.writer().expect("the first call gets the writer");
     assert!(recorder.writer().is_none(), "one writer per recorder");
-    let running = tokio::spawn(writer.run(db.clone()));
+    let running = tokio::spawn(writer.run(db.clone(), true));
     recorder.flush().await;
     // Caught up: the next events are stored raw as well.
     for i in 80..90 {
@@ -269,4 +270,27 @@ async fn a_writer_behind_keeps_the_counts_and_skips_raw_events(app: TestApp) {
         .await
         .expect("the writer ends when its recorder is gone")
         .unwrap();
+
+    // With a raw retention of 0 days, raw events are not stored at all (and not counted as
+    // skipped); the rollups are whole.
+    let recorder = Recorder::new(100);
+    let running = tokio::spawn(recorder.writer().unwrap().run(db.clone(), false));
+    for i in 0..5 {
+        recorder.record(Event {
+            key_id: Some("key-no-raw".into()),
+            ..event(i)
+        });
+    }
+    recorder.flush().await;
+    let stored: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT CAST(SUM(requests) AS BIGINT) FROM usage_minutes WHERE key_id = 'key-no-raw'), \
+         (SELECT COUNT(*) FROM usage_events WHERE key_id = 'key-no-raw')",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(stored, (5, 0));
+    assert_eq!((recorder.written(), recorder.raw_skipped()), (5, 0));
+    drop(recorder);
+    running.await.unwrap();
 }
