@@ -24,7 +24,7 @@
 #   cargo leptos build --release --split
 #   cargo build --release -p server --example plain_proxy
 #   bash bench/gateway.sh                # KEYS=1000 REPS=1 DURATION=5 for a quick look
-#                                        # PERF=/tmp/perf: a profile of K1 with every key
+#                                        # PERF=/tmp/perf: profiles of K0 and K1 with every key
 # Needs the Debian packages wrk, haproxy, nginx, libnginx-mod-http-js and curl.
 set -euo pipefail
 for tool in wrk haproxy nginx taskset python3 node curl; do
@@ -196,9 +196,9 @@ for rep in $(seq "$reps"); do
   for k in 1 "$n"; do
     for s in "${systems[@]}"; do
       load "$s" "${keyfile[$k]}" 3 >/dev/null
-      if [[ -n ${PERF:-} && $rep == 1 && $s == K1 && $k == "$n" ]]; then
+      if [[ -n ${PERF:-} && $rep == 1 && $s == K? && $k == "$n" ]]; then
         mkdir -p "$PERF"
-        perf record -q -F 499 -g -p "${pid[K1]}" -o "$PERF/K1.data" -- sleep "$duration" 2>/dev/null &
+        perf record -q -F "${PERF_FREQ:-499}" --call-graph "${PERF_CALLGRAPH:-fp}" -p "${pid[$s]}" -o "$PERF/$s.data" -- sleep "$duration" 2>/dev/null &
       fi
       load "$s" "${keyfile[$k]}" "$duration" >"$dir/wrk.txt"
       rps=$(awk '/Requests\/sec/ {printf "%d", $2}' "$dir/wrk.txt")

@@ -187,12 +187,12 @@ async fn spawn_gateway(
     addr: std::net::SocketAddr,
     stop: &Stop,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    let router = gateway::router(state)?;
+    let gateway = gateway::Gateway::new(state)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (set KEYPORT_GATEWAY_LISTEN)"))?;
     tracing::info!("Keyport gateway listening on http://{addr}");
-    Ok(tokio::spawn(gateway::serve(router, listener, stop.wait())))
+    Ok(tokio::spawn(gateway::serve(gateway, listener, stop.wait())))
 }
 
 /// Requests are done: the quota this instance leased and did not use goes back, and what

@@ -521,6 +521,14 @@ async fn metrics_count_calls_and_refusals_for_service_tokens_only(app: TestApp) 
         .unwrap();
     assert_eq!(refused.status(), 401, "an API key is no service token");
     let token = app.service_token("prometheus").await;
+    let posted = client()
+        .post(&metrics)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 405);
+    assert_eq!(posted.headers()["allow"], "GET, HEAD");
     app.state.quotas.settled().await;
     let res = client()
         .get(&metrics)
@@ -697,9 +705,9 @@ async fn a_gateway_started_without_its_database_refuses_until_it_answers() {
     keyport::feed::spawn(cold.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let router = keyport::gateway::router(cold.clone()).unwrap();
+    let gateway = keyport::gateway::Gateway::new(cold.clone()).unwrap();
     tokio::spawn(keyport::gateway::serve(
-        router,
+        gateway,
         listener,
         std::future::pending(),
     ));

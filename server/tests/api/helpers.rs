@@ -146,7 +146,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = gateway_listener.local_addr().unwrap();
     tokio::spawn(keyport::gateway::serve(
-        keyport::gateway::router(state.clone()).unwrap(),
+        keyport::gateway::Gateway::new(state.clone()).unwrap(),
         gateway_listener,
         std::future::pending(),
     ));
