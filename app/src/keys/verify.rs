@@ -14,7 +14,7 @@
 use super::store;
 use crate::domain::{ApiKey, Route, Scope, Slug, SubscriptionState, UserStatus};
 use crate::error::{AppError, FormErrors};
-use crate::platform::limits::{Rate, Verdict};
+use crate::platform::limits::{Bucket, Rate, Verdict};
 use crate::platform::quota::Slot;
 use crate::platform::state::{digest_bytes, fmt_time, AppState};
 use crate::platform::usage::Event;
@@ -425,7 +425,7 @@ async fn answer(
     };
     let give_back = || {
         for (bucket, rate) in &taken {
-            state.limiter.refund(bucket, *rate);
+            state.limiter.refund(*bucket, *rate);
         }
     };
     let mut quota_spent = None;
@@ -498,17 +498,17 @@ async fn answer(
 }
 
 /// A rate-limit bucket a request was taken from, and its rate (to give it back).
-type Taken = Vec<(String, Rate)>;
+type Taken<'a> = Vec<(Bucket<'a>, Rate)>;
 
 /// Takes the request from the key's own bucket, then from its subscription's (the plan's
 /// rate, shared by the application's keys); a refusal by the second gives the first its
 /// request back, so a refused request costs nothing. The tightest verdict and the buckets
 /// taken from, or the refusal.
-fn rate_limits(
+fn rate_limits<'a>(
     state: &AppState,
-    facts: &Facts,
+    facts: &'a Facts,
     now: i64,
-) -> Result<(Option<Verdict>, Taken), Verdict> {
+) -> Result<(Option<Verdict>, Taken<'a>), Verdict> {
     let mut taken = Taken::new();
     let key = &facts.key;
     let key_rate = key.rate.as_ref().map(|(limit, period)| Rate {
@@ -516,29 +516,30 @@ fn rate_limits(
         period_ms: period_ms(period),
         burst: 0,
     });
-    let key_bucket = format!("k:{}", key.id);
+    let key_bucket = Bucket::Key(&key.id);
     let mut tightest: Option<Verdict> = None;
     if let Some(rate) = key_rate {
-        let v = state.limiter.check(&key_bucket, rate, now);
+        let v = state.limiter.check(key_bucket, rate, now);
         if !v.allowed {
             return Err(v);
         }
         tightest = Some(v);
-        taken.push((key_bucket.clone(), rate));
+        taken.push((key_bucket, rate));
     }
     if let Some((sub, Some(plan))) = &facts.subscription {
         if let Some(rate) = plan.rate {
-            let v = state.limiter.check(&format!("s:{}", sub.id), rate, now);
+            let bucket = Bucket::Subscription(&sub.id);
+            let v = state.limiter.check(bucket, rate, now);
             if !v.allowed {
                 if let Some(rate) = key_rate {
-                    state.limiter.refund(&key_bucket, rate);
+                    state.limiter.refund(key_bucket, rate);
                 }
                 return Err(v);
             }
             if tightest.is_none_or(|t| v.remaining < t.remaining) {
                 tightest = Some(v);
             }
-            taken.push((format!("s:{}", sub.id), rate));
+            taken.push((bucket, rate));
         }
     }
     Ok((tightest, taken))

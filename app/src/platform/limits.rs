@@ -12,6 +12,26 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// Whose requests a bucket counts (borrowed from the view: naming one allocates nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket<'a> {
+    /// A key's own rate limit, by key id.
+    Key(&'a str),
+    /// A plan's rate limit, shared by a subscription's keys, by subscription id.
+    Subscription(&'a str),
+}
+
+impl<'a> Bucket<'a> {
+    fn parts(self) -> (usize, &'a str) {
+        match self {
+            Bucket::Key(id) => (0, id),
+            Bucket::Subscription(id) => (1, id),
+        }
+    }
+}
+
+type Tats = HashMap<String, i64, foldhash::fast::RandomState>;
+
 const NANOS_PER_MS: i64 = 1_000_000;
 
 /// `limit` requests per `period_ms`, with up to `burst` more at once.
@@ -81,47 +101,52 @@ fn ceil_ms(ns: i64) -> i64 {
 
 const SHARDS: usize = 16;
 
-/// The buckets of this process.
+/// The buckets of this process: per shard, the keys' and the subscriptions' TATs.
 #[derive(Debug)]
 pub struct LocalBuckets {
-    shards: Vec<Mutex<HashMap<String, i64>>>,
+    shards: Vec<Mutex<[Tats; 2]>>,
 }
 
 impl Default for LocalBuckets {
     fn default() -> Self {
         LocalBuckets {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 }
 
 impl LocalBuckets {
-    /// The bucket's shard (FNV-1a: the same bucket always lands in the same shard).
-    fn shard(&self, bucket: &str) -> &Mutex<HashMap<String, i64>> {
+    /// The bucket's shard and its map (FNV-1a of the id: the same bucket always lands in
+    /// the same shard).
+    fn lock(&self, id: &str) -> std::sync::MutexGuard<'_, [Tats; 2]> {
         let mut fnv: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in bucket.bytes() {
+        for b in id.bytes() {
             fnv = (fnv ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
-        &self.shards[(fnv as usize) % SHARDS]
+        self.shards[(fnv as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
-    fn check(&self, bucket: &str, rate: Rate, now_ns: i64) -> Verdict {
-        let mut map = self.shard(bucket).lock().unwrap_or_else(|e| e.into_inner());
-        let (tat, verdict) = gcra(map.get(bucket).copied(), rate, now_ns);
+    fn check(&self, bucket: Bucket<'_>, rate: Rate, now_ns: i64) -> Verdict {
+        let (kind, id) = bucket.parts();
+        let mut shard = self.lock(id);
+        let map = &mut shard[kind];
+        let (tat, verdict) = gcra(map.get(id).copied(), rate, now_ns);
         if let Some(tat) = tat.filter(|_| verdict.allowed) {
-            match map.get_mut(bucket) {
+            match map.get_mut(id) {
                 Some(slot) => *slot = tat,
                 None => {
-                    map.insert(bucket.to_string(), tat);
+                    map.insert(id.to_string(), tat);
                 }
             }
         }
         verdict
     }
 
-    fn refund(&self, bucket: &str, rate: Rate) {
-        let mut map = self.shard(bucket).lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tat) = map.get_mut(bucket) {
+    fn refund(&self, bucket: Bucket<'_>, rate: Rate) {
+        let (kind, id) = bucket.parts();
+        if let Some(tat) = self.lock(id)[kind].get_mut(id) {
             *tat -= rate.interval();
         }
     }
@@ -129,9 +154,11 @@ impl LocalBuckets {
     fn sweep(&self, now_ns: i64) -> usize {
         let mut kept = 0;
         for shard in &self.shards {
-            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
-            map.retain(|_, tat| *tat > now_ns);
-            kept += map.len();
+            let mut maps = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for map in maps.iter_mut() {
+                map.retain(|_, tat| *tat > now_ns);
+                kept += map.len();
+            }
         }
         kept
     }
@@ -153,14 +180,14 @@ impl Default for Limiter {
 impl Limiter {
     /// Takes one request from `bucket` at `now_ms` (the app clock; sub-millisecond order
     /// comes from the arrival order).
-    pub fn check(&self, bucket: &str, rate: Rate, now_ms: i64) -> Verdict {
+    pub fn check(&self, bucket: Bucket<'_>, rate: Rate, now_ms: i64) -> Verdict {
         match self {
             Limiter::Local(b) => b.check(bucket, rate, now_ms * NANOS_PER_MS),
         }
     }
 
     /// Gives back the request last taken from `bucket` (a later check refused it).
-    pub fn refund(&self, bucket: &str, rate: Rate) {
+    pub fn refund(&self, bucket: Bucket<'_>, rate: Rate) {
         match self {
             Limiter::Local(b) => b.refund(bucket, rate),
         }
@@ -192,31 +219,33 @@ mod tests {
     fn a_full_bucket_passes_limit_plus_burst_at_once_then_refuses() {
         let l = Limiter::default();
         let rate = per_second(5, 2);
-        let passed: Vec<bool> = (0..9).map(|_| l.check("k", rate, 1_000).allowed).collect();
+        let passed: Vec<bool> = (0..9)
+            .map(|_| l.check(Bucket::Key("k"), rate, 1_000).allowed)
+            .collect();
         assert_eq!(
             passed,
             [true, true, true, true, true, true, true, false, false]
         );
-        let refused = l.check("k", rate, 1_000);
+        let refused = l.check(Bucket::Key("k"), rate, 1_000);
         assert_eq!(refused.remaining, 0);
         // One emission interval (200 ms) later, one more passes.
         assert_eq!(refused.retry_after_ms, Some(200));
-        assert!(!l.check("k", rate, 1_199).allowed);
-        assert!(l.check("k", rate, 1_200).allowed);
+        assert!(!l.check(Bucket::Key("k"), rate, 1_199).allowed);
+        assert!(l.check(Bucket::Key("k"), rate, 1_200).allowed);
     }
 
     #[test]
     fn remaining_and_reset_count_down() {
         let l = Limiter::default();
         let rate = per_second(4, 0);
-        let first = l.check("k", rate, 0);
+        let first = l.check(Bucket::Key("k"), rate, 0);
         assert_eq!((first.limit, first.remaining, first.reset_ms), (4, 3, 250));
-        let second = l.check("k", rate, 0);
+        let second = l.check(Bucket::Key("k"), rate, 0);
         assert_eq!((second.remaining, second.reset_ms), (2, 500));
         // After a second idle the bucket is full again: it is dropped by a sweep.
         assert_eq!(l.sweep(499), 1);
         assert_eq!(l.sweep(500), 0);
-        assert_eq!(l.check("k", rate, 500).remaining, 3);
+        assert_eq!(l.check(Bucket::Key("k"), rate, 500).remaining, 3);
     }
 
     /// Offered ten times a 100 requests/s limit, evenly, for 20 seconds: after the first
@@ -229,7 +258,7 @@ mod tests {
         let mut per_second_passed = [0u32; 20];
         // 1,000 requests a second: one per millisecond.
         for ms in 0..20_000i64 {
-            if l.check("k", rate, ms).allowed {
+            if l.check(Bucket::Key("k"), rate, ms).allowed {
                 per_second_passed[(ms / 1_000) as usize] += 1;
             }
         }
@@ -242,9 +271,9 @@ mod tests {
     #[test]
     fn buckets_and_rates_are_separate() {
         let l = Limiter::default();
-        assert!(l.check("a", per_second(1, 0), 0).allowed);
-        assert!(!l.check("a", per_second(1, 0), 0).allowed);
-        assert!(l.check("b", per_second(1, 0), 0).allowed);
+        assert!(l.check(Bucket::Key("a"), per_second(1, 0), 0).allowed);
+        assert!(!l.check(Bucket::Key("a"), per_second(1, 0), 0).allowed);
+        assert!(l.check(Bucket::Key("b"), per_second(1, 0), 0).allowed);
         // A minute rate: 60 per minute is one a second after the first 60.
         let minute = Rate {
             limit: 60,
@@ -252,10 +281,10 @@ mod tests {
             burst: 0,
         };
         for _ in 0..60 {
-            assert!(l.check("m", minute, 0).allowed);
+            assert!(l.check(Bucket::Key("m"), minute, 0).allowed);
         }
-        assert!(!l.check("m", minute, 999).allowed);
-        assert!(l.check("m", minute, 1_000).allowed);
+        assert!(!l.check(Bucket::Key("m"), minute, 999).allowed);
+        assert!(l.check(Bucket::Key("m"), minute, 1_000).allowed);
     }
 
     proptest::proptest! {
@@ -288,7 +317,7 @@ mod tests {
                 now_ms += step as i64;
                 clock.advance(std::time::Duration::from_millis(step));
                 proptest::prop_assert_eq!(
-                    ours.check("k", rate, now_ms).allowed,
+                    ours.check(Bucket::Key("k"), rate, now_ms).allowed,
                     theirs.check().is_ok(),
                     "at {} ms", now_ms
                 );

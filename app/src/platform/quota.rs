@@ -125,9 +125,13 @@ type Cell = Arc<Entry>;
 
 const SHARDS: usize = 16;
 
+type Shard = Mutex<HashMap<Slot, Cell, foldhash::fast::RandomState>>;
+
 /// The leases of this instance.
 pub struct Quotas {
-    shards: Vec<Mutex<HashMap<Slot, Cell>>>,
+    shards: Vec<Shard>,
+    /// Picks a slot's shard.
+    hasher: foldhash::fast::RandomState,
     /// Background leases in flight, and the signal that one finished.
     fetching: Arc<(AtomicUsize, Notify)>,
 }
@@ -135,7 +139,8 @@ pub struct Quotas {
 impl Default for Quotas {
     fn default() -> Self {
         Quotas {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            hasher: Default::default(),
             fetching: Arc::default(),
         }
     }
@@ -152,12 +157,9 @@ pub struct Spent {
 }
 
 impl Quotas {
-    fn shard(&self, slot: &Slot) -> &Mutex<HashMap<Slot, Cell>> {
-        use std::hash::{Hash, Hasher};
-        // Fixed keys: the same slot always lands in the same shard.
-        let mut h = std::hash::DefaultHasher::new();
-        slot.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+    fn shard(&self, slot: &Slot) -> &Shard {
+        use std::hash::BuildHasher;
+        &self.shards[(self.hasher.hash_one(slot) as usize) % SHARDS]
     }
 
     fn cell(&self, slot: &Slot) -> Cell {

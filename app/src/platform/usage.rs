@@ -198,6 +198,9 @@ impl Writer {
     }
 }
 
+/// The writer's sums in memory (a fast seeded hash: with many keys, one entry per event).
+type Sums<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// How often the writer takes what is queued.
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
@@ -358,7 +361,7 @@ struct ClientUse {
 /// The events' client addresses since they were last written, by key, UTC day and address.
 #[derive(Debug, Default)]
 struct Clients {
-    rows: HashMap<(String, i64, IpAddr), ClientUse>,
+    rows: Sums<(String, i64, IpAddr), ClientUse>,
     since: Option<tokio::time::Instant>,
 }
 
@@ -433,8 +436,8 @@ struct Uses {
 /// and each key's valid uses.
 #[derive(Debug, Default)]
 struct Counts {
-    rollups: HashMap<MinuteRow, i64>,
-    uses: HashMap<String, Uses>,
+    rollups: Sums<MinuteRow, i64>,
+    uses: Sums<String, Uses>,
     events: u64,
     since: Option<tokio::time::Instant>,
 }
