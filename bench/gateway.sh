@@ -11,7 +11,7 @@
 #   K0  Keyport's proxy stack without Keyport (server/examples/plain_proxy.rs)
 #   K1  keyport gateway on SQLite, the full check: key, scope from the API's OpenAPI
 #       operation, IP allowlist, GCRA limits (key and plan), the plan's monthly quota
-#       (counted in the database on every call), a usage event per call
+#       (leased from the database in blocks), a usage event per call
 # The per-key limits of G2, G4 and K1 are set high (LIMIT, default 1,000,000/s) for the
 # throughput runs, so one key is checked and counted, never refused. QUOTA= (empty) runs K1
 # without the quota: what deciding from memory costs without a counter in the database.

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// The largest block an instance leases at once.
-pub const MAX_BLOCK: i64 = 4096;
+pub const MAX_BLOCK: i64 = 65_536;
 /// A block used up faster than this makes the next one twice as large: a subscription's
 /// instance asks the database about once every few seconds, however busy (one lease a
 /// second per subscription was most of a gateway's database work with 1,000 busy
