@@ -4,17 +4,17 @@
 //! reaches the database only when its instance's block runs out.
 //!
 //! A block starts at one request, doubles while blocks last under [`GROW_UNDER_MS`] and
-//! halves when one lasts over [`SHRINK_OVER_MS`]; it is never more than [`MAX_BLOCK`] nor more than an eighth of what
-//! the quota has left, so a quota's last 15 requests are leased one at a time. When half
-//! of a block is used and the quota is far from its end (the block is at most a sixteenth
-//! of what is left), the next block is leased in the background, so a busy subscription's
-//! calls do not wait on the database (only a first call, and a call that outruns the lease
-//! in flight, wait). What an
-//! instance leased and did not use is given back when the subscription has been quiet for
-//! [`IDLE_MS`], when its period is over ([`Quotas::sweep`]) and when the instance stops
-//! ([`Quotas::release`]). The database's `used` therefore counts requests passed *or leased*;
-//! an instance that dies strands at most its blocks: the quota under-serves, it never
-//! over-serves.
+//! halves when one lasts over [`SHRINK_OVER_MS`]; it is never more than [`MAX_BLOCK`] nor
+//! more than an eighth of what the quota has left, so a quota's last 15 requests are
+//! leased one at a time. When half of a block is used and the quota is far from its end
+//! (the block is at most a sixteenth of what is left), the next block is leased in the
+//! background, so a busy subscription's calls do not wait on the database (only a first
+//! call, and a call that outruns the lease in flight, wait). What an instance leased and
+//! did not use is given back when the subscription has been quiet for [`IDLE_MS`], when
+//! its period is over ([`Quotas::sweep`]) and when the instance stops
+//! ([`Quotas::release`]). The database's `used` therefore counts requests passed *or
+//! leased*; an instance that dies strands at most its blocks: the quota under-serves, it
+//! never over-serves.
 
 use crate::domain::QuotaPeriod;
 use crate::error::AppError;
