@@ -184,7 +184,6 @@ for s in "${systems[@]}"; do
 done
 
 # --- Every request recorded, each one VALID ---
-sleep 2 # the usage writer stores every 500 ms
 recorded() { # name → "code requests" lines from usage_minutes
   local sql=${SQL:-"SELECT code, SUM(requests) FROM usage_minutes GROUP BY code ORDER BY code"}
   if [[ $1 == sqlite ]]; then
@@ -196,6 +195,13 @@ recorded() { # name → "code requests" lines from usage_minutes
 }
 echo
 for s in sqlite postgres; do
+  # The writer stores its sums every 10 s, every minute while it holds more than 10,000
+  # rows (100,000 keys do): wait until every counted request is in, at most 75 s.
+  for _ in $(seq 75); do
+    valid=$(recorded "$s" | awk '$1 == "VALID" {print $2}')
+    (( ${valid:-0} >= sent[$s] )) && break
+    sleep 1
+  done
   lines=$(recorded "$s")
   echo "$s usage rollups: $(echo "$lines" | tr '\n' ' ')for ${sent[$s]} requests counted by wrk (+ up to 64 in flight per run)"
   valid=$(echo "$lines" | awk '$1 == "VALID" {print $2}')
