@@ -186,14 +186,12 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> std::io::Result<rustls::Clie
 
 /// `/_keyport/metrics`, `/_keyport/readyz`, and every other path to [`proxy`].
 async fn handle(gw: &Gateway, peer: SocketAddr, req: hyper::Request<Incoming>) -> Response {
-    let own = match req.uri().path() {
-        "/_keyport/metrics" => Some(true),
-        "/_keyport/readyz" => Some(false),
-        _ => None,
-    };
-    let Some(metrics_page) = own else {
+    const METRICS: &str = "/_keyport/metrics";
+    const READYZ: &str = "/_keyport/readyz";
+    let path = req.uri().path();
+    if path != METRICS && path != READYZ {
         return observed(gw, peer, req).await;
-    };
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut res = problem(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -204,7 +202,7 @@ async fn handle(gw: &Gateway, peer: SocketAddr, req: hyper::Request<Incoming>) -
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return res;
     }
-    if metrics_page {
+    if path == METRICS {
         metrics(gw, req.headers()).await
     } else {
         readyz(gw).await
@@ -297,6 +295,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Shared, so a request's future takes one reference, not a copy of every field.
+    let gateway = std::sync::Arc::new(gateway);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
