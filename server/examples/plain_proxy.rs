@@ -5,6 +5,9 @@
 //!
 //!     cargo run --release -p server --example plain_proxy -- 127.0.0.1:3336 127.0.0.1:3331
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the keyport binary
+
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;

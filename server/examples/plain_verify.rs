@@ -4,6 +4,9 @@
 //!
 //!     cargo run --release -p server --example plain_verify -- 127.0.0.1:3213
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the keyport binary
+
 use axum::{body::Bytes, routing::post, Router};
 
 const ANSWER: &str = r#"{"valid":true,"code":"VALID","key_id":"01900000-0000-7000-8000-000000000000","application":"Load 1","owner":"developer@bench.test","environment":"live","scopes":["read"],"remaining":null,"expires_at":null,"rate_limit":{"requests":10,"period":"second"},"limit":{"limit":10,"remaining":9,"reset":1}}"#;

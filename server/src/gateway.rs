@@ -346,6 +346,13 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_APPLICATION: HeaderName = HeaderName::from_static("x-keyport-application");
+const X_KEY_ID: HeaderName = HeaderName::from_static("x-keyport-key-id");
+const X_PLAN: HeaderName = HeaderName::from_static("x-keyport-plan");
+
 /// Headers some frameworks read as the request's real method.
 const METHOD_OVERRIDES: [&str; 3] = [
     "x-http-method-override",
@@ -354,6 +361,10 @@ const METHOD_OVERRIDES: [&str; 3] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most requests and answers carry none (or only `Connection`): one pass to find out.
+    if !headers.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -556,23 +567,21 @@ async fn call(
         }
         _ => peer.ip().to_string(),
     };
+    let value = |text: &str| HeaderValue::from_str(text).ok();
     let added = [
-        ("x-forwarded-for", Some(chain)),
-        ("x-forwarded-proto", Some("http".to_string())),
+        (X_FORWARDED_FOR, value(&chain)),
+        (X_FORWARDED_PROTO, Some(HeaderValue::from_static("http"))),
+        (X_FORWARDED_HOST, host),
         (
-            "x-forwarded-host",
-            host.and_then(|h| h.to_str().ok().map(str::to_string)),
+            X_APPLICATION,
+            event.application_id.as_deref().and_then(value),
         ),
-        ("x-keyport-application", event.application_id.clone()),
-        ("x-keyport-key-id", event.key_id.clone()),
-        (
-            "x-keyport-plan",
-            subscription.map(|sub| sub.plan_id.clone()),
-        ),
+        (X_KEY_ID, event.key_id.as_deref().and_then(value)),
+        (X_PLAN, subscription.and_then(|sub| value(&sub.plan_id))),
     ];
     for (name, value) in added {
-        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
-            headers.insert(HeaderName::from_static(name), value);
+        if let Some(value) = value {
+            headers.insert(name, value);
         }
     }
     headers.append(header::VIA, HeaderValue::from_static("1.1 keyport"));

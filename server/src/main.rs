@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Keyport: a self-hosted API management portal.
 ///
 /// Configuration comes from defaults, then the optional TOML file, then KEYPORT_*

@@ -481,7 +481,7 @@ async fn answer(
     let answer = VerifyAnswer {
         valid: true,
         code: Code::Valid,
-        key_id: Some(k.id.clone()),
+        key_id: Some(k.id.to_string()),
         application: Some(facts.application.name.clone()),
         owner: facts.owner.as_ref().map(|o| o.email.clone()),
         environment: Some(k.environment.clone()),

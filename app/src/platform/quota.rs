@@ -42,7 +42,7 @@ const RECHECK_MS: i64 = 1_000;
 /// One subscription's counter: the period's kind and its first instant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Slot {
-    pub subscription_id: String,
+    pub subscription_id: super::view::Id,
     pub period: QuotaPeriod,
     pub start: i64,
 }
@@ -392,7 +392,7 @@ async fn take_block(
          WHERE quota_usage.used < $4 RETURNING used, granted"
     );
     Ok(sqlx::query_as(&sql)
-        .bind(&slot.subscription_id)
+        .bind(&*slot.subscription_id)
         .bind(slot.period.as_str())
         .bind(slot.start)
         .bind(quota)
@@ -411,7 +411,7 @@ async fn give_back(db: &Db, slot: &Slot, n: i64) -> Result<(), AppError> {
         "UPDATE quota_usage SET used = CASE WHEN used > $4 THEN used - $4 ELSE 0 END \
          WHERE subscription_id = $1 AND period = $2 AND period_start = $3",
     )
-    .bind(&slot.subscription_id)
+    .bind(&*slot.subscription_id)
     .bind(slot.period.as_str())
     .bind(slot.start)
     .bind(n)

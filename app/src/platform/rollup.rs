@@ -10,6 +10,7 @@
 
 use super::sql::{value_rows, Placeholders};
 use super::state::Db;
+use super::view::Id;
 use crate::error::AppError;
 use sqlx::{Any, Transaction};
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ pub const ROLLUP_DELAY: i64 = 2 * MINUTE_MS;
 const STEP: i64 = HOUR_MS;
 
 /// A minute row: (minute, application, API, key, code).
-pub type MinuteRow = (i64, String, String, String, &'static str);
+pub type MinuteRow = (i64, Id, Id, Id, &'static str);
 
 /// A level above the minutes.
 struct Level {
@@ -187,9 +188,14 @@ pub async fn add_late(
         for ((minute, app, api, key, code), n) in late.iter().map(|r| (r.0, r.1)) {
             let bucket = minute - minute.rem_euclid(level.bucket);
             let id = if level.per_key {
-                vec![app.clone(), api.clone(), key.clone(), code.to_string()]
+                vec![
+                    app.to_string(),
+                    api.to_string(),
+                    key.to_string(),
+                    code.to_string(),
+                ]
             } else {
-                vec![api.clone(), code.to_string()]
+                vec![api.to_string(), code.to_string()]
             };
             *rows.entry((bucket, id)).or_insert(0) += n;
         }

@@ -25,6 +25,7 @@
 use super::rollup::{self, MinuteRow, MINUTE_MS};
 use super::sql::{value_rows, Placeholders};
 use super::state::Db;
+use super::view::Id;
 use crate::error::AppError;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -43,10 +44,10 @@ const BATCH: usize = 20_000;
 pub struct Event {
     pub at: i64,
     /// `None` for a key that is not one of Keyport's (malformed or unknown).
-    pub key_id: Option<String>,
-    pub application_id: Option<String>,
+    pub key_id: Option<Id>,
+    pub application_id: Option<Id>,
     /// `None` when the asked API is not known.
-    pub api_id: Option<String>,
+    pub api_id: Option<Id>,
     /// The decision code (`VALID`, `REVOKED`, …).
     pub code: &'static str,
     /// The deciding gateway knew the key as rotated: a valid use counts as one since the
@@ -287,8 +288,8 @@ impl Pending {
         self.raw_since = None;
         Some(Store {
             raw: std::mem::take(&mut self.raw),
-            counts: counts.then(|| std::mem::take(&mut self.counts)),
-            clients: clients.then(|| std::mem::take(&mut self.clients)),
+            counts: counts.then(|| self.counts.take()),
+            clients: clients.then(|| self.clients.take()),
             waiting: Vec::new(),
         })
     }
@@ -297,8 +298,8 @@ impl Pending {
         self.raw_since = None;
         Store {
             raw: std::mem::take(&mut self.raw),
-            counts: Some(std::mem::take(&mut self.counts)),
-            clients: Some(std::mem::take(&mut self.clients)),
+            counts: Some(self.counts.take()),
+            clients: Some(self.clients.take()),
             waiting: std::mem::take(&mut self.waiting),
         }
     }
@@ -361,7 +362,7 @@ struct ClientUse {
 /// The events' client addresses since they were last written, by key, UTC day and address.
 #[derive(Debug, Default)]
 struct Clients {
-    rows: Sums<(String, i64, IpAddr), ClientUse>,
+    rows: Sums<(Id, i64, IpAddr), ClientUse>,
     since: Option<tokio::time::Instant>,
 }
 
@@ -383,6 +384,16 @@ impl Clients {
         slot.requests += 1;
         slot.first = slot.first.min(e.at);
         slot.last = slot.last.max(e.at);
+    }
+
+    /// What was summed, leaving room for as many rows (the next period's are about as
+    /// many: no growing the map step by step while events arrive).
+    fn take(&mut self) -> Clients {
+        let room = Sums::with_capacity_and_hasher(self.rows.len(), Default::default());
+        Clients {
+            rows: std::mem::replace(&mut self.rows, room),
+            since: self.since.take(),
+        }
     }
 
     fn due_at(&self) -> Option<tokio::time::Instant> {
@@ -434,24 +445,52 @@ struct Uses {
 
 /// The events stored since the counts were last written, summed: requests by rollup row,
 /// and each key's valid uses.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counts {
     rollups: Sums<MinuteRow, i64>,
-    uses: Sums<String, Uses>,
+    uses: Sums<Id, Uses>,
     events: u64,
     since: Option<tokio::time::Instant>,
+    /// The empty id a rollup row has for an unknown key, application or API.
+    none: Id,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            rollups: Sums::default(),
+            uses: Sums::default(),
+            events: 0,
+            since: None,
+            none: Id::from(""),
+        }
+    }
 }
 
 impl Counts {
+    /// What was summed, leaving room for as many rows (as [`Clients::take`]).
+    fn take(&mut self) -> Counts {
+        let rollups = Sums::with_capacity_and_hasher(self.rollups.len(), Default::default());
+        let uses = Sums::with_capacity_and_hasher(self.uses.len(), Default::default());
+        Counts {
+            rollups: std::mem::replace(&mut self.rollups, rollups),
+            uses: std::mem::replace(&mut self.uses, uses),
+            events: std::mem::take(&mut self.events),
+            since: self.since.take(),
+            none: self.none.clone(),
+        }
+    }
+
     fn add(&mut self, events: &[Event]) {
         self.since.get_or_insert_with(tokio::time::Instant::now);
         self.events += events.len() as u64;
         for e in events {
+            let id = |id: &Option<Id>| id.as_ref().unwrap_or(&self.none).clone();
             let row = (
                 e.at - e.at.rem_euclid(MINUTE_MS),
-                e.application_id.clone().unwrap_or_default(),
-                e.api_id.clone().unwrap_or_default(),
-                e.key_id.clone().unwrap_or_default(),
+                id(&e.application_id),
+                id(&e.api_id),
+                id(&e.key_id),
                 e.code,
             );
             *self.rollups.entry(row).or_insert(0) += 1;
@@ -507,9 +546,9 @@ async fn store_counts(db: &Db, counts: Counts) -> Result<(), AppError> {
         for ((minute, app, api, key, code), n) in chunk {
             q = q
                 .bind(minute)
-                .bind(app)
-                .bind(api)
-                .bind(key)
+                .bind(&**app)
+                .bind(&**api)
+                .bind(&**key)
                 .bind(*code)
                 .bind(n);
         }
@@ -534,7 +573,7 @@ async fn store_counts(db: &Db, counts: Counts) -> Result<(), AppError> {
         let mut q = sqlx::query(&sql);
         for (key, uses) in chunk {
             q = q
-                .bind(key)
+                .bind(&**key)
                 .bind(uses.count)
                 .bind(uses.last_at)
                 .bind(uses.last_ip.map(|ip| ip.to_string()))
@@ -565,7 +604,7 @@ async fn store_clients(db: &Db, clients: Clients) -> Result<(), AppError> {
         let mut q = sqlx::query(&sql);
         for ((key, day, ip), used) in chunk {
             q = q
-                .bind(key)
+                .bind(&**key)
                 .bind(day)
                 .bind(ip.to_string())
                 .bind(network(*ip))
@@ -616,8 +655,8 @@ mod tests {
     fn event(at: i64, key: Option<&str>, code: &'static str) -> Event {
         Event {
             at,
-            key_id: key.map(str::to_string),
-            application_id: key.map(|_| "app".to_string()),
+            key_id: key.map(Id::from),
+            application_id: key.map(|_| Id::from("app")),
             api_id: Some("api".into()),
             code,
             rotated: false,
@@ -651,7 +690,7 @@ mod tests {
         let r = counts.rollups;
         let at = |m: i64, key: &str, code: &'static str| {
             let app = if key.is_empty() { "" } else { "app" };
-            r.get(&(m, app.to_string(), "api".to_string(), key.to_string(), code))
+            r.get(&(m, Id::from(app), Id::from("api"), Id::from(key), code))
                 .copied()
         };
         assert_eq!(at(60_000, "k", "VALID"), Some(2));
@@ -707,7 +746,7 @@ mod tests {
         }
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(
-            clients.rows[&("k".to_string(), day, ip)],
+            clients.rows[&(Id::from("k"), day, ip)],
             ClientUse {
                 requests: 3,
                 first: day + 10,
@@ -715,7 +754,7 @@ mod tests {
             },
             "an IPv4-mapped address is the IPv4 address"
         );
-        assert_eq!(clients.rows[&("k".to_string(), 2 * day, ip)].requests, 1);
+        assert_eq!(clients.rows[&(Id::from("k"), 2 * day, ip)].requests, 1);
         assert_eq!(clients.rows.len(), 3, "unknown keys have no addresses");
     }
 

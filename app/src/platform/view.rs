@@ -21,11 +21,15 @@ use std::sync::{Arc, RwLock};
 /// A key digest (SHA-256 of the key), the view's index.
 pub type Digest = [u8; 32];
 
+/// A row's id as the view hands it out: shared, so a decision's usage event and the
+/// writer's sums name a key, application or API without copying the text.
+pub type Id = Arc<str>;
+
 /// What a decision needs of a key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyEntry {
-    pub id: String,
-    pub application_id: String,
+    pub id: Id,
+    pub application_id: Id,
     pub environment: String,
     pub scopes: Vec<String>,
     /// The APIs (ids) it is limited to; empty: all of its application's.
@@ -58,7 +62,7 @@ pub struct UserEntry {
 /// An application's subscription to one API: the live one if any, else the latest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubEntry {
-    pub id: String,
+    pub id: Id,
     pub api_id: String,
     pub state: SubscriptionState,
     pub plan_id: String,
@@ -89,7 +93,7 @@ impl PartialEq for TokenEntry {
 /// An API as the gateway routes to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiEntry {
-    pub id: String,
+    pub id: Id,
     pub slug: String,
     /// The base URL live keys' requests are proxied to.
     pub upstream: String,
@@ -122,7 +126,7 @@ impl ApiEntry {
             })
             .unwrap_or_default();
         ApiEntry {
-            id,
+            id: id.into(),
             slug,
             upstream,
             sandbox,
@@ -229,7 +233,7 @@ impl View {
         let api_id = t.api_ids.get(api_slug);
         let api = api_id.and_then(|id| t.apis.get(id)).cloned();
         let facts = t.keys.get(digest).and_then(|key| {
-            let application = t.applications.get(&key.application_id)?.clone();
+            let application = t.applications.get(&*key.application_id)?.clone();
             let owner = application
                 .owner_user
                 .as_ref()
@@ -238,7 +242,7 @@ impl View {
             let subscription = api_id.and_then(|api_id| {
                 let sub = t
                     .subscriptions
-                    .get(&key.application_id)?
+                    .get(&*key.application_id)?
                     .get(api_id)?
                     .clone();
                 let plan = t.plans.get(&sub.plan_id).cloned();
@@ -445,8 +449,8 @@ impl KeyRow {
         Some((
             digest_of(&self.digest)?,
             KeyEntry {
-                id: self.id,
-                application_id: self.application_id,
+                id: self.id.into(),
+                application_id: self.application_id.into(),
                 environment: self.environment,
                 scopes: words(&self.scopes),
                 api_ids: words(&self.api_ids),
@@ -575,7 +579,7 @@ fn chosen(rows: Vec<SubRow>) -> Map<String, Map<String, Arc<SubEntry>>> {
         out.entry(application).or_default().insert(
             api.clone(),
             Arc::new(SubEntry {
-                id: row.id,
+                id: row.id.into(),
                 api_id: api,
                 state: row.state,
                 plan_id: row.plan_id,
@@ -613,8 +617,8 @@ pub async fn load(db: &Db) -> Result<Tables, AppError> {
     }
     for row in sqlx::query_as::<_, ApiColumns>(APIS).fetch_all(db).await? {
         let api = ApiEntry::from_columns(row);
-        t.api_ids.insert(api.slug.clone(), api.id.clone());
-        t.apis.insert(api.id.clone(), Arc::new(api));
+        t.api_ids.insert(api.slug.clone(), api.id.to_string());
+        t.apis.insert(api.id.to_string(), Arc::new(api));
     }
     t.subscriptions = chosen(
         sqlx::query_as::<_, SubRow>(SUBSCRIPTIONS)

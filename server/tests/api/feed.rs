@@ -464,8 +464,8 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
     let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     Some(Facts {
         key: Arc::new(KeyEntry {
-            id: row.id,
-            application_id: row.application_id,
+            id: row.id.into(),
+            application_id: row.application_id.into(),
             environment: row.environment,
             scopes: words(&row.scopes),
             api_ids: words(&row.api_ids),
@@ -493,7 +493,7 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
         subscription: row.sub_state.map(|state| {
             (
                 Arc::new(SubEntry {
-                    id: row.sub_id.unwrap(),
+                    id: row.sub_id.unwrap().into(),
                     api_id: row.sub_api_id.unwrap(),
                     state: state.parse().unwrap(),
                     plan_id: row.plan_id.unwrap(),

@@ -32,7 +32,10 @@ fn random_event(rng: &mut StdRng, at: i64) -> Event {
     let (key_id, application_id) = if key == 6 {
         (None, None)
     } else {
-        (Some(format!("key-{key}")), Some(format!("app-{}", key % 3)))
+        (
+            Some(format!("key-{key}").into()),
+            Some(format!("app-{}", key % 3).into()),
+        )
     };
     Event {
         at,
@@ -40,7 +43,7 @@ fn random_event(rng: &mut StdRng, at: i64) -> Event {
         application_id,
         api_id: rng
             .gen_bool(0.9)
-            .then(|| format!("api-{}", rng.gen_range(0..2))),
+            .then(|| format!("api-{}", rng.gen_range(0..2)).into()),
         code: CODES[rng.gen_range(0..CODES.len())],
         rotated: false,
         client_ip: None,
