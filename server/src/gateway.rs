@@ -571,7 +571,8 @@ async fn call(
     let added = [
         (X_FORWARDED_FOR, value(&chain)),
         (X_FORWARDED_PROTO, Some(HeaderValue::from_static("http"))),
-        (X_FORWARDED_HOST, host),
+        // As sent, when it is visible text (as before: no raw bytes passed on).
+        (X_FORWARDED_HOST, host.filter(|h| h.to_str().is_ok())),
         (
             X_APPLICATION,
             event.application_id.as_deref().and_then(value),
