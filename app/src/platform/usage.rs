@@ -202,6 +202,13 @@ impl Writer {
 /// The writer's sums in memory (a fast seeded hash: with many keys, one entry per event).
 type Sums<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// What `sums` held, leaving it empty with room for as many rows (the next period's are
+/// about as many: no growing the map step by step while events arrive).
+fn emptied<K, V>(sums: &mut Sums<K, V>) -> Sums<K, V> {
+    let room = Sums::with_capacity_and_hasher(sums.len(), Default::default());
+    std::mem::replace(sums, room)
+}
+
 /// How often the writer takes what is queued.
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
@@ -386,12 +393,10 @@ impl Clients {
         slot.last = slot.last.max(e.at);
     }
 
-    /// What was summed, leaving room for as many rows (the next period's are about as
-    /// many: no growing the map step by step while events arrive).
+    /// What was summed, leaving room for as many rows ([`emptied`]).
     fn take(&mut self) -> Clients {
-        let room = Sums::with_capacity_and_hasher(self.rows.len(), Default::default());
         Clients {
-            rows: std::mem::replace(&mut self.rows, room),
+            rows: emptied(&mut self.rows),
             since: self.since.take(),
         }
     }
@@ -468,13 +473,11 @@ impl Default for Counts {
 }
 
 impl Counts {
-    /// What was summed, leaving room for as many rows (as [`Clients::take`]).
+    /// What was summed, leaving room for as many rows ([`emptied`]).
     fn take(&mut self) -> Counts {
-        let rollups = Sums::with_capacity_and_hasher(self.rollups.len(), Default::default());
-        let uses = Sums::with_capacity_and_hasher(self.uses.len(), Default::default());
         Counts {
-            rollups: std::mem::replace(&mut self.rollups, rollups),
-            uses: std::mem::replace(&mut self.uses, uses),
+            rollups: emptied(&mut self.rollups),
+            uses: emptied(&mut self.uses),
             events: std::mem::take(&mut self.events),
             since: self.since.take(),
             none: self.none.clone(),
