@@ -92,11 +92,17 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
   await page.getByLabel('Summary').fill('Pets, owners and adoptions for pet shops.');
   await page.getByLabel('Description (Markdown)').fill(EVIL_DESCRIPTION);
   await page.getByLabel('Upstream URL').fill('ftp://files.example/pets');
+  await page.getByLabel('Gateway host name').fill('https://pets.example.com');
+  await expect(page.getByLabel('Upstream protocol')).toHaveValue('auto');
   await page.getByRole('button', { name: 'Create draft' }).click();
   await expect(page.getByText('Enter an http:// or https:// URL')).toBeVisible();
+  await expect(page.getByText('Enter only a host name, such as pets.api.example.com')).toBeVisible();
   await page.getByLabel('Upstream URL').fill('https://pets.internal:8443/v1');
+  await page.getByLabel('Gateway host name').fill('');
+  await page.getByLabel('Upstream protocol').selectOption({ label: 'HTTP/2 only (h2c with prior knowledge on http://)' });
   await page.getByRole('button', { name: 'Create draft' }).click();
   await page.waitForURL('**/publish/pet-store');
+  await expect(page.getByLabel('Upstream protocol')).toHaveValue('http2');
 
   // A file over the limit is refused by the page before anything is sent.
   const uploads: string[] = [];

@@ -1,6 +1,7 @@
-//! The gateway data plane: Keyport proxies `/<api-slug>/<rest>` to the API's upstream URL
-//! (from the in-memory view, kept current by the change feed) after the decision core has
-//! decided the call, on a listener of its own (`KEYPORT_GATEWAY_LISTEN`).
+//! The gateway data plane: Keyport proxies `/<api-slug>/<rest>` (or, at an API's own host
+//! name, the whole path) to the API's upstream URL (from the in-memory view, kept current by
+//! the change feed) after the decision core has decided the call, on a listener of its own
+//! (`KEYPORT_GATEWAY_LISTEN`).
 //!
 //! The key comes from `X-Api-Key`, `Authorization: Bearer` or the API's query parameter
 //! (when its publisher names one), and is removed before the request goes upstream, with
@@ -10,8 +11,9 @@
 //! template), and the scopes its `security` asks for are needed (`SCOPE_DENIED`). Live keys
 //! reach the API's upstream, test keys its sandbox (`NO_SANDBOX` when it has none). Bodies
 //! stream both ways (hyper's pooled client, keep-alive, `TCP_NODELAY`; `https://` upstreams
-//! through rustls, HTTP/2 when the upstream offers it); a body larger than `KEYPORT_GATEWAY_MAX_BODY_BYTES` is refused (413, or
-//! the upload is cut). An upstream that cannot be reached is 502, one that does not begin
+//! through rustls, HTTP/2 when the upstream offers it; HTTP/2 only, h2c on `http://`, for an
+//! API whose publisher asks for it); a body larger than `KEYPORT_GATEWAY_MAX_BODY_BYTES` is
+//! refused (413, or the upload is cut). An upstream that cannot be reached is 502, one that does not begin
 //! to answer within `KEYPORT_GATEWAY_TIMEOUT_SECS` 504. Refusals are RFC 9457 problem
 //! documents carrying the decision code, with `RateLimit-*` and `Retry-After` headers.
 //! Each call's usage event carries the upstream's status, latency and the answer's length.
@@ -47,11 +49,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// What every gateway request shares: the portal's state and the pooled upstream client.
+type Upstreams = Client<HttpsConnector<HttpConnector<Resolver>>, Body>;
+
+/// What every gateway request shares: the portal's state and the pooled upstream clients.
 #[derive(Clone)]
 pub struct Gateway {
     state: AppState,
-    client: Client<HttpsConnector<HttpConnector<Resolver>>, Body>,
+    /// HTTP/1.1, or HTTP/2 when an `https://` upstream offers it.
+    client: Upstreams,
+    /// HTTP/2 only (h2c with prior knowledge on `http://`), for APIs that ask for it.
+    http2: Upstreams,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
@@ -142,10 +149,15 @@ impl Gateway {
             .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector.clone());
+        let http2 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .http2_only(true)
             .build(connector);
         Ok(Gateway {
             state,
             client,
+            http2,
             metrics: Default::default(),
         })
     }
@@ -381,27 +393,41 @@ async fn proxy(gw: &Gateway, peer: SocketAddr, req: hyper::Request<Incoming>) ->
     let state = &gw.state;
     let now = state.clock.now();
     let (parts, body) = req.into_parts();
-    let Some((slug, rest)) = route(parts.uri.path()) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "UNKNOWN_API",
-            "No API here: call /<api-slug>/<path> with a published API's slug.",
-        );
+    // An API at its own host name takes the whole path; any other host, /<slug>/<rest>.
+    let at_host = host_name(&parts).and_then(|host| state.view.api_at_host(&host));
+    let (api, rest) = if let Some(api) = at_host {
+        let Some(path) = crate::verify::canonical_path(parts.uri.path()) else {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "URI_NOT_CANONICAL",
+                "The path has dot segments, an empty segment, or an encoded dot, slash or \
+                 backslash: call the API with its plain path.",
+            );
+        };
+        (api, path.to_string())
+    } else {
+        let Some((slug, rest)) = route(parts.uri.path()) else {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_API",
+                "No API here: call /<api-slug>/<path> with a published API's slug.",
+            );
+        };
+        if !state.view.loaded() {
+            return unavailable(
+                "This gateway has not loaded its APIs and keys yet (its database does not \
+                 answer); retry in a moment.",
+            );
+        }
+        let Some(api) = state.view.api(slug) else {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_API",
+                &format!("There is no API {slug:?} on this gateway."),
+            );
+        };
+        (api, rest.to_string())
     };
-    if !state.view.loaded() {
-        return unavailable(
-            "This gateway has not loaded its APIs and keys yet (its database does not answer); \
-             retry in a moment.",
-        );
-    }
-    let Some(api) = state.view.api(slug) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "UNKNOWN_API",
-            &format!("There is no API {slug:?} on this gateway."),
-        );
-    };
-    let rest = rest.to_string();
     let mut res = call(gw, &api, &rest, parts, body, peer, now).await;
     if res.extensions().get::<Routed>().is_none() {
         res.extensions_mut().insert(Routed {
@@ -594,7 +620,8 @@ async fn call(
 
     let started = Instant::now();
     let wait = Duration::from_secs(state.config.gateway_timeout_secs);
-    let answered = tokio::time::timeout(wait, gw.client.request(upstream)).await;
+    let client = if api.http2 { &gw.http2 } else { &gw.client };
+    let answered = tokio::time::timeout(wait, client.request(upstream)).await;
     let took = started.elapsed();
     event.latency_ms = Some(took.as_millis().min(u32::MAX as u128) as u32);
     let timed = |mut res: Response| {
@@ -660,6 +687,27 @@ fn route(path: &str) -> Option<(&str, &str)> {
         .ok()
         .filter(|s| s.as_str() == slug)?;
     Some((slug, rest))
+}
+
+/// The host name a request was sent to (its absolute URI's, else its `Host` header's),
+/// lowercase and without a port.
+fn host_name(parts: &http::request::Parts) -> Option<std::borrow::Cow<'_, str>> {
+    let host = match parts.uri.host() {
+        Some(host) => host,
+        None => {
+            let value = parts.headers.get(header::HOST)?.to_str().ok()?;
+            // Not an IPv6 literal (no API's host name is one): the port goes.
+            match value.starts_with('[') {
+                true => value,
+                false => value.split(':').next()?,
+            }
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    Some(match host.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => host.to_ascii_lowercase().into(),
+        false => host.into(),
+    })
 }
 
 /// The upstream URL for `rest` (and the query) under the API's base URL.

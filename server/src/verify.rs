@@ -232,13 +232,17 @@ impl Target {
 /// no backslash. Anything else could be checked as one API and served as another.
 pub fn canonical_path(uri: &str) -> Option<&str> {
     let path = uri.split(['?', '#']).next().unwrap_or("");
-    let lower = path.to_ascii_lowercase();
+    // Most paths have no escape at all: no lowercase copy for them.
+    let encoded = || {
+        let lower = path.to_ascii_lowercase();
+        ["%2e", "%2f", "%5c", "%00"]
+            .iter()
+            .any(|e| lower.contains(e))
+    };
     let refused = !path.starts_with('/')
         || path.contains("//")
         || path.contains('\\')
-        || ["%2e", "%2f", "%5c", "%00"]
-            .iter()
-            .any(|e| lower.contains(e))
+        || (path.contains('%') && encoded())
         || path.split('/').any(|seg| seg == "." || seg == "..");
     (!refused).then_some(path)
 }

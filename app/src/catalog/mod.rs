@@ -19,7 +19,8 @@ pub use pages::{lifecycle_badge, ApiPage, CatalogPage};
 pub use publish::{ApiEditorPage, NewApiPage, PublishPage};
 
 use crate::domain::{
-    Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, SubscriptionState, Visibility,
+    Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, SubscriptionState, UpstreamProtocol,
+    Visibility,
 };
 use crate::error::AppError;
 use crate::subscriptions::AppChoice;
@@ -134,6 +135,9 @@ pub struct ApiEditView {
     /// Empty when the API has none.
     pub sandbox_url: String,
     pub key_param: String,
+    pub upstream_protocol: UpstreamProtocol,
+    /// Empty when the API answers only at `/<slug>/` on the gateway.
+    pub gateway_host: String,
     pub visibility: Visibility,
     pub visible_roles: Vec<Role>,
     pub lifecycle: Lifecycle,
@@ -224,6 +228,8 @@ pub async fn save_api(
     upstream_url: String,
     sandbox_url: Option<String>,
     key_param: Option<String>,
+    upstream_protocol: Option<String>,
+    gateway_host: Option<String>,
     visibility: String,
     role_admin: Option<String>,
     role_publisher: Option<String>,
@@ -249,6 +255,8 @@ pub async fn save_api(
         upstream_url,
         sandbox_url: sandbox_url.unwrap_or_default(),
         key_param: key_param.unwrap_or_default(),
+        upstream_protocol: upstream_protocol.unwrap_or_default(),
+        gateway_host: gateway_host.unwrap_or_default(),
         visibility,
         roles,
     };

@@ -115,6 +115,9 @@ fn ApiForm(save: ServerAction<SaveApi>, api: Option<ApiEditView>) -> impl IntoVi
     };
     let editing = api.is_some();
     let visibility = api.as_ref().map_or(Visibility::Public, |a| a.visibility);
+    let protocol = api
+        .as_ref()
+        .map_or(UpstreamProtocol::Auto, |a| a.upstream_protocol);
     let roles = api
         .as_ref()
         .map(|a| a.visible_roles.clone())
@@ -135,7 +138,18 @@ fn ApiForm(save: ServerAction<SaveApi>, api: Option<ApiEditView>) -> impl IntoVi
                 <Field label="Upstream URL" name="upstream_url" kind="url" value=v(|a| a.upstream_url.clone()) required=true hint="Where the gateway forwards live keys' requests, such as https://orders.internal:8443/v1" errors=field_errors(save, "upstream_url") />
                 <Field label="Sandbox URL" name="sandbox_url" kind="url" value=v(|a| a.sandbox_url.clone()) hint="Where test keys' requests go. Empty: test keys are refused (NO_SANDBOX)." errors=field_errors(save, "sandbox_url") />
             </div>
-            <Field label="Key query parameter" name="key_param" value=v(|a| a.key_param.clone()) hint="Also accept the key in this query parameter, such as api_key (removed before forwarding). Empty: only the X-Api-Key or Authorization header." errors=field_errors(save, "key_param") />
+            <div class="grid gap-4 sm:grid-cols-2">
+                <Field label="Key query parameter" name="key_param" value=v(|a| a.key_param.clone()) hint="Also accept the key in this query parameter, such as api_key (removed before forwarding). Empty: only the X-Api-Key or Authorization header." errors=field_errors(save, "key_param") />
+                <Field label="Gateway host name" name="gateway_host" value=v(|a| a.gateway_host.clone()) hint="Optional: the API also answers at this host name on the gateway, such as pets.api.example.com (point its DNS at the gateway); calls there keep their whole path. Empty: only /<slug>/ on the gateway." errors=field_errors(save, "gateway_host") />
+            </div>
+            <div class="space-y-1">
+                <label for="field-upstream_protocol" class="label">"Upstream protocol"</label>
+                <select id="field-upstream_protocol" name="upstream_protocol" class="input" aria-describedby="field-upstream_protocol-hint">
+                    {UpstreamProtocol::ALL.iter().map(|p| view! { <option value=p.as_str() selected=*p == protocol>{p.label()}</option> }).collect_view()}
+                </select>
+                <p id="field-upstream_protocol-hint" class="text-xs text-slate-500">"HTTP/2 only suits upstreams that speak cleartext HTTP/2 (h2c), such as many gRPC-style and service-mesh servers: every call to it multiplexes over a few connections."</p>
+                <FieldMessages errors=field_errors(save, "upstream_protocol") />
+            </div>
             <fieldset class="space-y-2">
                 <legend class="label">"Who sees it in the catalog"</legend>
                 {Visibility::ALL.iter().map(|vis| {

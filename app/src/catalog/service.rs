@@ -115,10 +115,7 @@ pub async fn detail(
     let open_operation = reference.zip(open).and_then(|(r, a)| r.into_operation(a));
     let applications = subscriptions::choices_for(state, user, &api.id).await?;
     Ok(ApiView {
-        gateway_url: state
-            .config
-            .gateway_url()
-            .map(|base| format!("{base}/{}", api.slug)),
+        gateway_url: gateway_url_of(state, &api),
         key_param: api.key_param.clone(),
         has_sandbox: api.sandbox_url.is_some(),
         can_manage: can_manage(user, &api),
@@ -212,6 +209,8 @@ pub async fn for_edit(
         upstream_url: api.upstream_url,
         sandbox_url: api.sandbox_url.unwrap_or_default(),
         key_param: api.key_param.unwrap_or_default(),
+        upstream_protocol: api.upstream_protocol,
+        gateway_host: api.gateway_host.unwrap_or_default(),
         visibility: api.visibility,
         visible_roles: api.visible_roles,
         lifecycle: api.lifecycle,
@@ -227,6 +226,28 @@ pub async fn for_edit(
     })
 }
 
+fn host_in_use() -> AppError {
+    AppError::field(
+        "gateway_host",
+        "Another API answers at this host name. Choose another.",
+    )
+}
+
+/// The host name of the gateway's own URL (`KEYPORT_GATEWAY_PUBLIC_URL`, else its listener).
+fn gateway_host(state: &AppState) -> Option<String> {
+    d::url_host(&state.config.gateway_url()?).map(str::to_ascii_lowercase)
+}
+
+/// Where a developer calls the API through the gateway: at its own host name when it has
+/// one, else at `/<slug>` under the gateway's URL.
+fn gateway_url_of(state: &AppState, api: &ApiRow) -> Option<String> {
+    let base = state.config.gateway_url()?;
+    match &api.gateway_host {
+        Some(host) => d::at_host(&base, host),
+        None => Some(format!("{base}/{}", api.slug)),
+    }
+}
+
 /// The API form as posted.
 pub struct ApiInput {
     pub name: String,
@@ -238,6 +259,9 @@ pub struct ApiInput {
     pub upstream_url: String,
     pub sandbox_url: String,
     pub key_param: String,
+    /// `auto` or `http2`; empty: `auto`.
+    pub upstream_protocol: String,
+    pub gateway_host: String,
     pub visibility: String,
     pub roles: Vec<String>,
 }
@@ -253,6 +277,8 @@ pub struct ParsedApi {
     pub upstream_url: String,
     pub sandbox_url: Option<String>,
     pub key_param: Option<String>,
+    pub upstream_protocol: UpstreamProtocol,
+    pub gateway_host: Option<String>,
     pub visibility: Visibility,
     pub roles: Vec<Role>,
     pub tags: Vec<String>,
@@ -283,6 +309,14 @@ pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
     let upstream_url = e.check("upstream_url", d::parse_upstream(&input.upstream_url));
     let sandbox_url = e.check("sandbox_url", d::parse_sandbox(&input.sandbox_url));
     let key_param = e.check("key_param", d::parse_key_param(&input.key_param));
+    let upstream_protocol = e.check(
+        "upstream_protocol",
+        match input.upstream_protocol.trim() {
+            "" => Ok(UpstreamProtocol::Auto),
+            s => s.parse::<UpstreamProtocol>(),
+        },
+    );
+    let gateway_host = e.check("gateway_host", d::parse_gateway_host(&input.gateway_host));
     let visibility = e.check("visibility", input.visibility.parse::<Visibility>());
     let roles = e.check("roles", d::parse_roles(&input.roles));
     if visibility == Some(Visibility::Roles) && roles.as_ref().is_some_and(|r| r.is_empty()) {
@@ -298,6 +332,8 @@ pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
         upstream_url,
         sandbox_url,
         key_param,
+        upstream_protocol,
+        gateway_host,
         visibility,
         roles,
     ) {
@@ -311,6 +347,8 @@ pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
             Some(upstream_url),
             Some(sandbox_url),
             Some(key_param),
+            Some(upstream_protocol),
+            Some(gateway_host),
             Some(visibility),
             Some(roles),
         ) if e.is_empty() => Ok(ParsedApi {
@@ -323,6 +361,8 @@ pub fn parse_api(input: &ApiInput) -> Result<ParsedApi, AppError> {
             upstream_url,
             sandbox_url,
             key_param,
+            upstream_protocol,
+            gateway_host,
             roles: if visibility == Visibility::Roles {
                 roles
             } else {
@@ -366,6 +406,8 @@ pub async fn save(
         upstream_url: &p.upstream_url,
         sandbox_url: p.sandbox_url.as_deref(),
         key_param: p.key_param.as_deref(),
+        upstream_protocol: p.upstream_protocol,
+        gateway_host: p.gateway_host.as_deref(),
         visibility: p.visibility,
         visible_roles: &p.roles,
         tags: &p.tags,
@@ -390,9 +432,34 @@ pub async fn save(
             Some(api)
         }
     };
-    let api_id = store::save_api(&ctx.state.db, id, &fields, &user.id, ctx.now)
-        .await?
-        .ok_or_else(|| AppError::field("slug", "Another API uses this slug. Choose another."))?;
+    if let Some(host) = &p.gateway_host {
+        if gateway_host(&ctx.state).as_deref() == Some(host.as_str()) {
+            return Err(AppError::field(
+                "gateway_host",
+                "That is the gateway's own host name, where every API answers at /<slug>/. Choose a name of this API's own.",
+            ));
+        }
+    }
+    let host_taken = || async {
+        let Some(host) = &p.gateway_host else {
+            return Ok::<_, AppError>(false);
+        };
+        let holder = store::api_at_host(&ctx.state.db, host).await?;
+        Ok(holder.is_some_and(|other| Some(other.as_str()) != id))
+    };
+    if host_taken().await? {
+        return Err(host_in_use());
+    }
+    let Some(api_id) = store::save_api(&ctx.state.db, id, &fields, &user.id, ctx.now).await? else {
+        // Taken meanwhile: the host name or the slug.
+        if host_taken().await? {
+            return Err(host_in_use());
+        }
+        return Err(AppError::field(
+            "slug",
+            "Another API uses this slug. Choose another.",
+        ));
+    };
     let action = if before.is_some() {
         "api.update"
     } else {
@@ -409,6 +476,11 @@ pub async fn save(
             ("upstream_url", b.upstream_url != p.upstream_url),
             ("sandbox_url", b.sandbox_url != p.sandbox_url),
             ("key_param", b.key_param != p.key_param),
+            (
+                "upstream_protocol",
+                b.upstream_protocol != p.upstream_protocol,
+            ),
+            ("gateway_host", b.gateway_host != p.gateway_host),
             (
                 "visibility",
                 b.visibility != p.visibility || b.visible_roles != p.roles,

@@ -1,7 +1,9 @@
 //! The `apis`, `api_tags` and `plans` tables.
 
 use crate::catalog::PlanView;
-use crate::domain::{Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, Visibility};
+use crate::domain::{
+    Approval, Lifecycle, QuotaPeriod, RatePeriod, Role, UpstreamProtocol, Visibility,
+};
 use crate::error::AppError;
 use crate::platform::sql::{fetch_in, Arg, Where};
 use crate::platform::state::{new_id, Db};
@@ -27,6 +29,8 @@ pub struct ApiRow {
     pub upstream_url: String,
     pub sandbox_url: Option<String>,
     pub key_param: Option<String>,
+    pub upstream_protocol: UpstreamProtocol,
+    pub gateway_host: Option<String>,
     pub openapi_source: Option<String>,
     pub openapi_ref: Option<String>,
     pub visibility: Visibility,
@@ -39,7 +43,7 @@ pub struct ApiRow {
 }
 
 const API_COLUMNS: &str = "a.id, a.slug, a.name, a.version, a.summary, a.description, \
-    a.description_html, a.upstream_url, a.sandbox_url, a.key_param, a.openapi_source, a.openapi_ref, a.visibility, \
+    a.description_html, a.upstream_url, a.sandbox_url, a.key_param, a.upstream_protocol, a.gateway_host, a.openapi_source, a.openapi_ref, a.visibility, \
     a.visible_roles, a.lifecycle, a.sunset_at, a.owner_id, u.email AS owner_email, a.updated_at";
 
 impl FromRow<'_, AnyRow> for ApiRow {
@@ -55,6 +59,8 @@ impl FromRow<'_, AnyRow> for ApiRow {
             upstream_url: r.try_get("upstream_url")?,
             sandbox_url: r.try_get("sandbox_url")?,
             key_param: r.try_get("key_param")?,
+            upstream_protocol: parsed(r, "upstream_protocol")?,
+            gateway_host: r.try_get("gateway_host")?,
             openapi_source: r.try_get("openapi_source")?,
             openapi_ref: r.try_get("openapi_ref")?,
             visibility: parsed(r, "visibility")?,
@@ -100,13 +106,15 @@ pub struct ApiFields<'a> {
     pub upstream_url: &'a str,
     pub sandbox_url: Option<&'a str>,
     pub key_param: Option<&'a str>,
+    pub upstream_protocol: UpstreamProtocol,
+    pub gateway_host: Option<&'a str>,
     pub visibility: Visibility,
     pub visible_roles: &'a [Role],
     pub tags: &'a [String],
 }
 
 /// Creates a draft owned by `owner_id` (no `id`) or saves an API's fields, with its tags.
-/// Returns the API's id, or `Ok(None)` when the slug is taken.
+/// Returns the API's id, or `Ok(None)` when the slug or the gateway host name is taken.
 pub async fn save_api(
     db: &Db,
     id: Option<&str>,
@@ -118,12 +126,13 @@ pub async fn save_api(
     let sql = if id.is_some() {
         "UPDATE apis SET slug = $2, name = $3, version = $4, summary = $5, description = $6, \
          description_html = $7, upstream_url = $8, visibility = $9, visible_roles = $10, \
-         updated_at = $11, sandbox_url = $12, key_param = $13 WHERE id = $1"
+         updated_at = $11, sandbox_url = $12, key_param = $13, upstream_protocol = $14, \
+         gateway_host = $15 WHERE id = $1"
     } else {
         "INSERT INTO apis (id, slug, name, version, summary, description, description_html, \
          upstream_url, visibility, visible_roles, lifecycle, created_at, updated_at, \
-         sandbox_url, key_param, owner_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $11, $12, $13, $14)"
+         sandbox_url, key_param, upstream_protocol, gateway_host, owner_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $11, $12, $13, $14, $15, $16)"
     };
     let mut tx = db.begin().await?;
     let mut query = sqlx::query(sql)
@@ -139,7 +148,9 @@ pub async fn save_api(
         .bind(roles_column(fields.visible_roles))
         .bind(now)
         .bind(fields.sandbox_url)
-        .bind(fields.key_param);
+        .bind(fields.key_param)
+        .bind(fields.upstream_protocol.as_str())
+        .bind(fields.gateway_host);
     if id.is_none() {
         query = query.bind(owner_id);
     }
@@ -185,6 +196,16 @@ pub async fn find<'c>(
         "SELECT {API_COLUMNS} FROM apis a LEFT JOIN users u ON u.id = a.owner_id WHERE a.{column} = $1"
     );
     Ok(sqlx::query_as(&sql).bind(value).fetch_optional(db).await?)
+}
+
+/// The id of the API answering at the gateway host name `host`.
+pub async fn api_at_host(db: &Db, host: &str) -> Result<Option<String>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM apis WHERE gateway_host = $1")
+            .bind(host)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Deprecated APIs whose sunset date is past.

@@ -177,6 +177,54 @@ pub fn parse_sandbox(input: &str) -> Result<Option<String>, String> {
     }
 }
 
+/// The host name an API also answers at on the gateway (such as `pets.api.example.com`:
+/// calls to it go upstream with their whole path), or none when left empty. Lowercased,
+/// without a trailing dot; DNS labels of letters, digits and `-`.
+pub fn parse_gateway_host(input: &str) -> Result<Option<String>, String> {
+    let s = input.trim().trim_end_matches('.').to_ascii_lowercase();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let hint = "Enter only a host name, such as pets.api.example.com (no scheme, port or path), or leave it empty.";
+    if s.contains("://") || s.contains([':', '/', '?', '#', '@']) {
+        return Err(hint.into());
+    }
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if s.len() > 253 || !s.split('.').all(label_ok) {
+        return Err(hint.into());
+    }
+    Ok(Some(s))
+}
+
+/// The host of an `http(s)://` URL (an IPv6 literal without its brackets).
+pub fn url_host(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next(),
+        None => authority.split(':').next(),
+    }
+    .filter(|h| !h.is_empty())
+}
+
+/// The gateway's URL `base` with its host replaced by `host` (scheme and port kept, path
+/// dropped): where an API with its own host name is called.
+pub fn at_host(base: &str, host: &str) -> Option<String> {
+    let (scheme, rest) = base.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    // A port is after the last `:` that follows an IPv6 literal's `]`.
+    let port = authority
+        .rfind(':')
+        .filter(|&i| authority.rfind(']').is_none_or(|j| i > j))
+        .map_or("", |i| &authority[i..]);
+    Some(format!("{scheme}://{host}{port}"))
+}
+
 /// The query parameter a key may come in at the gateway (such as `api_key`), or none when
 /// left empty: letters, digits, `_`, `-` and `.`, up to 64.
 pub fn parse_key_param(input: &str) -> Result<Option<String>, String> {
@@ -343,6 +391,14 @@ string_enum!(
     Visibility {
         Public => "public" / "Every signed-in user",
         Roles => "roles" / "Only the chosen roles",
+    }
+);
+
+string_enum!(
+    /// How the gateway talks to an API's upstream.
+    UpstreamProtocol {
+        Auto => "auto" / "HTTP/1.1 (HTTP/2 when an https:// upstream offers it)",
+        Http2 => "http2" / "HTTP/2 only (h2c with prior knowledge on http://)",
     }
 );
 
@@ -567,6 +623,52 @@ mod tests {
         ] {
             assert!(internal_upstream(host).is_none(), "{host} refused");
         }
+    }
+
+    #[test]
+    fn gateway_host_names_are_plain_lowercase_dns_names() {
+        assert_eq!(parse_gateway_host(" "), Ok(None));
+        assert_eq!(
+            parse_gateway_host(" Pets.API.example.com. "),
+            Ok(Some("pets.api.example.com".into()))
+        );
+        assert_eq!(
+            parse_gateway_host("localhost"),
+            Ok(Some("localhost".into()))
+        );
+        for bad in [
+            "https://pets.example.com",
+            "pets.example.com:8080",
+            "pets.example.com/v1",
+            "-pets.example.com",
+            "pets..example.com",
+            "pets_api.example.com",
+            "user@pets.example.com",
+            "[::1]",
+        ] {
+            assert!(parse_gateway_host(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_gateway_host(&format!("{}.com", "a".repeat(64))).is_err());
+        assert_eq!("http2".parse(), Ok(UpstreamProtocol::Http2));
+        assert_eq!(url_host("http://gateway.test/"), Some("gateway.test"));
+        assert_eq!(url_host("https://[::1]:8443/x"), Some("::1"));
+        assert_eq!(url_host("http://127.0.0.1:3102"), Some("127.0.0.1"));
+        assert_eq!(url_host("gateway.test"), None);
+        let at = |base| at_host(base, "pets.example.com");
+        assert_eq!(
+            at("http://127.0.0.1:3102"),
+            Some("http://pets.example.com:3102".into())
+        );
+        assert_eq!(
+            at("https://gw.example.com/edge"),
+            Some("https://pets.example.com".into())
+        );
+        assert_eq!(
+            at("http://[::1]:8081"),
+            Some("http://pets.example.com:8081".into())
+        );
+        assert_eq!(at("http://[::1]"), Some("http://pets.example.com".into()));
+        assert!("h2".parse::<UpstreamProtocol>().is_err());
     }
 
     #[test]

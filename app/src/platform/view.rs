@@ -103,6 +103,10 @@ pub struct ApiEntry {
     pub key_param: Option<String>,
     /// The operations of its OpenAPI document, with the scopes each needs.
     pub routes: Routes,
+    /// HTTP/2 only to the upstream (h2c with prior knowledge on `http://`).
+    pub http2: bool,
+    /// The host name it also answers at on the gateway.
+    pub host: Option<String>,
 }
 
 /// An `apis` row as the view reads it.
@@ -113,10 +117,14 @@ type ApiColumns = (
     Option<String>,
     Option<String>,
     Option<String>,
+    String,
+    Option<String>,
 );
 
 impl ApiEntry {
-    fn from_columns((id, slug, upstream, sandbox, key_param, routes): ApiColumns) -> Self {
+    fn from_columns(
+        (id, slug, upstream, sandbox, key_param, routes, protocol, host): ApiColumns,
+    ) -> Self {
         let routes = routes
             .map(|json| {
                 serde_json::from_str::<Vec<Route>>(&json).unwrap_or_else(|e| {
@@ -132,6 +140,8 @@ impl ApiEntry {
             sandbox,
             key_param,
             routes: Routes::new(routes),
+            http2: protocol == crate::domain::UpstreamProtocol::Http2.as_str(),
+            host,
         }
     }
 }
@@ -164,6 +174,8 @@ pub struct Tables {
     /// API slug → id, and id → API (a slug can change).
     api_ids: Map<String, String>,
     apis: Map<String, Arc<ApiEntry>>,
+    /// Gateway host name → API id.
+    api_hosts: Map<String, String>,
     /// Application → API id → subscription.
     subscriptions: Map<String, Map<String, Arc<SubEntry>>>,
     plans: Map<String, Arc<PlanEntry>>,
@@ -174,6 +186,15 @@ pub struct Tables {
 impl Tables {
     pub fn key_count(&self) -> usize {
         self.keys.len()
+    }
+
+    fn add_api(&mut self, api: ApiEntry) {
+        let id = api.id.to_string();
+        self.api_ids.insert(api.slug.clone(), id.clone());
+        if let Some(host) = &api.host {
+            self.api_hosts.insert(host.clone(), id.clone());
+        }
+        self.apis.insert(id, Arc::new(api));
     }
 }
 
@@ -269,6 +290,15 @@ impl View {
         t.apis.get(t.api_ids.get(slug)?).cloned()
     }
 
+    /// The API answering at the gateway host name `host` (lowercase, without a port).
+    pub fn api_at_host(&self, host: &str) -> Option<Arc<ApiEntry>> {
+        let t = self.read();
+        if t.api_hosts.is_empty() {
+            return None;
+        }
+        t.apis.get(t.api_hosts.get(host)?).cloned()
+    }
+
     /// The live service token with this digest.
     pub fn service_token(&self, digest: &Digest) -> Option<Arc<TokenEntry>> {
         self.read().service_tokens.get(digest).cloned()
@@ -316,6 +346,7 @@ impl Tables {
             + diff(&self.applications, &other.applications)
             + diff(&self.users, &other.users)
             + diff(&self.api_ids, &other.api_ids)
+            + diff(&self.api_hosts, &other.api_hosts)
             + diff(&self.apis, &other.apis)
             + diff(&self.subscriptions, &other.subscriptions)
             + diff(&self.plans, &other.plans)
@@ -352,10 +383,12 @@ impl Tables {
             Reloaded::Api(id, found) => {
                 if let Some(old) = self.apis.remove(&id) {
                     self.api_ids.remove(&old.slug);
+                    if let Some(host) = &old.host {
+                        self.api_hosts.remove(host);
+                    }
                 }
                 if let Some(api) = found {
-                    self.api_ids.insert(api.slug.clone(), id.clone());
-                    self.apis.insert(id, Arc::new(api));
+                    self.add_api(api);
                 }
             }
             Reloaded::Subscriptions(application, subs) => {
@@ -553,7 +586,8 @@ const KEYS: &str =
      expires_at, revoked_at, max_uses, rate_limit, rate_period, rotated_at FROM api_keys";
 const APPLICATIONS: &str = "SELECT id, name, owner_kind, owner_id FROM applications";
 const USERS: &str = "SELECT id, email, status FROM users";
-const APIS: &str = "SELECT id, slug, upstream_url, sandbox_url, key_param, routes FROM apis";
+const APIS: &str = "SELECT id, slug, upstream_url, sandbox_url, key_param, routes, \
+    upstream_protocol, gateway_host FROM apis";
 const SUBSCRIPTIONS: &str =
     "SELECT id, application_id, api_id, plan_id, state, updated_at FROM subscriptions";
 const PLANS: &str =
@@ -616,9 +650,7 @@ pub async fn load(db: &Db) -> Result<Tables, AppError> {
         );
     }
     for row in sqlx::query_as::<_, ApiColumns>(APIS).fetch_all(db).await? {
-        let api = ApiEntry::from_columns(row);
-        t.api_ids.insert(api.slug.clone(), api.id.to_string());
-        t.apis.insert(api.id.to_string(), Arc::new(api));
+        t.add_api(ApiEntry::from_columns(row));
     }
     t.subscriptions = chosen(
         sqlx::query_as::<_, SubRow>(SUBSCRIPTIONS)

@@ -25,7 +25,9 @@ crate::backends!(
     metrics_count_calls_and_refusals_for_service_tokens_only,
     scopes_come_from_the_operation_in_the_openapi_document,
     a_key_may_come_in_the_apis_query_parameter,
-    test_keys_reach_the_sandbox_and_nothing_else
+    test_keys_reach_the_sandbox_and_nothing_else,
+    an_api_may_ask_for_http2_to_its_cleartext_upstream,
+    an_api_answers_at_its_own_host_name
 );
 
 crate::backends!(setup = crate::gateway::strict; internal_upstreams_are_refused_when_saved_and_when_connecting);
@@ -240,6 +242,7 @@ async fn upstream() -> SocketAddr {
             .map(|(n, v)| (n.to_string(), json!(v.to_str().unwrap_or(""))))
             .collect();
         axum::Json(json!({
+            "version": format!("{:?}", req.version()),
             "method": req.method().as_str(),
             "path": req.uri().path(),
             "query": req.uri().query(),
@@ -950,26 +953,32 @@ async fn a_key_may_come_in_the_apis_query_parameter(app: TestApp) {
     let (status, body) = problem(res).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("MISSING_KEY")));
 
-    let saved = api
-        .publisher
-        .call(
-            "save_api",
-            &[
-                ("id", api.api_id.as_str()),
-                ("name", "pets"),
-                ("slug", "pets"),
-                ("version", "v1"),
-                ("summary", "s"),
-                ("description", "d"),
-                ("tags", ""),
-                ("upstream_url", &format!("http://{up}/base")),
-                ("key_param", "api key&x"),
-                ("visibility", "public"),
-            ],
-        )
-        .await;
+    let upstream_url = format!("http://{up}/base");
+    let fields = [
+        ("upstream_url", upstream_url.as_str()),
+        ("key_param", "api key&x"),
+    ];
+    let saved = save_api(&api.publisher, &api.api_id, "pets", &fields).await;
     assert_eq!(saved.status, 422);
     assert!(!saved.field("key_param").is_empty(), "{}", saved.body);
+}
+
+/// The API form saved by `publisher` for the API `id` (empty: a new draft), with `fields`
+/// over the defaults.
+async fn save_api(
+    publisher: &crate::helpers::Client,
+    id: &str,
+    slug: &str,
+    fields: &[(&str, &str)],
+) -> crate::helpers::Answer {
+    let mut form = crate::helpers::api_form(slug, fields);
+    form.push(("id", id));
+    publisher.call("save_api", &form).await
+}
+
+/// A response's JSON body.
+async fn json_of(res: reqwest::Response) -> Value {
+    res.json().await.unwrap()
 }
 
 /// A `test` key of the application `app_id` for pets:read.
@@ -1041,4 +1050,183 @@ async fn test_keys_reach_the_sandbox_and_nothing_else(app: TestApp) {
         (answer["valid"].as_bool(), answer["code"].as_str()),
         (Some(false), Some("NO_SANDBOX"))
     );
+}
+
+/// An API whose publisher chose "HTTP/2 only" reaches its `http://` upstream over h2c (prior
+/// knowledge, as gRPC-style and mesh servers expect); the default stays HTTP/1.1. Changing
+/// the choice takes effect on the next call.
+async fn an_api_may_ask_for_http2_to_its_cleartext_upstream(app: TestApp) {
+    let up = upstream().await;
+    let base = format!("http://{up}/base");
+    let h2 = proxied_api_with(
+        &app,
+        "pets",
+        &[("upstream_url", &base), ("upstream_protocol", "http2")],
+    )
+    .await;
+    assert_eq!(
+        crate::helpers::edit_view(&h2.publisher, "pets").await["upstream_protocol"],
+        "http2"
+    );
+    let plain = proxied_api_with(&app, "cats", &[("upstream_url", &base)]).await;
+    for _ in 0..2 {
+        let echo = json_of(get_with_key(&app, "/pets/v1/dogs", &h2.key).await).await;
+        assert_eq!(echo["version"], "HTTP/2.0");
+        assert_eq!(echo["path"], "/base/v1/dogs");
+        assert!(echo["headers"].get("x-api-key").is_none());
+        assert_eq!(echo["headers"]["x-keyport-key-id"], h2.key_id.as_str());
+        let echo = json_of(get_with_key(&app, "/cats/v1", &plain.key).await).await;
+        assert_eq!(echo["version"], "HTTP/1.1");
+    }
+    // A POST's body goes over HTTP/2 too.
+    let res = client()
+        .post(url(&app, "/pets/v1/dogs"))
+        .header("x-api-key", &h2.key)
+        .body("{\"name\":\"Rex\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(
+        (echo["method"].as_str(), echo["version"].as_str()),
+        (Some("POST"), Some("HTTP/2.0"))
+    );
+
+    // Back to the default: HTTP/1.1 on the next call.
+    let saved = save_api(
+        &h2.publisher,
+        &h2.api_id,
+        "pets",
+        &[("upstream_url", &base), ("upstream_protocol", "auto")],
+    )
+    .await;
+    assert_eq!(saved.ok().as_str(), Some("pets"));
+    app.settle().await;
+    let echo = json_of(get_with_key(&app, "/pets/v1/dogs", &h2.key).await).await;
+    assert_eq!(echo["version"], "HTTP/1.1");
+
+    // Anything else is a field error.
+    let (p, _) = app
+        .signed_in("other-pub@example.com", Role::Publisher)
+        .await;
+    let fields = [("upstream_url", base.as_str()), ("upstream_protocol", "h2")];
+    let saved = save_api(&p, "", "birds", &fields).await;
+    assert_eq!(saved.status, 422, "{}", saved.body);
+    assert!(saved.field("upstream_protocol")[0].contains("auto, http2"));
+}
+
+/// An API with a gateway host name answers there with its whole path (any port, any case);
+/// at every other host it is still `/<slug>/…`. A host name is one API's, never the
+/// gateway's own, and a new one takes over on the next call.
+async fn an_api_answers_at_its_own_host_name(app: TestApp) {
+    let up = upstream().await;
+    let base = format!("http://{up}/base");
+    let api = proxied_api_with(
+        &app,
+        "pets",
+        &[
+            ("upstream_url", &base),
+            ("gateway_host", "Pets.Example.TEST"),
+        ],
+    )
+    .await;
+    let port = app.gateway.port();
+    let at = |host: String, path: &'static str| {
+        let key = api.key.clone();
+        let url = url(&app, path);
+        async move {
+            client()
+                .get(url)
+                .header("host", host)
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for host in [
+        format!("pets.example.test:{port}"),
+        "PETS.example.test".to_string(),
+        "pets.example.test.".to_string(),
+    ] {
+        let res = at(host.clone(), "/v1/dogs?size=small").await;
+        assert_eq!(res.status(), 200, "{host}");
+        let echo: Value = res.json().await.unwrap();
+        assert_eq!(echo["path"], "/base/v1/dogs", "{host}");
+        assert_eq!(echo["query"], "size=small");
+        assert_eq!(echo["headers"]["x-forwarded-host"], host.as_str());
+        assert_eq!(echo["headers"]["x-keyport-key-id"], api.key_id.as_str());
+    }
+    // The whole path is the API's: a slug in it is just part of the path.
+    let echo = json_of(at("pets.example.test".into(), "/pets/v1").await).await;
+    assert_eq!(echo["path"], "/base/pets/v1");
+    // The key is still needed, and a non-canonical path is refused.
+    let res = client()
+        .get(url(&app, "/v1/dogs"))
+        .header("host", "pets.example.test")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(res).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("MISSING_KEY")));
+    let (status, body) = problem(at("pets.example.test".into(), "/v1/%2F/admin").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("URI_NOT_CANONICAL"))
+    );
+    // Elsewhere, the slug routes as ever.
+    let echo = json_of(get_with_key(&app, "/pets/v1/dogs", &api.key).await).await;
+    assert_eq!(echo["path"], "/base/v1/dogs");
+    let (status, body) = problem(at("cats.example.test".into(), "/v1/dogs").await).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("UNKNOWN_API")));
+
+    // The API page shows the address at the host name (the gateway's public URL is
+    // http://gateway.test/ here).
+    let page = api.developer.call("api_detail", &[("slug", "pets")]).await;
+    assert_eq!(page.ok()["gateway_url"], "http://pets.example.test");
+    assert_eq!(
+        crate::helpers::edit_view(&api.publisher, "pets").await["gateway_host"],
+        "pets.example.test"
+    );
+
+    // One API per host name; not the gateway's own; a plain DNS name.
+    let (p, _) = app
+        .signed_in("other-pub@example.com", Role::Publisher)
+        .await;
+    let save = |host: &'static str| {
+        let (p, base) = (&p, base.clone());
+        async move {
+            let fields = [("upstream_url", base.as_str()), ("gateway_host", host)];
+            save_api(p, "", "cats", &fields).await
+        }
+    };
+    for (host, says) in [
+        ("pets.example.test", "Another API"),
+        ("Gateway.test", "the gateway's own host name"),
+        ("https://cats.example.test", "only a host name"),
+        ("cats.example.test:8080", "only a host name"),
+    ] {
+        let saved = save(host).await;
+        assert_eq!(saved.status, 422, "{host}: {}", saved.body);
+        assert!(
+            saved.field("gateway_host")[0].contains(says),
+            "{host}: {}",
+            saved.body
+        );
+    }
+    assert_eq!(save("cats.example.test").await.ok().as_str(), Some("cats"));
+
+    // A new host name for pets: the old one no longer routes to it.
+    let fields = [
+        ("upstream_url", base.as_str()),
+        ("gateway_host", "dogs.example.test"),
+    ];
+    let saved = save_api(&api.publisher, &api.api_id, "pets", &fields).await;
+    assert_eq!(saved.ok().as_str(), Some("pets"));
+    app.settle().await;
+    let echo = json_of(at("dogs.example.test".into(), "/v1").await).await;
+    assert_eq!(echo["path"], "/base/v1");
+    let (status, body) = problem(at("pets.example.test".into(), "/v1").await).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("UNKNOWN_API")));
 }

@@ -577,8 +577,8 @@ pub async fn with_smtp(backend: Backend) -> (TestApp, Inbox) {
 // Catalog, applications, subscriptions and keys, made through the server functions as the
 // pages do.
 
-/// Creates a draft API as `c`; returns its id.
-pub async fn draft(c: &Client, slug: &str, extra: &[(&str, &str)]) -> String {
+/// The API form for `slug`, with `extra` fields over its defaults.
+pub fn api_form<'a>(slug: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut form = vec![
         ("name", slug),
         ("slug", slug),
@@ -593,7 +593,12 @@ pub async fn draft(c: &Client, slug: &str, extra: &[(&str, &str)]) -> String {
         form.retain(|(key, _)| key != k);
         form.push((k, v));
     }
-    let saved = c.call("save_api", &form).await;
+    form
+}
+
+/// Creates a draft API as `c`; returns its id.
+pub async fn draft(c: &Client, slug: &str, extra: &[(&str, &str)]) -> String {
+    let saved = c.call("save_api", &api_form(slug, extra)).await;
     assert_eq!(saved.ok().as_str(), Some(slug));
     edit_view(c, slug).await["id"].as_str().unwrap().to_string()
 }

@@ -53,6 +53,7 @@ const DIALECT_FILES: &[&str] = &[
     "0010_change_triggers.sql",
     "0016_gateway.sql",
     "0017_gateway_routes.sql",
+    "0019_gateway_protocol_and_host.sql",
 ];
 
 /// What the change-feed triggers of one backend watch: (table, kind written, id column,
