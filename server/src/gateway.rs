@@ -16,7 +16,8 @@
 //! refused (413, or the upload is cut). An upstream that cannot be reached is 502, one that does not begin
 //! to answer within `KEYPORT_GATEWAY_TIMEOUT_SECS` 504. Refusals are RFC 9457 problem
 //! documents carrying the decision code, with `RateLimit-*` and `Retry-After` headers.
-//! Each call's usage event carries the upstream's status, latency and the answer's length.
+//! Each call's usage event carries the upstream's status, latency and the bytes of its
+//! answer that were sent (counted as they stream, recorded when the answer ends).
 //!
 //! Started while its database does not answer (`keyport gateway`), the gateway refuses every
 //! call with 503 and `/_keyport/readyz` is 503 `starting` until the change feed has loaded
@@ -660,18 +661,76 @@ async fn call(
     };
     let (mut parts, body) = res.into_parts();
     event.upstream_status = Some(parts.status.as_u16());
-    event.bytes = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    state.usage.record(event);
     strip_hop_by_hop(&mut parts.headers);
     parts
         .headers
         .append(header::VIA, HeaderValue::from_static("1.1 keyport"));
+    let body = Metered {
+        inner: body,
+        sent: 0,
+        event: Some(event),
+        usage: state.usage.clone(),
+    };
     let mut res = Response::from_parts(parts, Body::new(body));
     add_limit_headers(&mut res, &answer);
     timed(res)
+}
+
+/// The upstream's answer on its way to the client, counted: the call's usage event is
+/// recorded with the bytes that passed when the answer ends, fails, or the client goes away
+/// (so a streamed answer without a declared length, or a download cut short, counts what
+/// was really sent).
+struct Metered {
+    inner: Incoming,
+    sent: u64,
+    event: Option<app::platform::usage::Event>,
+    usage: std::sync::Arc<app::platform::usage::Recorder>,
+}
+
+impl Metered {
+    fn finish(&mut self) {
+        if let Some(mut event) = self.event.take() {
+            event.bytes = Some(self.sent);
+            self.usage.record(event);
+        }
+    }
+}
+
+impl hyper::body::Body for Metered {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if self.inner.is_end_stream() {
+                    self.finish();
+                }
+            }
+            Poll::Ready(_) => self.finish(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 /// The API slug and the rest of the path (with its leading `/`, possibly empty) of a

@@ -232,8 +232,9 @@ async fn a_slow_upstream_is_504(app: TestApp) {
 
 const BIG: usize = 50 * 1024 * 1024;
 
-/// The upstream: `/echo…` answers with what it received; `/big` sends 50 MB; `/upload`
-/// counts what it is sent; `/slow` answers after three seconds.
+/// The upstream: `/echo…` answers with what it received; `/big` sends 50 MB; `/stream`
+/// 3,000 bytes without a length; `/upload` counts what it is sent; `/slow` answers after
+/// three seconds.
 async fn upstream() -> SocketAddr {
     async fn echo(req: Request) -> axum::Json<Value> {
         let headers: serde_json::Map<String, Value> = req
@@ -251,6 +252,13 @@ async fn upstream() -> SocketAddr {
     }
     let router = Router::new()
         .route("/base/big", get(|| async { vec![7u8; BIG] }))
+        .route(
+            "/base/stream",
+            get(|| async {
+                let chunks = (0..3).map(|_| Ok::<_, std::io::Error>(vec![b's'; 1000]));
+                Body::from_stream(futures::stream::iter(chunks))
+            }),
+        )
         .route(
             "/base/upload",
             post(|body: Body| async move {
@@ -476,6 +484,39 @@ async fn bodies_of_fifty_megabytes_stream_both_ways(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), BIG.to_string());
+
+    // Each call's usage event counts the bytes that were sent: 50 MB declared, an answer
+    // streamed without a length, and a download the client gave up on.
+    let res = get_with_key(&app, "/files/stream", &key).await;
+    assert_eq!(res.headers().get("content-length"), None);
+    assert_eq!(res.text().await.unwrap().len(), 3 * 1000);
+    let mut cut = get_with_key(&app, "/files/big", &key).await;
+    assert!(!cut.chunk().await.unwrap().unwrap().is_empty());
+    drop(cut);
+    let mut sent: Vec<Option<i64>> = Vec::new();
+    for _ in 0..100 {
+        app.settle().await;
+        sent = sqlx::query_scalar("SELECT bytes FROM usage_events ORDER BY id")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+        if sent.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let big = BIG as i64;
+    assert_eq!(
+        sent[..3],
+        [Some(big), Some(BIG.to_string().len() as i64), Some(3000)]
+    );
+    assert!(
+        sent.get(3)
+            .copied()
+            .flatten()
+            .is_some_and(|n| 0 < n && n < big),
+        "the cut download counts what was sent: {sent:?}"
+    );
 }
 
 async fn an_unreachable_upstream_is_502(app: TestApp) {
