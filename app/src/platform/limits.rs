@@ -132,14 +132,15 @@ impl LocalBuckets {
         let (kind, id) = bucket.parts();
         let mut shard = self.lock(id);
         let map = &mut shard[kind];
-        let (tat, verdict) = gcra(map.get(id).copied(), rate, now_ns);
+        // One lookup for a known bucket (its TAT moved on in place), a second only to add one.
+        if let Some(slot) = map.get_mut(id) {
+            let (tat, verdict) = gcra(Some(*slot), rate, now_ns);
+            *slot = tat.unwrap_or(*slot);
+            return verdict;
+        }
+        let (tat, verdict) = gcra(None, rate, now_ns);
         if let Some(tat) = tat.filter(|_| verdict.allowed) {
-            match map.get_mut(id) {
-                Some(slot) => *slot = tat,
-                None => {
-                    map.insert(id.to_string(), tat);
-                }
-            }
+            map.insert(id.to_string(), tat);
         }
         verdict
     }
