@@ -13,9 +13,10 @@
 //! stream both ways (hyper's pooled client, keep-alive, `TCP_NODELAY`; `https://` upstreams
 //! through rustls, HTTP/2 when the upstream offers it; HTTP/2 only, h2c on `http://`, for an
 //! API whose publisher asks for it); a body larger than `KEYPORT_GATEWAY_MAX_BODY_BYTES` is
-//! refused (413, or the upload is cut). An upstream that cannot be reached is 502, one that does not begin
-//! to answer within `KEYPORT_GATEWAY_TIMEOUT_SECS` 504. Refusals are RFC 9457 problem
-//! documents carrying the decision code, with `RateLimit-*` and `Retry-After` headers.
+//! refused (413, or the upload is cut). An upstream that cannot be reached is 502, one that
+//! does not begin to answer within `KEYPORT_GATEWAY_TIMEOUT_SECS` 504, and an answer whose
+//! body stalls that long is cut off. Refusals are RFC 9457 problem documents carrying the
+//! decision code, with `RateLimit-*` and `Retry-After` headers.
 //! Each call's usage event carries the upstream's status, latency and the bytes of its
 //! answer that were sent (counted as they stream, recorded when the answer ends).
 //!
@@ -71,16 +72,9 @@ struct Resolver {
 }
 
 /// The error a name that resolves only to internal addresses ends in.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream resolves only to internal addresses")]
 struct InternalAddress;
-
-impl std::fmt::Display for InternalAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the upstream resolves only to internal addresses")
-    }
-}
-
-impl std::error::Error for InternalAddress {}
 
 /// `addrs` without the internal ones (unless allowed); an error when none is left.
 fn permitted(
@@ -670,6 +664,8 @@ async fn call(
         sent: 0,
         event: Some(event),
         usage: state.usage.clone(),
+        patience: wait,
+        stalled: None,
     };
     let mut res = Response::from_parts(parts, Body::new(body));
     add_limit_headers(&mut res, &answer);
@@ -679,13 +675,22 @@ async fn call(
 /// The upstream's answer on its way to the client, counted: the call's usage event is
 /// recorded with the bytes that passed when the answer ends, fails, or the client goes away
 /// (so a streamed answer without a declared length, or a download cut short, counts what
-/// was really sent).
+/// was really sent). A body that stalls for the gateway's timeout is cut off (the client
+/// sees the answer end early, as behind nginx's `proxy_read_timeout`).
 struct Metered {
     inner: Incoming,
     sent: u64,
     event: Option<app::platform::usage::Event>,
     usage: std::sync::Arc<app::platform::usage::Recorder>,
+    patience: Duration,
+    /// Armed only while the upstream keeps the body waiting.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// Why an answer was cut off.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream's answer stalled for longer than the gateway's timeout")]
+struct Stalled;
 
 impl Metered {
     fn finish(&mut self) {
@@ -698,24 +703,42 @@ impl Metered {
 
 impl hyper::body::Body for Metered {
     type Data = hyper::body::Bytes;
-    type Error = hyper::Error;
+    type Error = axum::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
+                self.stalled = None;
                 self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
                 if self.inner.is_end_stream() {
                     self.finish();
                 }
+                Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(_) => self.finish(),
-            Poll::Pending => {}
+            Poll::Ready(Some(Err(e))) => {
+                self.finish();
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                self.finish();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let patience = self.patience;
+                let stalled = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(patience)));
+                if stalled.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                tracing::warn!("an upstream's answer stalled: cut off");
+                self.finish();
+                Poll::Ready(Some(Err(Box::new(Stalled))))
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

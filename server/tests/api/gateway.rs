@@ -216,7 +216,8 @@ async fn internal_upstreams_are_refused_when_saved_and_when_connecting(app: Test
     }
 }
 
-/// With a gateway timeout of one second, the upstream's three-second answer is 504.
+/// With a gateway timeout of one second, the upstream's three-second answer is 504, and an
+/// answer that stalls for three seconds after its first bytes is cut off.
 async fn a_slow_upstream_is_504(app: TestApp) {
     let up = upstream().await;
     let (key, _, _) = proxied_api(&app, "sloth", &format!("http://{up}/base")).await;
@@ -228,13 +229,28 @@ async fn a_slow_upstream_is_504(app: TestApp) {
         (504, Some("UPSTREAM_TIMEOUT"))
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
+
+    // An answer whose body stalls as long is cut off; the call counts what was sent.
+    let started = std::time::Instant::now();
+    let mut res = get_with_key(&app, "/sloth/stall", &key).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.chunk().await.unwrap().map(|c| c.len()), Some(1000));
+    assert!(res.chunk().await.is_err(), "the answer ends early");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    app.settle().await;
+    let sent: Vec<Option<i64>> =
+        sqlx::query_scalar("SELECT bytes FROM usage_events WHERE upstream_status = 200")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(sent, [Some(1000)]);
 }
 
 const BIG: usize = 50 * 1024 * 1024;
 
 /// The upstream: `/echo…` answers with what it received; `/big` sends 50 MB; `/stream`
 /// 3,000 bytes without a length; `/upload` counts what it is sent; `/slow` answers after
-/// three seconds.
+/// three seconds; `/stall` sends 1,000 bytes, then the rest three seconds later.
 async fn upstream() -> SocketAddr {
     async fn echo(req: Request) -> axum::Json<Value> {
         let headers: serde_json::Map<String, Value> = req
@@ -252,6 +268,17 @@ async fn upstream() -> SocketAddr {
     }
     let router = Router::new()
         .route("/base/big", get(|| async { vec![7u8; BIG] }))
+        .route(
+            "/base/stall",
+            get(|| async {
+                let first = futures::stream::iter([Ok::<_, std::io::Error>(vec![b'b'; 1000])]);
+                let late = futures::stream::once(async {
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    Ok(vec![b'e'; 10])
+                });
+                Body::from_stream(futures::StreamExt::chain(first, late))
+            }),
+        )
         .route(
             "/base/stream",
             get(|| async {
