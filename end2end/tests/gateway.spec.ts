@@ -76,6 +76,11 @@ test('a developer calls an API through the gateway, sees it in the chart, revoke
       await page.goto(`/usage?app=${appId}&range=24h`);
       await expect(page.locator('figcaption').first()).toContainText('1 allowed', { timeout: 1_000 });
     }).toPass({ timeout: 30_000 });
+    // One by one, with the upstream's status, the latency and the size.
+    const latest = page.getByRole('region', { name: 'Latest calls', exact: true });
+    await expect(latest.getByRole('row', { name: /Edge Gateway Store Allowed 200 \d[\d,]* ms \d+ B 127\.0\.0\.1/ })).toBeVisible();
+    await latest.scrollIntoViewIfNeeded();
+    await shot(page, 'gateway-latest-calls');
 
     // Revoked, the key is refused at once, as a problem document with its code.
     const second = await nextCode(secret, step);

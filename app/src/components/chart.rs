@@ -69,6 +69,21 @@ fn tone(index: usize) -> (&'static str, &'static str) {
     PALETTE[index.min(PALETTE.len() - 1)]
 }
 
+/// `532 B`, `1.2 KB`, `50.0 MB` (powers of 1,024).
+pub fn size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// `12,345`.
 pub fn count(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
@@ -467,6 +482,11 @@ mod tests {
         assert_eq!(count(1000), "1,000");
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(count(-4321), "-4,321");
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1229), "1.2 KB");
+        assert_eq!(size(50 * 1024 * 1024), "50.0 MB");
+        assert_eq!(size(3 * 1024_i64.pow(4)), "3.0 TB");
     }
 
     fn data() -> ChartData {

@@ -161,6 +161,34 @@ pub struct ClientUse {
     pub last_seen: String,
 }
 
+/// One call, as the usage page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentCall {
+    /// When, in the viewer's time zone, to the second.
+    pub at: String,
+    /// The key's name (empty on a key's own page).
+    pub key: String,
+    pub api: String,
+    /// The decision, as read ("Allowed", "Rate limited").
+    pub outcome: String,
+    pub code: String,
+    /// The upstream's status (through the gateway).
+    pub status: Option<u16>,
+    /// "12 ms" (through the gateway).
+    pub latency: Option<String>,
+    /// The answer's size, "1.2 KB" (through the gateway).
+    pub size: Option<String>,
+    pub client: Option<String>,
+}
+
+/// An application's or a key's latest calls, from the raw events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentCalls {
+    pub calls: Vec<RecentCall>,
+    /// How many days calls are kept one by one (0: not at all).
+    pub kept_days: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageData {
     pub range: UsageRange,
@@ -175,6 +203,8 @@ pub struct UsageData {
     /// A key and the key it replaced or that replaced it: their allowed requests side by side.
     pub rotation: Option<ChartData>,
     pub key: Option<KeyFacts>,
+    /// The latest calls of one application or key (none for all applications together).
+    pub recent: Option<RecentCalls>,
     /// The caller's applications, for the scope picker.
     pub applications: Vec<(String, String)>,
 }

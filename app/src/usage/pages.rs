@@ -96,6 +96,7 @@ fn Report(report: UsageData) -> impl IntoView {
         quotas,
         rotation,
         key,
+        recent,
         applications,
     } = report;
     let (title, subtitle) = match &scope {
@@ -175,7 +176,80 @@ fn Report(report: UsageData) -> impl IntoView {
                 {breakdown_title.map(|t| view! { <Breakdown title=t rows=breakdown first="Name" csv=export("breakdown") /> })}
                 <Breakdown title="By API" rows=apis first="API" csv=export("apis") />
             </div>
+            {match recent {
+                Some(recent) => view! { <LatestCalls recent per_key=matches!(scope, UsageScope::Application { .. }) /> }.into_any(),
+                None => (!is_empty_portal).then(|| view! {
+                    <p class="text-sm text-slate-600">"Pick an application above to see its latest calls one by one: status, latency and size through the gateway."</p>
+                }).into_any(),
+            }}
         </div>
+    }
+}
+
+/// An application's or key's latest calls: the decision, and through the gateway the
+/// upstream's status, the time to its answer and the answer's size.
+#[component]
+fn LatestCalls(recent: RecentCalls, per_key: bool) -> impl IntoView {
+    let RecentCalls { calls, kept_days } = recent;
+    let note = if kept_days == 0 {
+        "This installation keeps no calls one by one (KEYPORT_USAGE_RETENTION_DAYS is 0); the charts above count every call.".to_string()
+    } else {
+        format!(
+            "The latest {} in this period, newest first. Calls are kept one by one for {kept_days} days; under heavy load some are not, while the charts above still count every call.",
+            calls.len()
+        )
+    };
+    let body = if calls.is_empty() {
+        view! {
+            <p class="text-sm text-slate-500">"No calls in this period. A call through the gateway or the verify API shows here within seconds."</p>
+        }
+        .into_any()
+    } else {
+        let rows = calls
+            .into_iter()
+            .map(|c| {
+                let refused = c.code != "VALID";
+                view! {
+                    <tr class="border-t border-slate-100">
+                        <td class="whitespace-nowrap py-1 pr-3 tabular-nums">{c.at}</td>
+                        {per_key.then(|| view! { <td class="py-1 pr-3">{c.key}</td> })}
+                        <td class="py-1 pr-3">{c.api}</td>
+                        <td class="py-1 pr-3" class:text-rose-700=refused title=c.code.clone()>{c.outcome}</td>
+                        <td class="py-1 pr-3 text-right tabular-nums">{c.status.map_or_else(|| "—".to_string(), |s| s.to_string())}</td>
+                        <td class="py-1 pr-3 text-right tabular-nums">{c.latency.unwrap_or_else(|| "—".into())}</td>
+                        <td class="py-1 pr-3 text-right tabular-nums">{c.size.unwrap_or_else(|| "—".into())}</td>
+                        <td class="py-1 font-mono text-xs">{c.client.unwrap_or_else(|| "—".into())}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <ScrollRegion label="Latest calls, newest first">
+                <table class="min-w-full text-sm">
+                    <thead class="text-left text-slate-500">
+                        <tr>
+                            <th scope="col" class="py-1 pr-3 font-medium">"Time"</th>
+                            {per_key.then(|| view! { <th scope="col" class="py-1 pr-3 font-medium">"Key"</th> })}
+                            <th scope="col" class="py-1 pr-3 font-medium">"API"</th>
+                            <th scope="col" class="py-1 pr-3 font-medium">"Outcome"</th>
+                            <th scope="col" class="py-1 pr-3 text-right font-medium">"Status"</th>
+                            <th scope="col" class="py-1 pr-3 text-right font-medium">"Latency"</th>
+                            <th scope="col" class="py-1 pr-3 text-right font-medium">"Size"</th>
+                            <th scope="col" class="py-1 font-medium">"Client"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </ScrollRegion>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card space-y-2" aria-labelledby="latest-calls-heading">
+            <h2 id="latest-calls-heading" class="text-lg font-semibold">"Latest calls"</h2>
+            {body}
+            <p class="text-xs text-slate-500">{note}</p>
+        </section>
     }
 }
 

@@ -6,7 +6,7 @@ use super::store::{sums, By, Filter, Sum};
 use super::*;
 use crate::applications::service as apps;
 use crate::auth::CurrentUser;
-use crate::components::chart::{Bucket, Series};
+use crate::components::chart::{count, size, Bucket, Series};
 use crate::domain::QuotaPeriod;
 use crate::keys::service as keys;
 use crate::platform::state::AppState;
@@ -194,6 +194,53 @@ pub async fn report(
             .collect(),
         None => Vec::new(),
     };
+    // One application's or key's latest calls, from the raw events.
+    let recent = match &wanted {
+        Wanted::All => None,
+        Wanted::Application(_) | Wanted::Key(_) => {
+            let kept_days = state.config.usage_retention_days;
+            let calls = super::store::latest_calls(
+                db,
+                &scope_apps[0],
+                key.map(|k| k.id.as_str()),
+                from,
+                LATEST_CALLS,
+            )
+            .await?;
+            let key_names: HashMap<&str, &str> = all_keys
+                .iter()
+                .map(|k| (k.id.as_str(), k.name.as_str()))
+                .collect();
+            let calls = calls
+                .into_iter()
+                .map(|c| {
+                    let api = match c.api_id.as_deref() {
+                        None | Some("") => "—",
+                        Some(id) => api_names.get(id).copied().unwrap_or("Another API"),
+                    };
+                    RecentCall {
+                        at: local_second(tz, c.at),
+                        key: match key {
+                            Some(_) => String::new(),
+                            None => key_names
+                                .get(c.key_id.as_str())
+                                .copied()
+                                .unwrap_or("Deleted key")
+                                .to_string(),
+                        },
+                        api: api.to_string(),
+                        outcome: super::outcome(&c.code).0.to_string(),
+                        status: c.upstream_status.and_then(|s| u16::try_from(s).ok()),
+                        latency: c.latency_ms.map(|ms| format!("{} ms", count(ms))),
+                        size: c.bytes.map(size),
+                        client: c.client_ip,
+                        code: c.code,
+                    }
+                })
+                .collect();
+            Some(RecentCalls { calls, kept_days })
+        }
+    };
     let key = key.map(|k| KeyFacts {
         clients,
         clients_since: local_time(tz, clients_from),
@@ -221,6 +268,7 @@ pub async fn report(
         quotas,
         rotation,
         key,
+        recent,
         applications: mine
             .iter()
             .map(|a| (a.id.clone(), a.name.clone()))
@@ -461,6 +509,17 @@ fn top(sums: Vec<Sum>) -> Vec<Sum> {
         .map(|(g, _)| g.to_string())
         .collect();
     sums.into_iter().filter(|s| keep.contains(&s.g)).collect()
+}
+
+/// How many of an application's or key's latest calls its usage page lists.
+const LATEST_CALLS: i64 = 50;
+
+/// "Sat 28 Nov, 10:21:03".
+fn local_second(tz: chrono_tz::Tz, at: i64) -> String {
+    tz.timestamp_millis_opt(at)
+        .single()
+        .map(|t| t.format("%a %-d %b, %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 fn local_time(tz: chrono_tz::Tz, at: i64) -> String {

@@ -164,6 +164,48 @@ pub async fn top_clients(
     .await?)
 }
 
+/// One call as the raw events keep it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Call {
+    pub at: i64,
+    pub key_id: String,
+    pub api_id: Option<String>,
+    pub code: String,
+    pub client_ip: Option<String>,
+    pub upstream_status: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub bytes: Option<i64>,
+}
+
+/// The latest `limit` calls of the application `app` since `from` (of its key `key` alone,
+/// when given), newest first: one backward walk of `usage_events_application_idx`.
+pub async fn latest_calls(
+    db: &Db,
+    app: &str,
+    key: Option<&str>,
+    from: i64,
+    limit: i64,
+) -> Result<Vec<Call>, AppError> {
+    let only_key = if key.is_some() {
+        " AND key_id = $4"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT at, key_id, api_id, code, client_ip, upstream_status, latency_ms, bytes \
+         FROM usage_events WHERE application_id = $1 AND at >= $2{only_key} \
+         ORDER BY at DESC, id DESC LIMIT $3"
+    );
+    let mut q = sqlx::query_as::<_, Call>(&sql)
+        .bind(app)
+        .bind(from)
+        .bind(limit);
+    if let Some(key) = key {
+        q = q.bind(key);
+    }
+    Ok(q.fetch_all(db).await?)
+}
+
 /// One application's use of one API (its subscription) in a UTC day, or in the whole
 /// period (`day` is then the period's start), for billing.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]

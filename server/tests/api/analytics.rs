@@ -117,8 +117,40 @@ async fn traffic_through_the_verify_api_shows_in_the_developers_report(app: Test
     assert_eq!(r["key"]["state"], "Active");
     assert!(r["rotation"].is_null());
 
-    // All applications: one row per application.
+    // The latest calls one by one, newest first: the application's with their key, a key's
+    // own without (verify-API calls have no upstream status, latency or size).
+    let r = report(&dev, &[("app", &app_id)]).await;
+    let calls = r["recent"]["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 4);
+    assert_eq!(r["recent"]["kept_days"], 30);
+    let outcomes: Vec<&str> = calls
+        .iter()
+        .map(|c| c["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["Scope denied", "Allowed", "Allowed", "Allowed"]);
+    let latest = &calls[0];
+    assert_eq!(
+        (
+            &latest["key"],
+            &latest["api"],
+            &latest["code"],
+            &latest["client"]
+        ),
+        (
+            &json!("CI"),
+            &json!("api-dev"),
+            &json!("SCOPE_DENIED"),
+            &json!("198.51.100.7")
+        )
+    );
+    assert!(latest["status"].is_null() && latest["latency"].is_null() && latest["size"].is_null());
+    let r = report(&dev, &[("key", &key_id)]).await;
+    assert_eq!(r["recent"]["calls"].as_array().unwrap().len(), 4);
+    assert_eq!(r["recent"]["calls"][0]["key"], "");
+
+    // All applications: one row per application (and no list of calls).
     let r = report(&dev, &[]).await;
+    assert!(r["recent"].is_null());
     assert_eq!(r["range"], "Day");
     assert_eq!(r["breakdown"][0]["label"], "Shop");
     assert_eq!(r["breakdown"][0]["allowed"], 3);

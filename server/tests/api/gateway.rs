@@ -387,7 +387,9 @@ async fn problem(res: reqwest::Response) -> (u16, Value) {
 
 async fn a_valid_call_is_proxied_with_headers_stripped_and_added(app: TestApp) {
     let up = upstream().await;
-    let (key, key_id, app_id) = proxied_api(&app, "pets", &format!("http://{up}/base/")).await;
+    let upstream_url = format!("http://{up}/base/");
+    let api = proxied_api_with(&app, "pets", &[("upstream_url", &upstream_url)]).await;
+    let (key, key_id, app_id) = (api.key.clone(), api.key_id.clone(), api.app_id.clone());
     let res = client()
         .get(url(&app, "/pets/v1/dogs?size=small&page=2"))
         .header("x-api-key", &key)
@@ -449,6 +451,24 @@ async fn a_valid_call_is_proxied_with_headers_stripped_and_added(app: TestApp) {
             .await
             .unwrap();
     assert_eq!((requests, status), (2, Some(200)));
+
+    // The developer sees each call with the upstream's status, the latency and the size.
+    let report = api
+        .developer
+        .call("usage_report", &[("app", app_id.as_str())])
+        .await;
+    let calls = report.ok()["recent"]["calls"].as_array().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    for call in &calls {
+        assert_eq!(
+            (&call["api"], &call["outcome"]),
+            (&json!("pets"), &json!("Allowed"))
+        );
+        assert_eq!(call["status"], 200);
+        assert!(call["latency"].as_str().unwrap().ends_with(" ms"), "{call}");
+        assert!(call["size"].as_str().unwrap().ends_with(" B"), "{call}");
+        assert_eq!(call["client"], "127.0.0.1");
+    }
 }
 
 async fn refusals_are_problem_documents_with_their_codes(app: TestApp) {
