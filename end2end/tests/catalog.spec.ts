@@ -86,7 +86,7 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
   await page.getByRole('link', { name: 'Publish' }).click();
   await expect(page.getByText('You have not described an API yet.')).toBeVisible();
   await page.getByRole('link', { name: 'New API' }).click();
-  await page.getByLabel('Name').fill('Pet Store');
+  await page.getByLabel('Name', { exact: true }).fill('Pet Store');
   await page.getByLabel('Version').fill('v1');
   await page.getByLabel('Tags').fill('pets, demo');
   await page.getByLabel('Summary').fill('Pets, owners and adoptions for pet shops.');

@@ -194,9 +194,12 @@ fn LatestCalls(recent: RecentCalls, per_key: bool) -> impl IntoView {
     let note = if kept_days == 0 {
         "This installation keeps no calls one by one (KEYPORT_USAGE_RETENTION_DAYS is 0); the charts above count every call.".to_string()
     } else {
+        let latest = match calls.len() {
+            1 => "The latest call".to_string(),
+            n => format!("The latest {n} calls"),
+        };
         format!(
-            "The latest {} in this period, newest first. Calls are kept one by one for {kept_days} days; under heavy load some are not, while the charts above still count every call.",
-            calls.len()
+            "{latest} in this period, newest first. Calls are kept one by one for {kept_days} days; under heavy load some are not, while the charts above still count every call."
         )
     };
     let body = if calls.is_empty() {
