@@ -191,16 +191,14 @@ fn Report(report: UsageData) -> impl IntoView {
 #[component]
 fn LatestCalls(recent: RecentCalls, per_key: bool) -> impl IntoView {
     let RecentCalls { calls, kept_days } = recent;
-    let note = if kept_days == 0 {
-        "This installation keeps no calls one by one (KEYPORT_USAGE_RETENTION_DAYS is 0); the charts above count every call.".to_string()
-    } else {
-        let latest = match calls.len() {
-            1 => "The latest call".to_string(),
-            n => format!("The latest {n} calls"),
-        };
-        format!(
-            "{latest} in this period, newest first. Calls are kept one by one for {kept_days} days; under heavy load some are not, while the charts above still count every call."
-        )
+    let kept = format!(
+        "Calls are kept one by one for {kept_days} days; under heavy load some are not, while the charts above still count every call."
+    );
+    let note = match (kept_days, calls.len()) {
+        (0, _) => "This installation keeps no calls one by one (KEYPORT_USAGE_RETENTION_DAYS is 0); the charts above count every call.".to_string(),
+        (_, 0) => kept,
+        (_, 1) => format!("The latest call in this period. {kept}"),
+        (_, n) => format!("The latest {n} calls in this period, newest first. {kept}"),
     };
     let body = if calls.is_empty() {
         view! {
