@@ -1,8 +1,9 @@
 //! Keeping this instance's gateway view current (see `app::platform::feed`): after each
 //! write request it served, on PostgreSQL's `NOTIFY keyport_changes` from any instance,
 //! and every second in any case; a full reload every five minutes reports anything the
-//! feed missed. The heartbeat records how far this instance is, for the portal's
-//! propagation figures and the admin's list of instances.
+//! feed missed (on a thread of its own, see [`spawn_reconciler`]). The heartbeat records how
+//! far this instance is, for the portal's propagation figures and the admin's list of
+//! instances.
 
 use crate::db::Backend;
 use app::platform::feed;
@@ -33,40 +34,77 @@ pub async fn after_writes(State(state): State<AppState>, req: Request, next: Nex
 }
 
 /// Starts following the feed: the one-second tick with the heartbeat, the five-minute
-/// reconciliation and pruning, and on PostgreSQL a listener for other instances' changes.
+/// reconciliation and pruning ([`spawn_reconciler`]), and on PostgreSQL a listener for
+/// other instances' changes.
 pub fn spawn(state: AppState) {
     let address = state.config.base_url();
     let ticker = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut n: u64 = 0;
         loop {
             tick.tick().await;
             follow(&ticker).await;
             if let Err(e) = feed::heartbeat(&ticker.view, &ticker.db, &address).await {
                 tracing::warn!(error = ?e, "gateway heartbeat failed");
             }
-            n += 1;
-            if n.is_multiple_of(300) {
-                match feed::reconcile(&ticker.view, &ticker.db).await {
-                    Ok(0) => {}
-                    Ok(differences) => tracing::warn!(
-                        differences,
-                        "the gateway view differed from the database; reloaded"
-                    ),
-                    Err(e) => tracing::warn!(error = ?e, "reloading the gateway view failed"),
-                }
-                if let Err(e) = feed::prune(&ticker.db).await {
-                    tracing::warn!(error = ?e, "pruning the change feed failed");
-                }
-            }
         }
     });
+    if let Err(e) = spawn_reconciler(&state, RECONCILE_EVERY) {
+        tracing::error!(error = ?e, "cannot start the view's reconciliation");
+    }
     let url = state.config.database_url.expose().to_string();
     if Backend::of(&url).ok() == Some(Backend::Postgres) {
         tokio::spawn(listen(state, url));
     }
+}
+
+/// How often the whole view is reloaded and compared with what the feed built.
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
+
+/// Every `every`: reloads the whole view, swaps it in and reports what the feed had missed,
+/// then prunes the feed. On a thread of its own at the usage writer's lower priority, with
+/// its own database connection: reading and comparing 100,000 keys takes the processor for
+/// a second or more, which on the request threads stalled every call meanwhile (a gateway on
+/// one core timed out its clients every five minutes). Ends when the view is gone.
+pub fn spawn_reconciler(state: &AppState, every: Duration) -> anyhow::Result<()> {
+    let view = std::sync::Arc::downgrade(&state.view);
+    let url = state.config.database_url.expose().to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("keyport-reconcile".into())
+        .spawn(move || {
+            crate::lower_priority();
+            runtime.block_on(async move {
+                let db = match crate::db::connect_lazy_with(&url, 1) {
+                    Ok(db) => db,
+                    Err(e) => {
+                        tracing::error!(error = ?e, "the view's reconciliation cannot open the database");
+                        return;
+                    }
+                };
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(view) = view.upgrade() else { return };
+                    match feed::reconcile(&view, &db).await {
+                        Ok(0) => {}
+                        Ok(differences) => tracing::warn!(
+                            differences,
+                            "the gateway view differed from the database; reloaded"
+                        ),
+                        Err(e) => tracing::warn!(error = ?e, "reloading the gateway view failed"),
+                    }
+                    if let Err(e) = feed::prune(&db).await {
+                        tracing::warn!(error = ?e, "pruning the change feed failed");
+                    }
+                }
+            });
+        })?;
+    Ok(())
 }
 
 /// Catches up on each notification, and after each reconnection (notifications sent

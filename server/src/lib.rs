@@ -276,7 +276,7 @@ pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
 
 /// Lowers the calling thread's priority (and that of threads it starts) to nice 5. On
 /// Linux the nice value is a thread's own.
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 5) {
         tracing::warn!(error = %e, "could not lower the usage writer's priority");

@@ -314,11 +314,13 @@ impl View {
     }
 
     /// Replaces everything (start-up and the periodic consistency check); says how many
-    /// rows differed.
+    /// rows differed. Compared under the read lock (calls go on deciding meanwhile), swapped
+    /// under the write lock, the old tables freed after it. The caller holds the feed's
+    /// cursor, so no change is applied between the comparison and the swap.
     pub fn replace(&self, fresh: Tables) -> usize {
-        let mut t = self.write();
-        let differences = t.differences(&fresh);
-        *t = fresh;
+        let differences = self.read().differences(&fresh);
+        let old = std::mem::replace(&mut *self.write(), fresh);
+        drop(old);
         differences
     }
 

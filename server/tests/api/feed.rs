@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 backends!(
     the_view_follows_every_mutating_server_function,
-    decisions_from_memory_agree_with_the_database
+    decisions_from_memory_agree_with_the_database,
+    the_reconciliation_finds_what_the_feed_missed
 );
 
 /// Server functions that change nothing a decision reads (sessions, MFA, settings of
@@ -1079,4 +1080,51 @@ async fn two_instances_never_overspend_uses_or_quotas() {
             .unwrap();
         assert_eq!(used.to_string(), quota, "nothing leased is left out");
     }
+}
+
+/// A change that reached the database around the feed (its change record removed in the
+/// same transaction) is found by the reconciliation, which runs on a thread of its own
+/// (not on the threads that answer calls) and leaves the view equal to the database.
+async fn the_reconciliation_finds_what_the_feed_missed(app: TestApp) {
+    let token = app.service_token("edge").await;
+    let (_, _, _, key, key_id) = crate::helpers::metered_key(&app, "dev@example.com", "").await;
+    let code = |key: String| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let body = json!({ "key": key, "api": "api-dev" });
+            app.verify(&token, body).await.1["code"].clone()
+        }
+    };
+    assert_eq!(code(key.clone()).await, "VALID");
+    let mut tx = app.state.db.begin().await.unwrap();
+    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
+        .bind(app.clock.now())
+        .bind(&key_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM changes WHERE entity_id = $1")
+        .bind(&key_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    app.settle().await;
+    assert_eq!(
+        code(key.clone()).await,
+        "VALID",
+        "the feed did not carry it"
+    );
+
+    keyport::feed::spawn_reconciler(&app.state, Duration::from_millis(200)).unwrap();
+    let started = Instant::now();
+    while code(key.clone()).await != "REVOKED" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not reconciled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fresh = view::load(&app.state.db).await.unwrap();
+    assert!(app.state.view.same_as(&fresh));
 }
