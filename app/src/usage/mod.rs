@@ -187,6 +187,8 @@ pub struct RecentCalls {
     pub calls: Vec<RecentCall>,
     /// How many days calls are kept one by one (0: not at all).
     pub kept_days: u32,
+    /// Among how many of the installation's latest calls they were looked for.
+    pub searched: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

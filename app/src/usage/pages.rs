@@ -190,9 +190,14 @@ fn Report(report: UsageData) -> impl IntoView {
 /// upstream's status, the time to its answer and the answer's size.
 #[component]
 fn LatestCalls(recent: RecentCalls, per_key: bool) -> impl IntoView {
-    let RecentCalls { calls, kept_days } = recent;
+    let RecentCalls {
+        calls,
+        kept_days,
+        searched,
+    } = recent;
     let kept = format!(
-        "Calls are kept one by one for {kept_days} days; under heavy load some are not, while the charts above still count every call."
+        "Looked for among the installation's latest {} calls in this period. Calls are kept one by one for {kept_days} days; under heavy load some are not, while the charts above count every call.",
+        count(searched)
     );
     let note = match (kept_days, calls.len()) {
         (0, _) => "This installation keeps no calls one by one (KEYPORT_USAGE_RETENTION_DAYS is 0); the charts above count every call.".to_string(),

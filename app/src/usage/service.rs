@@ -238,7 +238,11 @@ pub async fn report(
                     }
                 })
                 .collect();
-            Some(RecentCalls { calls, kept_days })
+            Some(RecentCalls {
+                calls,
+                kept_days,
+                searched: super::store::LATEST_CALLS_SEARCHED,
+            })
         }
     };
     let key = key.map(|k| KeyFacts {
