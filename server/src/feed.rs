@@ -69,42 +69,26 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 /// one core timed out its clients every five minutes). Ends when the view is gone.
 pub fn spawn_reconciler(state: &AppState, every: Duration) -> anyhow::Result<()> {
     let view = std::sync::Arc::downgrade(&state.view);
-    let url = state.config.database_url.expose().to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("keyport-reconcile".into())
-        .spawn(move || {
-            crate::lower_priority();
-            runtime.block_on(async move {
-                let db = match crate::db::connect_lazy_with(&url, 1) {
-                    Ok(db) => db,
-                    Err(e) => {
-                        tracing::error!(error = ?e, "the view's reconciliation cannot open the database");
-                        return;
-                    }
-                };
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    let Some(view) = view.upgrade() else { return };
-                    match feed::reconcile(&view, &db).await {
-                        Ok(0) => {}
-                        Ok(differences) => tracing::warn!(
-                            differences,
-                            "the gateway view differed from the database; reloaded"
-                        ),
-                        Err(e) => tracing::warn!(error = ?e, "reloading the gateway view failed"),
-                    }
-                    if let Err(e) = feed::prune(&db).await {
-                        tracing::warn!(error = ?e, "pruning the change feed failed");
-                    }
-                }
-            });
-        })?;
-    Ok(())
+    let url = state.config.database_url.expose();
+    crate::background_thread("keyport-reconcile", url, 1, move |db| async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(view) = view.upgrade() else { return };
+            match feed::reconcile(&view, &db).await {
+                Ok(0) => {}
+                Ok(differences) => tracing::warn!(
+                    differences,
+                    "the gateway view differed from the database; reloaded"
+                ),
+                Err(e) => tracing::warn!(error = ?e, "reloading the gateway view failed"),
+            }
+            if let Err(e) = feed::prune(&db).await {
+                tracing::warn!(error = ?e, "pruning the change feed failed");
+            }
+        }
+    })
 }
 
 /// Catches up on each notification, and after each reconnection (notifications sent

@@ -248,28 +248,38 @@ pub fn spawn_usage_writer(state: &AppState) -> anyhow::Result<()> {
     let url = state.config.database_url.expose().to_string();
     let clock = state.clock.clone();
     let retention = state.config.usage_retention();
+    background_thread("keyport-usage", &url.clone(), 2, move |db| async move {
+        let checkpoints = tokio::spawn(checkpoint_every_minute(db.clone(), url));
+        let rollups = tokio::spawn(roll_up_every_minute(db.clone(), clock, retention));
+        writer.run(db, retention.raw_days > 0).await;
+        checkpoints.abort();
+        rollups.abort();
+    })
+}
+
+/// Runs `work` on a thread named `name` with a runtime of its own, at a lower priority
+/// ([`lower_priority`]), with `connections` database connections of its own (opened
+/// lazily: a gateway may start before its database answers).
+pub(crate) fn background_thread<F, Fut>(
+    name: &str,
+    url: &str,
+    connections: u32,
+    work: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(app::platform::state::Db) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let db = db::connect_lazy_with(url, connections)
+        .with_context(|| format!("{name} cannot open the database"))?;
     std::thread::Builder::new()
-        .name("keyport-usage".into())
+        .name(name.into())
         .spawn(move || {
             lower_priority();
-            runtime.block_on(async move {
-                // Lazily: a gateway may start before its database answers.
-                let db = match db::connect_lazy_with(&url, 2) {
-                    Ok(db) => db,
-                    Err(e) => {
-                        tracing::error!(error = ?e, "the usage writer cannot open the database; usage is not recorded");
-                        return;
-                    }
-                };
-                let checkpoints = tokio::spawn(checkpoint_every_minute(db.clone(), url));
-                let rollups = tokio::spawn(roll_up_every_minute(db.clone(), clock, retention));
-                writer.run(db, retention.raw_days > 0).await;
-                checkpoints.abort();
-                rollups.abort();
-            });
+            runtime.block_on(work(db));
         })?;
     Ok(())
 }

@@ -201,10 +201,15 @@ pub fn parse_gateway_host(input: &str) -> Result<Option<String>, String> {
     Ok(Some(s))
 }
 
+/// The scheme and the authority (`host[:port]`) of an `http(s)://` URL.
+fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    Some((scheme, rest.split(['/', '?', '#']).next()?))
+}
+
 /// The host of an `http(s)://` URL (an IPv6 literal without its brackets).
 pub fn url_host(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
+    let (_, authority) = scheme_and_authority(url)?;
     match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next(),
         None => authority.split(':').next(),
@@ -215,8 +220,7 @@ pub fn url_host(url: &str) -> Option<&str> {
 /// The gateway's URL `base` with its host replaced by `host` (scheme and port kept, path
 /// dropped): where an API with its own host name is called.
 pub fn at_host(base: &str, host: &str) -> Option<String> {
-    let (scheme, rest) = base.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
+    let (scheme, authority) = scheme_and_authority(base)?;
     // A port is after the last `:` that follows an IPv6 literal's `]`.
     let port = authority
         .rfind(':')
@@ -272,12 +276,7 @@ pub fn internal_address(ip: std::net::IpAddr) -> bool {
 /// are not allowed: its host is `localhost` or an internal address literal. Names are
 /// checked again on the addresses they resolve to when the gateway connects.
 pub fn internal_upstream(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
-    };
+    let host = url_host(url)?;
     let internal = host.eq_ignore_ascii_case("localhost")
         || host.to_ascii_lowercase().ends_with(".localhost")
         || host.parse::<std::net::IpAddr>().is_ok_and(internal_address);
