@@ -4,7 +4,7 @@
 // An automatic plan starts at once.
 import { expect, test, type Page } from '@playwright/test';
 import {
-  BASE_URL, USERS, currentStep, enrolMfa, nextCode, open, shot, signIn,
+  BASE_URL, USERS, currentStep, enrolMfa, open, shot, signIn, stepUp, stepUpIfAsked,
 } from './fixtures';
 
 const PETSTORE = `openapi: 3.0.3
@@ -60,17 +60,6 @@ async function addPlan(page: Page, name: string, approval: 'Automatic' | 'Manual
   await form.getByLabel('Scopes keys may carry').fill('pets:read pets:write');
   await form.getByRole('button', { name: 'Add plan' }).click();
   await expect(page.locator(`details[data-plan-form="${name}"]`)).toBeVisible();
-}
-
-/** Answers the step-up dialog if it opens. */
-async function stepUp(page: Page, secret: string, last: { step: number }) {
-  const dialog = page.getByRole('dialog', { name: "Confirm it's you" });
-  await expect(dialog).toBeVisible();
-  const { code, step } = await nextCode(secret, last.step);
-  last.step = step;
-  await dialog.getByLabel('Authentication code').fill(code);
-  await dialog.getByRole('button', { name: 'Confirm and continue' }).click();
-  await expect(dialog).toBeHidden();
 }
 
 test('publish, subscribe, approve with MFA, reject with a reason, automatic plan', async ({ page, browser }) => {
@@ -206,8 +195,7 @@ test('publish, subscribe, approve with MFA, reject with a reason, automatic plan
   await batch.getByText('Reject…').click();
   await batch.getByLabel('Reason (the developer sees it)').fill('Batch jobs belong on the Free plan.');
   await batch.getByRole('button', { name: 'Reject' }).click();
-  if (await admin.getByRole('dialog', { name: "Confirm it's you" }).isVisible()) await stepUp(admin, secret, last);
-  await expect(admin.getByText('Done: the subscription is now rejected.')).toBeVisible();
+  await stepUpIfAsked(admin, secret, last, admin.getByText('Done: the subscription is now rejected.'));
 
   // --- The developer sees the outcome and the notifications.
   await open(dev, '/applications');

@@ -1,5 +1,5 @@
 // Shared constants and helpers for the Keyport browser tests.
-import { expect, request, type Page } from '@playwright/test';
+import { expect, request, type Locator, type Page } from '@playwright/test';
 import * as OTPAuth from 'otpauth';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -188,6 +188,29 @@ export async function nextCode(secret: string, lastStep: number): Promise<{ code
   while (step > currentStep() + 1) await new Promise((r) => setTimeout(r, 500));
   const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' });
   return { code: totp.generate({ timestamp: step * 30_000 + 1_000 }), step };
+}
+
+/** Answers the open step-up dialog with the code of the step after `last` (then updated). */
+export async function stepUp(page: Page, secret: string, last: { step: number }): Promise<void> {
+  const dialog = page.getByRole('dialog', { name: "Confirm it's you" });
+  await expect(dialog).toBeVisible();
+  const { code, step } = await nextCode(secret, last.step);
+  last.step = step;
+  await dialog.getByLabel('Authentication code').fill(code);
+  await dialog.getByRole('button', { name: 'Confirm and continue' }).click();
+  await expect(dialog).toBeHidden();
+}
+
+/**
+ * After a sensitive action while an earlier step-up may still be fresh (the window is 5 s
+ * in tests) or may have lapsed (a slow machine): waits until `done` shows or the step-up
+ * dialog opens, answers the dialog if it did, then waits for `done`.
+ */
+export async function stepUpIfAsked(page: Page, secret: string, last: { step: number }, done: Locator): Promise<void> {
+  const dialog = page.getByRole('dialog', { name: "Confirm it's you" });
+  await expect(done.or(dialog).first()).toBeVisible();
+  if (await dialog.isVisible()) await stepUp(page, secret, last);
+  await expect(done).toBeVisible();
 }
 
 /** The TOTP code for `secret` (base32) at now + `offsetSeconds`. */

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 // Publishes its own API (automatic "Free" plan) first.
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 import {
-  PASSWORD, REPO_ROOT, currentStep, serviceToken, enrolMfa, keyportBin, nextCode, open, openAdminMenu, publishedApi, serverEnv, shot, signIn, signUp,
+  PASSWORD, REPO_ROOT, currentStep, serviceToken, enrolMfa, keyportBin, open, openAdminMenu, publishedApi, serverEnv, shot, signIn, signUp, stepUpIfAsked,
 } from './fixtures';
 
 const API = `key-store-${Date.now()}`;
@@ -18,21 +18,6 @@ async function verify(request: APIRequestContext, token: string, key: string): P
   });
   expect(res.status()).toBe(200);
   return (await res.json()).code;
-}
-
-/** Answers the step-up dialog when it opens. */
-async function confirmIfAsked(page: Page, secret: string, last: { step: number }) {
-  const dialog = page.getByRole('dialog', { name: "Confirm it's you" });
-  try {
-    await dialog.waitFor({ state: 'visible', timeout: 3_000 });
-  } catch {
-    return; // still inside the step-up window
-  }
-  const { code, step } = await nextCode(secret, last.step);
-  last.step = step;
-  await dialog.getByLabel('Authentication code').fill(code);
-  await dialog.getByRole('button', { name: 'Confirm and continue' }).click();
-  await expect(dialog).toBeHidden();
 }
 
 async function issueKey(page: Page, name: string, fill: (form: ReturnType<Page['locator']>) => Promise<void>) {
@@ -90,9 +75,8 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
     await form.getByLabel('Expires after').selectOption({ label: '1 hour' });
     await form.getByLabel('Scopes').fill('pets:read');
   });
-  await confirmIfAsked(page, secret, last);
   const reveal = page.getByRole('status').filter({ hasText: 'copy it now' });
-  await expect(reveal).toBeVisible();
+  await stepUpIfAsked(page, secret, last, reveal);
   const key = await reveal.getByLabel('API key').inputValue();
   expect(key).toMatch(/^kp_live_[0-9A-Za-z]{49}$/);
   await reveal.getByRole('button', { name: 'Copy' }).click();
@@ -116,8 +100,9 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
     await form.getByLabel('Maximum uses').fill('1');
     await form.getByLabel('Scopes').fill('pets:read');
   });
-  await confirmIfAsked(page, secret, last);
-  const oneOff = await page.getByRole('status').filter({ hasText: 'copy it now' }).getByLabel('API key').inputValue();
+  const oneOffShown = page.getByRole('status').filter({ hasText: 'copy it now' });
+  await stepUpIfAsked(page, secret, last, oneOffShown);
+  const oneOff = await oneOffShown.getByLabel('API key').inputValue();
   expect(await verify(request, token, oneOff)).toBe('VALID');
   expect(await verify(request, token, oneOff)).toBe('EXHAUSTED');
 
@@ -127,8 +112,8 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   await row.getByText('Rotate…').click();
   await row.getByLabel('Keep the old key working for').selectOption({ label: '1 day' });
   await row.getByRole('button', { name: 'Rotate key' }).click();
-  await confirmIfAsked(page, secret, last);
   const rotated = page.getByRole('status').filter({ hasText: 'copy it now' });
+  await stepUpIfAsked(page, secret, last, rotated);
   const next = await rotated.getByLabel('API key').inputValue();
   expect(next).not.toBe(key);
   expect(await verify(request, token, next)).toBe('VALID');
@@ -154,8 +139,9 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
     await form.getByLabel('Scopes').fill('pets:read');
     await shot(page, 'key-issue-form');
   });
-  await confirmIfAsked(page, secret, last);
-  const temp = await page.getByRole('status').filter({ hasText: 'copy it now' }).getByLabel('API key').inputValue();
+  const tempShown = page.getByRole('status').filter({ hasText: 'copy it now' });
+  await stepUpIfAsked(page, secret, last, tempShown);
+  const temp = await tempShown.getByLabel('API key').inputValue();
   expect(await verify(request, token, temp)).toBe('VALID');
   await page.waitForTimeout(Math.max(0, at.getTime() - Date.now()) + 1_500);
   expect(await verify(request, token, temp)).toBe('EXPIRED');
@@ -166,9 +152,8 @@ test('issue with MFA, copy, verify, use up, rotate, expire, revoke', async ({ pa
   await old.getByText('Revoke…').click();
   await old.getByLabel('Reason').fill('Clients moved');
   await old.getByRole('button', { name: 'Revoke key' }).click();
-  await confirmIfAsked(page, secret, last);
   const revoked = card.locator('li[data-key="CI"][data-state="revoked"]');
-  await expect(revoked.getByText('revoked', { exact: true })).toBeVisible();
+  await stepUpIfAsked(page, secret, last, revoked.getByText('revoked', { exact: true }));
   await expect(revoked.getByText('Reason: Clients moved')).toBeVisible();
   // The key says where the revocation is in effect: on every running gateway instance.
   await expect(revoked.locator('[data-propagation]')).toHaveText(/In effect on (\d+) of \1 gateway instances? after \d+ ms/);
@@ -210,8 +195,7 @@ test('an admin finds keys across the portal and sets the key policy', async ({ p
   await policy.getByLabel('Remind owners (days ahead)').fill('10');
   await policy.getByLabel('Only flag it and tell the owner').check();
   await policy.getByRole('button', { name: 'Save' }).click();
-  await confirmIfAsked(page, secret, last);
-  await expect(policy.getByText('Key policy saved.')).toBeVisible();
+  await stepUpIfAsked(page, secret, last, policy.getByText('Key policy saved.'));
   await page.reload();
   await expect(policy.getByLabel('Maximum key lifetime (days)')).toHaveValue('365');
   await expect(policy.getByLabel('Only flag it and tell the owner')).toBeChecked();

@@ -311,6 +311,55 @@ async fn a_clean_shutdown_stores_the_queued_usage() {
     assert_eq!(stored.0, 40);
 }
 
+/// The gateway tells HTTP/2 from HTTP/1.1 by a connection's first bytes; connections that
+/// have sent none, or only part of HTTP/2's preface, do not hold up a clean stop (else every
+/// restart behind a load balancer that opens connections ahead would wait 30 s).
+#[tokio::test]
+async fn a_stopping_gateway_does_not_wait_for_silent_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut cmd = keyport(dir.path());
+    cmd.env("KEYPORT_GATEWAY_LISTEN", gateway.to_string());
+    let (server, _) = serve(cmd, "silent-test").await;
+    let readyz = format!("http://{gateway}/_keyport/readyz");
+    let mut ready = false;
+    for _ in 0..100 {
+        if reqwest::get(&readyz).await.is_ok_and(|r| r.status() == 200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the gateway answers at {readyz}");
+    let silent = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    let mut partial = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut partial, b"PRI * HTTP/2")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let asked = std::time::Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let out = tokio::task::spawn_blocking(move || server.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let took = asked.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "stopped after {took:?}, not at once"
+    );
+    drop((silent, partial));
+}
+
 /// Each thread of a process: its name and nice value (Linux `/proc`).
 fn niceness_by_thread(pid: u32) -> Vec<(String, i32)> {
     std::fs::read_dir(format!("/proc/{pid}/task"))

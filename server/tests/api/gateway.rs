@@ -27,7 +27,8 @@ crate::backends!(
     a_key_may_come_in_the_apis_query_parameter,
     test_keys_reach_the_sandbox_and_nothing_else,
     an_api_may_ask_for_http2_to_its_cleartext_upstream,
-    an_api_answers_at_its_own_host_name
+    an_api_answers_at_its_own_host_name,
+    http2_clients_and_grpc_pass_through
 );
 
 crate::backends!(setup = crate::gateway::strict; internal_upstreams_are_refused_when_saved_and_when_connecting);
@@ -1317,4 +1318,171 @@ async fn an_api_answers_at_its_own_host_name(app: TestApp) {
     assert_eq!(echo["path"], "/base/v1");
     let (status, body) = problem(at("pets.example.test".into(), "/v1").await).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("UNKNOWN_API")));
+}
+
+/// A client speaking HTTP/2 with prior knowledge (h2c) is served on the same listener as
+/// HTTP/1.1 ones, and a gRPC client reaches a real gRPC server (tonic's health service)
+/// at its API's host name: unary and streaming calls, trailers and all. The gateway's
+/// refusals of gRPC calls are gRPC statuses the client reads, not problem documents.
+async fn http2_clients_and_grpc_pass_through(app: TestApp) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+
+    // Plain HTTP/2 to an HTTP/1.1 upstream: converted, with `TE: trailers` passed on.
+    let up = upstream().await;
+    let echo = proxied_api_with(
+        &app,
+        "pets",
+        &[("upstream_url", &format!("http://{up}/base"))],
+    )
+    .await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let res = h2
+        .get(url(&app, "/pets/v1/dogs"))
+        .header("x-api-key", &echo.key)
+        .header("te", "trailers")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["via"], "1.1 keyport");
+    let seen: Value = res.json().await.unwrap();
+    assert_eq!(seen["version"], "HTTP/1.1");
+    assert_eq!(seen["path"], "/base/v1/dogs");
+    assert_eq!(seen["headers"]["te"], "trailers");
+    assert_eq!(seen["headers"]["via"], "2 keyport");
+    assert_eq!(seen["headers"]["x-forwarded-host"], app.gateway.to_string());
+    assert!(seen["headers"].get("x-api-key").is_none());
+    // An HTTP/2 client's refusal is still a problem document.
+    let (status, body) = problem(h2.get(url(&app, "/pets/v1")).send().await.unwrap()).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("MISSING_KEY")));
+
+    // A real gRPC server behind an API that asks for HTTP/2, at its own host name.
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("pets.Pets", tonic_health::ServingStatus::Serving)
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc_at = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let api = proxied_api_with(
+        &app,
+        "health",
+        &[
+            ("upstream_url", &format!("http://{grpc_at}")),
+            ("upstream_protocol", "http2"),
+            ("gateway_host", "health.grpc.test"),
+        ],
+    )
+    .await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.gateway))
+        .unwrap()
+        .origin("http://health.grpc.test".parse().unwrap())
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let ask = |key: Option<&str>, service: &str| {
+        let mut req = tonic::Request::new(HealthCheckRequest {
+            service: service.into(),
+        });
+        if let Some(key) = key {
+            req.metadata_mut().insert("x-api-key", key.parse().unwrap());
+        }
+        req
+    };
+    let serving = health
+        .check(ask(Some(&api.key), "pets.Pets"))
+        .await
+        .expect("a gRPC call through the gateway");
+    assert_eq!(serving.get_ref().status, ServingStatus::Serving as i32);
+    // The server's own statuses pass as they are (here NOT_FOUND, in its trailers).
+    let unknown = health
+        .check(ask(Some(&api.key), "cats.Cats"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    assert!(unknown.metadata().get("x-keyport-code").is_none());
+    // A server-streaming call: each message as the server sends it.
+    let mut watch = health
+        .watch(ask(Some(&api.key), "pets.Pets"))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    reporter
+        .set_service_status("pets.Pets", tonic_health::ServingStatus::NotServing)
+        .await;
+    let next = watch.message().await.unwrap().unwrap();
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+    drop(watch);
+
+    // The gateway's refusals, read by the gRPC client as statuses.
+    let missing = health.check(ask(None, "pets.Pets")).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::Unauthenticated);
+    assert!(missing.message().contains("X-Api-Key"), "{missing:?}");
+    assert_eq!(
+        missing.metadata().get("x-keyport-code").unwrap(),
+        "MISSING_KEY"
+    );
+    let made_up = health
+        .check(ask(Some("kp_live_made_up"), "pets.Pets"))
+        .await
+        .unwrap_err();
+    assert_eq!(made_up.code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        made_up.metadata().get("x-keyport-code").unwrap(),
+        "MALFORMED"
+    );
+    // The plan's limit (10 a second, burst 5).
+    let mut limited = None;
+    for _ in 0..40 {
+        if let Err(status) = health.check(ask(Some(&api.key), "pets.Pets")).await {
+            limited = Some(status);
+            break;
+        }
+    }
+    let limited = limited.expect("the plan's rate limit refuses within 40 calls");
+    assert_eq!(limited.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(
+        limited.metadata().get("x-keyport-code").unwrap(),
+        "RATE_LIMITED"
+    );
+    assert!(limited.metadata().get("retry-after").is_some());
+    // An upstream that is gone: UNAVAILABLE.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone_at = gone.local_addr().unwrap();
+    drop(gone);
+    let saved = save_api(
+        &api.publisher,
+        &api.api_id,
+        "health",
+        &[
+            ("upstream_url", &format!("http://{gone_at}")),
+            ("upstream_protocol", "http2"),
+            ("gateway_host", "health.grpc.test"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.ok().as_str(), Some("health"));
+    app.settle().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // the limit's window
+    let unreachable = health
+        .check(ask(Some(&api.key), "pets.Pets"))
+        .await
+        .unwrap_err();
+    assert_eq!(unreachable.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        unreachable.metadata().get("x-keyport-code").unwrap(),
+        "UPSTREAM_UNREACHABLE"
+    );
 }
