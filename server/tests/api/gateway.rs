@@ -872,6 +872,56 @@ async fn a_body_over_the_cap_is_413_or_cut(app: TestApp) {
             (2 * 1024 * 1024).to_string()
         );
     }
+
+    // The same caps for a client speaking HTTP/2, and its headers are capped too (16 KB).
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let res = h2
+        .post(url(&app, "/files/upload"))
+        .header("x-api-key", &key)
+        .body(vec![0u8; 1024 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let (status, body) = problem(res).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("BODY_TOO_LARGE"))
+    );
+    let chunks =
+        futures::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![1u8; 512 * 1024])));
+    let res = h2
+        .post(url(&app, "/files/upload"))
+        .header("x-api-key", &key)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    if let Ok(res) = res {
+        assert_ne!(
+            res.text().await.unwrap_or_default(),
+            (2 * 1024 * 1024).to_string()
+        );
+    }
+    let huge = h2
+        .post(url(&app, "/files/upload"))
+        .header("x-api-key", &key)
+        .header("x-padding", "p".repeat(20_000))
+        .body("small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 431);
+    let fine = h2
+        .post(url(&app, "/files/upload"))
+        .header("x-api-key", &key)
+        .body("small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.text().await.unwrap(), "5");
 }
 
 /// Scopes come from the API's OpenAPI document: the operation a call makes (method and path
