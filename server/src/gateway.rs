@@ -688,10 +688,10 @@ async fn call(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     };
-    let via_us = via(parts.version);
+    let received = via(parts.version);
     let headers = &mut parts.headers;
     // `TE: trailers` (which gRPC sends) says the client takes trailers, and they pass
-    // through: it goes on, unlike the rest of the hop-by-hop headers.
+    // through: on a request it goes on, unlike the rest of the hop-by-hop headers.
     let trailers = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
@@ -746,7 +746,7 @@ async fn call(
             headers.insert(name, value);
         }
     }
-    headers.append(header::VIA, via_us);
+    headers.append(header::VIA, received);
     parts.uri = target;
     parts.version = http::Version::HTTP_11;
     let limit = state.config.gateway_max_body_bytes as usize;

@@ -362,6 +362,15 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A client speaking HTTP/2 with prior knowledge (h2c), as gRPC clients do.
+fn h2_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .http2_prior_knowledge()
+        .build()
+        .unwrap()
+}
+
 /// `GET path` on the gateway with `key` in `X-Api-Key`.
 async fn get_with_key(app: &TestApp, path: &str, key: &str) -> reqwest::Response {
     client()
@@ -837,90 +846,58 @@ async fn a_gateway_started_without_its_database_refuses_until_it_answers() {
 async fn a_body_over_the_cap_is_413_or_cut(app: TestApp) {
     let up = upstream().await;
     let (key, _, _) = proxied_api(&app, "files", &format!("http://{up}/base")).await;
-    let res = client()
-        .post(url(&app, "/files/upload"))
-        .header("x-api-key", &key)
-        .body(vec![0u8; 1024 * 1024 + 1])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = problem(res).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (413, Some("BODY_TOO_LARGE"))
-    );
-    let at_cap = client()
-        .post(url(&app, "/files/upload"))
-        .header("x-api-key", &key)
-        .body(vec![0u8; 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(at_cap.text().await.unwrap(), (1024 * 1024).to_string());
-    let chunks =
-        futures::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![1u8; 512 * 1024])));
-    let res = client()
-        .post(url(&app, "/files/upload"))
-        .header("x-api-key", &key)
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await;
-    // The upload is cut at the cap: the upstream's answer, if any, is not a count of 2 MB.
-    if let Ok(res) = res {
-        assert_ne!(
-            res.text().await.unwrap_or_default(),
-            (2 * 1024 * 1024).to_string()
+    // A new client for each upload (an answer before the whole body was read leaves its
+    // connection unusable).
+    let upload = |http: fn() -> reqwest::Client| {
+        http()
+            .post(url(&app, "/files/upload"))
+            .header("x-api-key", &key)
+    };
+    // The same caps for a client speaking HTTP/1.1 and one speaking HTTP/2.
+    for (http, version) in [
+        (client as fn() -> reqwest::Client, reqwest::Version::HTTP_11),
+        (h2_client, reqwest::Version::HTTP_2),
+    ] {
+        let res = upload(http)
+            .body(vec![0u8; 1024 * 1024 + 1])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.version(), version);
+        let (status, body) = problem(res).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (413, Some("BODY_TOO_LARGE"))
         );
+        let at_cap = upload(http)
+            .body(vec![0u8; 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(at_cap.text().await.unwrap(), (1024 * 1024).to_string());
+        let chunks =
+            futures::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![1u8; 512 * 1024])));
+        let res = upload(http)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await;
+        // The upload is cut at the cap: the upstream's answer, if any, is not a count of 2 MB.
+        if let Ok(res) = res {
+            assert_ne!(
+                res.text().await.unwrap_or_default(),
+                (2 * 1024 * 1024).to_string()
+            );
+        }
     }
-
-    // The same caps for a client speaking HTTP/2, and its headers are capped too (16 KB).
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-    let res = h2
-        .post(url(&app, "/files/upload"))
-        .header("x-api-key", &key)
-        .body(vec![0u8; 1024 * 1024 + 1])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.version(), reqwest::Version::HTTP_2);
-    let (status, body) = problem(res).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (413, Some("BODY_TOO_LARGE"))
-    );
-    let chunks =
-        futures::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![1u8; 512 * 1024])));
-    let res = h2
-        .post(url(&app, "/files/upload"))
-        .header("x-api-key", &key)
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await;
-    if let Ok(res) = res {
-        assert_ne!(
-            res.text().await.unwrap_or_default(),
-            (2 * 1024 * 1024).to_string()
-        );
-    }
-    let huge = h2
-        .post(url(&app, "/files/upload"))
-        .header("x-api-key", &key)
+    // An HTTP/2 client's headers are capped too (16 KB).
+    let huge = upload(h2_client)
         .header("x-padding", "p".repeat(20_000))
         .body("small")
         .send()
         .await
         .unwrap();
     assert_eq!(huge.status(), 431);
-    let fine = h2
-        .post(url(&app, "/files/upload"))
-        .header("x-api-key", &key)
-        .body("small")
-        .send()
-        .await
-        .unwrap();
+    let fine = upload(h2_client).body("small").send().await.unwrap();
     assert_eq!(fine.text().await.unwrap(), "5");
 }
 
@@ -1386,10 +1363,7 @@ async fn http2_clients_and_grpc_pass_through(app: TestApp) {
         &[("upstream_url", &format!("http://{up}/base"))],
     )
     .await;
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let h2 = h2_client();
     let res = h2
         .get(url(&app, "/pets/v1/dogs"))
         .header("x-api-key", &echo.key)
