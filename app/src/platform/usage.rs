@@ -27,6 +27,7 @@ use super::sql::{value_rows, Placeholders};
 use super::state::Db;
 use super::view::Id;
 use crate::error::AppError;
+use sqlx::{Any, Transaction};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -323,29 +324,45 @@ struct Store {
 
 impl Store {
     async fn run(self, db: Db, stats: Arc<Stats>) {
-        for chunk in self.raw.chunks(BATCH) {
-            if let Err(e) = store_events(&db, chunk).await {
-                // Their counts are stored with the rest: only the raw records are lost.
-                stats
-                    .raw_skipped
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                tracing::warn!(error = ?e, events = chunk.len(), "storing raw usage events failed; they are skipped");
-            }
+        if let Err((stored, e)) =
+            in_parts(&db, &self.raw, |tx, part| Box::pin(store_events(tx, part))).await
+        {
+            // Their counts are stored with the rest: only the raw records are lost.
+            let lost = self.raw.len() - stored;
+            stats.raw_skipped.fetch_add(lost as u64, Ordering::Relaxed);
+            tracing::warn!(error = ?e, events = lost, "storing raw usage events failed; they are skipped");
         }
         if let Some(counts) = self.counts.filter(|c| c.events > 0) {
-            let events = counts.events;
-            match store_counts(&db, counts).await {
-                Ok(()) => stats.written.fetch_add(events, Ordering::Relaxed),
-                Err(e) => {
-                    tracing::warn!(error = ?e, events, "storing usage counts failed; the events are dropped");
-                    stats.dropped.fetch_add(events, Ordering::Relaxed)
+            // Each event is in one rollup row: a row's requests are its events.
+            let rollups: Vec<_> = counts.rollups.into_iter().collect();
+            let events = |rows: &[(MinuteRow, i64)]| rows.iter().map(|(_, n)| *n as u64).sum();
+            let stored = match in_parts(&db, &rollups, |tx, part| Box::pin(store_rollups(tx, part)))
+                .await
+            {
+                Ok(()) => rollups.len(),
+                Err((stored, e)) => {
+                    let lost = events(&rollups[stored..]);
+                    tracing::warn!(error = ?e, events = lost, "storing usage counts failed; the events are dropped");
+                    stats.dropped.fetch_add(lost, Ordering::Relaxed);
+                    stored
                 }
             };
+            stats
+                .written
+                .fetch_add(events(&rollups[..stored]), Ordering::Relaxed);
+            let uses: Vec<_> = counts.uses.into_iter().collect();
+            if let Err((stored, e)) =
+                in_parts(&db, &uses, |tx, part| Box::pin(store_uses(tx, part))).await
+            {
+                tracing::warn!(error = ?e, keys = uses.len() - stored, "storing the keys' uses failed");
+            }
         }
         if let Some(clients) = self.clients.filter(|c| !c.rows.is_empty()) {
-            let rows = clients.rows.len();
-            if let Err(e) = store_clients(&db, clients).await {
-                tracing::warn!(error = ?e, rows, "storing the keys' client addresses failed");
+            let rows: Vec<_> = clients.rows.into_iter().collect();
+            if let Err((stored, e)) =
+                in_parts(&db, &rows, |tx, part| Box::pin(store_clients(tx, part))).await
+            {
+                tracing::warn!(error = ?e, rows = rows.len() - stored, "storing the keys' client addresses failed");
             }
         }
         for done in self.waiting {
@@ -529,125 +546,164 @@ impl Counts {
     }
 }
 
-/// Rows per statement: few statements per batch (a batch of 100,000 random keys' events
-/// holds about as many rollup rows), well under either database's limit of parameters.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per transaction, stored in one statement (well under either database's limit of
+/// parameters). SQLite lets one connection write at a time and this writer runs at a lower
+/// priority: a store of 94,000 rows in one transaction held the write lock for six seconds
+/// of a gateway under full load, and every call that needed a quota lease meanwhile waited
+/// out the busy timeout and failed; in parts of 1,000 rows such a lease still waited
+/// 150 ms (median) for its turn.
+pub const ROWS_PER_TRANSACTION: usize = 250;
 
-/// Stores summed counts in one transaction, a few hundred rows per statement.
-async fn store_counts(db: &Db, counts: Counts) -> Result<(), AppError> {
-    let mut tx = db.begin().await?;
-    let style = Placeholders::for_backend(tx.backend_name());
-    let rollups: Vec<_> = counts.rollups.into_iter().collect();
-    for chunk in rollups.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO usage_minutes (minute, application_id, api_id, key_id, code, requests) \
-             VALUES {} ON CONFLICT (minute, application_id, api_id, key_id, code) \
-             DO UPDATE SET requests = usage_minutes.requests + excluded.requests",
-            value_rows(chunk.len(), 6, style)
-        );
-        let mut q = sqlx::query(&sql);
-        for ((minute, app, api, key, code), n) in chunk {
-            q = q
-                .bind(minute)
-                .bind(&**app)
-                .bind(&**api)
-                .bind(&**key)
-                .bind(*code)
-                .bind(n);
+/// A part being stored (boxed: a generic async function here trips the compiler's check
+/// that the writer's task is `Send`).
+type Stored<'a> = futures::future::BoxFuture<'a, Result<(), AppError>>;
+
+/// Stores `rows` [`ROWS_PER_TRANSACTION`] at a time, each part in a transaction of its
+/// own. On SQLite the writer then pauses as long as the part took: the write lock is free
+/// half the time, for writers waiting in SQLite's busy handler (which retries after
+/// sleeping up to 100 ms; it keeps no queue). The first part that fails ends the store:
+/// `Err` says how many rows were stored before it.
+async fn in_parts<T: Sync>(
+    db: &Db,
+    rows: &[T],
+    store: impl for<'a> Fn(&'a mut Transaction<'static, Any>, &'a [T]) -> Stored<'a>,
+) -> Result<(), (usize, AppError)> {
+    let parts = rows.len().div_ceil(ROWS_PER_TRANSACTION);
+    for (i, part) in rows.chunks(ROWS_PER_TRANSACTION).enumerate() {
+        let began = std::time::Instant::now();
+        let sqlite = async {
+            let mut tx = db.begin().await?;
+            store(&mut tx, part).await?;
+            let sqlite = tx.backend_name() == "SQLite";
+            tx.commit().await?;
+            Ok(sqlite)
         }
-        q.execute(&mut *tx).await?;
-    }
-    let rows: Vec<(&MinuteRow, i64)> = rollups.iter().map(|(row, n)| (row, *n)).collect();
-    rollup::add_late(&mut tx, &rows).await?;
-    // Each key's uses and latest use; `v.column1…5` are the id, uses, time, address and
-    // uses since the rotation.
-    let uses: Vec<_> = counts.uses.into_iter().collect();
-    for chunk in uses.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "UPDATE api_keys SET use_count = api_keys.use_count + v.column2, \
-             uses_since_rotation = api_keys.uses_since_rotation + v.column5, \
-             last_used_ip = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
-             THEN v.column4 ELSE api_keys.last_used_ip END, \
-             last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
-             THEN v.column3 ELSE api_keys.last_used_at END \
-             FROM (VALUES {}) AS v WHERE api_keys.id = v.column1",
-            value_rows(chunk.len(), 5, style)
-        );
-        let mut q = sqlx::query(&sql);
-        for (key, uses) in chunk {
-            q = q
-                .bind(&**key)
-                .bind(uses.count)
-                .bind(uses.last_at)
-                .bind(uses.last_ip.map(|ip| ip.to_string()))
-                .bind(uses.since_rotation);
+        .await
+        .map_err(|e| (i * ROWS_PER_TRANSACTION, e))?;
+        if sqlite && i + 1 < parts {
+            tokio::time::sleep(began.elapsed()).await;
         }
-        q.execute(&mut *tx).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
-/// Adds the client addresses to `usage_clients` in one transaction.
-async fn store_clients(db: &Db, clients: Clients) -> Result<(), AppError> {
-    let mut tx = db.begin().await?;
+/// Adds rollup rows to `usage_minutes` and, for minutes already rolled up, to every level.
+async fn store_rollups(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(MinuteRow, i64)],
+) -> Result<(), AppError> {
     let style = Placeholders::for_backend(tx.backend_name());
-    let rows: Vec<_> = clients.rows.into_iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO usage_clients (key_id, day, client_ip, network, requests, first_seen, last_seen) \
-             VALUES {} ON CONFLICT (key_id, day, client_ip) DO UPDATE SET \
-             requests = usage_clients.requests + excluded.requests, \
-             first_seen = CASE WHEN excluded.first_seen < usage_clients.first_seen \
-             THEN excluded.first_seen ELSE usage_clients.first_seen END, \
-             last_seen = CASE WHEN excluded.last_seen > usage_clients.last_seen \
-             THEN excluded.last_seen ELSE usage_clients.last_seen END",
-            value_rows(chunk.len(), 7, style)
-        );
-        let mut q = sqlx::query(&sql);
-        for ((key, day, ip), used) in chunk {
-            q = q
-                .bind(&**key)
-                .bind(day)
-                .bind(ip.to_string())
-                .bind(network(*ip))
-                .bind(used.requests)
-                .bind(used.first)
-                .bind(used.last);
-        }
-        q.execute(&mut *tx).await?;
+    let sql = format!(
+        "INSERT INTO usage_minutes (minute, application_id, api_id, key_id, code, requests) \
+         VALUES {} ON CONFLICT (minute, application_id, api_id, key_id, code) \
+         DO UPDATE SET requests = usage_minutes.requests + excluded.requests",
+        value_rows(rows.len(), 6, style)
+    );
+    let mut q = sqlx::query(&sql);
+    for ((minute, app, api, key, code), n) in rows {
+        q = q
+            .bind(minute)
+            .bind(&**app)
+            .bind(&**api)
+            .bind(&**key)
+            .bind(*code)
+            .bind(n);
     }
-    tx.commit().await?;
+    q.execute(&mut **tx).await?;
+    let rows: Vec<(&MinuteRow, i64)> = rows.iter().map(|(row, n)| (row, *n)).collect();
+    rollup::add_late(tx, &rows).await
+}
+
+/// Adds keys' uses to their counts and moves their latest use; `v.column1…5` are the id,
+/// uses, time, address and uses since the rotation.
+async fn store_uses(
+    tx: &mut Transaction<'static, Any>,
+    uses: &[(Id, Uses)],
+) -> Result<(), AppError> {
+    let style = Placeholders::for_backend(tx.backend_name());
+    let sql = format!(
+        "UPDATE api_keys SET use_count = api_keys.use_count + v.column2, \
+         uses_since_rotation = api_keys.uses_since_rotation + v.column5, \
+         last_used_ip = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
+         THEN v.column4 ELSE api_keys.last_used_ip END, \
+         last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at <= v.column3 \
+         THEN v.column3 ELSE api_keys.last_used_at END \
+         FROM (VALUES {}) AS v WHERE api_keys.id = v.column1",
+        value_rows(uses.len(), 5, style)
+    );
+    let mut q = sqlx::query(&sql);
+    for (key, used) in uses {
+        q = q
+            .bind(&**key)
+            .bind(used.count)
+            .bind(used.last_at)
+            .bind(used.last_ip.map(|ip| ip.to_string()))
+            .bind(used.since_rotation);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 
-/// Stores the raw events of Keyport's own keys in one transaction.
-async fn store_events(db: &Db, events: &[Event]) -> Result<(), AppError> {
-    let mut tx = db.begin().await?;
+/// Adds client addresses to `usage_clients`.
+async fn store_clients(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[((Id, i64, IpAddr), ClientUse)],
+) -> Result<(), AppError> {
+    let style = Placeholders::for_backend(tx.backend_name());
+    let sql = format!(
+        "INSERT INTO usage_clients (key_id, day, client_ip, network, requests, first_seen, last_seen) \
+         VALUES {} ON CONFLICT (key_id, day, client_ip) DO UPDATE SET \
+         requests = usage_clients.requests + excluded.requests, \
+         first_seen = CASE WHEN excluded.first_seen < usage_clients.first_seen \
+         THEN excluded.first_seen ELSE usage_clients.first_seen END, \
+         last_seen = CASE WHEN excluded.last_seen > usage_clients.last_seen \
+         THEN excluded.last_seen ELSE usage_clients.last_seen END",
+        value_rows(rows.len(), 7, style)
+    );
+    let mut q = sqlx::query(&sql);
+    for ((key, day, ip), used) in rows {
+        q = q
+            .bind(&**key)
+            .bind(day)
+            .bind(ip.to_string())
+            .bind(network(*ip))
+            .bind(used.requests)
+            .bind(used.first)
+            .bind(used.last);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Stores the raw events of Keyport's own keys.
+async fn store_events(
+    tx: &mut Transaction<'static, Any>,
+    events: &[Event],
+) -> Result<(), AppError> {
     let style = Placeholders::for_backend(tx.backend_name());
     let known: Vec<&Event> = events.iter().filter(|e| e.key_id.is_some()).collect();
-    for chunk in known.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO usage_events (at, key_id, application_id, api_id, code, client_ip, \
-             upstream_status, latency_ms, bytes) VALUES {}",
-            value_rows(chunk.len(), 9, style)
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(e.at)
-                .bind(e.key_id.as_deref())
-                .bind(e.application_id.as_deref())
-                .bind(e.api_id.as_deref())
-                .bind(e.code)
-                .bind(e.client_ip.map(|ip| ip.to_string()))
-                .bind(e.upstream_status.map(i64::from))
-                .bind(e.latency_ms.map(i64::from))
-                .bind(e.bytes.map(|b| b as i64));
-        }
-        q.execute(&mut *tx).await?;
+    if known.is_empty() {
+        return Ok(());
     }
-    tx.commit().await?;
+    let sql = format!(
+        "INSERT INTO usage_events (at, key_id, application_id, api_id, code, client_ip, \
+         upstream_status, latency_ms, bytes) VALUES {}",
+        value_rows(known.len(), 9, style)
+    );
+    let mut q = sqlx::query(&sql);
+    for e in known {
+        q = q
+            .bind(e.at)
+            .bind(e.key_id.as_deref())
+            .bind(e.application_id.as_deref())
+            .bind(e.api_id.as_deref())
+            .bind(e.code)
+            .bind(e.client_ip.map(|ip| ip.to_string()))
+            .bind(e.upstream_status.map(i64::from))
+            .bind(e.latency_ms.map(i64::from))
+            .bind(e.bytes.map(|b| b as i64));
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 

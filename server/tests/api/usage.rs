@@ -7,7 +7,8 @@ use serde_json::json;
 
 crate::backends!(
     every_decision_is_recorded,
-    a_writer_behind_keeps_the_counts_and_skips_raw_events
+    a_writer_behind_keeps_the_counts_and_skips_raw_events,
+    a_large_store_lands_in_parts_and_a_failed_part_loses_only_the_rest
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,6 +292,114 @@ async fn a_writer_behind_keeps_the_counts_and_skips_raw_events(app: TestApp) {
     .unwrap();
     assert_eq!(stored, (5, 0));
     assert_eq!((recorder.written(), recorder.raw_skipped()), (5, 0));
+    drop(recorder);
+    running.await.unwrap();
+}
+
+/// The writer stores a large batch a few hundred rows per transaction, so a store of 100,000
+/// keys' counts never holds SQLite's only write lock for long (quota leases wait on it):
+/// a reader sees the rows land part by part. A part that fails ends the store; the parts
+/// before it stay, the events of the rest are counted as dropped.
+async fn a_large_store_lands_in_parts_and_a_failed_part_loses_only_the_rest(app: TestApp) {
+    use app::platform::usage::{Event, Recorder, ROWS_PER_TRANSACTION};
+    let db = app.state.db.clone();
+    let (part, total) = (ROWS_PER_TRANSACTION as i64, 3_500);
+    let now = app.clock.now();
+    let event = |i: i64, api: &str| Event {
+        at: now,
+        key_id: Some(format!("{api}-key-{i}").into()),
+        application_id: Some("app-parts".into()),
+        api_id: Some(api.into()),
+        code: "VALID",
+        rotated: false,
+        client_ip: Some(std::net::IpAddr::from([198, 51, 100, (i % 200) as u8])),
+        upstream_status: Some(200),
+        latency_ms: Some(1),
+        bytes: Some(10),
+    };
+    async fn stored(db: &app::platform::state::Db, api: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_minutes WHERE api_id = $1",
+        )
+        .bind(api)
+        .fetch_one(db)
+        .await
+        .unwrap()
+    }
+
+    // A reader polls the stored count while the writer stores 3,500 rows.
+    let recorder = Recorder::new(10_000);
+    let running = tokio::spawn(recorder.writer().unwrap().run(db.clone(), true));
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let reader = db.clone();
+    let watcher = tokio::spawn(async move {
+        let mut seen = std::collections::BTreeSet::new();
+        while stopped.try_recv().is_err() {
+            seen.insert(stored(&reader, "api-parts").await);
+        }
+        seen
+    });
+    for i in 0..total {
+        recorder.record(event(i, "api-parts"));
+    }
+    recorder.flush().await;
+    stop.send(()).unwrap();
+    let seen = watcher.await.unwrap();
+    assert_eq!(stored(&db, "api-parts").await, total);
+    assert!(
+        seen.iter().any(|n| 0 < *n && *n < total),
+        "the rows land part by part, seen: {seen:?}"
+    );
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM usage_minutes WHERE api_id = 'api-parts'), \
+         (SELECT COUNT(*) FROM usage_events WHERE api_id = 'api-parts'), \
+         (SELECT COUNT(*) FROM usage_clients WHERE key_id LIKE 'api-parts-key-%')",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        counts,
+        (total, total, total),
+        "rollup rows, raw events, client rows"
+    );
+    assert_eq!((recorder.written(), recorder.dropped()), (total as u64, 0));
+    drop(recorder);
+    running.await.unwrap();
+
+    // One rollup row the database refuses: the store ends at its part.
+    let poison = if app.backend() == Backend::Sqlite {
+        vec![
+            "CREATE TRIGGER poison BEFORE INSERT ON usage_minutes WHEN NEW.key_id = 'api-poison-key-7' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        ]
+    } else {
+        vec![
+            "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+             IF NEW.key_id = 'api-poison-key-7' THEN RAISE EXCEPTION 'poisoned'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER poison BEFORE INSERT ON usage_minutes FOR EACH ROW EXECUTE FUNCTION poison()",
+        ]
+    };
+    for sql in poison {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+    let recorder = Recorder::new(10_000);
+    let running = tokio::spawn(recorder.writer().unwrap().run(db.clone(), true));
+    for i in 0..total {
+        recorder.record(event(i, "api-poison"));
+    }
+    recorder.flush().await;
+    let kept = stored(&db, "api-poison").await;
+    assert!(
+        kept % part == 0 && kept < total,
+        "whole parts before the refused one stay: {kept}"
+    );
+    assert_eq!(
+        (recorder.written(), recorder.dropped()),
+        (kept as u64, (total - kept) as u64),
+        "what was stored is written, the rest dropped"
+    );
     drop(recorder);
     running.await.unwrap();
 }
