@@ -10,8 +10,10 @@
 //! (the block is at most a sixteenth of what is left), the next block is leased in the
 //! background, so a busy subscription's calls do not wait on the database (only a first
 //! call, and a call that outruns the lease in flight, wait). What an instance leased and
-//! did not use is given back when the subscription has been quiet for [`IDLE_MS`], when
-//! its period is over ([`Quotas::sweep`]) and when the instance stops
+//! did not use is given back when the subscription has been quiet for [`IDLE_MS`] (its
+//! block size is kept, so a subscription busy again leases as much as before instead of
+//! growing from one; it is forgotten after [`FORGET_MS`]), when its period is over
+//! ([`Quotas::sweep`]) and when the instance stops
 //! ([`Quotas::release`]). The database's `used` therefore counts requests passed *or
 //! leased*; an instance that dies strands at most its blocks: the quota under-serves, it
 //! never over-serves.
@@ -35,6 +37,8 @@ pub const GROW_UNDER_MS: i64 = 5_000;
 pub const SHRINK_OVER_MS: i64 = 60_000;
 /// A subscription without requests for this long gives its unused requests back.
 pub const IDLE_MS: i64 = 10_000;
+/// A subscription without requests for this long is forgotten, its block size too.
+pub const FORGET_MS: i64 = 10 * 60_000;
 /// After the database said a quota is used up, how long the instance believes it before
 /// asking again (another instance may give requests back; a larger quota resets at once).
 const RECHECK_MS: i64 = 1_000;
@@ -84,6 +88,22 @@ impl Lease {
         back
     }
 
+    /// Rests a quiet lease: what is left goes back to the database; the block size and when
+    /// it was leased stay, so the next block is as large (or half as large after a minute).
+    fn rest(&mut self) -> i64 {
+        let back = self.left;
+        *self = Lease {
+            quota: self.quota,
+            used: self.used,
+            block: self.block,
+            leased_at: self.leased_at,
+            touched_at: self.touched_at,
+            generation: self.generation + 1,
+            ..Lease::default()
+        };
+        back
+    }
+
     /// Takes a block the database granted.
     fn add(&mut self, (used, granted): (i64, i64), block: i64, now: i64) {
         self.left += granted;
@@ -122,6 +142,15 @@ struct Entry {
 }
 
 type Cell = Arc<Entry>;
+
+/// What a sweep does with a lease.
+#[derive(Debug, PartialEq)]
+enum Sweep {
+    /// Gives back what is left, keeps the block size.
+    Rest,
+    /// Gives back what is left and forgets the slot.
+    Forget,
+}
 
 const SHARDS: usize = 16;
 
@@ -310,11 +339,17 @@ impl Quotas {
         give_back(db, &spent.slot, 1).await
     }
 
-    /// Gives back the unused requests of subscriptions quiet since `now - IDLE_MS` or whose
-    /// period is over, and forgets them. Leases in use right now are left alone.
+    /// Gives back the unused requests of subscriptions quiet since `now - IDLE_MS` (keeping
+    /// their block sizes) and forgets those quiet for [`FORGET_MS`] or whose period is over;
+    /// returns how many slots gave requests back. Leases in use right now are left alone.
     pub async fn sweep(&self, db: &Db, now: i64) -> Result<usize, AppError> {
         self.give_back_where(db, |slot, lease| {
-            now - lease.touched_at >= IDLE_MS || slot.period.start(now) != slot.start
+            let quiet = now - lease.touched_at;
+            if quiet >= FORGET_MS || slot.period.start(now) != slot.start {
+                Some(Sweep::Forget)
+            } else {
+                (quiet >= IDLE_MS && lease.left > 0).then_some(Sweep::Rest)
+            }
         })
         .await
     }
@@ -323,13 +358,13 @@ impl Quotas {
     /// leased in the background have landed.
     pub async fn release(&self, db: &Db) -> Result<usize, AppError> {
         self.settled().await;
-        self.give_back_where(db, |_, _| true).await
+        self.give_back_where(db, |_, _| Some(Sweep::Forget)).await
     }
 
     async fn give_back_where(
         &self,
         db: &Db,
-        due: impl Fn(&Slot, &Lease) -> bool,
+        due: impl Fn(&Slot, &Lease) -> Option<Sweep>,
     ) -> Result<usize, AppError> {
         let mut back = Vec::new();
         for shard in &self.shards {
@@ -339,15 +374,15 @@ impl Quotas {
                 let Ok(mut lease) = cell.lease.try_lock() else {
                     return true;
                 };
-                if !due(slot, &lease) {
+                let Some(sweep) = due(slot, &lease) else {
                     return true;
+                };
+                let left = lease.rest();
+                if left > 0 {
+                    back.push((slot.clone(), left));
                 }
-                lease.retired = true;
-                if lease.left > 0 {
-                    back.push((slot.clone(), lease.left));
-                    lease.left = 0;
-                }
-                false
+                lease.retired = sweep == Sweep::Forget;
+                !lease.retired
             });
         }
         let given = back.len();

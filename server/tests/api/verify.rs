@@ -195,7 +195,8 @@ async fn quotas_hold_per_utc_day_and_month(app: TestApp) {
 /// An instance leases a subscription's quota in blocks that grow while requests come
 /// quickly (1, 2, 4, 8, 16: 31 leased for 20 requests) and never past an eighth of what is
 /// left; every answer still says exactly what remains. What was not used goes back once the
-/// subscription has been quiet for ten seconds, and when the plan's quota changes.
+/// subscription has been quiet for ten seconds (the block size stays for when it is busy
+/// again), and when the plan's quota changes.
 async fn quota_leases_grow_and_go_back_when_quiet(app: TestApp) {
     let token = app.service_token("edge").await;
     let (p, _, _, key, _) = crate::helpers::metered_key(&app, "dev@example.com", "1000").await;
@@ -240,13 +241,23 @@ async fn quota_leases_grow_and_go_back_when_quiet(app: TestApp) {
         1
     );
     assert_eq!(used().await, 20, "what was leased and unused went back");
+    // The block size outlives the quiet spell: the next request leases 16 again, not 1.
+    let (_, answer) = app.verify(&token, body.clone()).await;
+    assert_eq!(answer["limit"]["remaining"], 1000 - 21, "{answer}");
+    quotas.settled().await;
+    assert_eq!((used().await, quotas.held()), (20 + 16, 15));
+    // Quiet for ten minutes, the subscription is forgotten.
+    app.clock.advance(app::platform::quota::FORGET_MS);
+    assert_eq!(
+        quotas.sweep(&app.state.db, app.clock.now()).await.unwrap(),
+        1
+    );
+    assert_eq!(used().await, 21);
 
     // A lease under the old quota goes back when the plan changes; near the end of a
     // quota, requests are leased one at a time.
-    for n in 21..=22 {
-        let (_, answer) = app.verify(&token, body.clone()).await;
-        assert_eq!(answer["limit"]["remaining"], 1000 - n, "{answer}");
-    }
+    let (_, answer) = app.verify(&token, body.clone()).await;
+    assert_eq!(answer["limit"]["remaining"], 1000 - 22, "{answer}");
     crate::helpers::set_plan_limits(&p, (api_id, plan_id), ("", "second"), ("25", "day")).await;
     app.settle().await;
     for left in (0..3).rev() {
