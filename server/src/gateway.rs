@@ -35,8 +35,9 @@
 //! saved gains nothing.
 
 use crate::verify::{add_limit_headers, api_key, bearer};
-use app::keys::verify::{decide_call, Ask, Code, Decided, VerifyAnswer};
+use app::keys::verify::{decide_call, Ask, Code, Decided, Decision};
 use app::platform::state::AppState;
+use app::platform::view::Facts;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -621,9 +622,9 @@ async fn call(
         operation,
     };
     let Decided {
-        answer,
+        decision,
         mut event,
-        subscription,
+        facts,
     } = match decide_call(state, &key, &ask, now).await {
         Ok(decided) => decided,
         // The counters of a quota or a use limit live in the database: without it, such a
@@ -633,9 +634,9 @@ async fn call(
             return unavailable("This call cannot be decided right now; retry in a moment.");
         }
     };
-    if answer.code != Code::Valid {
+    if decision.code != Code::Valid {
         state.usage.record(event);
-        return refusal(&answer, &ask);
+        return refusal(decision, &ask);
     }
     let too_large = parts
         .headers
@@ -655,9 +656,10 @@ async fn call(
     }
 
     // Test keys reach the sandbox (the core refused them on an API without one).
-    let base = match answer.environment.as_deref() {
-        Some("test") => api.sandbox.as_deref().unwrap_or_default(),
-        _ => &api.upstream,
+    let test_key = facts.as_ref().is_some_and(|f| f.key.environment == "test");
+    let base = match test_key {
+        true => api.sandbox.as_deref().unwrap_or_default(),
+        false => &api.upstream,
     };
     let target = match upstream_uri(base, rest, query.as_deref()) {
         Some(uri) => uri,
@@ -739,7 +741,7 @@ async fn call(
             event.application_id.as_deref().and_then(value),
         ),
         (X_KEY_ID, event.key_id.as_deref().and_then(value)),
-        (X_PLAN, subscription.and_then(|sub| value(&sub.plan_id))),
+        (X_PLAN, plan_id(facts.as_ref()).and_then(value)),
     ];
     for (name, value) in added {
         if let Some(value) = value {
@@ -806,7 +808,7 @@ async fn call(
         stalled: None,
     };
     let mut res = Response::from_parts(parts, Body::new(body));
-    add_limit_headers(&mut res, &answer);
+    add_limit_headers(&mut res, decision.limit);
     timed(res)
 }
 
@@ -1031,7 +1033,13 @@ struct Problem(String);
 
 /// A refused decision: 401 for a key that cannot be used, 429 for a rate limit or quota,
 /// 403 otherwise.
-fn refusal(a: &VerifyAnswer, ask: &Ask) -> Response {
+/// The plan the call was decided under.
+fn plan_id(facts: Option<&Facts>) -> Option<&str> {
+    let (sub, _) = facts?.subscription.as_ref()?;
+    Some(&sub.plan_id)
+}
+
+fn refusal(a: Decision, ask: &Ask) -> Response {
     let needed = ask.operation.as_ref().filter(|op| !op.scopes.is_empty());
     let (status, detail) = match (a.code, needed) {
         (Code::ScopeDenied, Some(op)) => (
@@ -1065,7 +1073,7 @@ fn refusal(a: &VerifyAnswer, ask: &Ask) -> Response {
         ),
     };
     let mut res = problem(status, a.code.as_str(), &detail);
-    add_limit_headers(&mut res, a);
+    add_limit_headers(&mut res, a.limit);
     res
 }
 

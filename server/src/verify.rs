@@ -189,7 +189,7 @@ async fn verify_key(
     match verify(&state, &req.key, &ask, now).await {
         Ok(answer) => {
             let mut res = Json(&answer).into_response();
-            add_limit_headers(&mut res, &answer);
+            add_limit_headers(&mut res, answer.limit);
             res
         }
         Err(e) => e.into_response(),
@@ -371,36 +371,31 @@ fn answer_headers(a: &VerifyAnswer, envoy: bool) -> Response {
     let present: Vec<(&'static str, String)> = identity
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
-        .chain(limit_headers(a))
+        .chain(limit_values(a.limit).map(|(name, n)| (name, n.to_string())))
         .collect();
     decision(status, a.code.as_str(), &present)
 }
 
-/// Adds [`limit_headers`] to `res`.
-pub(crate) fn add_limit_headers(res: &mut Response, a: &VerifyAnswer) {
-    for (name, value) in limit_headers(a) {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            res.headers_mut()
-                .insert(HeaderName::from_static(name), value);
-        }
+/// Adds [`limit_values`] to `res`.
+pub(crate) fn add_limit_headers(res: &mut Response, limit: Option<LimitStatus>) {
+    let headers = res.headers_mut();
+    for (name, value) in limit_values(limit) {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
     }
 }
 
 /// `RateLimit-Limit`, `-Remaining`, `-Reset` (seconds) when a rate limit applies, and
 /// `Retry-After` when the call was refused by it.
-fn limit_headers(a: &VerifyAnswer) -> Vec<(&'static str, String)> {
-    let Some(l) = a.limit else {
-        return Vec::new();
-    };
-    let mut out = vec![
-        ("ratelimit-limit", l.limit.to_string()),
-        ("ratelimit-remaining", l.remaining.to_string()),
-        ("ratelimit-reset", l.reset.to_string()),
-    ];
-    if let Some(after) = l.retry_after {
-        out.push(("retry-after", after.to_string()));
-    }
-    out
+fn limit_values(limit: Option<LimitStatus>) -> impl Iterator<Item = (&'static str, i64)> {
+    let l = limit;
+    [
+        ("ratelimit-limit", l.map(|l| i64::from(l.limit))),
+        ("ratelimit-remaining", l.map(|l| i64::from(l.remaining))),
+        ("ratelimit-reset", l.map(|l| l.reset)),
+        ("retry-after", l.and_then(|l| l.retry_after)),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
 }
 
 fn decision(status: StatusCode, code: &str, identity: &[(&'static str, String)]) -> Response {

@@ -273,10 +273,10 @@ impl VerifyAnswer {
     }
 }
 
-/// The decision on `ask` at `now` from what the view holds about the key: the scopes the
-/// key may use on the API, or why not. Pure: the use count (`EXHAUSTED`) is settled
-/// afterwards, atomically, for limited keys that pass.
-pub fn decide(facts: &Facts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
+/// The decision on `ask` at `now` from what the view holds about the key: whether the key
+/// may make the call, or why not. Pure: the use count (`EXHAUSTED`) is settled afterwards,
+/// atomically, for limited keys that pass.
+pub fn decide(facts: &Facts, ask: &Ask, now: i64) -> Result<(), Code> {
     let key = &facts.key;
     if key.revoked {
         return Err(Code::Revoked);
@@ -306,18 +306,29 @@ pub fn decide(facts: &Facts, ask: &Ask, now: i64) -> Result<Vec<String>, Code> {
     // A scope counts on this API only while this API's plan grants it: the key's scopes
     // came from all of its application's plans.
     let granted = plan.as_ref().map(|p| p.scopes.as_slice()).unwrap_or(&[]);
-    let scopes: Vec<String> = key
+    let held = |s: &str| key.scopes.iter().any(|k| k == s) && granted.iter().any(|g| g == s);
+    if ask.scope.as_ref().is_some_and(|s| !held(s))
+        || ask.operation.as_ref().is_some_and(|op| !op.allows(held))
+    {
+        return Err(Code::ScopeDenied);
+    }
+    Ok(())
+}
+
+/// The scopes the key may use on the asked API: its own, as far as the API's plan grants
+/// them.
+pub fn usable_scopes(facts: &Facts) -> Vec<String> {
+    let granted = match &facts.subscription {
+        Some((_, Some(plan))) => plan.scopes.as_slice(),
+        _ => &[],
+    };
+    facts
+        .key
         .scopes
         .iter()
         .filter(|s| granted.contains(s))
         .cloned()
-        .collect();
-    if ask.scope.as_ref().is_some_and(|s| !scopes.contains(s))
-        || ask.operation.as_ref().is_some_and(|op| !op.allows(&scopes))
-    {
-        return Err(Code::ScopeDenied);
-    }
-    Ok(scopes)
+        .collect()
 }
 
 /// Decides on `ask` for `key` at `now` from the in-memory view, and records the decision
@@ -332,18 +343,73 @@ pub async fn verify(
     now: i64,
 ) -> Result<VerifyAnswer, AppError> {
     let decided = decide_call(state, key, ask, now).await?;
+    let answer = decided.answer();
     state.usage.record(decided.event);
-    Ok(decided.answer)
+    Ok(answer)
+}
+
+/// What the core decided on one call: all the gateway needs ([`Decided::answer`] adds
+/// what the verify API tells about the key, built only there).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub code: Code,
+    /// The tightest limit on this call, as enforced (the `RateLimit-*` headers).
+    pub limit: Option<LimitStatus>,
+    /// A key with a maximum number of uses: how many are left.
+    pub remaining: Option<i64>,
+}
+
+impl Decision {
+    fn refused(code: Code, limit: Option<LimitStatus>) -> Self {
+        Decision {
+            code,
+            limit,
+            remaining: None,
+        }
+    }
 }
 
 /// A decision and its usage event, not recorded yet: the gateway adds the upstream's answer
 /// to the event first.
 #[derive(Debug)]
 pub struct Decided {
-    pub answer: VerifyAnswer,
+    pub decision: Decision,
     pub event: Event,
-    /// The subscription the call was decided under (shared with the view: no copy).
-    pub subscription: Option<std::sync::Arc<crate::platform::view::SubEntry>>,
+    /// What the view knew about the key (shared with the view: no copy).
+    pub facts: Option<Facts>,
+}
+
+impl Decided {
+    /// The verify API's answer: the decision, and for a call that passed, who the key is.
+    pub fn answer(&self) -> VerifyAnswer {
+        let Decision {
+            code,
+            limit,
+            remaining,
+        } = self.decision;
+        let (Code::Valid, Some(facts)) = (code, &self.facts) else {
+            let mut answer = VerifyAnswer::refused(code);
+            answer.limit = limit;
+            return answer;
+        };
+        let k = &facts.key;
+        VerifyAnswer {
+            valid: true,
+            code,
+            key_id: Some(k.id.to_string()),
+            application: Some(facts.application.name.clone()),
+            owner: facts.owner.as_ref().map(|o| o.email.clone()),
+            environment: Some(k.environment.clone()),
+            scopes: Some(usable_scopes(facts)),
+            remaining,
+            expires_at: k.expires_at.map(fmt_time),
+            rate_limit: k
+                .rate
+                .clone()
+                .map(|(requests, period)| KeyRate { requests, period }),
+            limit,
+        }
+    }
 }
 
 /// [`verify`] without recording.
@@ -367,58 +433,50 @@ pub async fn decide_call(
         },
     };
     let has_sandbox = api.as_ref().is_some_and(|a| a.sandbox.is_some());
-    let answer = match (&parsed, &facts) {
-        (Err(_), _) => VerifyAnswer::refused(Code::Malformed),
-        (Ok(_), None) => VerifyAnswer::refused(Code::NotFound),
-        (Ok(_), Some(facts)) => answer(state, facts, has_sandbox, ask, now).await?,
+    let decision = match (&parsed, &facts) {
+        (Err(_), _) => Decision::refused(Code::Malformed, None),
+        (Ok(_), None) => Decision::refused(Code::NotFound, None),
+        (Ok(_), Some(facts)) => decision(state, facts, has_sandbox, ask, now).await?,
     };
     let event = Event {
         at: now,
         key_id: facts.as_ref().map(|f| f.key.id.clone()),
         application_id: facts.as_ref().map(|f| f.key.application_id.clone()),
         api_id: api.map(|a| a.id.clone()),
-        code: answer.code.as_str(),
+        code: decision.code.as_str(),
         rotated: facts.as_ref().is_some_and(|f| f.key.rotated),
         client_ip: ask.ip,
         upstream_status: None,
         latency_ms: None,
         bytes: None,
     };
-    let subscription = facts
-        .as_ref()
-        .and_then(|f| f.subscription.as_ref())
-        .map(|(sub, _)| sub.clone());
     Ok(Decided {
-        answer,
+        decision,
         event,
-        subscription,
+        facts,
     })
 }
 
-/// The answer for a known key, decided from `facts`. A `test` key reaches only an API with
-/// a sandbox upstream (the gateway sends it there): elsewhere it would call production.
-async fn answer(
+/// The decision on a known key, from `facts`. A `test` key reaches only an API with a
+/// sandbox upstream (the gateway sends it there): elsewhere it would call production.
+async fn decision(
     state: &AppState,
     facts: &Facts,
     has_sandbox: bool,
     ask: &Ask,
     now: i64,
-) -> Result<VerifyAnswer, AppError> {
-    let scopes = match decide(facts, ask, now) {
-        Ok(_) if facts.key.environment == "test" && !has_sandbox => {
-            return Ok(VerifyAnswer::refused(Code::NoSandbox))
+) -> Result<Decision, AppError> {
+    let refused = Decision::refused;
+    match decide(facts, ask, now) {
+        Ok(()) if facts.key.environment == "test" && !has_sandbox => {
+            return Ok(refused(Code::NoSandbox, None))
         }
-        Ok(scopes) => scopes,
-        Err(code) => return Ok(VerifyAnswer::refused(code)),
+        Ok(()) => {}
+        Err(code) => return Ok(refused(code, None)),
     };
     let k = &facts.key;
     // Limits from memory, then the plan's quota (from this instance's lease) and the key's
     // uses (counted in the database); a refusal gives back what the checks before it took.
-    let refused = |code: Code, limit: Option<LimitStatus>| {
-        let mut answer = VerifyAnswer::refused(code);
-        answer.limit = limit;
-        answer
-    };
     let (mut limit, taken) = match rate_limits(state, facts, now) {
         Ok((verdict, taken)) => (verdict.map(LimitStatus::from), taken),
         Err(verdict) => return Ok(refused(Code::RateLimited, Some(verdict.into()))),
@@ -472,29 +530,17 @@ async fn answer(
                 if let Some(spent) = quota_spent {
                     state.quotas.refund(&state.db, spent).await?;
                 }
-                return Ok(VerifyAnswer::refused(Code::Exhausted));
+                return Ok(refused(Code::Exhausted, None));
             }
         }
     } else {
         None
     };
-    let answer = VerifyAnswer {
-        valid: true,
+    Ok(Decision {
         code: Code::Valid,
-        key_id: Some(k.id.to_string()),
-        application: Some(facts.application.name.clone()),
-        owner: facts.owner.as_ref().map(|o| o.email.clone()),
-        environment: Some(k.environment.clone()),
-        scopes: Some(scopes),
-        remaining,
-        expires_at: k.expires_at.map(fmt_time),
-        rate_limit: k
-            .rate
-            .clone()
-            .map(|(requests, period)| KeyRate { requests, period }),
         limit,
-    };
-    Ok(answer)
+        remaining,
+    })
 }
 
 /// A rate-limit bucket a request was taken from, and its rate (to give it back).
@@ -786,7 +832,9 @@ mod tests {
             ),
         ];
         for (name, facts, ask, expected) in cases {
-            assert_eq!(decide(&facts.facts(), &ask, NOW), expected, "{name}");
+            let facts = facts.facts();
+            let decided = decide(&facts, &ask, NOW).map(|()| usable_scopes(&facts));
+            assert_eq!(decided, expected, "{name}");
         }
     }
 

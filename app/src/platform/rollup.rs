@@ -22,8 +22,10 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// How long after a minute ends it is rolled up: the writer sums up to ten seconds before it
 /// writes and its queue may hold a few seconds more.
 pub const ROLLUP_DELAY: i64 = 2 * MINUTE_MS;
-/// The most time one step rolls up: catching up after a pause goes in steps of an hour.
-const STEP: i64 = HOUR_MS;
+/// The most time one step rolls up: one minute, so catching up after a pause holds
+/// SQLite's write lock no longer at a time than one minute's rows take (an hour of 100,000
+/// keys in one transaction would hold it for a minute).
+const STEP: i64 = MINUTE_MS;
 
 /// A minute row: (minute, application, API, key, code).
 pub type MinuteRow = (i64, Id, Id, Id, &'static str);
@@ -100,19 +102,39 @@ impl Level {
     }
 }
 
-/// Rolls up every minute that is due at `now`; returns the hour rows written.
+/// Rolls up every minute that is due at `now`, a minute per transaction; returns the hour
+/// rows written. On SQLite it pauses after each step as long as the step took, so writers
+/// waiting for the lock (quota leases, the usage writer) get their turn while it catches up.
 pub async fn roll_up(db: &Db, now: i64) -> Result<u64, AppError> {
+    let cutoff = now - now.rem_euclid(MINUTE_MS) - ROLLUP_DELAY;
     let mut rolled = 0;
-    while let Some(rows) = step(db, now).await? {
-        rolled += rows;
+    loop {
+        let began = std::time::Instant::now();
+        let Some(step) = step(db, cutoff).await? else {
+            return Ok(rolled);
+        };
+        rolled += step.hours;
+        if step.until >= cutoff {
+            return Ok(rolled);
+        }
+        if step.sqlite {
+            tokio::time::sleep(began.elapsed()).await;
+        }
     }
-    Ok(rolled)
 }
 
-/// Rolls up to an hour of due minutes; `None` when none are due or another instance is
-/// rolling them up.
-async fn step(db: &Db, now: i64) -> Result<Option<u64>, AppError> {
-    let cutoff = now - now.rem_euclid(MINUTE_MS) - ROLLUP_DELAY;
+/// What one step rolled up.
+struct Step {
+    /// Hour rows written.
+    hours: u64,
+    /// The minutes before this are rolled up.
+    until: i64,
+    sqlite: bool,
+}
+
+/// Rolls up the first stored minute before `cutoff` not rolled up yet; `None` when none is
+/// due or another instance is rolling it up.
+async fn step(db: &Db, cutoff: i64) -> Result<Option<Step>, AppError> {
     let done: i64 = sqlx::query_scalar("SELECT done_until FROM usage_rollup WHERE id = 1")
         .fetch_one(db)
         .await?;
@@ -143,7 +165,7 @@ async fn step(db: &Db, now: i64) -> Result<Option<u64>, AppError> {
     if moved == 0 {
         return Ok(None);
     }
-    let mut rolled = 0;
+    let mut hours = 0;
     for level in &LEVELS {
         let n = sqlx::query(&level.sum_minutes())
             .bind(done)
@@ -152,11 +174,16 @@ async fn step(db: &Db, now: i64) -> Result<Option<u64>, AppError> {
             .await?
             .rows_affected();
         if level.table == "usage_hours" {
-            rolled = n;
+            hours = n;
         }
     }
+    let sqlite = tx.backend_name() == "SQLite";
     tx.commit().await?;
-    Ok(Some(rolled))
+    Ok(Some(Step {
+        hours,
+        until,
+        sqlite,
+    }))
 }
 
 /// Within the usage writer's transaction, after it stored `rows`: adds those for minutes the

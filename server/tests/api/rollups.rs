@@ -3,7 +3,7 @@
 //! recorded, whether the roll-up took a minute or the writer stored it late; concurrent
 //! roll-ups count each minute once; retention removes exactly what is past it.
 
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
 use app::platform::rollup::{self, Retention, DAY_MS, HOUR_MS, MINUTE_MS};
 use app::platform::usage::Event;
 use rand::rngs::StdRng;
@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 crate::backends!(
     every_level_sums_to_the_events_at_any_moment,
     concurrent_roll_ups_count_each_minute_once,
+    catching_up_rolls_a_minute_at_a_time,
     retention_removes_exactly_what_is_past_it
 );
 
@@ -132,6 +133,32 @@ async fn record(app: &TestApp, events: &[Event]) {
     assert_eq!(app.state.usage.dropped(), 0);
 }
 
+/// Records `events`, then sets the roll-up's progress to `done`.
+async fn record_rolled_until(app: &TestApp, events: &[Event], done: i64) {
+    record(app, events).await;
+    sqlx::query("UPDATE usage_rollup SET done_until = $1")
+        .bind(done)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+}
+
+/// A valid call at `at` by the key `key` of `application` to the API `api`.
+fn valid_call(at: i64, application: &str, client_ip: Option<std::net::IpAddr>) -> Event {
+    Event {
+        at,
+        key_id: Some("key".into()),
+        application_id: Some(application.into()),
+        api_id: Some("api".into()),
+        code: "VALID",
+        rotated: false,
+        client_ip,
+        upstream_status: None,
+        latency_ms: None,
+        bytes: None,
+    }
+}
+
 async fn done_until(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT done_until FROM usage_rollup WHERE id = 1")
         .fetch_one(&app.state.db)
@@ -219,12 +246,7 @@ async fn concurrent_roll_ups_count_each_minute_once(app: TestApp) {
             random_event(&mut rng, at)
         })
         .collect();
-    record(&app, &events).await;
-    sqlx::query("UPDATE usage_rollup SET done_until = $1")
-        .bind(zero)
-        .execute(&app.state.db)
-        .await
-        .unwrap();
+    record_rolled_until(&app, &events, zero).await;
     let now = zero + 13 * HOUR_MS;
     let (a, b, c) = tokio::join!(
         rollup::roll_up(&app.state.db, now),
@@ -243,30 +265,74 @@ async fn concurrent_roll_ups_count_each_minute_once(app: TestApp) {
     assert_eq!(read_levels(&app).await, expected_levels(&events));
 }
 
+/// Catching up goes a minute per transaction (on SQLite, with the write lock free between
+/// them): a minute the database refuses to roll up stops the roll-up there, every minute
+/// before it stays rolled up, and charts stay exact meanwhile.
+async fn catching_up_rolls_a_minute_at_a_time(app: TestApp) {
+    let db = &app.state.db;
+    let zero = day_zero(&app);
+    // One event in each of ten minutes; the hours refuse the seventh's application.
+    let events: Vec<Event> = (0..10)
+        .map(|m| {
+            let application = if m == 6 { "refused" } else { "app" };
+            valid_call(zero + m * MINUTE_MS + 1_000, application, None)
+        })
+        .collect();
+    record_rolled_until(&app, &events, zero).await;
+    let (refuse, allow): (&[&str], &str) = if app.backend() == Backend::Sqlite {
+        (
+            &["CREATE TRIGGER refuse BEFORE INSERT ON usage_hours \
+               WHEN NEW.application_id = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END"],
+            "DROP TRIGGER refuse",
+        )
+    } else {
+        (
+            &[
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.application_id = 'refused' THEN RAISE EXCEPTION 'refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse BEFORE INSERT ON usage_hours \
+                 FOR EACH ROW EXECUTE FUNCTION refuse()",
+            ],
+            "DROP TRIGGER refuse ON usage_hours",
+        )
+    };
+    for sql in refuse {
+        sqlx::query(sql).execute(db).await.unwrap();
+    }
+    let hours = || async {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT CAST(SUM(requests) AS BIGINT) FROM usage_hours",
+        )
+        .fetch_one(db)
+        .await
+        .unwrap()
+        .unwrap_or(0)
+    };
+    let now = zero + HOUR_MS;
+    assert!(rollup::roll_up(db, now).await.is_err());
+    assert_eq!(done_until(&app).await, zero + 6 * MINUTE_MS);
+    assert_eq!(hours().await, 6, "the six minutes before the refused one");
+    assert_eq!(read_levels(&app).await, expected_levels(&events));
+
+    sqlx::query(allow).execute(db).await.unwrap();
+    rollup::roll_up(db, now).await.unwrap();
+    assert_eq!(done_until(&app).await, now - rollup::ROLLUP_DELAY);
+    assert_eq!(hours().await, 10);
+    assert_eq!(read_levels(&app).await, expected_levels(&events));
+}
+
 async fn retention_removes_exactly_what_is_past_it(app: TestApp) {
     let db = &app.state.db;
     let zero = day_zero(&app);
     // One event on each of days 0–5, half past midnight, by a known key (raw events too).
     let events: Vec<Event> = (0..6)
-        .map(|d| Event {
-            at: zero + d * DAY_MS + 30 * MINUTE_MS,
-            key_id: Some("key".into()),
-            application_id: Some("app".into()),
-            api_id: Some("api".into()),
-            code: "VALID",
-            rotated: false,
-            client_ip: Some("203.0.113.7".parse().unwrap()),
-            upstream_status: None,
-            latency_ms: None,
-            bytes: None,
+        .map(|d| {
+            let at = zero + d * DAY_MS + 30 * MINUTE_MS;
+            valid_call(at, "app", Some("203.0.113.7".parse().unwrap()))
         })
         .collect();
-    record(&app, &events).await;
-    sqlx::query("UPDATE usage_rollup SET done_until = $1")
-        .bind(zero)
-        .execute(db)
-        .await
-        .unwrap();
+    record_rolled_until(&app, &events, zero).await;
     // Days 0–2 rolled up; days 3–5 not yet.
     rollup::roll_up(db, zero + 3 * DAY_MS).await.unwrap();
     let now = zero + 5 * DAY_MS + 2 * HOUR_MS;
