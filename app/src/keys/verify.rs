@@ -399,14 +399,14 @@ impl Decided {
             key_id: Some(k.id.to_string()),
             application: Some(facts.application.name.clone()),
             owner: facts.owner.as_ref().map(|o| o.email.clone()),
-            environment: Some(k.environment.clone()),
+            environment: Some(k.environment.to_string()),
             scopes: Some(usable_scopes(facts)),
             remaining,
             expires_at: k.expires_at.map(fmt_time),
-            rate_limit: k
-                .rate
-                .clone()
-                .map(|(requests, period)| KeyRate { requests, period }),
+            rate_limit: k.rate.map(|(requests, period)| KeyRate {
+                requests,
+                period: period.to_string(),
+            }),
             limit,
         }
     }
@@ -630,10 +630,10 @@ mod tests {
                 key: Arc::new(KeyEntry {
                     id: "key-1".into(),
                     application_id: "app-1".into(),
-                    environment: "live".into(),
-                    scopes: self.scopes.clone(),
-                    api_ids: self.api_ids.clone(),
-                    ip_allowlist: self.ip_allowlist.clone(),
+                    environment: "live",
+                    scopes: self.scopes.clone().into(),
+                    api_ids: self.api_ids.clone().into(),
+                    ip_allowlist: self.ip_allowlist.clone().into(),
                     expires_at: self.expires_at,
                     revoked: self.revoked,
                     limited: false,

@@ -467,9 +467,12 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
         key: Arc::new(KeyEntry {
             id: row.id.into(),
             application_id: row.application_id.into(),
-            environment: row.environment,
-            scopes: words(&row.scopes),
-            api_ids: words(&row.api_ids),
+            environment: ["live", "test"]
+                .into_iter()
+                .find(|e| *e == row.environment)
+                .unwrap(),
+            scopes: words(&row.scopes).into(),
+            api_ids: words(&row.api_ids).into(),
             ip_allowlist: row
                 .ip_allowlist
                 .split_whitespace()
@@ -479,7 +482,13 @@ async fn reference_facts(db: &app::platform::state::Db, digest: &str, api: &str)
             revoked: row.revoked_at.is_some(),
             limited: row.max_uses.is_some(),
             rotated: row.rotated_at.is_some(),
-            rate: row.rate_limit.zip(row.rate_period),
+            rate: row
+                .rate_limit
+                .zip(row.rate_period.map(|p| match p.as_str() {
+                    "minute" => "minute",
+                    "second" => "second",
+                    other => panic!("a rate period of {other}"),
+                })),
         }),
         application: Arc::new(AppEntry {
             name: row.application,
