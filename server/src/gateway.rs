@@ -656,10 +656,10 @@ async fn call(
     }
 
     // Test keys reach the sandbox (the core refused them on an API without one).
-    let test_key = facts.as_ref().is_some_and(|f| f.key.environment == "test");
-    let base = match test_key {
-        true => api.sandbox.as_deref().unwrap_or_default(),
-        false => &api.upstream,
+    let base = if facts.as_ref().is_some_and(|f| f.key.environment == "test") {
+        api.sandbox.as_deref().unwrap_or_default()
+    } else {
+        &api.upstream
     };
     let target = match upstream_uri(base, rest, query.as_deref()) {
         Some(uri) => uri,
@@ -1031,14 +1031,14 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
 #[derive(Clone)]
 struct Problem(String);
 
-/// A refused decision: 401 for a key that cannot be used, 429 for a rate limit or quota,
-/// 403 otherwise.
 /// The plan the call was decided under.
 fn plan_id(facts: Option<&Facts>) -> Option<&str> {
     let (sub, _) = facts?.subscription.as_ref()?;
     Some(&sub.plan_id)
 }
 
+/// A refused decision: 401 for a key that cannot be used, 429 for a rate limit or quota,
+/// 403 otherwise.
 fn refusal(a: Decision, ask: &Ask) -> Response {
     let needed = ask.operation.as_ref().filter(|op| !op.scopes.is_empty());
     let (status, detail) = match (a.code, needed) {

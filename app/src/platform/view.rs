@@ -25,9 +25,10 @@ pub type Digest = [u8; 32];
 /// writer's sums name a key, application or API without copying the text.
 pub type Id = Arc<str>;
 
-/// What a decision needs of a key. The lists are shared between the keys that have the
-/// same one (scopes from one plan, one allowlist): with 100,000 keys, each request reading
-/// a key's own copies missed the processor's cache several times over.
+/// What a decision needs of a key. The lists are shared between the keys loaded together
+/// that have the same one (scopes from one plan, one allowlist; a key re-read after a change
+/// has its own until the next full load): with 100,000 keys, each request reading a key's
+/// own copies missed the processor's cache several times over.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyEntry {
     pub id: Id,
